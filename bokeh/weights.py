@@ -1,0 +1,554 @@
+"""Where model weights come from, and the only module that reads or writes checkpoints.
+
+A checkpoint called ``NAME`` is two files side by side:
+
+``NAME.safetensors``  the tensors (safetensors format; pickle checkpoints are refused)
+``NAME.json``         ``{"model": <architecture>, "config": {...}, "format_version": 1,
+                      "provenance": {...}}``; ``config`` holds the fields of the dataclass that
+                      built the model, so inference rebuilds exactly what training built.
+
+:func:`resolve` looks for ``NAME`` in this order and logs which source it used:
+
+1. an explicit path (a ``.safetensors`` file or a folder holding ``NAME.safetensors``);
+2. ``$BOKEH_WEIGHTS_DIR``;
+3. the weights bundled with the repository (``assets/weights``);
+4. the Hugging Face Hub repo ``$BOKEH_HUB_REPO`` (``hf_hub_download``: uses the local HF cache and
+   honours ``HF_HUB_OFFLINE``).
+
+Example::
+
+    from bokeh import weights
+    model, resolved = weights.load_model("densedepth", build_densedepth)
+    print(resolved.description, resolved.sha256)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as _dt
+import functools
+import hashlib
+import json
+import logging
+import os
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from bokeh import config as _config
+from bokeh.errors import BokehError, UnsafeCheckpointError, WeightsNotFoundError
+
+if TYPE_CHECKING:  # torch is heavy: imported inside the functions that need it
+    import torch
+
+logger = logging.getLogger("bokeh.weights")
+
+FORMAT_VERSION = 1
+WEIGHTS_SUFFIX = ".safetensors"
+CONFIG_SUFFIX = ".json"
+# Suffixes of pickle-based checkpoints (torch.save, Lightning, pickle): never loaded.
+PICKLE_SUFFIXES = frozenset({".pt", ".pth", ".ckpt", ".bin", ".pkl", ".pickle", ".tar"})
+
+SOURCES = ("explicit", "weights-dir", "bundled", "hub")
+
+
+@dataclass(frozen=True)
+class ResolvedWeights:
+    """A checkpoint found on disk, with the config stored beside it.
+
+    ``config`` is the ``"config"`` object of ``NAME.json`` (what the builder receives); ``model``
+    is its ``"model"`` entry (the architecture name). ``description`` is a short human-readable
+    origin for a UI badge.
+    """
+
+    name: str
+    path: Path
+    config: dict = field(hash=False)
+    source: str
+    description: str
+    model: str = ""
+    provenance: dict = field(default_factory=dict, hash=False)
+    config_path: Path | None = None
+
+    @property
+    def sha256(self) -> str:
+        """SHA-256 of the safetensors file (computed once per path, size and mtime)."""
+        stat = self.path.stat()
+        return _sha256(str(self.path), stat.st_size, stat.st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=64)
+def _sha256(path: str, size: int, mtime_ns: int) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+# --------------------------------------------------------------------------- file checks
+
+
+def _refuse_pickle(path: Path) -> None:
+    raise UnsafeCheckpointError(
+        f"{path} is a pickle checkpoint; only .safetensors is loaded (pickle can run code). "
+        "Convert it once, somewhere you trust the file: "
+        "`state = torch.load(path, weights_only=True)`, then "
+        "`safetensors.torch.save_file(state, 'NAME.safetensors')` and write NAME.json beside it "
+        "(or use bokeh.weights.save_checkpoint)."
+    )
+
+
+def check_safetensors_file(path: Path) -> None:
+    """Raise unless ``path`` starts like a safetensors file (refusing pickle/zip headers)."""
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(9)
+        size = path.stat().st_size
+    except OSError as exc:
+        raise WeightsNotFoundError(f"Cannot read weights file {path}: {exc}.") from exc
+    # torch.save writes a zip archive ("PK\x03\x04"); plain pickles start with 0x80 + protocol.
+    if head.startswith(b"PK\x03\x04") or (len(head) >= 2 and head[0] == 0x80 and head[1] <= 5):
+        _refuse_pickle(path)
+    # safetensors: little-endian u64 header length, then a JSON object.
+    header_len = int.from_bytes(head[:8], "little") if len(head) >= 8 else -1
+    if len(head) < 9 or head[8:9] != b"{" or header_len < 2 or 8 + header_len > size:
+        raise BokehError(f"{path} is not a valid .safetensors file (bad or truncated header).")
+
+
+def _read_config(weights_path: Path) -> tuple[dict, Path]:
+    """Read and validate ``NAME.json`` next to ``NAME.safetensors``."""
+    cfg_path = weights_path.with_suffix(CONFIG_SUFFIX)
+    if not cfg_path.is_file():
+        raise BokehError(
+            f"{weights_path} has no config file {cfg_path.name} beside it; a checkpoint is "
+            f"NAME.safetensors plus NAME.json (written by bokeh.weights.save_checkpoint)."
+        )
+    return _parse_config(cfg_path), cfg_path
+
+
+def _parse_config(cfg_path: Path) -> dict:
+    try:
+        meta = json.loads(cfg_path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise BokehError(f"Cannot read checkpoint config {cfg_path}: {exc}.") from exc
+    if (
+        not isinstance(meta, dict)
+        or not isinstance(meta.get("model"), str)
+        or not isinstance(meta.get("config"), dict)
+    ):
+        raise BokehError(
+            f"Checkpoint config {cfg_path} must be a JSON object with a string 'model' and an "
+            "object 'config'."
+        )
+    version = meta.get("format_version", 1)
+    if not isinstance(version, int) or version > FORMAT_VERSION:
+        raise BokehError(
+            f"Checkpoint config {cfg_path} has format_version {version!r}; this version of bokeh "
+            f"reads format_version <= {FORMAT_VERSION}."
+        )
+    return meta
+
+
+def _make_resolved(name: str, path: Path, source: str, description: str) -> ResolvedWeights:
+    check_safetensors_file(path)
+    meta, cfg_path = _read_config(path)
+    provenance = meta.get("provenance")
+    return ResolvedWeights(
+        name=name,
+        path=path,
+        config=dict(meta["config"]),
+        source=source,
+        description=description,
+        model=meta["model"],
+        provenance=dict(provenance) if isinstance(provenance, dict) else {},
+        config_path=cfg_path,
+    )
+
+
+def _pickles_beside(folder: Path, name: str) -> list[Path]:
+    return [
+        folder / f"{name}{s}" for s in sorted(PICKLE_SUFFIXES) if (folder / f"{name}{s}").exists()
+    ]
+
+
+# --------------------------------------------------------------------------- resolution
+
+
+def _bundled_dir() -> Path:
+    # Read at call time so tests (and packagers) can point it elsewhere.
+    return Path(_config.BUNDLED_WEIGHTS_DIR)
+
+
+def _from_explicit(name: str, explicit: str | Path) -> ResolvedWeights:
+    path = Path(explicit).expanduser()
+    if path.suffix.lower() in PICKLE_SUFFIXES:
+        _refuse_pickle(path)
+    if path.is_dir():
+        candidate = path / f"{name}{WEIGHTS_SUFFIX}"
+        if not candidate.is_file():
+            pickles = _pickles_beside(path, name)
+            if pickles:
+                _refuse_pickle(pickles[0])
+            raise WeightsNotFoundError(
+                f"The folder {path} has no {candidate.name}; pass the .safetensors file itself or "
+                f"a folder holding {name}.safetensors and {name}.json."
+            )
+        path = candidate
+    elif not path.is_file():
+        raise WeightsNotFoundError(f"Weights file {path} does not exist.")
+    return _make_resolved(name, path.resolve(), "explicit", f"local file {path.resolve()}")
+
+
+def _from_folder(name: str, folder: Path, source: str, description: str) -> ResolvedWeights | None:
+    path = folder / f"{name}{WEIGHTS_SUFFIX}"
+    if path.is_file():
+        return _make_resolved(name, path.resolve(), source, description)
+    return None
+
+
+def _hub_filenames(name: str) -> tuple[str, str]:
+    return f"{name}{WEIGHTS_SUFFIX}", f"{name}{CONFIG_SUFFIX}"
+
+
+def _from_hub(name: str, repo: str, revision: str) -> tuple[ResolvedWeights | None, str]:
+    """Download (or find in the HF cache) NAME.safetensors + NAME.json; (result, why-not)."""
+    try:
+        from huggingface_hub import constants, hf_hub_download
+    except ImportError:
+        return None, "huggingface_hub is not installed"
+    offline = constants.is_offline_mode()
+    weights_file, config_file = _hub_filenames(name)
+    try:
+        local_weights = Path(hf_hub_download(repo, weights_file, revision=revision))
+        local_config = Path(hf_hub_download(repo, config_file, revision=revision))
+    except Exception as exc:  # noqa: BLE001 - any Hub/network failure means "not found there"
+        if offline:
+            return (
+                None,
+                f"not found on the Hub (offline: HF_HUB_OFFLINE is set and {repo}@{revision} "
+                f"is not in the local cache)",
+            )
+        return None, f"not found on the Hub {repo}@{revision} ({type(exc).__name__}: {exc})"
+    check_safetensors_file(local_weights)
+    meta = _parse_config(local_config)
+    commit = local_weights.parent.name
+    desc = f"Hub: {repo}@{revision}"
+    if commit and commit != revision:
+        desc += f" (commit {commit[:7]})"
+    provenance = meta.get("provenance")
+    return (
+        ResolvedWeights(
+            name=name,
+            path=local_weights,
+            config=dict(meta["config"]),
+            source="hub",
+            description=desc,
+            model=meta["model"],
+            provenance=dict(provenance) if isinstance(provenance, dict) else {},
+            config_path=local_config,
+        ),
+        "",
+    )
+
+
+def resolve(name: str, *, explicit: str | Path | None = None) -> ResolvedWeights:
+    """Find the checkpoint ``name``: explicit path, ``$BOKEH_WEIGHTS_DIR``, bundled, Hub.
+
+    An explicit path is final: if it is missing or unsafe, the error is raised rather than
+    falling back to other sources. Raises :class:`WeightsNotFoundError` (listing what was tried),
+    :class:`UnsafeCheckpointError` for pickle files, :class:`BokehError` for a checkpoint without
+    its JSON config.
+    """
+    if not name or "/" in name or "\\" in name:
+        raise ValueError(f"Checkpoint name must be a plain name like 'densedepth', got {name!r}.")
+    if explicit is not None and str(explicit) != "":
+        resolved = _from_explicit(name, explicit)
+        logger.info("%s weights: %s", name, resolved.description)
+        return resolved
+
+    tried: list[str] = []
+    pickles: list[Path] = []
+    wdir = _config.weights_dir()
+    if wdir is not None:
+        found = _from_folder(
+            name, wdir, "weights-dir", f"BOKEH_WEIGHTS_DIR file {wdir / name}{WEIGHTS_SUFFIX}"
+        )
+        if found:
+            logger.info("%s weights: %s", name, found.description)
+            return found
+        tried.append(f"BOKEH_WEIGHTS_DIR ({wdir})")
+        pickles += _pickles_beside(wdir, name)
+    else:
+        tried.append("BOKEH_WEIGHTS_DIR (not set)")
+
+    bundled = _bundled_dir()
+    found = _from_folder(name, bundled, "bundled", f"demo weights bundled in {_short(bundled)}")
+    if found:
+        logger.info("%s weights: %s", name, found.description)
+        return found
+    tried.append(f"bundled weights ({bundled})")
+    pickles += _pickles_beside(bundled, name)
+
+    repo, revision = _config.hub_repo()
+    if repo:
+        found, why = _from_hub(name, repo, revision)
+        if found:
+            logger.info("%s weights: %s", name, found.description)
+            return found
+        tried.append(why)
+    else:
+        tried.append("Hugging Face Hub (BOKEH_HUB_REPO not set)")
+
+    hint = ""
+    if pickles:
+        hint = f" Found {pickles[0]}, a pickle checkpoint that is never loaded; convert it to safetensors."
+    raise WeightsNotFoundError(
+        f"No weights found for '{name}'; tried: {'; '.join(tried)}. To get weights, train them with "
+        f"`python -m training {name} ...`, put {name}.safetensors + {name}.json in "
+        f"$BOKEH_WEIGHTS_DIR, or set BOKEH_HUB_REPO to a Hugging Face repo that holds them.{hint}"
+    )
+
+
+def _short(path: Path) -> str:
+    try:
+        return str(path.relative_to(_config.REPO_DIR))
+    except ValueError:
+        return str(path)
+
+
+def weights_status(name: str) -> str:
+    """Where :func:`resolve` would find ``name``, without downloading or loading anything.
+
+    One of ``"weights-dir"``, ``"bundled"``, ``"hub (cached)"``, ``"hub (not downloaded)"``,
+    ``"no weights"``; a found weights file without its JSON gets ``" (NAME.json missing)"``.
+    """
+    for source, folder in (("weights-dir", _config.weights_dir()), ("bundled", _bundled_dir())):
+        if folder is None:
+            continue
+        path = folder / f"{name}{WEIGHTS_SUFFIX}"
+        if path.is_file():
+            if not path.with_suffix(CONFIG_SUFFIX).is_file():
+                return f"{source} ({name}{CONFIG_SUFFIX} missing)"
+            return source
+    repo, revision = _config.hub_repo()
+    if not repo:
+        return "no weights"
+    try:
+        from huggingface_hub import try_to_load_from_cache
+    except ImportError:
+        return "hub (not downloaded)"
+    cached = [
+        try_to_load_from_cache(repo, filename, revision=revision)
+        for filename in _hub_filenames(name)
+    ]
+    return "hub (cached)" if all(isinstance(c, str) for c in cached) else "hub (not downloaded)"
+
+
+# --------------------------------------------------------------------------- save / load
+
+
+def _atomic_target(path: Path) -> Path:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    return Path(tmp)
+
+
+def _tensors_for_saving(model: torch.nn.Module) -> dict[str, torch.Tensor]:
+    """state_dict as independent, contiguous CPU tensors (safetensors refuses shared storage)."""
+    seen: set[int] = set()
+    out: dict[str, torch.Tensor] = {}
+    for key, tensor in model.state_dict().items():
+        t = tensor.detach().cpu()
+        storage = t.untyped_storage()
+        whole = storage.nbytes() == t.numel() * t.element_size()
+        if not t.is_contiguous() or not whole or storage.data_ptr() in seen:
+            t = t.contiguous().clone()  # a private copy: tied or sliced weights become separate
+        seen.add(t.untyped_storage().data_ptr())
+        out[key] = t
+    return out
+
+
+def save_checkpoint(
+    model: torch.nn.Module,
+    path_stem: str | Path,
+    *,
+    model_name: str,
+    config: Any,
+    provenance: dict | None = None,
+) -> Path:
+    """Write ``<stem>.safetensors`` and ``<stem>.json`` atomically; return the weights path.
+
+    ``config`` is the dataclass (or dict) that built ``model``; it must be JSON-serialisable.
+    ``provenance`` (training data, steps, metrics, ...) is stored in the JSON as given, with the
+    bokeh version and a UTC timestamp added.
+    """
+    from safetensors.torch import save_file
+
+    if dataclasses.is_dataclass(config) and not isinstance(config, type):
+        cfg = dataclasses.asdict(config)
+    elif isinstance(config, dict):
+        cfg = dict(config)
+    else:
+        raise ValueError(
+            f"config must be a dataclass instance or a dict, got {type(config).__name__}."
+        )
+
+    stem = Path(path_stem).expanduser()
+    if stem.suffix.lower() in (WEIGHTS_SUFFIX, CONFIG_SUFFIX):
+        stem = stem.with_suffix("")
+    weights_path = stem.parent / f"{stem.name}{WEIGHTS_SUFFIX}"
+    config_path = stem.parent / f"{stem.name}{CONFIG_SUFFIX}"
+    weights_path.parent.mkdir(parents=True, exist_ok=True)
+
+    from bokeh import __version__
+
+    prov = {
+        "bokeh_version": __version__,
+        "saved_at": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+    }
+    prov.update(provenance or {})
+    meta = {
+        "model": model_name,
+        "config": cfg,
+        "format_version": FORMAT_VERSION,
+        "provenance": prov,
+    }
+    try:
+        text = json.dumps(meta, indent=2, sort_keys=False)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"Checkpoint config/provenance must be JSON-serialisable: {exc}.") from exc
+
+    tmp = _atomic_target(weights_path)
+    try:
+        save_file(
+            _tensors_for_saving(model), str(tmp), metadata={"format": "pt", "model": model_name}
+        )
+        os.replace(tmp, weights_path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    tmp = _atomic_target(config_path)
+    try:
+        tmp.write_text(text + "\n", encoding="utf-8")
+        os.replace(tmp, config_path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return weights_path
+
+
+def load_state(resolved: ResolvedWeights) -> dict[str, torch.Tensor]:
+    """The tensors of a resolved checkpoint, on CPU (safetensors only; never unpickles)."""
+    from safetensors.torch import load_file
+
+    check_safetensors_file(resolved.path)
+    try:
+        return load_file(str(resolved.path), device="cpu")
+    except Exception as exc:  # noqa: BLE001 - safetensors raises its own error types
+        raise BokehError(f"Cannot read weights {resolved.path}: {exc}.") from exc
+
+
+def _few(keys: list[str], n: int = 5) -> str:
+    shown = ", ".join(keys[:n])
+    return shown + (f" (and {len(keys) - n} more)" if len(keys) > n else "")
+
+
+def check_state_matches(model: torch.nn.Module, state: dict[str, torch.Tensor], where: str) -> None:
+    """Raise a readable BokehError when ``state`` does not fit ``model`` exactly."""
+    expected = model.state_dict()
+    missing = [k for k in expected if k not in state]
+    unexpected = [k for k in state if k not in expected]
+    if missing or unexpected:
+        parts = []
+        if missing:
+            parts.append(f"missing keys {_few(missing)}")
+        if unexpected:
+            parts.append(f"unexpected keys {_few(unexpected)}")
+        raise BokehError(f"Weights {where} do not match the model: {'; '.join(parts)}.")
+    wrong = [
+        f"{k} {tuple(state[k].shape)} vs {tuple(v.shape)}"
+        for k, v in expected.items()
+        if tuple(state[k].shape) != tuple(v.shape)
+    ]
+    if wrong:
+        raise BokehError(
+            f"Weights {where} do not match the model: shape mismatch (file vs model) in {_few(wrong, 3)}."
+        )
+
+
+def load_model(
+    name: str,
+    builder: Callable[[dict], torch.nn.Module],
+    *,
+    explicit: str | Path | None = None,
+    device: str | torch.device = "cpu",
+    expect_model: str | None = None,
+) -> tuple[torch.nn.Module, ResolvedWeights]:
+    """Resolve ``name``, build it with ``builder(stored_config)``, load the weights strictly.
+
+    The model is returned in eval mode with ``requires_grad`` off, on ``device``. If
+    ``expect_model`` is given, the checkpoint's architecture name must equal it.
+    """
+    resolved = resolve(name, explicit=explicit)
+    if expect_model is not None and resolved.model != expect_model:
+        raise BokehError(
+            f"Weights {resolved.path} are for a '{resolved.model}' model, not '{expect_model}'."
+        )
+    model = builder(dict(resolved.config))
+    state = load_state(resolved)
+    check_state_matches(model, state, str(resolved.path))
+    model.load_state_dict(state, strict=True)
+    model.to(device)
+    model.eval()
+    model.requires_grad_(False)
+    return model, resolved
+
+
+def torchvision_cached_state(url: str) -> dict[str, torch.Tensor] | None:
+    """State dict of an official torchvision pre-trained file if it is already in the torch hub
+    cache, else None (never downloads).
+
+    This is the one place a ``.pth`` is read: torchvision's own ImageNet weights, loaded with
+    ``weights_only=True`` (a restricted unpickler that only rebuilds tensors) and its hash checked.
+    """
+    import torch
+
+    cached = Path(torch.hub.get_dir()) / "checkpoints" / os.path.basename(url)
+    if not cached.is_file():
+        return None
+    try:
+        return torch.hub.load_state_dict_from_url(
+            url, progress=False, check_hash=True, weights_only=True, map_location="cpu"
+        )
+    except Exception as exc:  # noqa: BLE001 - a corrupt cache file is not fatal
+        logger.warning("Could not read cached torchvision weights %s: %s", cached, exc)
+        return None
+
+
+def torchvision_download_state(url: str) -> dict[str, torch.Tensor] | None:
+    """Like :func:`torchvision_cached_state` but downloads when missing; None on failure."""
+    import torch
+
+    try:
+        return torch.hub.load_state_dict_from_url(
+            url, progress=False, check_hash=True, weights_only=True, map_location="cpu"
+        )
+    except Exception as exc:  # noqa: BLE001 - offline or blocked: the caller warns
+        logger.warning("Could not download torchvision weights %s: %s", url, exc)
+        return None
+
+
+__all__ = [
+    "ResolvedWeights",
+    "SOURCES",
+    "check_safetensors_file",
+    "check_state_matches",
+    "load_model",
+    "load_state",
+    "resolve",
+    "save_checkpoint",
+    "torchvision_cached_state",
+    "torchvision_download_state",
+    "weights_status",
+]
