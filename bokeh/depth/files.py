@@ -1,0 +1,363 @@
+"""Depth maps supplied by the user: read a file (or array) and turn it into normalised disparity.
+
+The rest of the library passes depth around as normalised DISPARITY: float32 ``HxW`` in
+``[0, 1]``, 1 = nearest, 0 = farthest. :func:`load_depth_file` accepts
+
+* sources: a path (``str``/``os.PathLike``), ``bytes``, a binary file-like object, a PIL image or
+  a numpy array;
+* formats: 8-bit and 16-bit PNG (any format PIL reads, in fact), ``.npy`` and single-array
+  ``.npz`` (never unpickled), and ``.pfm`` (the Middlebury float format);
+* content: either depth (larger = farther) or disparity (larger = nearer), as ``kind`` says.
+
+Decisions, so that callers know what they get:
+
+* Invalid values are filled with the nearest valid value (Euclidean nearest pixel). Invalid means
+  NaN or +-inf for both kinds; for ``kind="depth"`` also zero or negative depth (the usual "no
+  measurement" of depth sensors); for ``kind="disparity"`` also negative values, while zero
+  disparity is valid (infinitely far, e.g. sky).
+* Normalisation is min/max (not percentiles), with the min and max read from a 3x3 median of the
+  map (the map itself is not filtered). Maps without speckles (smooth maps, ramps, regions of a
+  few pixels or more) keep their exact range, ordering and spacing; isolated speckles of sensor
+  noise cannot squash the range and are clipped to 0 or 1 instead.
+* A constant map (everything at one depth) becomes all ones: the whole picture is one plane, so
+  it is all "subject" and a depth-threshold blur leaves it sharp.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+
+from bokeh.errors import ImageReadError
+
+__all__ = ["load_depth_file"]
+
+# Largest relative difference between the aspect ratios of the depth map and the photo.
+ASPECT_TOLERANCE = 0.02
+_UPLOAD = "<upload>"
+# Refuse maps larger than this many pixels (a decompression bomb guard for every format).
+MAX_PIXELS = 64_000_000
+
+
+def load_depth_file(
+    source: Any,
+    *,
+    kind: Literal["depth", "disparity"],
+    size: tuple[int, int] | None = None,
+) -> np.ndarray:
+    """Read a depth or disparity map and return normalised disparity.
+
+    Args:
+        source: path, ``bytes``, binary file-like object, PIL image or numpy array. Arrays and
+            images are ``HxW``, or ``HxWxC`` with ``C`` in 1..4 where the colour channels are
+            equal (a grey map saved as RGB); the alpha channel is ignored.
+        kind: ``"depth"`` (larger = farther; disparity is computed as ``1 / depth``) or
+            ``"disparity"`` (larger = nearer; only normalised).
+        size: ``(width, height)`` of the photo the map belongs to. When the map has another size
+            it is resized bilinearly, provided the aspect ratios agree within 2 %.
+
+    Returns:
+        float32 array ``HxW`` (``size[1] x size[0]`` when ``size`` is given) in ``[0, 1]``,
+        1 = nearest. See the module docstring for invalid values, the normalisation and
+        constant maps.
+
+    Raises:
+        ImageReadError: the source cannot be read as a map, holds no valid value, has colour
+            channels that differ, or has an aspect ratio that does not match ``size``.
+        ValueError: ``kind`` or ``size`` is not valid.
+        TypeError: ``source`` is of an unsupported type.
+    """
+    if kind not in ("depth", "disparity"):
+        raise ValueError(f"kind must be 'depth' or 'disparity', got {kind!r}.")
+    if size is not None and (
+        len(size) != 2 or not all(isinstance(v, (int, np.integer)) for v in size) or min(size) < 1
+    ):
+        raise ValueError(f"size must be (width, height) in whole pixels >= 1, got {size!r}.")
+
+    raw = _read_array(source)
+    values = _to_single_channel(raw)
+    disparity = _to_disparity(values, kind=kind)
+    disparity = _normalise(disparity)
+    if size is not None:
+        disparity = _fit_to_size(disparity, (int(size[0]), int(size[1])))
+    return np.ascontiguousarray(np.clip(disparity, 0.0, 1.0), dtype=np.float32)
+
+
+# --------------------------------------------------------------------------------- reading
+
+
+def _read_array(source: Any) -> np.ndarray:
+    """Any supported source -> a numeric numpy array (not yet validated for shape)."""
+    if isinstance(source, np.ndarray):
+        return source
+    try:
+        from PIL import Image
+    except ImportError:  # pragma: no cover - pillow is a dependency
+        Image = None
+    if Image is not None and isinstance(source, Image.Image):
+        return _array_from_pil(source)
+
+    if isinstance(source, (str, os.PathLike)):
+        path = Path(source)
+        name = path.name
+        try:
+            data = path.read_bytes()
+        except FileNotFoundError:
+            raise ImageReadError(f"The depth file '{path}' does not exist.") from None
+        except IsADirectoryError:
+            raise ImageReadError(f"'{path}' is a folder, not a depth file.") from None
+        except OSError as exc:
+            raise ImageReadError(f"The depth file '{path}' could not be read ({exc}).") from None
+    elif isinstance(source, (bytes, bytearray, memoryview)):
+        data, name = bytes(source), _UPLOAD
+    elif hasattr(source, "read"):
+        data = source.read()
+        if not isinstance(data, (bytes, bytearray)):
+            raise TypeError("A file-like depth source must be opened in binary mode ('rb').")
+        data, name = bytes(data), str(getattr(source, "name", _UPLOAD))
+    else:
+        raise TypeError(
+            "A depth source must be a path, bytes, a binary file, a PIL image or a numpy array; "
+            f"got {type(source).__name__}."
+        )
+
+    if not data:
+        raise ImageReadError(f"{_what(name)} is empty.")
+    if data[:6] == b"\x93NUMPY":
+        return _read_npy(data, name)
+    if data[:4] == b"PK\x03\x04":
+        return _read_npz(data, name)
+    if data[:3] in (b"PF\n", b"Pf\n", b"PF\r", b"Pf\r") or data[:3] in (b"PF ", b"Pf "):
+        return _read_pfm(data, name)
+    return _read_with_pil(data, name)
+
+
+def _what(name: str) -> str:
+    """Subject of an error sentence: "The depth file 'x.png'" or "The uploaded depth map"."""
+    return "The uploaded depth map" if name == _UPLOAD else f"The depth file '{name}'"
+
+
+def _read_npy(data: bytes, name: str) -> np.ndarray:
+    try:
+        # allow_pickle=False: an .npy file holding Python objects could run code when unpickled.
+        array = np.load(io.BytesIO(data), allow_pickle=False)
+    except ValueError as exc:
+        if "pickle" in str(exc).lower():
+            raise ImageReadError(
+                f"{_what(name)} stores Python objects (pickle), which are "
+                "refused because loading them can run code; save a plain numeric array instead."
+            ) from None
+        raise ImageReadError(f"{_what(name)} is not a valid .npy file.") from None
+    except Exception:
+        raise ImageReadError(f"{_what(name)} is not a valid .npy file.") from None
+    return array
+
+
+def _read_npz(data: bytes, name: str) -> np.ndarray:
+    try:
+        with np.load(io.BytesIO(data), allow_pickle=False) as archive:
+            keys = list(archive.keys())
+            if len(keys) != 1:
+                raise ImageReadError(
+                    f"{_what(name)} holds {len(keys)} arrays; a depth .npz must hold exactly one."
+                )
+            return archive[keys[0]]
+    except ImageReadError:
+        raise
+    except ValueError as exc:
+        if "pickle" in str(exc).lower():
+            raise ImageReadError(
+                f"{_what(name)} stores Python objects (pickle), which are "
+                "refused because loading them can run code; save a plain numeric array instead."
+            ) from None
+        raise ImageReadError(f"{_what(name)} is not a valid .npz file.") from None
+    except Exception:
+        raise ImageReadError(f"{_what(name)} is not a valid .npz file.") from None
+
+
+def _read_pfm(data: bytes, name: str) -> np.ndarray:
+    """Portable float map: 'PF' (3 channels) or 'Pf' (1), 'W H', scale (<0: little-endian), rows
+    stored bottom to top."""
+    bad = ImageReadError(f"{_what(name)} is not a valid PFM file.")
+    # The header is three whitespace-separated lines; read tokens until the scale.
+    tokens: list[bytes] = []
+    pos = 0
+    while len(tokens) < 4:
+        while pos < len(data) and data[pos : pos + 1].isspace():
+            pos += 1
+        start = pos
+        while pos < len(data) and not data[pos : pos + 1].isspace():
+            pos += 1
+        if start == pos or pos - start > 32:
+            raise bad
+        tokens.append(data[start:pos])
+    pos += 1  # exactly one whitespace byte separates the header from the raster
+    try:
+        channels = {b"PF": 3, b"Pf": 1}[tokens[0]]
+        width, height, scale = int(tokens[1]), int(tokens[2]), float(tokens[3])
+    except (KeyError, ValueError):
+        raise bad from None
+    if width < 1 or height < 1 or scale == 0 or width * height > MAX_PIXELS:
+        raise bad
+    count = width * height * channels
+    dtype = np.dtype("<f4" if scale < 0 else ">f4")
+    if len(data) - pos < count * 4:
+        raise ImageReadError(f"{_what(name)} is truncated.")
+    array = np.frombuffer(data, dtype=dtype, count=count, offset=pos)
+    shape = (height, width) if channels == 1 else (height, width, 3)
+    return array.reshape(shape)[::-1].astype(np.float32)
+
+
+def _read_with_pil(data: bytes, name: str) -> np.ndarray:
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            if image.width * image.height > MAX_PIXELS:
+                raise ImageReadError(
+                    f"{_what(name)} is too large ({image.width}x{image.height} pixels)."
+                )
+            image.load()
+            return _array_from_pil(image)
+    except ImageReadError:
+        raise
+    except UnidentifiedImageError:
+        raise ImageReadError(
+            f"{_what(name)} is not an image, .npy, .npz or .pfm file that can be read."
+        ) from None
+    except Image.DecompressionBombError:
+        raise ImageReadError(f"{_what(name)} is too large to open.") from None
+    except (OSError, ValueError, SyntaxError) as exc:
+        raise ImageReadError(f"{_what(name)} is damaged or truncated ({exc}).") from None
+
+
+def _array_from_pil(image) -> np.ndarray:
+    # "P" (palette) and "1" hold indices or bits, not depth values: expand them first.
+    if image.mode == "P":
+        image = image.convert("RGBA" if "transparency" in image.info else "RGB")
+    elif image.mode == "1":
+        image = image.convert("L")
+    elif image.mode in ("CMYK", "YCbCr", "LAB", "HSV"):
+        raise ImageReadError(
+            f"The depth map is stored in {image.mode} colour; save it as a greyscale image."
+        )
+    return np.asarray(image)
+
+
+# --------------------------------------------------------------------------------- content
+
+
+def _to_single_channel(array: np.ndarray) -> np.ndarray:
+    """HxW, HxWx1, HxWx2 (grey + alpha), HxWx3, HxWx4 -> float64 HxW."""
+    if array.dtype == object or not (np.issubdtype(array.dtype, np.number) or array.dtype == bool):
+        raise ImageReadError(f"The depth map holds {array.dtype} values, not numbers.")
+    if np.issubdtype(array.dtype, np.complexfloating):
+        raise ImageReadError("The depth map holds complex numbers, not depths.")
+    if array.ndim == 3 and array.shape[-1] in (1, 2, 3, 4):
+        channels = array.shape[-1]
+        if channels in (1, 2):  # grey, or grey + alpha
+            array = array[..., 0]
+        else:
+            colour = array[..., :3]
+            first = colour[..., 0]
+            if not (
+                np.array_equal(first, colour[..., 1]) and np.array_equal(first, colour[..., 2])
+            ):
+                raise ImageReadError(
+                    "The depth map is a colour image whose red, green and blue channels differ; "
+                    "save the depth as a single-channel (greyscale) image, or as .npy."
+                )
+            array = first
+    if array.ndim != 2:
+        raise ImageReadError(
+            f"A depth map must be HxW (or HxWxC with equal colour channels); got shape "
+            f"{tuple(array.shape)}."
+        )
+    if array.size == 0:
+        raise ImageReadError("The depth map is empty (0 pixels).")
+    if array.size > MAX_PIXELS:
+        raise ImageReadError(f"The depth map is too large ({array.shape[1]}x{array.shape[0]}).")
+    return array.astype(np.float64)
+
+
+def _to_disparity(values: np.ndarray, *, kind: str) -> np.ndarray:
+    """Raw depth or disparity (float64 HxW) -> disparity with invalid pixels filled."""
+    if kind == "depth":
+        valid = np.isfinite(values) & (values > 0)
+    else:
+        valid = np.isfinite(values) & (values >= 0)
+    if not valid.any():
+        raise ImageReadError(
+            f"The {kind} map holds no valid value (all are missing, zero, negative or not finite)."
+        )
+    if not valid.all():
+        values = _fill_nearest(values, valid)
+    if kind == "depth":
+        return 1.0 / values
+    return values
+
+
+def _fill_nearest(values: np.ndarray, valid: np.ndarray) -> np.ndarray:
+    """Replace each invalid pixel with the value of the nearest valid one."""
+    from scipy import ndimage
+
+    # The EDT of the invalid mask gives, for every pixel, the index of the nearest valid pixel.
+    indices = ndimage.distance_transform_edt(~valid, return_distances=False, return_indices=True)
+    return values[tuple(indices)]
+
+
+def _normalise(disparity: np.ndarray) -> np.ndarray:
+    """Min/max normalisation with the range read from a 3x3 median of the map (speckle-proof)."""
+    low, high = _median_range(disparity)
+    span = high - low
+    if not span > 1e-9 * max(abs(high), abs(low), 1e-30):
+        # One depth everywhere: all of it is the subject plane.
+        return np.ones(disparity.shape, dtype=np.float64)
+    return np.clip((disparity - low) / span, 0.0, 1.0)
+
+
+def _median_range(values: np.ndarray) -> tuple[float, float]:
+    """(min, max) of the 3x3 median filter of ``values`` (edges replicated)."""
+    from scipy import ndimage
+
+    low, high = float(values.min()), float(values.max())
+
+    def held_by_a_block(mask: np.ndarray) -> bool:
+        # The median of a window reaches the extreme iff >= 5 of its 9 pixels hold it.
+        share = ndimage.uniform_filter(mask.astype(np.float32), size=3, mode="nearest")
+        return bool(share.max() > 4.5 / 9)
+
+    # Fast path (smooth maps, ramps, regions): the extremes survive the median as they are.
+    if held_by_a_block(values >= high) and held_by_a_block(values <= low):
+        return low, high
+    smooth = ndimage.median_filter(values, size=3, mode="nearest")
+    return float(smooth.min()), float(smooth.max())
+
+
+def _fit_to_size(disparity: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """Resize HxW to size=(w, h) bilinearly if the aspect ratios match within 2 %."""
+    height, width = disparity.shape
+    target_w, target_h = size
+    if (width, height) == (target_w, target_h):
+        return disparity
+    ratio, target_ratio = width / height, target_w / target_h
+    if abs(ratio / target_ratio - 1.0) > ASPECT_TOLERANCE:
+        hint = ""
+        if abs((height / width) / target_ratio - 1.0) <= ASPECT_TOLERANCE:
+            hint = " (one of them looks rotated by 90 degrees)"
+        raise ImageReadError(
+            f"The depth map is {width}x{height} but the photo is {target_w}x{target_h}; their "
+            f"aspect ratios differ ({ratio:.2f} vs {target_ratio:.2f}){hint}, so the map does "
+            "not belong to this photo."
+        )
+    from PIL import Image
+
+    # PIL's bilinear filter widens its support when shrinking, so downsizing is antialiased.
+    resized = Image.fromarray(disparity.astype(np.float32)).resize(
+        (target_w, target_h), Image.Resampling.BILINEAR
+    )
+    return np.asarray(resized, dtype=np.float64)
