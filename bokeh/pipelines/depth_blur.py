@@ -1,0 +1,154 @@
+"""Depth + blur: a depth source, then the paper's threshold Gaussian or the lens renderer."""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+import time
+from collections import OrderedDict
+from typing import Any
+
+import numpy as np
+
+from bokeh.depth import SOURCES, DepthEstimate, estimate_depth, model_available
+from bokeh.errors import BokehError
+from bokeh.params import Param, validate_settings
+from bokeh.pipelines.base import Result, check_focus, check_input
+
+DEPTH_PARAMS = (
+    Param("depth_source", "choice", "auto", "Depth source", choices=SOURCES,
+          help="auto: uploaded map, else DenseDepth when its weights resolve, else classical"),
+    Param("depth_kind", "choice", "disparity", "Depth map holds", choices=("disparity", "depth"),
+          help="disparity: brighter is nearer; depth: brighter is farther"),
+)
+LENS_PARAMS = DEPTH_PARAMS + (
+    Param("fnumber", "float", 1.8, "f-number", "smaller is blurrier (blur ~ 1/N)", 0.5, 32.0, 0.1),
+    Param("band", "float", 0.03, "In-focus band", "disparity half-width kept sharp", 0.0, 0.5,
+          0.01),
+    Param("blades", "int", 0, "Aperture blades", "0 = round, else 3..16", 0, 16, 1),
+    Param("rotation", "float", 0.0, "Aperture rotation (deg)", "", 0.0, 360.0, 1.0),
+    Param("highlight_boost", "float", 1.5, "Highlight boost",
+          "brightens out-of-focus highlights into bokeh balls", 0.0, 10.0, 0.1),
+)
+GAUSS_PARAMS = DEPTH_PARAMS + (
+    Param("threshold", "float", 0.25, "Depth threshold",
+          "normalised depth above which the image is blurred (paper: 0.2, 0.25, 0.3)", 0.0, 1.0,
+          0.01),
+    Param("sigma", "float", 10.0, "Gaussian sigma (px at 1024 px height)", "", 0.0, 100.0, 0.5),
+    Param("feather", "float", 0.0, "Feather", "0 = the paper's hard mask", 0.0, 0.5, 0.01),
+)
+
+_CACHE_SIZE = 8
+
+
+class _DepthCache:
+    """A small per-process LRU of depth estimates, so that moving a slider does not re-run
+    depth estimation. Keys are content digests; values are read-only arrays."""
+
+    def __init__(self, size: int = _CACHE_SIZE):
+        self.size, self._items, self._lock = size, OrderedDict(), threading.Lock()
+
+    def get_or_compute(self, key, compute):
+        with self._lock:
+            if key in self._items:
+                self._items.move_to_end(key)
+                return self._items[key]
+        value = compute()
+        value.disparity.setflags(write=False)
+        with self._lock:
+            self._items[key] = value
+            while len(self._items) > self.size:
+                self._items.popitem(last=False)
+        return value
+
+
+_DEPTH_CACHE = _DepthCache()
+
+
+def _digest(value) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, np.ndarray):
+        h = hashlib.blake2b(np.ascontiguousarray(value).data, digest_size=16)
+        h.update(str((value.shape, value.dtype)).encode())
+        return h.hexdigest()
+    if isinstance(value, (bytes, bytearray)):
+        return hashlib.blake2b(bytes(value), digest_size=16).hexdigest()
+    return f"path:{value}"
+
+
+def focus_disparity(disparity: np.ndarray, focus: tuple[float, float]) -> float:
+    """Median disparity in a small window (1% of the short side, at least 2 px) around focus."""
+    h, w = disparity.shape
+    r = max(2, int(round(0.01 * min(h, w))))
+    x, y = int(round(focus[0])), int(round(focus[1]))
+    window = disparity[max(0, y - r) : y + r + 1, max(0, x - r) : x + r + 1]
+    return float(np.median(window))
+
+
+class DepthBlurPipeline:
+    """``pipe(image, focus=(x, y), depth=None, depth_file=None, **settings) -> Result``.
+
+    ``depth``: an (H, W) normalised disparity to use as is (e.g. ground-truth "oracle" depth);
+    ``depth_file``: a user's depth or disparity map (path, bytes or array; see ``depth_kind``);
+    otherwise the ``depth_source`` setting picks the estimator.
+    """
+
+    def __init__(self, name: str, mode: str, defaults: dict[str, Any] | None = None):
+        if mode not in ("lens", "gauss"):
+            raise ValueError(f"mode must be 'lens' or 'gauss', got {mode!r}")
+        self.name, self.mode = name, mode
+        self.params = LENS_PARAMS if mode == "lens" else GAUSS_PARAMS
+        self.defaults = dict(defaults or {})
+
+    def depth_for(self, image, *, focus, depth=None, depth_file=None, source="auto",
+                  kind="disparity") -> DepthEstimate:
+        h, w = image.shape[:2]
+        if depth is not None:
+            disparity = np.asarray(depth, dtype=np.float32)
+            if disparity.shape != (h, w):
+                raise BokehError(f"depth must have the image's shape {(h, w)}; got {disparity.shape}.")
+            if not np.isfinite(disparity).all() or disparity.min() < 0 or disparity.max() > 1:
+                raise BokehError("depth must be a normalised disparity map with values in [0, 1].")
+            return DepthEstimate(disparity, "given", "depth supplied by the caller")
+        if source == "auto":  # resolve first, so that the cache key is as narrow as it can be
+            source = "file" if depth_file is not None else (
+                "model" if model_available() else "classical")
+        key = (_digest(image), source, kind, _digest(depth_file),
+               focus if source == "classical" else None)
+        return _DEPTH_CACHE.get_or_compute(key, lambda: estimate_depth(
+            image, source=source, focus=focus, depth_file=depth_file, depth_kind=kind))
+
+    def __call__(self, image, *, focus=None, depth=None, depth_file=None, **settings) -> Result:
+        from bokeh.render.coc import strength_for_fnumber
+
+        start = time.perf_counter()
+        image = check_input(image)
+        h, w = image.shape[:2]
+        focus = check_focus(focus, w, h)
+        opts = validate_settings(self.params, {**self.defaults, **settings}, self.name)
+        estimate = self.depth_for(image, focus=focus, depth=depth, depth_file=depth_file,
+                                  source=opts["depth_source"], kind=opts["depth_kind"])
+        disparity = estimate.disparity
+        depth_seconds = time.perf_counter() - start
+        info: dict[str, Any] = {"method": self.name, "focus": focus, "settings": opts,
+                                "depth_source": estimate.source,
+                                "depth_description": estimate.description, "notes": []}
+        if self.mode == "lens":
+            from bokeh.render.lens import render_lens
+
+            d_f = focus_disparity(disparity, focus)
+            info["focus_disparity"] = d_f
+            out = render_lens(
+                image, disparity, focus_disparity=d_f,
+                strength=strength_for_fnumber(opts["fnumber"], h), band=opts["band"],
+                blades=opts["blades"], rotation=opts["rotation"],
+                highlight_boost=opts["highlight_boost"])
+        else:
+            from bokeh.render.gauss import render_threshold_gauss
+
+            out = render_threshold_gauss(image, disparity, threshold=opts["threshold"],
+                                         sigma=opts["sigma"] * h / 1024, feather=opts["feather"])
+        info["depth_seconds"] = depth_seconds
+        info["seconds"] = time.perf_counter() - start
+        return Result(out, disparity, info)
