@@ -1,0 +1,169 @@
+"""What the web app does, without the web: load an upload, mark the focus, run a method and
+describe the result. ``app.py`` only wires these functions to Gradio components, so they are
+tested directly and shared by every tab. Nothing here imports gradio.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from bokeh.errors import BokehError
+
+log = logging.getLogger("bokeh.service")
+
+# Modes of the Depth + Blur tab -> registered methods.
+DEPTH_MODES = {
+    "Lens (physically based)": "depth-lens",
+    "Paper: threshold Gaussian": "depth-gauss",
+}
+
+
+@dataclass(frozen=True)
+class Photo:
+    """An upload in the library's format, kept per session (uint8 to keep sessions small)."""
+
+    pixels: np.ndarray  # (H, W, 3) uint8 sRGB
+    notes: tuple[str, ...]
+
+    @property
+    def size(self) -> tuple[int, int]:
+        return self.pixels.shape[1], self.pixels.shape[0]
+
+    def as_float(self) -> np.ndarray:
+        return self.pixels.astype(np.float32) / 255.0
+
+
+def load_photo(source: Any) -> Photo:
+    """Decode an upload (path, bytes, PIL image or array) with the size policy applied.
+
+    Raises :class:`bokeh.errors.ImageReadError` with a message for people.
+    """
+    from bokeh.imaging import load_image, to_uint8
+
+    if source is None:
+        raise BokehError("Upload a photo first.")
+    loaded = load_image(source)
+    return Photo(to_uint8(loaded.image), tuple(loaded.notes))
+
+
+def draw_focus(pixels: np.ndarray, focus: tuple[float, float] | None) -> np.ndarray:
+    """A copy of (H, W, 3) uint8 ``pixels`` with a ring and cross marking ``focus`` (x, y)."""
+    out = pixels.copy()
+    if focus is None:
+        return out
+    h, w = out.shape[:2]
+    x, y = focus
+    r = max(6.0, 0.025 * min(h, w))
+    yy, xx = np.ogrid[:h, :w]
+    dist = np.sqrt((xx - x) ** 2 + (yy - y) ** 2)
+    width = max(1.5, r / 6)
+    ring = np.abs(dist - r) < width
+    halo = np.abs(dist - r) < 2 * width
+    cross = ((np.abs(xx - x) < width / 2) & (np.abs(yy - y) < r / 2)) | (
+        (np.abs(yy - y) < width / 2) & (np.abs(xx - x) < r / 2)
+    )
+    out[halo] = (0, 0, 0)  # dark outline keeps the marker visible on bright areas
+    out[ring | cross] = (255, 214, 0)
+    return out
+
+
+def default_focus(photo: Photo) -> tuple[float, float]:
+    w, h = photo.size
+    return (w - 1) / 2, (h - 1) / 2
+
+
+def clamp_focus(photo: Photo, x: Any, y: Any) -> tuple[float, float]:
+    """Focus from UI numbers: missing values mean the centre; values are clamped into the image."""
+    w, h = photo.size
+    cx, cy = default_focus(photo)
+    try:
+        fx = cx if x is None else float(x)
+        fy = cy if y is None else float(y)
+    except (TypeError, ValueError):
+        raise BokehError(f"Focus must be numbers; got ({x!r}, {y!r}).") from None
+    if not (np.isfinite(fx) and np.isfinite(fy)):
+        raise BokehError("Focus must be finite numbers.")
+    return min(max(fx, 0.0), w - 1.0), min(max(fy, 0.0), h - 1.0)
+
+
+_STOPS = np.array([  # a dark-to-bright perceptual ramp (far = dark, near = bright)
+    [0, 0, 4], [40, 11, 84], [101, 21, 110], [159, 42, 99], [212, 72, 66], [245, 125, 21],
+    [250, 193, 39], [252, 255, 164]], dtype=np.float32)
+
+
+def colorize_disparity(disparity: np.ndarray) -> np.ndarray:
+    """(H, W) normalised disparity in [0, 1] -> (H, W, 3) uint8 colour image (near = bright)."""
+    d = np.clip(np.nan_to_num(disparity, nan=0.0), 0.0, 1.0) * (len(_STOPS) - 1)
+    i = np.minimum(d.astype(np.int32), len(_STOPS) - 2)
+    t = (d - i)[..., None]
+    return (_STOPS[i] * (1 - t) + _STOPS[i + 1] * t + 0.5).astype(np.uint8)
+
+
+@dataclass(frozen=True)
+class Rendered:
+    image: np.ndarray  # (H, W, 3) uint8
+    depth: np.ndarray | None  # (H, W, 3) uint8 visualisation, or None
+    info: dict[str, Any]
+    summary: str  # Markdown for people
+
+
+def run_method(
+    method: str,
+    photo: Photo,
+    focus: tuple[float, float] | None,
+    settings: dict[str, Any],
+    *,
+    depth_file: Any = None,
+) -> Rendered:
+    """Run a registered method on a session's photo; BokehError for anything a user caused."""
+    from bokeh.imaging import to_uint8
+    from bokeh.registry import get_method, load_method
+
+    spec = get_method(method)
+    pipe = load_method(method)
+    known = {p.name for p in spec.params}
+    kwargs = {k: v for k, v in settings.items() if k in known}
+    extra = {"depth_file": depth_file} if spec.kind == "depth" else {}
+    start = time.perf_counter()
+    result = pipe(photo.as_float(), focus=focus, **kwargs, **extra)
+    seconds = time.perf_counter() - start
+    info = {k: v for k, v in result.info.items() if k != "settings"}
+    info["settings"] = result.info.get("settings", {})
+    info["notes"] = list(photo.notes) + list(result.info.get("notes", []))
+    info["seconds"] = round(seconds, 3)
+    depth = colorize_disparity(result.depth) if result.depth is not None else None
+    return Rendered(to_uint8(result.image), depth, info, summarize(spec.label, photo, info))
+
+
+def summarize(label: str, photo: Photo, info: dict[str, Any]) -> str:
+    w, h = photo.size
+    lines = [f"**{label}** on {w}x{h} in **{info['seconds']:.2f} s**"]
+    if info.get("depth_description"):
+        depth_s = info.get("depth_seconds")
+        extra = f" ({depth_s:.2f} s)" if isinstance(depth_s, float) else ""
+        lines.append(f"Depth: {info['depth_description']}{extra}")
+    if info.get("focus") is not None:
+        fx, fy = info["focus"]
+        lines.append(f"Focus: ({fx:.0f}, {fy:.0f})")
+    lines += [f"Note: {n}" for n in info.get("notes", [])]
+    return "  \n".join(lines)
+
+
+def unavailable_message(method: str, label: str) -> str | None:
+    """Why a tab's method cannot run here, or None when it can."""
+    from bokeh.registry import METHODS
+
+    if method not in METHODS:
+        return (f"**{label} is not available in this version.** Its network and trained weights "
+                "are not part of this build yet, so this tab has nothing to show; "
+                "the Depth + Blur tab works now.")
+    spec = METHODS[method]
+    if spec.weights_required and "no weights" in spec.weights_status():
+        return (f"**{label} has no weights here.** {spec.weights_status()}. Put `NAME.safetensors` "
+                "and `NAME.json` in `$BOKEH_WEIGHTS_DIR`, or set `BOKEH_HUB_REPO`.")
+    return None
