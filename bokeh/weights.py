@@ -94,10 +94,9 @@ def _sha256(path: str, size: int, mtime_ns: int) -> str:
 def _refuse_pickle(path: Path) -> None:
     raise UnsafeCheckpointError(
         f"{path} is a pickle checkpoint; only .safetensors is loaded (pickle can run code). "
-        "Convert it once, somewhere you trust the file: "
-        "`state = torch.load(path, weights_only=True)`, then "
-        "`safetensors.torch.save_file(state, 'NAME.safetensors')` and write NAME.json beside it "
-        "(or use bokeh.weights.save_checkpoint)."
+        "Convert it once, somewhere you trust the file: load its state dict with PyTorch "
+        "(weights only), save it with `safetensors.torch.save_file(state, 'NAME.safetensors')` "
+        "and write NAME.json beside it (or use bokeh.weights.save_checkpoint)."
     )
 
 

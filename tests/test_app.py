@@ -1,0 +1,162 @@
+"""The Gradio app: built by a factory, nothing heavy at import, explicit API endpoints."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+ROOT = Path(__file__).resolve().parents[1]
+EXAMPLES = ROOT / "assets" / "examples"
+
+
+def test_import_and_build_load_no_model():
+    """Importing app.py and building the UI must not import torch (models load lazily)."""
+    code = (
+        "import sys; sys.path.insert(0, %r); import app; app.build_demo(); "
+        "print('torch' in sys.modules)" % str(ROOT)
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         env={**os.environ, "HF_HUB_OFFLINE": "1"}, timeout=180)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip().splitlines()[-1] == "False"
+
+
+@pytest.fixture(scope="module")
+def demo():
+    import app
+
+    return app.build_demo()
+
+
+def test_app_builds_with_a_plot(demo):
+    """gr.Plot imports `bokeh` (our package) and reads __version__: the app must still build."""
+    import gradio as gr
+
+    import bokeh
+
+    assert isinstance(bokeh.__version__, str) and bokeh.__version__
+    plots = [b for b in demo.blocks.values() if isinstance(b, gr.Plot)]
+    assert plots, "the Leaderboard tab should hold a gr.Plot"
+    config = plots[0].get_config()
+    assert config["value"] is not None  # the reference scatter was serialised
+
+
+def test_tabs_in_order(demo):
+    import gradio as gr
+
+    labels = [b.label for b in demo.blocks.values() if isinstance(b, gr.Tab)]
+    assert labels == ["Depth + Blur", "Pix2Pix", "CycleGAN", "BGGAN", "Leaderboard"]
+
+
+def test_api_names_unique_and_render_depth_public(demo):
+    names = [fn.api_name for fn in demo.fns.values()
+             if getattr(fn, "api_visibility", "public") != "private" and fn.api_name]
+    assert "render_depth" in names
+    assert len(names) == len(set(names))
+
+
+@pytest.fixture(scope="module")
+def client(demo):
+    import app
+    from gradio_client import Client
+
+    _, url, _ = demo.launch(prevent_thread_lock=True, **app.launch_kwargs())
+    c = Client(url, verbose=False)
+    yield c
+    c.close()
+    demo.close()
+
+
+def _render(client, image, x, y, *, mode="Lens (physically based)", source="file",
+            depth=None, fnumber=1.8):
+    from gradio_client import handle_file
+
+    return client.predict(
+        handle_file(str(image)), x, y, mode, source,
+        handle_file(str(depth)) if depth else None, "disparity",
+        fnumber, 0.03, 0, 0.0, 1.5, 0.25, 10.0, api_name="/render_depth")
+
+
+def _laplacian_energy(a: np.ndarray) -> float:
+    g = a.astype(np.float64).mean(axis=2)
+    lap = g[1:-1, 1:-1] * 4 - g[:-2, 1:-1] - g[2:, 1:-1] - g[1:-1, :-2] - g[1:-1, 2:]
+    return float((lap ** 2).mean())
+
+
+@pytest.mark.app
+def test_render_depth_endpoint(client):
+    """Focus on the motorcycle with its measured disparity: it stays sharp, the far wall blurs."""
+    out_path, depth_path, info = _render(client, EXAMPLES / "motorcycle.png", 300, 250,
+                                         depth=EXAMPLES / "motorcycle_disparity.png")
+    src = np.asarray(Image.open(EXAMPLES / "motorcycle.png").convert("RGB"))
+    out_img = Image.open(out_path)
+    assert out_img.format == "PNG"
+    out = np.asarray(out_img.convert("RGB"))
+    assert out.shape == src.shape
+    assert Image.open(depth_path).size == (src.shape[1], src.shape[0])
+    assert info["depth_source"] == "file" and info["method"] == "depth-lens"
+    disp = np.asarray(Image.open(EXAMPLES / "motorcycle_disparity.png"), dtype=np.float64) / 65535
+    near = disp > disp[250, 300] - 0.02
+    far = disp < 0.3
+    diff = np.abs(out.astype(int) - src.astype(int)).mean(axis=2)
+    assert diff[near & (np.abs(disp - disp[250, 300]) < 0.02)].mean() < 2.0
+    wall = (slice(0, 120), slice(0, 200))
+    assert far[wall].mean() > 0.9
+    assert _laplacian_energy(out[wall]) < 0.3 * _laplacian_energy(src[wall])
+
+
+@pytest.mark.app
+def test_unreadable_upload_is_a_clear_error_and_server_keeps_serving(client, tmp_path):
+    from gradio_client.exceptions import AppError
+
+    bad = tmp_path / "holiday.png"
+    bad.write_text("this is not an image")
+    with pytest.raises(AppError, match="Could not read the upload as an image"):
+        _render(client, bad, 1, 1, source="classical")
+    with pytest.raises(AppError, match="outside"):
+        _render(client, EXAMPLES / "motorcycle.png", 5000, 10, source="classical")
+    # Still serving: a valid request right after succeeds, with the paper's renderer.
+    out_path, _, info = _render(client, EXAMPLES / "motorcycle.png", 300, 250,
+                                mode="Paper: threshold Gaussian", source="classical")
+    assert info["method"] == "depth-gauss" and info["depth_source"] == "classical"
+    assert Image.open(out_path).size == (741, 500)
+
+
+class TestService:
+    def test_focus_marker_is_drawn_at_the_focus(self):
+        from bokeh.service import draw_focus
+
+        pixels = np.full((100, 120, 3), 128, np.uint8)
+        marked = draw_focus(pixels, (30, 70))
+        changed = np.argwhere((marked != pixels).any(axis=2))
+        assert changed.size and np.allclose(changed.mean(axis=0), (70, 30), atol=1.5)
+        assert (pixels == 128).all()  # the input is not modified
+
+    def test_clamp_focus(self):
+        from bokeh.errors import BokehError
+        from bokeh.service import Photo, clamp_focus
+
+        photo = Photo(np.zeros((50, 80, 3), np.uint8), ())
+        assert clamp_focus(photo, None, None) == (39.5, 24.5)
+        assert clamp_focus(photo, -5, 500) == (0.0, 49.0)
+        with pytest.raises(BokehError):
+            clamp_focus(photo, "left", 3)
+
+    def test_colorize_is_monotone_in_brightness(self):
+        from bokeh.service import colorize_disparity
+
+        ramp = np.linspace(0, 1, 50, dtype=np.float32)[None, :].repeat(3, 0)
+        lum = colorize_disparity(ramp).astype(float).mean(axis=2)[0]
+        assert (np.diff(lum) >= 0).all() and lum[-1] > lum[0] + 150
+
+    def test_tabs_without_methods_say_what_is_missing(self):
+        from bokeh.service import unavailable_message
+
+        assert "not available" in unavailable_message("no-such-method", "Pix2Pix")
+        assert unavailable_message("depth-lens", "Depth") is None

@@ -1,0 +1,44 @@
+"""Repository contracts: the README's commands are what CI runs; the layout is the agreed one."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _readme_commands() -> list[str]:
+    text = (ROOT / "README.md").read_text()
+    return [b.strip() for b in re.findall(r"```bash\n(.*?)```", text, flags=re.S)]
+
+
+def test_ci_runs_the_readme_test_command():
+    ci_lines = [ln.strip() for ln in (ROOT / ".ci" / "run").read_text().splitlines()
+                if ln.strip() and not ln.lstrip().startswith("#")]
+    test_cmds = [c for c in _readme_commands() if "pytest" in c and "\n" not in c]
+    assert len(test_cmds) == 1, test_cmds
+    assert test_cmds[0] in ci_lines
+
+
+def test_readme_starts_the_app():
+    assert any("python app.py" in c for c in _readme_commands())
+
+
+def test_top_level_layout():
+    for name in ("app.py", "bokeh", "training", "eval", "assets", "tests", "requirements.txt",
+                 "README.md", ".ci/run", "pyproject.toml"):
+        assert (ROOT / name).exists(), name
+
+
+def test_torch_pins():
+    req = (ROOT / "requirements.txt").read_text().splitlines()
+    assert "torch==2.14.1" in req and "torchvision==0.29.1" in req
+
+
+def test_no_unsafe_loading_in_library_code():
+    pattern = re.compile(r"torch\.load\(|pickle\.load|weights_only=False")
+    offenders = [str(p) for d in ("bokeh", "eval", "training") for p in (ROOT / d).rglob("*.py")
+                 if pattern.search(p.read_text())] + (
+        [str(ROOT / "app.py")] if pattern.search((ROOT / "app.py").read_text()) else [])
+    assert not offenders
