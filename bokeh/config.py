@@ -8,6 +8,7 @@ Environment variables (all optional):
 ``BOKEH_HUB_REPO``     a Hugging Face model repo holding the same files (``owner/name``)
 ``BOKEH_HUB_REVISION`` revision of that repo (default ``main``)
 ``BOKEH_MAX_SIDE``     long-side limit in pixels for uploads (default 2048)
+``BOKEH_RESULTS_DIR``  evaluation runs and reviews (default: ``<data dir>/results``)
 """
 
 from __future__ import annotations
@@ -32,6 +33,14 @@ def data_dir() -> Path:
         path = REPO_DIR / "data"
     else:
         path = Path.home() / ".cache" / "bokeh"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def results_dir() -> Path:
+    """Where evaluation runs and the review database live (created on demand)."""
+    env = os.environ.get("BOKEH_RESULTS_DIR")
+    path = Path(env).expanduser() if env else data_dir() / "results"
     path.mkdir(parents=True, exist_ok=True)
     return path
 

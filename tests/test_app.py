@@ -18,8 +18,8 @@ EXAMPLES = ROOT / "assets" / "examples"
 def test_import_and_build_load_no_model():
     """Importing app.py and building the UI must not import torch (models load lazily)."""
     code = (
-        "import sys; sys.path.insert(0, %r); import app; app.build_demo(); "
-        "print('torch' in sys.modules)" % str(ROOT)
+        f"import sys; sys.path.insert(0, {str(ROOT)!r}); import app; app.build_demo(); "
+        "print('torch' in sys.modules)"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          env={**os.environ, "HF_HUB_OFFLINE": "1"}, timeout=180)
@@ -63,8 +63,9 @@ def test_api_names_unique_and_render_depth_public(demo):
 
 @pytest.fixture(scope="module")
 def client(demo):
-    import app
     from gradio_client import Client
+
+    import app
 
     _, url, _ = demo.launch(prevent_thread_lock=True, **app.launch_kwargs())
     c = Client(url, verbose=False)

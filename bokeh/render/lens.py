@@ -498,9 +498,7 @@ def render_scene(
         for k in np.argsort(-np.abs(levels), kind="stable"):  # coarse to fine
             acc.add(blur.blurred(int(k)))
         rgba = acc.full()[0]
-        if total is None:
-            total = rgba
-        else:
-            total = rgba + (1.0 - np.clip(rgba[3:4], 0.0, 1.0)) * total
+        # "over": this layer in front of everything composited so far
+        total = rgba if total is None else rgba + (1.0 - np.clip(rgba[3:4], 0.0, 1.0)) * total
     out = total[:3, :h, :w].transpose(1, 2, 0)
     return to_display(out, gamma=gamma)

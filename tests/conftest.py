@@ -1,0 +1,27 @@
+"""Small shared fixtures: seeded randomness and a textured test photo (no network, no files)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+
+@pytest.fixture
+def rng() -> np.random.Generator:
+    """A fresh seeded generator per test, so tests do not depend on their order."""
+    return np.random.default_rng(0)
+
+
+@pytest.fixture(scope="session")
+def photo() -> np.ndarray:
+    """scikit-image's bundled "coffee" photo, area-downscaled to (256, 384, 3) float32 in [0, 1].
+
+    Read-only: a function that writes into its input fails loudly instead of corrupting the
+    fixture for the tests that follow.
+    """
+    from skimage import data, transform
+
+    image = transform.resize(data.coffee(), (256, 384), anti_aliasing=True)
+    image = np.clip(image, 0.0, 1.0).astype(np.float32)
+    image.setflags(write=False)
+    return image
