@@ -28,8 +28,9 @@ def _changed(out: np.ndarray, image: np.ndarray) -> np.ndarray:
 
 
 def _hf_energy(image: np.ndarray) -> float:
-    return float(np.mean([ndimage.laplace(image[..., c].astype(np.float64)) ** 2
-                          for c in range(3)]))
+    return float(
+        np.mean([ndimage.laplace(image[..., c].astype(np.float64)) ** 2 for c in range(3)])
+    )
 
 
 class TestNormaliseDepth:
@@ -57,7 +58,10 @@ class TestRenderThresholdGauss:
     @pytest.mark.parametrize("threshold", [0.2, 0.25, 0.3, 0.5])
     def test_hard_threshold_semantics(self, texture, ramp, threshold):
         out = render_threshold_gauss(texture, ramp, threshold=threshold, sigma=3.0)
-        far = normalise_depth(ramp) > threshold
+        # Normalised depth, written out: 0 at the nearest pixel (largest disparity), 1 farthest.
+        depth = (ramp.max() - ramp) / (ramp.max() - ramp.min())
+        far = depth > threshold
+        assert far[:, -1].all() and not far[:, 0].any()  # the far (right) side is blurred
         # Near pixels are untouched, bit for bit; far pixels are the Gaussian-blurred image.
         np.testing.assert_array_equal(out[~far], texture[~far])
         blurred = ndimage.gaussian_filter(texture, sigma=(3.0, 3.0, 0), mode="reflect")
@@ -67,8 +71,9 @@ class TestRenderThresholdGauss:
     def test_threshold_uses_min_max_normalised_depth(self, texture, ramp):
         # An affine rescaling of the disparity (any depth source's range) changes nothing.
         a = render_threshold_gauss(texture, ramp, threshold=0.25, sigma=3.0)
-        b = render_threshold_gauss(texture, (0.3 + 0.4 * ramp).astype(np.float32),
-                                   threshold=0.25, sigma=3.0)
+        b = render_threshold_gauss(
+            texture, (0.3 + 0.4 * ramp).astype(np.float32), threshold=0.25, sigma=3.0
+        )
         np.testing.assert_allclose(a, b, atol=1e-6)
 
     def test_sigma_zero_is_identity(self, texture, ramp):
@@ -94,6 +99,7 @@ class TestRenderThresholdGauss:
         blurred = ndimage.gaussian_filter(texture, sigma=(3.0, 3.0, 0), mode="reflect")
         hard = render_threshold_gauss(texture, ramp, threshold=0.5, sigma=3.0)
         soft = render_threshold_gauss(texture, ramp, threshold=0.5, sigma=3.0, feather=0.3)
+
         # Per column, how far the output went from the sharp towards the blurred image.
         def mix(out):
             change = np.abs(out - texture).sum(axis=(0, 2))
@@ -139,8 +145,9 @@ class TestRenderThresholdGauss:
     )
     def test_rejects_bad_shapes(self, image_shape, disparity_shape, match):
         with pytest.raises(ValueError, match=match):
-            render_threshold_gauss(np.zeros(image_shape, np.float32),
-                                   np.zeros(disparity_shape, np.float32))
+            render_threshold_gauss(
+                np.zeros(image_shape, np.float32), np.zeros(disparity_shape, np.float32)
+            )
 
     def test_rejects_nan_and_out_of_range(self, texture, ramp):
         bad = ramp.copy()

@@ -52,7 +52,7 @@ import numpy as np
 from bokeh.errors import BokehError
 
 GENERATOR = "bokeh.data.synth"
-GENERATOR_VERSION = 1
+GENERATOR_VERSION = 2
 
 BOKEH_FNUMBER = 1.8
 ORIGINAL_FNUMBER = 16.0
@@ -60,7 +60,7 @@ HIGHLIGHT_BOOST = 4.0
 BAND = 0.0
 BLADES = 0
 
-HOLDOUT_NAME = "holdout-v1"
+HOLDOUT_NAME = "holdout-v2"
 HOLDOUT_COUNT = 64
 HOLDOUT_SIZE = (384, 256)
 HOLDOUT_SEED = 1001
@@ -602,7 +602,7 @@ def synth_main(
 def ensure_holdout(cache_dir: str | os.PathLike | None = None) -> Path:
     """Root of the default synthetic holdout (64 scenes, 384x256, split ``holdout``), generating
     it on first use into ``cache_dir`` (default ``bokeh.config.data_dir() / "synth"``) under
-    ``holdout-v1``. Safe when several processes call it at once: each generates into its own
+    ``holdout-v2``. Safe when several processes call it at once: each generates into its own
     temporary folder and the first rename wins.
     """
     if cache_dir is None:

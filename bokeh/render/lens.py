@@ -187,7 +187,7 @@ class _Levels:
         th, tw = active.shape
         ty0, ty1 = max(rows[0] - margin, 0), min(rows[-1] + 1 + margin, th)
         tx0, tx1 = max(cols[0] - margin, 0), min(cols[-1] + 1 + margin, tw)
-        if s == 1 and kernel.shape[0] > 1:
+        if s == 1 and 1 < kernel.shape[0] <= 2 * _HALO + 1:
             out_tiles = _dilate(active)  # kernels here are smaller than a tile
             if out_tiles.sum() < 0.6 * (ty1 - ty0) * (tx1 - tx0):
                 return self._blurred_tiles(k, out_tiles, kernel)
@@ -376,7 +376,12 @@ def _boost_highlights(lin, image, coc, boost):
     return lin
 
 
-def _check_options(strength, band, blades, highlight_boost, min_lowres_radius):
+def _check_options(strength, band, blades, highlight_boost, min_lowres_radius, rotation=0.0,
+                   gamma=DEFAULT_GAMMA):
+    if not math.isfinite(rotation):
+        raise ValueError(f"rotation must be a finite number of degrees, got {rotation}")
+    if not (math.isfinite(gamma) and gamma > 0):
+        raise ValueError(f"gamma must be a positive number, got {gamma}")
     if not (math.isfinite(strength) and strength >= 0):
         raise ValueError(f"strength must be a finite number >= 0, got {strength}")
     if not (math.isfinite(band) and band >= 0):
@@ -400,7 +405,7 @@ def render_lens(
     rotation: float = 0.0,
     highlight_boost: float = 0.0,
     gamma: float = DEFAULT_GAMMA,
-    min_lowres_radius: float = 3.0,
+    min_lowres_radius: float = 4.0,
 ) -> np.ndarray:
     """Render a shallow depth of field from one photo and its disparity map.
 
@@ -426,7 +431,7 @@ def render_lens(
     check_unit_range(image, "image")
     disparity = check_map(disparity, image.shape[:2], "disparity")
     check_unit_range(disparity, "disparity")
-    _check_options(strength, band, blades, highlight_boost, min_lowres_radius)
+    _check_options(strength, band, blades, highlight_boost, min_lowres_radius, rotation, gamma)
     coc = np.clip(signed_coc(disparity, focus_disparity=focus_disparity, strength=strength,
                              band=band), -MAX_RADIUS, MAX_RADIUS)
     max_r = float(np.abs(coc).max())
@@ -465,7 +470,7 @@ def render_scene(
     rotation: float = 0.0,
     highlight_boost: float = 0.0,
     gamma: float = DEFAULT_GAMMA,
-    min_lowres_radius: float = 3.0,
+    min_lowres_radius: float = 4.0,
 ) -> np.ndarray:
     """Render known scene layers (back to front) with the lens model of :func:`render_lens`.
 
@@ -478,7 +483,7 @@ def render_scene(
     """
     if not layers:
         raise ValueError("render_scene needs at least one layer")
-    _check_options(strength, band, blades, highlight_boost, min_lowres_radius)
+    _check_options(strength, band, blades, highlight_boost, min_lowres_radius, rotation, gamma)
     shape = check_image(layers[0].rgb, "layers[0].rgb").shape[:2]
     h, w = shape
     total = None
@@ -487,6 +492,8 @@ def render_scene(
         check_unit_range(rgb, f"layers[{i}].rgb")
         alpha = check_map(layer.alpha, shape, f"layers[{i}].alpha")
         disp = check_map(layer.disparity, shape, f"layers[{i}].disparity")
+        check_unit_range(alpha, f"layers[{i}].alpha")
+        check_unit_range(disp, f"layers[{i}].disparity")
         coc = np.clip(signed_coc(disp, focus_disparity=focus_disparity, strength=strength,
                                  band=band), -MAX_RADIUS, MAX_RADIUS)
         lin = _boost_highlights(to_linear(rgb, gamma=gamma), rgb, coc, highlight_boost)
