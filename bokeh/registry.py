@@ -70,11 +70,39 @@ def _densedepth(config: dict | None):
     return DenseDepth(DenseDepthConfig.from_dict(config or {}))
 
 
+def _network(module: str, builder: str, **defaults):
+    """A ``build(config_dict_or_None)`` for a model in bokeh.models: ``defaults`` (the network's
+    published configuration) under the given dict; None builds the defaults."""
+
+    def build(config: dict | None):
+        import importlib
+
+        return getattr(importlib.import_module(f"bokeh.models.{module}"), builder)(
+            {**defaults, **(config or {})}
+        )
+
+    return build
+
+
 NETWORKS: dict[str, NetworkSpec] = {
     spec.name: spec
     for spec in (
         NetworkSpec("densedepth", "DenseDepth (DenseNet-169 encoder, decoder width 1.0)", "depth",
                     _densedepth),
+        NetworkSpec("pix2pix-unet", "pix2pix U-Net 256 generator (ngf 64, BatchNorm)",
+                    "generator", _network("unet", "build_unet")),
+        NetworkSpec("pix2pix-patchgan", "pix2pix 70x70 PatchGAN on the 6-channel pair",
+                    "discriminator", _network("patchgan", "build_patchgan", in_channels=6,
+                                              norm="batch")),
+        NetworkSpec("cyclegan-resnet", "CycleGAN ResNet generator (9 blocks, InstanceNorm)",
+                    "generator", _network("resnet", "build_resnet")),
+        NetworkSpec("cyclegan-patchgan", "CycleGAN 70x70 PatchGAN on 3 channels (InstanceNorm)",
+                    "discriminator", _network("patchgan", "build_patchgan", in_channels=3,
+                                              norm="instance")),
+        NetworkSpec("bggan-glassnet", "BGGAN Glass-Net generator (two stages)", "generator",
+                    _network("glassnet", "build_glassnet")),
+        NetworkSpec("bggan-critic", "BGGAN multi-receptive-field critics (PatchGAN L = 3 and 5)",
+                    "discriminator", _network("patchgan", "build_multipatchgan")),
     )
 }
 
@@ -101,6 +129,21 @@ def _depth_params(mode: str) -> tuple[Param, ...]:
     return depth_blur.LENS_PARAMS if mode == "lens" else depth_blur.GAUSS_PARAMS
 
 
+def _translate(name: str, network: str):
+    def build():
+        from bokeh.pipelines.translate import TranslationPipeline
+
+        return TranslationPipeline(name, network)
+
+    return build
+
+
+def _translate_params() -> tuple[Param, ...]:
+    from bokeh.pipelines.translate import TRANSLATE_PARAMS  # light: no torch at import
+
+    return TRANSLATE_PARAMS
+
+
 def _table() -> dict[str, MethodSpec]:
     specs = [
         MethodSpec("identity", "Identity (input unchanged)", "baseline",
@@ -121,6 +164,22 @@ def _table() -> dict[str, MethodSpec]:
             f"The paper's renderer with its threshold {t}.", _depth_params("gauss"),
             _depth(name, "gauss", threshold=float(t)), ("densedepth",), family="depth-gauss",
             defaults={"threshold": float(t)}))
+    specs += [
+        MethodSpec("pix2pix", "Pix2Pix (U-Net 256)", "translation",
+                   "A U-Net generator trained on paired (sharp, bokeh) photos with a PatchGAN and "
+                   "L1 loss; needs trained weights.", _translate_params(),
+                   _translate("pix2pix", "pix2pix-unet"), ("pix2pix-unet",), weights_required=True),
+        MethodSpec("cyclegan", "CycleGAN (ResNet-9)", "translation",
+                   "A ResNet generator trained on unpaired sharp and bokeh photos with cycle "
+                   "consistency; needs trained weights.", _translate_params(),
+                   _translate("cyclegan", "cyclegan-resnet"), ("cyclegan-resnet",),
+                   weights_required=True),
+        MethodSpec("bggan", "BGGAN (Glass-Net)", "translation",
+                   "A two-stage Glass-Net generator trained with multi-receptive-field critics "
+                   "(WGAN-GP), L1, SSIM and perceptual losses; needs trained weights.",
+                   _translate_params(), _translate("bggan", "bggan-glassnet"),
+                   ("bggan-glassnet",), weights_required=True),
+    ]
     return {s.name: s for s in specs}
 
 
