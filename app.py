@@ -154,30 +154,286 @@ def on_clear():
     return None, None, None, ""
 
 
+def _translation_ui(method):
+    def run(photo):
+        if photo is None:
+            raise gr.Error("Upload a photo first (or load the example).")
+        try:
+            out = service.run_method(method, photo, None, {})
+        except Exception as exc:
+            raise _user_error(exc) from exc
+        return out.image, (photo.pixels, out.image), out.summary
+
+    return run
+
+
+def _translation_api(method):
+    def run(image):
+        try:
+            photo = service.load_photo(image)
+            out = service.run_method(method, photo, None, {})
+        except Exception as exc:
+            raise _user_error(exc) from exc
+        return out.image, out.info
+
+    run.__name__ = f"render_{method}"
+    return run
+
+
+def refresh_leaderboard(run):
+    from eval import webui
+
+    try:
+        table, fig, csv_path = webui.leaderboard(run or "latest")
+        choices = webui.run_choices()
+    except Exception as exc:
+        raise _user_error(exc) from exc
+    return table, fig, csv_path, gr.update(choices=choices), gr.update(choices=choices[2:])
+
+
+def run_eval(methods, dataset, split, limit, token, progress=gr.Progress()):
+    """API: evaluate methods on a dataset split (limit = images, empty for all); yields a status
+    line and the updated table and plot after each image. Needs the admin token when
+    BOKEH_ADMIN_TOKEN is set; one evaluation runs at a time."""
+    from eval import webui
+
+    try:
+        events = webui.stream_evaluation(methods or [], dataset, split, limit or None, token)
+        status, done = "Starting…", 0
+        for event in events:
+            total = max(event.get("total") or 1, 1)
+            done = event.get("done", done)
+            if event.get("event") == "start":
+                status = f"Run {event['run_id']}: 0 / {total}"
+            elif event.get("event") == "row":
+                status = (f"Run {event['run_id']}: {done} / {total} "
+                          f"(last: {event.get('method')} on {event.get('id')})")
+            elif event.get("event") == "end":
+                status = f"Run {event['run_id']} {event.get('status')}: {done} / {total}"
+            progress(done / total, desc=status)
+            table, fig, csv_path = webui.leaderboard("latest")
+            yield status, table, fig, csv_path
+    except Exception as exc:
+        raise _user_error(exc) from exc
+
+
+def stop_eval():
+    from eval import webui
+
+    webui.STOP.request()
+    return "Stopping after the current image…"
+
+
+def show_worst(run_id, method, metric):
+    from eval import webui
+
+    try:
+        items = webui.worst(run_id, method, metric)
+    except Exception as exc:
+        raise _user_error(exc) from exc
+    gallery = [(it["output"], it["caption"]) for it in items]
+    return gallery, items
+
+
+def pick_review(items, run_id, evt: gr.SelectData):
+    from eval import webui
+
+    if not items:
+        raise gr.Error("Show a run's worst images first.")
+    item = items[evt.index]
+    try:
+        inp, out, gt, heat = webui.review_images(item)
+        notes = webui.notes_table(run_id, item["method"], str(item["id"]))
+    except Exception as exc:
+        raise _user_error(exc) from exc
+    title = f"**{item['id']}** · {item['method']} · {item['caption']}"
+    return item, inp, out, gt, heat, (out, gt), title, notes
+
+
+def save_review(run_id, item, reviewer, tags, custom_tags, note):
+    from eval import webui
+
+    if not item:
+        raise gr.Error("Select an image in the gallery first.")
+    try:
+        all_tags = list(tags or []) + [t for t in (custom_tags or "").split(",") if t.strip()]
+        webui.review_store().add(run_id, item["method"], str(item["id"]),
+                                 reviewer=reviewer or "anonymous", note=note or "", tags=all_tags)
+        notes = webui.notes_table(run_id, item["method"], str(item["id"]))
+    except Exception as exc:
+        raise _user_error(exc) from exc
+    return notes, gr.update(value="")
+
+
+def review_methods(run_id):
+    from eval import webui
+
+    if not run_id:
+        return gr.update(choices=[], value=None)
+    methods = webui.method_choices(run_id)
+    return gr.update(choices=methods, value=methods[0] if methods else None)
+
+
+def export_reviews(run_id):
+    from eval import webui
+
+    return webui.export_reviews(run_id)
+
+
 # ----------------------------------------------------------------------------- layout
 
 
-def _leaderboard_tab():
+def _depth_tab(lens, gauss, slider):
+    with gr.Row():
+        with gr.Column(scale=1, min_width=280):
+            mode = gr.Radio(list(service.DEPTH_MODES), value=next(iter(service.DEPTH_MODES)),
+                            label="Renderer")
+            p = lens["depth_source"]
+            depth_source = gr.Radio(list(p.choices), value=p.default, label=p.label, info=p.help)
+            depth_file = gr.File(label="Depth map (PNG 8/16-bit, .npy, .npz, .pfm)",
+                                 file_types=[".png", ".npy", ".npz", ".pfm"], type="filepath",
+                                 height=80)
+            p = lens["depth_kind"]
+            depth_kind = gr.Radio(list(p.choices), value=p.default, label=p.label, info=p.help)
+            with gr.Group() as lens_group:
+                lens_controls = [slider(lens[n]) for n in
+                                 ("fnumber", "band", "blades", "rotation", "highlight_boost")]
+            with gr.Group(visible=False) as gauss_group:
+                gauss_controls = [slider(gauss[n]) for n in ("threshold", "sigma")]
+            render_btn = gr.Button("Render", variant="primary")
+        with gr.Column(scale=2):
+            out_image = gr.Image(label="Result", format="png", interactive=False,
+                                 buttons=["download", "fullscreen"])
+            info = gr.Markdown(elem_classes="bokeh-info")
+            with gr.Row():
+                before_after = gr.ImageSlider(label="Before / after", format="png",
+                                              interactive=False)
+                depth_view = gr.Image(label="Depth used (bright = near)", format="png",
+                                      interactive=False)
+    settings = [mode, depth_source, depth_file, depth_kind, *lens_controls, *gauss_controls]
+    return {"settings": settings, "outputs": [out_image, before_after, depth_view, info],
+            "render": render_btn, "mode": mode, "groups": (lens_group, gauss_group),
+            "sliders": lens_controls + gauss_controls, "depth_source": depth_source,
+            "depth_file": depth_file, "depth_kind": depth_kind}
+
+
+def _translation_tab(method, label, photo_state, model_work):
+    from bokeh.registry import METHODS
+
+    missing = service.unavailable_message(method, label)
+    spec = METHODS.get(method)
+    badge = missing or f"**{spec.label}** · weights: {service.weights_badge(method)}"
+    gr.Markdown(badge)
+    with gr.Row():
+        with gr.Column(scale=1, min_width=220):
+            btn = gr.Button(f"Render with {label}", variant="primary", interactive=missing is None)
+            info = gr.Markdown(elem_classes="bokeh-info")
+        with gr.Column(scale=2):
+            out = gr.Image(label="Result", format="png", interactive=False,
+                           buttons=["download", "fullscreen"])
+            before_after = gr.ImageSlider(label="Before / after", format="png", interactive=False)
+    btn.click(_translation_ui(method), photo_state, [out, before_after, info],
+              api_visibility="private", **model_work)
+    with gr.Row(visible=False):
+        api_in = gr.File(type="filepath", label="image")
+        api_out = gr.Image(format="png", label="output")
+        api_info = gr.JSON(label="info")
+        api_btn = gr.Button()
+    api_btn.click(_translation_api(method), api_in, [api_out, api_info],
+                  api_name=f"render_{method}", **model_work)
+
+
+def _leaderboard_tab(model_work):
+    from eval import webui
     from eval.leaderboard import scatter_figure
 
-    gr.Markdown(
-        "No evaluation runs yet. The plot shows published results as reference markers "
-        "(reported elsewhere, on other protocols: not directly comparable)."
-    )
-    gr.Plot(value=scatter_figure(), label="PSNR against SSIM")
+    gr.Markdown("Scores on a held-out set; the plot also shows published results as reference "
+                "markers (reported elsewhere, on other protocols: not directly comparable). "
+                "PSNR can rank a visibly wrong method high: look at the images in the Review tab.")
+    with gr.Row():
+        run_pick = gr.Dropdown([(webui.LATEST, "latest"), (webui.ALL_RUNS, "all")],
+                               value="latest", label="Runs shown", scale=3)
+        refresh = gr.Button("Refresh", scale=1, size="sm")
+    table = gr.Dataframe(label="Leaderboard", interactive=False, show_search="search",
+                         wrap=True)
+    csv = gr.DownloadButton("Download CSV", size="sm")
+    plot = gr.Plot(value=scatter_figure(), label="PSNR against SSIM")
+    with gr.Accordion("Run an evaluation", open=False):
+        data_note = gr.Markdown()
+        with gr.Row():
+            methods = gr.CheckboxGroup(label="Methods", choices=[], scale=3)
+            with gr.Column(scale=1, min_width=200):
+                dataset = gr.Radio(["synth", "ebb"], value="synth", label="Dataset")
+                split = gr.Textbox(label="Split", placeholder="default (holdout / val294)")
+                limit = gr.Number(label="Images (empty = all)", value=8, precision=0, minimum=1)
+                token = gr.Textbox(label="Admin token", type="password",
+                                   visible=webui.admin_token_required())
+        with gr.Row():
+            start = gr.Button("Run evaluation", variant="primary")
+            stop = gr.Button("Stop", variant="stop")
+        status = gr.Markdown()
+    run_event = start.click(run_eval, [methods, dataset, split, limit, token],
+                            [status, table, plot, csv], api_name="run_eval",
+                            concurrency_id="evaluation", concurrency_limit=1)
+    stop.click(stop_eval, None, status, api_name="stop_eval", queue=False)
+    return {"run_pick": run_pick, "refresh": refresh, "table": table, "plot": plot, "csv": csv,
+            "methods": methods, "dataset": dataset, "data_note": data_note,
+            "run_event": run_event}
+
+
+def _review_tab():
+    from eval.review import DEFAULT_TAGS
+
+    items_state = gr.State([])
+    item_state = gr.State(None)
+    with gr.Row():
+        run = gr.Dropdown(label="Run", choices=[], scale=3)
+        method = gr.Dropdown(label="Method", choices=[], scale=2)
+        metric = gr.Radio([], label="Worst by", scale=2)  # filled on load (imports torch)
+        show = gr.Button("Show worst images", scale=1)
+    gallery = gr.Gallery(label="Worst images (click one)", columns=6, height=260,
+                         allow_preview=False)
+    title = gr.Markdown()
+    with gr.Row():
+        inp = gr.Image(label="Input", format="png", interactive=False)
+        out = gr.Image(label="Output", format="png", interactive=False)
+        gt = gr.Image(label="Ground truth", format="png", interactive=False)
+        heat = gr.Image(label="Error (bright = large)", format="png", interactive=False)
+    slider = gr.ImageSlider(label="Output / ground truth", format="png", interactive=False)
+    with gr.Row():
+        with gr.Column():
+            reviewer = gr.Textbox(label="Reviewer", placeholder="your name")
+            tags = gr.CheckboxGroup(list(DEFAULT_TAGS), label="Tags")
+            custom = gr.Textbox(label="Other tags (comma separated)")
+            note = gr.Textbox(label="Note", lines=3)
+            with gr.Row():
+                save = gr.Button("Save review", variant="primary")
+                export = gr.DownloadButton("Export reviews (CSV)")
+        notes = gr.Dataframe(label="Notes on this image", interactive=False, wrap=True)
+    private = {"api_visibility": "private"}
+    run.change(review_methods, run, method, **private)
+    show.click(show_worst, [run, method, metric], [gallery, items_state], **private)
+    gallery.select(pick_review, [items_state, run],
+                   [item_state, inp, out, gt, heat, slider, title, notes], **private)
+    save.click(save_review, [run, item_state, reviewer, tags, custom, note], [notes, note],
+               **private)
+    export.click(export_reviews, run, export, **private)
+    return {"run": run, "metric": metric}
 
 
 def build_demo() -> gr.Blocks:
     """Build the Blocks app (cheap: no model is loaded here)."""
-    lens_defaults = {p.name: p for p in __import__("bokeh.pipelines.depth_blur",
-                                                   fromlist=["x"]).LENS_PARAMS}
-    gauss_defaults = {p.name: p for p in __import__("bokeh.pipelines.depth_blur",
-                                                    fromlist=["x"]).GAUSS_PARAMS}
+    from bokeh.pipelines.depth_blur import GAUSS_PARAMS, LENS_PARAMS
+
+    lens = {p.name: p for p in LENS_PARAMS}
+    gauss = {p.name: p for p in GAUSS_PARAMS}
 
     def slider(p, **kw):
         return gr.Slider(p.minimum, p.maximum, value=p.default, step=p.step, label=p.label,
                          info=p.help or None, **kw)
 
+    model_work = {"concurrency_id": MODEL_QUEUE, "concurrency_limit": _concurrency()}
+    private = {"api_visibility": "private"}
     with gr.Blocks(title=TITLE, analytics_enabled=False) as demo:
         gr.Markdown(f"# {TITLE}\nUpload a sharp photo, **click the subject** to focus on it, "
                     "and pick a method below. Everything runs on this server's CPU.")
@@ -195,43 +451,14 @@ def build_demo() -> gr.Blocks:
 
         with gr.Tabs():
             with gr.Tab("Depth + Blur", id="depth"):
-                with gr.Row():
-                    with gr.Column(scale=1, min_width=280):
-                        mode = gr.Radio(list(service.DEPTH_MODES), value=next(iter(service.DEPTH_MODES)),
-                                        label="Renderer")
-                        p = lens_defaults["depth_source"]
-                        depth_source = gr.Radio(list(p.choices), value=p.default, label=p.label,
-                                                info=p.help)
-                        depth_file = gr.File(label="Depth map (PNG 8/16-bit, .npy, .npz, .pfm)",
-                                             file_types=[".png", ".npy", ".npz", ".pfm"],
-                                             type="filepath", height=80)
-                        p = lens_defaults["depth_kind"]
-                        depth_kind = gr.Radio(list(p.choices), value=p.default, label=p.label,
-                                              info=p.help)
-                        with gr.Group() as lens_group:
-                            fnumber = slider(lens_defaults["fnumber"])
-                            band = slider(lens_defaults["band"])
-                            blades = slider(lens_defaults["blades"])
-                            rotation = slider(lens_defaults["rotation"])
-                            boost = slider(lens_defaults["highlight_boost"])
-                        with gr.Group(visible=False) as gauss_group:
-                            threshold = slider(gauss_defaults["threshold"])
-                            sigma = slider(gauss_defaults["sigma"])
-                        render_btn = gr.Button("Render", variant="primary")
-                    with gr.Column(scale=2):
-                        out_image = gr.Image(label="Result", format="png", interactive=False,
-                                             buttons=["download", "fullscreen"])
-                        info = gr.Markdown(elem_classes="bokeh-info")
-                        with gr.Row():
-                            before_after = gr.ImageSlider(label="Before / after", format="png",
-                                                          interactive=False)
-                            depth_view = gr.Image(label="Depth used (bright = near)",
-                                                  format="png", interactive=False)
+                depth = _depth_tab(lens, gauss, slider)
             for label, method in TRANSLATION_TABS:
                 with gr.Tab(label, id=method):
-                    gr.Markdown(service.unavailable_message(method, label) or "")
+                    _translation_tab(method, label, photo_state, model_work)
             with gr.Tab("Leaderboard", id="leaderboard"):
-                _leaderboard_tab()
+                board = _leaderboard_tab(model_work)
+            with gr.Tab("Review", id="review"):
+                review = _review_tab()
 
         # Hidden components of the explicit API endpoint (click handlers can't be scripted).
         with gr.Row(visible=False):
@@ -244,44 +471,60 @@ def build_demo() -> gr.Blocks:
             api_out = gr.Image(format="png", label="output")
             api_depth_out = gr.Image(format="png", label="depth")
             api_info = gr.JSON(label="info")
+            api_btn = gr.Button()
 
-        settings = [mode, depth_source, depth_file, depth_kind, fnumber, band, blades, rotation,
-                    boost, threshold, sigma]
-        outputs = [out_image, before_after, depth_view, info]
-        model_work = {"concurrency_id": MODEL_QUEUE, "concurrency_limit": _concurrency()}
-        private = {"api_visibility": "private"}
+        settings, outputs = depth["settings"], depth["outputs"]
+        render_inputs = [photo_state, focus_x, focus_y, *settings]
 
         # preprocess=False: the raw upload goes to our loader, not to PIL inside gradio.
         photo.upload(on_upload, photo, [photo, photo_state, focus_x, focus_y, upload_note],
-                     preprocess=False, **private).then(render_depth_ui, [photo_state, focus_x, focus_y, *settings],
-                                     outputs, **private, **model_work)
+                     preprocess=False, **private).then(
+            render_depth_ui, render_inputs, outputs, **private, **model_work)
         photo.clear(on_clear, None, [photo_state, focus_x, focus_y, upload_note], **private)
         photo.select(on_click, photo_state, [photo, focus_x, focus_y], **private).then(
-            render_depth_ui, [photo_state, focus_x, focus_y, *settings], outputs, **private,
-            **model_work)
+            render_depth_ui, render_inputs, outputs, **private, **model_work)
         for number in (focus_x, focus_y):
             number.submit(on_focus_typed, [photo_state, focus_x, focus_y], photo, **private)
-        example_btn.click(load_example, None, [photo, photo_state, focus_x, focus_y, upload_note,
-                                               depth_source, depth_file, depth_kind],
-                          **private).then(render_depth_ui, [photo_state, focus_x, focus_y,
-                                                            *settings], outputs, **private,
-                                          **model_work)
-        render_btn.click(render_depth_ui, [photo_state, focus_x, focus_y, *settings], outputs,
-                         **private, **model_work)
-        for control in (fnumber, band, blades, rotation, boost, threshold, sigma):
-            control.release(render_depth_ui, [photo_state, focus_x, focus_y, *settings], outputs,
-                            **private, **model_work, trigger_mode="always_last")
-        mode.change(lambda m: (gr.update(visible=m == "Lens (physically based)"),
-                               gr.update(visible=m != "Lens (physically based)")),
-                    mode, [lens_group, gauss_group], **private)
-
-        api_btn = gr.Button(visible=False)
+        example_btn.click(load_example, None, [
+            photo, photo_state, focus_x, focus_y, upload_note, depth["depth_source"],
+            depth["depth_file"], depth["depth_kind"]], **private).then(
+            render_depth_ui, render_inputs, outputs, **private, **model_work)
+        depth["render"].click(render_depth_ui, render_inputs, outputs, **private, **model_work)
+        for control in depth["sliders"]:
+            control.release(render_depth_ui, render_inputs, outputs, **private, **model_work,
+                            trigger_mode="always_last")
+        lens_group, gauss_group = depth["groups"]
+        depth["mode"].change(lambda m: (gr.update(visible=m == "Lens (physically based)"),
+                                        gr.update(visible=m != "Lens (physically based)")),
+                             depth["mode"], [lens_group, gauss_group], **private)
+        mode, depth_source, _, depth_kind, *sliders = settings
         api_btn.click(render_depth, [api_image, api_x, api_y, mode, depth_source, api_depth,
-                                     depth_kind, fnumber, band, blades, rotation, boost,
-                                     threshold, sigma],
+                                     depth_kind, *sliders],
                       [api_out, api_depth_out, api_info], api_name="render_depth", **model_work)
+
+        # Leaderboard and review read the results folder on every page load (they survive
+        # restarts) and after each refresh.
+        board_outputs = [board["table"], board["plot"], board["csv"], board["run_pick"],
+                         review["run"]]
+        board["refresh"].click(refresh_leaderboard, board["run_pick"], board_outputs, **private)
+        board["run_pick"].input(refresh_leaderboard, board["run_pick"], board_outputs, **private)
+        board["run_event"].then(refresh_leaderboard, board["run_pick"], board_outputs, **private)
+        demo.load(refresh_leaderboard, board["run_pick"], board_outputs, **private)
+        demo.load(_eval_form, None, [board["methods"], board["dataset"], board["data_note"],
+                                     review["metric"]], **private)
     demo.queue(default_concurrency_limit=_concurrency(), max_size=64)
     return demo
+
+
+def _eval_form():
+    from bokeh.registry import list_methods
+    from eval import webui
+
+    from eval.metrics import METRICS
+
+    return (gr.update(choices=list_methods(), value=webui.default_methods()),
+            gr.update(value=webui.default_dataset()), webui.dataset_note(),
+            gr.update(choices=[(m.label, k) for k, m in METRICS.items()], value="psnr"))
 
 
 def launch_kwargs() -> dict:

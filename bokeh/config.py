@@ -9,6 +9,7 @@ Environment variables (all optional):
 ``BOKEH_HUB_REVISION`` revision of that repo (default ``main``)
 ``BOKEH_MAX_SIDE``     long-side limit in pixels for uploads (default 2048)
 ``BOKEH_RESULTS_DIR``  evaluation runs and reviews (default: ``<data dir>/results``)
+``BOKEH_ADMIN_TOKEN``  when set, starting an evaluation from the web page needs this token
 """
 
 from __future__ import annotations
@@ -63,3 +64,8 @@ def weights_dir() -> Path | None:
 def hub_repo() -> tuple[str | None, str]:
     """(repo id or None, revision) of the Hugging Face repo that holds weights."""
     return os.environ.get("BOKEH_HUB_REPO") or None, os.environ.get("BOKEH_HUB_REVISION", "main")
+
+
+def admin_token() -> str | None:
+    """The token that gates evaluations on public deployments, or None when unset."""
+    return os.environ.get("BOKEH_ADMIN_TOKEN") or None

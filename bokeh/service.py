@@ -167,3 +167,28 @@ def unavailable_message(method: str, label: str) -> str | None:
         return (f"**{label} has no weights here.** {spec.weights_status()}. Put `NAME.safetensors` "
                 "and `NAME.json` in `$BOKEH_WEIGHTS_DIR`, or set `BOKEH_HUB_REPO`.")
     return None
+
+
+def weights_badge(method: str) -> str:
+    """Where a method's weights come from, in a few words (cheap: never downloads)."""
+    from bokeh import config
+    from bokeh.registry import get_method
+    from bokeh.weights import weights_status
+
+    spec = get_method(method)
+    if not spec.networks:
+        return "none needed"
+    parts = []
+    for network in spec.networks:
+        status = weights_status(network)
+        if status.startswith("bundled"):
+            text = "demo weights trained on synthetic scenes (bundled in assets/weights)"
+        elif status.startswith("weights-dir"):
+            text = f"local folder $BOKEH_WEIGHTS_DIR ({config.weights_dir()})"
+        elif status.startswith("hub"):
+            repo, revision = config.hub_repo()
+            text = f"Hugging Face Hub {repo}@{revision} ({status})"
+        else:
+            text = status
+        parts.append(text if len(spec.networks) == 1 else f"{network}: {text}")
+    return "; ".join(parts)

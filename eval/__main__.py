@@ -1,4 +1,13 @@
-"""``python -m eval benchmark``: speed ratios measured in one run (evaluation runs come later)."""
+"""``python -m eval run | score | runs | benchmark``.
+
+run        score methods on a dataset into a resumable run folder; prints the per-method
+           summary and the folder (Ctrl-C cancels: rows are kept, ``--resume RUN_ID`` goes on)
+score      score a folder of outputs against a folder of ground truth (CSV, mean row last)
+runs       list the runs in the results directory, newest first
+benchmark  speed ratios of the metrics and renderers against references, in one run
+
+Exit status: 0 success, 1 a clear error (printed as one line), 2 bad arguments, 130 cancelled.
+"""
 
 from __future__ import annotations
 
@@ -6,22 +15,190 @@ import argparse
 import sys
 
 
+def _benchmark(args, parser) -> int:
+    from eval.benchmark import format_rows, run
+
+    try:
+        width, height = (int(v) for v in args.size.lower().split("x"))
+    except ValueError:
+        parser.error(f"--size must look like 1536x1024, got {args.size!r}")
+    print(format_rows(run(repeats=max(1, args.repeats), width=width, height=height)))
+    return 0
+
+
+def format_summary(summary) -> str:
+    """A fixed-width text table of a run summary (method, n, metrics, seconds)."""
+    from eval.metrics import METRICS
+
+    headers = ["method", "n", *(spec.label for spec in METRICS.values()), "s/image"]
+    lines = []
+    for _, r in summary.iterrows():
+        n = f"{r['n']}/{r['n_images']}" + (f" ({r['n_errors']} failed)" if r["n_errors"] else "")
+        cells = [str(r["method"]), n]
+        for key, spec in METRICS.items():
+            mean, std = spec.format(r[key]), spec.format(r[f"{key}_std"])
+            cells.append(mean if std == "n/a" else f"{mean} ± {std}")
+        secs = r["seconds"]
+        cells.append("n/a" if secs != secs else f"{secs:.3f}")
+        lines.append(cells)
+    widths = [max(len(h), *(len(c[k]) for c in lines)) if lines else len(h)
+              for k, h in enumerate(headers)]
+    fmt = "  ".join(f"{{:<{w}}}" for w in widths)
+    return "\n".join([fmt.format(*headers), fmt.format(*("-" * w for w in widths)),
+                      *(fmt.format(*c) for c in lines)])
+
+
+def _run(args) -> int:
+    from tqdm import tqdm
+
+    from eval.runs import get_run, iter_evaluate, run_summary
+
+    methods = args.methods.split(",") if args.methods else None
+    if not methods and not args.resume:
+        from bokeh.registry import list_methods
+        from eval.runs import method_availability
+
+        methods = []
+        for name in list_methods():
+            ok, why = method_availability(name)
+            if ok:
+                methods.append(name)
+            else:
+                print(f"skipping {why}", file=sys.stderr)
+    gen = iter_evaluate(methods, args.dataset, args.split, limit=args.limit,
+                        results_dir=args.results, resume=args.resume, root=args.root)
+    bar = None
+    run_dir = run_id = None
+    status = "failed"
+    failures = 0
+    failed_methods: set[str] = set()
+    try:
+        for event in gen:
+            run_dir, run_id = event["run_dir"], event["run_id"]
+            if event["event"] == "start":
+                bar = tqdm(total=event["total"], initial=event["done"], file=sys.stderr,
+                           unit="img", dynamic_ncols=True, desc=f"run {run_id}")
+            elif event["event"] == "row":
+                bar.update(1)
+                bar.set_postfix_str(f"{event['method']} · {event['id']}", refresh=False)
+                if event["error"]:
+                    failures += 1
+                    if event["method"] not in failed_methods:  # the first failure of each
+                        failed_methods.add(event["method"])
+                        tqdm.write(f"{event['method']} failed on {event['id']}: "
+                                   f"{event['error']}", file=sys.stderr)
+            else:
+                status = event["status"]
+    except KeyboardInterrupt:
+        gen.close()  # marks the run cancelled if the interrupt came outside the generator
+        status = "cancelled"
+    finally:
+        if bar is not None:
+            bar.close()
+    if run_dir is None:
+        print("Cancelled before the run started.", file=sys.stderr)
+        return 130
+    print(format_summary(run_summary(run_dir)))
+    if status != "complete":
+        state = get_run(run_id, args.results).status
+        print(f"Run {run_id} is {state}; its rows are kept. Resume with: "
+              f"python -m eval run --resume {run_id}"
+              + (f" --results {args.results}" if args.results else ""), file=sys.stderr)
+    if failures:
+        print(f"{failures} (method, image) pair(s) failed; see the error column of "
+              "per_image.csv.", file=sys.stderr)
+    print(run_dir)
+    return 0 if status == "complete" else 130
+
+
+def _score(args) -> int:
+    from eval.score import score_folders, to_csv
+
+    report = score_folders(args.pred_dir, args.gt_dir)
+    text = to_csv(report)
+    if args.out:
+        from pathlib import Path
+
+        Path(args.out).write_text(text, encoding="utf-8")
+    else:
+        sys.stdout.write(text)
+    for line in report.problems():
+        print(f"warning: {line}", file=sys.stderr)
+    if not report.rows:
+        print("error: no pair could be scored.", file=sys.stderr)
+        return 1
+    if args.strict and report.problems():
+        return 1
+    return 0
+
+
+def _runs(args) -> int:
+    from eval.runs import list_runs
+
+    runs = list_runs(args.results)
+    if not runs:
+        print("No runs yet.", file=sys.stderr)
+    for r in runs:
+        print(f"{r.label}\t{r.path}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m eval", description=__doc__)
+    from eval.datasets import SCORED_DATASETS
+
+    parser = argparse.ArgumentParser(prog="python -m eval", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
+
     bench = sub.add_parser("benchmark", help="print speed ratios against references")
     bench.add_argument("--repeats", type=int, default=5)
     bench.add_argument("--size", default="1536x1024", help="WxH of the benchmark image")
-    args = parser.parse_args(argv)
-    if args.command == "benchmark":
-        from eval.benchmark import format_rows, run
 
-        try:
-            width, height = (int(v) for v in args.size.lower().split("x"))
-        except ValueError:
-            parser.error(f"--size must look like 1536x1024, got {args.size!r}")
-        print(format_rows(run(repeats=max(1, args.repeats), width=width, height=height)))
-    return 0
+    run = sub.add_parser("run", help="score methods on a dataset (resumable run folder)")
+    run.add_argument("--dataset", choices=SCORED_DATASETS, default=None,
+                     help="synth (default; generated on first use) or ebb (needs EBB_ROOT)")
+    run.add_argument("--split", default=None,
+                     help="synth: holdout (default), train; ebb: val294 (default), holdout100, "
+                     "train")
+    run.add_argument("--methods", default=None,
+                     help="comma-separated method names (default: every registered method)")
+    run.add_argument("--limit", type=int, default=None, help="only the first N images")
+    run.add_argument("--results", default=None,
+                     help="results directory (default: $BOKEH_RESULTS_DIR or DATA_DIR/results)")
+    run.add_argument("--resume", default=None, metavar="RUN_ID",
+                     help="continue a cancelled or killed run with its own settings")
+    run.add_argument("--root", default=None,
+                     help="dataset folder (default: EBB_ROOT, or the generated synthetic holdout)")
+
+    score = sub.add_parser("score", help="score PRED_DIR against GT_DIR (matched by file name)")
+    score.add_argument("pred_dir")
+    score.add_argument("gt_dir")
+    score.add_argument("--out", default=None, help="CSV file (default: stdout)")
+    score.add_argument("--strict", action="store_true",
+                       help="exit 1 when any id is missing, mismatched or unreadable")
+
+    runs = sub.add_parser("runs", help="list evaluation runs, newest first")
+    runs.add_argument("--results", default=None)
+
+    args = parser.parse_args(argv)
+    from bokeh.errors import BokehError, UnknownMethodError
+
+    try:
+        if args.command == "benchmark":
+            return _benchmark(args, parser)
+        if args.command == "run":
+            if args.limit is not None and args.limit < 1:
+                parser.error("--limit must be a positive number of images")
+            return _run(args)
+        if args.command == "score":
+            return _score(args)
+        return _runs(args)
+    except UnknownMethodError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except BokehError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

@@ -51,7 +51,7 @@ def test_tabs_in_order(demo):
     import gradio as gr
 
     labels = [b.label for b in demo.blocks.values() if isinstance(b, gr.Tab)]
-    assert labels == ["Depth + Blur", "Pix2Pix", "CycleGAN", "BGGAN", "Leaderboard"]
+    assert labels == ["Depth + Blur", "Pix2Pix", "CycleGAN", "BGGAN", "Leaderboard", "Review"]
 
 
 def test_api_names_unique_and_render_depth_public(demo):

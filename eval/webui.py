@@ -1,0 +1,205 @@
+"""What the Leaderboard and Review tabs do, without gradio: start and stop evaluations (token
+gate, single flight), build the table and figure, and load a run's images for review.
+``app.py`` wires these to components; tests call them directly."""
+
+from __future__ import annotations
+
+import hmac
+import os
+import tempfile
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from bokeh.errors import BokehError
+
+LATEST = "latest complete runs"
+ALL_RUNS = "all runs"
+
+
+class AdminTokenError(BokehError):
+    """Starting an evaluation needs the admin token and it was missing or wrong."""
+
+
+def admin_token_required() -> bool:
+    from bokeh.config import admin_token
+
+    return admin_token() is not None
+
+
+def check_admin_token(given: str | None) -> None:
+    """Raise AdminTokenError unless BOKEH_ADMIN_TOKEN is unset or ``given`` matches it.
+    Constant-time comparison; the token never appears in messages."""
+    from bokeh.config import admin_token
+
+    expected = admin_token()
+    if expected is None:
+        return
+    if not given or not hmac.compare_digest(str(given).encode(), expected.encode()):
+        raise AdminTokenError("Starting an evaluation needs the admin token (BOKEH_ADMIN_TOKEN); "
+                              "the one given is missing or wrong.")
+
+
+class StopFlag:
+    """Stop request for the evaluation running in this process (there is at most one: runs are
+    single-flight), shared by the Stop button and the running generator."""
+
+    def __init__(self) -> None:
+        self._event = threading.Event()
+
+    def request(self) -> None:
+        self._event.set()
+
+    def clear(self) -> None:
+        self._event.clear()
+
+    def __call__(self) -> bool:
+        return self._event.is_set()
+
+
+STOP = StopFlag()
+
+
+# ----------------------------------------------------------------------------- leaderboard
+
+
+def run_choices(results_dir=None) -> list[tuple[str, str]]:
+    """(label, value) pairs for the run selector: latest complete, all, then each run."""
+    from eval.runs import list_runs
+
+    return [(LATEST, "latest"), (ALL_RUNS, "all")] + [
+        (r.label, r.run_id) for r in list_runs(results_dir)]
+
+
+def leaderboard(run: str = "latest", results_dir=None):
+    """(table DataFrame, plotly figure, CSV path) for the selected run(s)."""
+    from eval.leaderboard import leaderboard_table, rows_for_plot, scatter_figure
+
+    table = leaderboard_table(results_dir, run=run or "latest")
+    fig = scatter_figure(rows_for_plot(table))
+    fd, csv_path = tempfile.mkstemp(prefix="leaderboard-", suffix=".csv")
+    with os.fdopen(fd, "w", newline="") as fh:
+        table.to_csv(fh, index=False)
+    return table, fig, csv_path
+
+
+def dataset_note() -> str:
+    """Which datasets can be evaluated here, and what the default is."""
+    from eval.datasets import available_datasets
+
+    lines = []
+    for info in available_datasets():
+        mark = "available" if info.available else "not available"
+        lines.append(f"- **{info.name}** ({mark}; splits: {', '.join(info.splits)}). {info.note}")
+    return "\n".join(lines)
+
+
+def default_dataset() -> str:
+    """EBB! when present, else the synthetic holdout (generated on first use)."""
+    from eval.datasets import available_datasets
+
+    ebb = [d for d in available_datasets() if d.name == "ebb"]
+    return "ebb" if ebb and ebb[0].available else "synth"
+
+
+def default_methods() -> list[str]:
+    """Methods that can run here: everything but translation methods without weights."""
+    from bokeh.registry import METHODS
+
+    return [n for n, s in METHODS.items()
+            if not (s.weights_required and "no weights" in s.weights_status())]
+
+
+def stream_evaluation(
+    methods: Sequence[str],
+    dataset: str,
+    split: str | None,
+    limit: int | None,
+    token: str | None,
+    *,
+    results_dir=None,
+    should_stop: Callable[[], bool] = STOP,
+) -> Iterator[dict[str, Any]]:
+    """Check the token, then run an evaluation, yielding its progress events (see
+    :func:`eval.runs.iter_evaluate`). Busy, missing data or bad input raise BokehError."""
+    from eval.runs import iter_evaluate
+
+    check_admin_token(token)
+    if not methods:
+        raise BokehError("Choose at least one method to evaluate.")
+    if limit is not None:
+        limit = int(limit)
+        if limit < 1:
+            raise BokehError("The image limit must be at least 1 (or empty for all images).")
+    if should_stop is STOP:
+        STOP.clear()
+    yield from iter_evaluate(list(methods), dataset, split or None, limit=limit,
+                             results_dir=results_dir, should_stop=should_stop)
+
+
+# ----------------------------------------------------------------------------- review
+
+
+def method_choices(run_id: str, results_dir=None) -> list[str]:
+    from eval.runs import get_run
+
+    return list(get_run(run_id, results_dir).methods) if run_id else []
+
+
+def worst(run_id: str, method: str, metric: str, k: int = 12, results_dir=None) -> list[dict]:
+    from eval.leaderboard import worst_images
+    from eval.runs import get_run
+
+    if not run_id or not method:
+        raise BokehError("Pick a run and a method first.")
+    return worst_images(get_run(run_id, results_dir).path, method, metric, k=k)
+
+
+def _read_rgb(path: str | Path) -> np.ndarray:
+    from bokeh.imaging import load_image, to_uint8
+
+    return to_uint8(load_image(path, max_side=None).image)
+
+
+def error_heatmap(output: np.ndarray, gt: np.ndarray) -> np.ndarray:
+    """(H, W, 3) uint8 heat map of the per-pixel absolute error, mean over channels, scaled so
+    that 64/255 (a large error) is full red; black means equal."""
+    if output.shape != gt.shape:
+        raise BokehError(f"Output {output.shape} and ground truth {gt.shape} differ in size.")
+    err = np.abs(output.astype(np.float32) - gt.astype(np.float32)).mean(axis=2) / 64.0
+    err = np.clip(err, 0.0, 1.0)
+    heat = np.stack([np.clip(3 * err, 0, 1), np.clip(3 * err - 1, 0, 1),
+                     np.clip(3 * err - 2, 0, 1)], axis=2)
+    return (heat * 255 + 0.5).astype(np.uint8)
+
+
+def review_images(item: dict) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(input, output, ground truth, error heat map) as uint8 arrays for one worst_images item."""
+    inp, out, gt = (_read_rgb(item[k]) for k in ("input", "output", "gt"))
+    return inp, out, gt, error_heatmap(out, gt)
+
+
+def review_store():
+    from eval.review import ReviewStore, default_review_db
+
+    return ReviewStore(default_review_db())
+
+
+def notes_table(run_id: str, method: str, image_id: str):
+    import pandas as pd
+
+    notes = review_store().history(run_id, method, image_id)
+    return pd.DataFrame(
+        [{"when": n.updated_at, "reviewer": n.reviewer, "tags": "; ".join(n.tags),
+          "note": n.note} for n in reversed(notes)],
+        columns=["when", "reviewer", "tags", "note"])
+
+
+def export_reviews(run_id: str | None = None) -> str:
+    fd, path = tempfile.mkstemp(prefix="reviews-", suffix=".csv")
+    os.close(fd)
+    review_store().export_csv(path, run_id=run_id or None)
+    return path

@@ -1,0 +1,182 @@
+"""Leaderboard tables from run folders, the scatter figure, and the worst-images gallery."""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from eval import leaderboard as lb
+from eval.metrics import METRICS
+from eval.references import REFERENCE_POINTS
+from eval.runs import evaluate, iter_evaluate, list_runs, load_rows
+
+
+@pytest.fixture(scope="module")
+def synth(tmp_path_factory) -> Path:
+    from bokeh.data.synth import generate
+
+    return generate(tmp_path_factory.mktemp("synth") / "set", count=3, size=(96, 64), seed=2,
+                    split="holdout")
+
+
+def _stop_after(n: int):
+    calls = {"n": 0}
+
+    def should_stop() -> bool:
+        calls["n"] += 1
+        return calls["n"] > n
+
+    return should_stop
+
+
+@pytest.fixture(scope="module")
+def results(synth, tmp_path_factory) -> dict:
+    """Four runs, oldest first: A complete (identity, depth-lens), B complete (identity),
+    C cancelled (identity), D killed mid-run (identity)."""
+    res = tmp_path_factory.mktemp("results")
+    a = evaluate(["identity", "depth-lens"], "synth", root=synth, limit=2, results_dir=res)
+    b = evaluate(["identity"], "synth", root=synth, limit=3, results_dir=res)
+    c = evaluate(["identity"], "synth", root=synth, results_dir=res, should_stop=_stop_after(1))
+    d = evaluate(["identity"], "synth", root=synth, results_dir=res, should_stop=_stop_after(2))
+    meta = json.loads((d / "run.json").read_text())
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True)
+    meta.update(status="running", pid=int(dead.stdout), pid_start=None, ended_at=None)
+    (d / "run.json").write_text(json.dumps(meta))
+    return {"dir": res, "A": a.name, "B": b.name, "C": c.name, "D": d.name}
+
+
+def test_statuses_of_the_fixture_runs(results):
+    status = {r.run_id: r.status for r in list_runs(results["dir"])}
+    assert [status[results[k]] for k in "ABCD"] == ["complete", "complete", "cancelled",
+                                                    "incomplete"]
+    # newest first
+    assert [r.run_id for r in list_runs(results["dir"])] == [results[k] for k in "DCBA"]
+
+
+def test_latest_takes_each_method_from_its_newest_complete_run(results):
+    df = lb.leaderboard_frame(results["dir"])
+    got = dict(zip(df["method"], df["run_id"], strict=True))
+    assert got == {"identity": results["B"], "depth-lens": results["A"],
+                   "depth-lens (oracle depth)": results["A"]}
+    assert (df["status"] == "complete").all()
+    row = df.set_index("method").loc["identity"]
+    assert row["n"] == 3 and row["complete"]
+    # the numbers are those of run B's rows
+    rows_b = load_rows(results["dir"] / "runs" / results["B"])
+    for key in METRICS:
+        assert row[key] == pytest.approx(rows_b[key].mean(), rel=1e-12)
+
+
+def test_all_runs_and_a_single_run(results):
+    every = lb.leaderboard_frame(results["dir"], run="all")
+    assert sorted(every["run_id"].unique()) == sorted(results[k] for k in "ABCD")
+    assert len(every) == 3 + 1 + 1 + 1
+    assert set(every["status"]) == {"complete", "cancelled", "incomplete"}
+    one = lb.leaderboard_frame(results["dir"], run=results["C"])
+    assert list(one["method"]) == ["identity"] and one.loc[0, "n"] == 1
+    assert one.loc[0, "status"] == "cancelled" and not one.loc[0, "complete"]
+    assert lb.leaderboard_frame(results["dir"], dataset="ebb").empty
+
+
+def test_display_columns_follow_the_metric_declarations(results):
+    table = lb.leaderboard_table(results["dir"])
+    names = [c["name"] for c in lb.leaderboard_columns()]
+    assert list(table.columns) == names
+    for spec in METRICS.values():
+        assert spec.label in table.columns
+        for v in table[spec.label]:
+            assert round(v, spec.decimals) == v
+    assert set(table["LPIPS"]) == {"n/a"} or "lpips" in METRICS
+    first = next(iter(METRICS.values()))
+    values = list(table[first.label])
+    assert values == sorted(values, reverse=first.higher_is_better)
+    assert table.set_index("Method").loc["depth-lens (oracle depth)", "Note"].startswith("oracle")
+    csv_text = table.to_csv(index=False)
+    assert csv_text.splitlines()[0].split(",")[0] == "Method"
+
+
+def test_empty_results_give_an_empty_table_with_columns(tmp_path):
+    table = lb.leaderboard_table(tmp_path)
+    assert table.empty and list(table.columns) == [c["name"] for c in lb.leaderboard_columns()]
+    assert lb.rows_for_plot(table) == []
+
+
+def test_rows_for_plot_and_figure(results):
+    rows = lb.rows_for_plot(lb.leaderboard_table(results["dir"]))
+    assert {r["method"] for r in rows} == {"identity", "depth-lens", "depth-lens (oracle depth)"}
+    assert all(math.isfinite(r["psnr"]) and math.isfinite(r["ssim"]) for r in rows)
+    assert [r["oracle"] for r in rows if r["method"].endswith("(oracle depth)")] == [True]
+    same = lb.rows_for_plot(lb.leaderboard_frame(results["dir"]))
+    assert {r["method"] for r in same} == {r["method"] for r in rows}
+    fig = lb.scatter_figure(rows)
+    names = [t.name for t in fig.data]
+    assert "this project" in names and "this project, oracle depth (upper bound)" in names
+    ours = next(t for t in fig.data if t.name == "this project")
+    assert set(ours.text) == {"identity", "depth-lens"}
+    refs = [t for t in fig.data if t.name.startswith("reported elsewhere")]
+    assert sum(len(t.x) for t in refs) == len(REFERENCE_POINTS)
+    assert len(lb.scatter_figure().data) == len(refs)
+
+
+def test_mixed_datasets_are_labelled_in_the_plot():
+    df = pd.DataFrame({"method": ["identity", "identity"], "dataset": ["synth", "ebb"],
+                       "split": ["holdout", "val294"], "psnr": [30.0, 20.0],
+                       "ssim": [0.9, float("nan")]})
+    assert lb.rows_for_plot(df) == [{"method": "identity · synth/holdout", "psnr": 30.0,
+                                     "ssim": 0.9, "oracle": False, "dataset": "synth",
+                                     "split": "holdout"}]
+
+
+def test_live_run_is_visible_by_id_but_not_in_latest(synth, tmp_path):
+    gen = iter_evaluate(["identity"], "synth", root=synth, results_dir=tmp_path)
+    run_id = next(gen)["run_id"]
+    next(gen)
+    try:
+        live = lb.leaderboard_frame(tmp_path, run=run_id)
+        assert live.loc[0, "n"] == 1 and live.loc[0, "status"] == "running"
+        assert lb.leaderboard_frame(tmp_path).empty
+        for _ in gen:  # finish
+            pass
+        assert lb.leaderboard_frame(tmp_path).loc[0, "n"] == 3
+    finally:
+        gen.close()
+
+
+def test_worst_images_order_and_paths(results):
+    run_dir = results["dir"] / "runs" / results["A"]
+    rows = load_rows(run_dir)
+    for metric in METRICS:
+        worst = lb.worst_images(run_dir, "depth-lens", metric, k=12)
+        values = [w["value"] for w in worst]
+        assert len(worst) == 2
+        assert values == sorted(values, reverse=not METRICS[metric].higher_is_better)
+        expected = rows[rows["method"] == "depth-lens"][metric]
+        assert values[0] == pytest.approx(expected.min() if METRICS[metric].higher_is_better
+                                          else expected.max())
+        for w in worst:
+            assert Path(w["output"]).is_file() and Path(w["input"]).is_file()
+            assert Path(w["gt"]).is_file() and w["id"] in w["caption"]
+    assert len(lb.worst_images(run_dir, "depth-lens", "psnr", k=1)) == 1
+    assert lb.worst_images(run_dir, "no-such-method", "psnr") == []
+    with pytest.raises(ValueError, match="metric"):
+        lb.worst_images(run_dir, "depth-lens", "lpips-ish")
+    table = lb.per_image(run_dir)
+    assert all(Path(p).is_file() for p in table["output_path"])
+
+
+def test_training_overlap_note():
+    assert lb._overlap_note("bggan", "ebb", "val294", None) == lb.BGGAN_NOTE
+    assert lb._overlap_note("bggan", "ebb", "holdout100", None) == lb.BGGAN_NOTE
+    assert lb._overlap_note("bggan", "synth", "holdout", None) == ""
+    assert lb._overlap_note("depth-lens", "ebb", "val294", None) == ""
+    own = {"networks": {"bggan_g": {"provenance": {"dataset": "ebb", "split": "train"}}}}
+    assert lb._overlap_note("bggan", "ebb", "val294", own) == ""
+    leaky = {"networks": {"unet": {"provenance": {"train_split": "all"}}}}
+    assert "overlaps val294" in lb._overlap_note("pix2pix", "ebb", "val294", leaky)
