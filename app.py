@@ -344,6 +344,7 @@ def _translation_tab(method, label, photo_state, model_work):
 
 
 def _leaderboard_tab(model_work):
+    from bokeh.registry import list_methods
     from eval import webui
     from eval.leaderboard import scatter_figure
 
@@ -361,7 +362,8 @@ def _leaderboard_tab(model_work):
     with gr.Accordion("Run an evaluation", open=False):
         data_note = gr.Markdown()
         with gr.Row():
-            methods = gr.CheckboxGroup(label="Methods", choices=[], scale=3)
+            methods = gr.CheckboxGroup(label="Methods", choices=list_methods(),
+                                       value=webui.default_methods(), scale=3)
             with gr.Column(scale=1, min_width=200):
                 dataset = gr.Radio(["synth", "ebb"], value="synth", label="Dataset")
                 split = gr.Textbox(label="Split", placeholder="default (holdout / val294)")
@@ -519,7 +521,6 @@ def build_demo() -> gr.Blocks:
 def _eval_form():
     from bokeh.registry import list_methods
     from eval import webui
-
     from eval.metrics import METRICS
 
     return (gr.update(choices=list_methods(), value=webui.default_methods()),

@@ -12,7 +12,6 @@ from bokeh.render.aperture import aperture_kernel
 from bokeh.render.coc import signed_coc, strength_for_fnumber
 
 
-
 def _support_area(kernel: np.ndarray) -> float:
     """Area (px^2) of the aperture: total mass over the plateau value of a flat-topped kernel."""
     return float(kernel.sum() / kernel.max())

@@ -1,0 +1,122 @@
+"""Evaluations started from the web page: the run_eval endpoint, the token gate, single flight,
+Stop, persistence, and the review helpers."""
+
+from __future__ import annotations
+
+import pytest
+
+
+@pytest.fixture(scope="module")
+def data_dirs(tmp_path_factory):
+    """A tiny synthetic holdout where the app looks for the default one, and a results dir."""
+    from bokeh.data import synth
+
+    data = tmp_path_factory.mktemp("data")
+    synth.generate(data / "synth" / synth.HOLDOUT_NAME, count=3, size=(96, 64), seed=5,
+                   split="holdout", progress=False)
+    return data, data / "results"
+
+
+@pytest.fixture
+def env(data_dirs, monkeypatch):
+    data, results = data_dirs
+    monkeypatch.setenv("BOKEH_DATA_DIR", str(data))
+    monkeypatch.setenv("BOKEH_RESULTS_DIR", str(results))
+    monkeypatch.delenv("BOKEH_ADMIN_TOKEN", raising=False)
+    monkeypatch.delenv("EBB_ROOT", raising=False)
+    monkeypatch.delenv("BOKEH_EBB_REPO", raising=False)
+    return results
+
+
+class TestWebUI:
+    def test_stream_runs_and_persists(self, env):
+        from eval import webui
+        from eval.runs import list_runs
+
+        events = list(webui.stream_evaluation(["identity", "depth-gauss-0.25"], "synth", None,
+                                              2, None))
+        assert events[-1]["event"] == "end" and events[-1]["status"] == "complete"
+        table, fig, csv_path = webui.leaderboard("latest")
+        assert {"identity", "depth-gauss-0.25"} <= set(table["Method"])
+        assert len(fig.data) >= 3  # two reference groups plus this project's markers
+        assert open(csv_path).read().splitlines()[0].startswith("Method")
+        assert list_runs(env)[0].status == "complete"  # on disk: survives a restart
+
+    def test_stop_ends_within_one_image_and_keeps_rows(self, env):
+        from eval import webui
+        from eval.runs import list_runs, load_rows
+
+        seen = []
+        for event in webui.stream_evaluation(["identity", "depth-lens"], "synth", None, 3, None):
+            seen.append(event)
+            if event["event"] == "row" and len([e for e in seen if e["event"] == "row"]) == 1:
+                webui.STOP.request()
+        assert seen[-1]["status"] == "cancelled"
+        assert sum(e["event"] == "row" for e in seen) == 1
+        run = list_runs(env)[0]
+        assert run.status == "cancelled" and len(load_rows(run.path)) == 1
+
+    def test_token_gate(self, env, monkeypatch):
+        from eval import webui
+
+        monkeypatch.setenv("BOKEH_ADMIN_TOKEN", "s3cret-token")
+        with pytest.raises(webui.AdminTokenError) as err:
+            next(webui.stream_evaluation(["identity"], "synth", None, 1, "wrong"))
+        assert "s3cret" not in str(err.value)
+        with pytest.raises(webui.AdminTokenError):
+            next(webui.stream_evaluation(["identity"], "synth", None, 1, None))
+        events = list(webui.stream_evaluation(["identity"], "synth", None, 1, "s3cret-token"))
+        assert events[-1]["status"] == "complete"
+
+    def test_single_flight(self, env):
+        from eval import webui
+        from eval.runs import EvaluationBusyError, EvaluationLock
+
+        with EvaluationLock(env), pytest.raises(EvaluationBusyError, match="already running"):
+            next(webui.stream_evaluation(["identity"], "synth", None, 1, None))
+
+    def test_review_helpers(self, env):
+        import numpy as np
+
+        from eval import webui
+
+        list(webui.stream_evaluation(["depth-gauss-0.25"], "synth", None, 3, None))
+        run_id = webui.run_choices()[2][1]
+        items = webui.worst(run_id, "depth-gauss-0.25", "psnr", k=2)
+        assert len(items) == 2 and items[0]["psnr"] <= items[1]["psnr"]
+        inp, out, gt, heat = webui.review_images(items[0])
+        assert inp.shape == out.shape == gt.shape == heat.shape
+        err = np.abs(out.astype(int) - gt.astype(int)).mean(axis=2)
+        assert heat[err == 0].max() == 0 and heat.max() > 0  # black where equal
+        store = webui.review_store()
+        store.add(run_id, "depth-gauss-0.25", items[0]["id"], reviewer="ann", note="halo",
+                  tags=["halo"])
+        notes = webui.notes_table(run_id, "depth-gauss-0.25", items[0]["id"])
+        assert list(notes["reviewer"]) == ["ann"] and notes["tags"][0] == "halo"
+        assert "halo" in open(webui.export_reviews(run_id)).read()
+
+
+@pytest.mark.app
+def test_run_eval_endpoint_and_token_over_http(env, monkeypatch):
+    """The run_eval endpoint works from gradio_client and refuses a missing token."""
+    import app
+    from gradio_client import Client
+    from gradio_client.exceptions import AppError
+
+    monkeypatch.setenv("BOKEH_ADMIN_TOKEN", "tok-123")
+    demo = app.build_demo()
+    _, url, _ = demo.launch(prevent_thread_lock=True, **app.launch_kwargs())
+    try:
+        client = Client(url, verbose=False)
+        names = client.view_api(print_info=False, return_format="dict")["named_endpoints"]
+        assert {"/render_depth", "/run_eval", "/render_pix2pix", "/render_cyclegan",
+                "/render_bggan"} <= set(names)
+        with pytest.raises(AppError, match="admin token"):
+            client.predict(["identity"], "synth", "", 1, "", api_name="/run_eval")
+        status, table, _, _ = client.predict(["identity"], "synth", "", 1, "tok-123",
+                                             api_name="/run_eval")
+        assert "complete" in status
+        assert "identity" in [row[0] for row in table["data"]]
+        client.close()
+    finally:
+        demo.close()
