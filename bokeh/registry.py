@@ -65,9 +65,9 @@ class MethodSpec:
 
 
 def _densedepth(config: dict | None):
-    from bokeh.models.densedepth import DenseDepth, DenseDepthConfig
+    from bokeh.models.densedepth import build_densedepth
 
-    return DenseDepth(DenseDepthConfig.from_dict(config or {}))
+    return build_densedepth(config)
 
 
 def _network(module: str, builder: str, **defaults):

@@ -122,7 +122,7 @@ def test_resnet_full_has_nine_residual_blocks_and_reflection_padding():
 
 def test_glassnet_returns_final_and_rough_outputs():
     torch.manual_seed(0)
-    model = glassnet.GlassNet(glassnet.preset("demo")).eval()
+    model = glassnet.GlassNet(glassnet.preset("demo", residual=False)).eval()
     x = torch.rand(1, 3, 32, 48) * 2 - 1
     out = model(x)
     assert isinstance(out, tuple) and len(out) == 2
@@ -241,3 +241,25 @@ def test_configs_reject_bad_values():
         glassnet.GlassNetConfig(dropout=1.0)
     with pytest.raises(ValueError, match="layers"):
         patchgan.MultiPatchGANConfig(layers=())
+
+
+@pytest.mark.parametrize("name", ["unet", "resnet", "glassnet"])
+def test_residual_generators_start_as_identity_and_learn(name):
+    """Residual demo generators return their input until trained; one step moves them off it."""
+    torch.manual_seed(0)
+    module = {"unet": unet, "resnet": resnet, "glassnet": glassnet}[name]
+    build = {"unet": unet.UNetGenerator, "resnet": resnet.ResnetGenerator,
+             "glassnet": glassnet.GlassNet}[name]
+    model = build(module.preset("demo", residual=True))
+    x = torch.rand(2, 3, 64, 64) * 1.6 - 0.8
+    first = model(x)
+    first = first[0] if isinstance(first, tuple) else first
+    assert torch.allclose(first, x)
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    loss = (first - x.flip(-1)).abs().mean()
+    loss.backward()
+    opt.step()
+    after = model(x)
+    after = after[0] if isinstance(after, tuple) else after
+    assert not torch.allclose(after, x)
+    assert not module.preset("full").residual  # the published network is not residual

@@ -153,7 +153,18 @@ def _augment(
 
 
 class _EpochDataset(Dataset):
-    def __init__(self, seed: int, crop: int, flip: bool, scale: float) -> None:
+    """Random crops of scene pairs, re-drawn each epoch from (seed, epoch, index)."""
+
+    def __init__(
+        self,
+        pairs: Sequence[Any],
+        *,
+        crop: int = 256,
+        seed: int = 0,
+        flip: bool = True,
+        scale: float = 1.0,
+    ) -> None:
+        self.pairs = pairs
         if crop < 0:
             raise ValueError(f"crop must be >= 0 (0 keeps whole images), got {crop}.")
         if not scale > 0:
@@ -164,27 +175,15 @@ class _EpochDataset(Dataset):
     def set_epoch(self, epoch: int) -> None:
         self.epoch = int(epoch)
 
+    def __len__(self) -> int:
+        return len(self.pairs)
+
 
 # --------------------------------------------------------------------------- datasets
 
 
 class PairedCrops(_EpochDataset):
     """Aligned random crops of (original, bokeh) pairs; see the module docstring."""
-
-    def __init__(
-        self,
-        pairs: Sequence[Any],
-        *,
-        crop: int = 256,
-        seed: int = 0,
-        flip: bool = True,
-        scale: float = 1.0,
-    ) -> None:
-        super().__init__(seed, crop, flip, scale)
-        self.pairs = pairs
-
-    def __len__(self) -> int:
-        return len(self.pairs)
 
     def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
         pair = self.pairs[index]
@@ -195,21 +194,6 @@ class PairedCrops(_EpochDataset):
 
 class UnpairedCrops(_EpochDataset):
     """Originals and bokeh images drawn independently (CycleGAN); see the module docstring."""
-
-    def __init__(
-        self,
-        pairs: Sequence[Any],
-        *,
-        crop: int = 256,
-        seed: int = 0,
-        flip: bool = True,
-        scale: float = 1.0,
-    ) -> None:
-        super().__init__(seed, crop, flip, scale)
-        self.pairs = pairs
-
-    def __len__(self) -> int:
-        return len(self.pairs)
 
     def partner(self, index: int) -> int:
         """Index of the scene whose bokeh image is served with original ``index`` this epoch."""
@@ -242,14 +226,14 @@ class DepthCrops(_EpochDataset):
         flip: bool = True,
         scale: float = 1.0,
     ) -> None:
-        super().__init__(seed, crop, flip, scale)
+        super().__init__(samples, crop=crop, seed=seed, flip=flip, scale=scale)
         from bokeh.models.densedepth import DenseDepthConfig
 
-        self.samples = samples
         self.config = config or DenseDepthConfig()
 
-    def __len__(self) -> int:
-        return len(self.samples)
+    @property
+    def samples(self) -> Sequence[Any]:
+        return self.pairs
 
     def target_from_disparity(self, disparity: np.ndarray) -> np.ndarray:
         """Normalised disparity (1 = near) -> target units (affine; see the module docstring)."""

@@ -37,10 +37,11 @@ from bokeh.errors import BokehError
 logger = logging.getLogger("bokeh.models.densedepth")
 
 MODEL_NAME = "densedepth"
-ENCODER_CHANNELS = 1664
-# (skip name in the paper's Keras code, torchvision module whose output it is, channels)
-SKIPS = (("relu0", "relu0", 64), ("pool1", "pool0", 64), ("pool2", "transition1", 128),
-         ("pool3", "transition2", 256))  # fmt: skip
+ENCODER_CHANNELS = 1664  # DenseNet-169's output channels
+# (skip name in the paper's Keras code, torchvision module whose output it is)
+SKIPS = (("relu0", "relu0"), ("pool1", "pool0"), ("pool2", "transition1"),
+         ("pool3", "transition2"))  # fmt: skip
+DENSENET169 = {"growth_rate": 32, "block_config": (6, 12, 32, 32), "num_init_features": 64}
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
@@ -49,7 +50,10 @@ IMAGENET_STD = (0.229, 0.224, 0.225)
 class DenseDepthConfig:
     """Everything needed to rebuild a DenseDepth network (stored in the checkpoint JSON).
 
-    decoder_width:      decoder channels as a fraction of 1664 (1.0 = the paper's decoder).
+    decoder_width:      decoder channels as a fraction of the encoder's output channels
+                        (1664 for DenseNet-169; 1.0 = the paper's decoder).
+    growth_rate, block_config, num_init_features: the DenseNet encoder (defaults:
+                        DenseNet-169); smaller values give the compact demo preset.
     pretrained_encoder: start the encoder from torchvision's ImageNet weights (training only;
                         used when they are in the torch hub cache, otherwise a warning).
     min_depth_cm, max_depth_cm: clipping range of the training target, in centimetres.
@@ -58,15 +62,25 @@ class DenseDepthConfig:
 
     decoder_width: float = 1.0
     pretrained_encoder: bool = False
+    growth_rate: int = 32
+    block_config: tuple[int, int, int, int] = (6, 12, 32, 32)
+    num_init_features: int = 64
     min_depth_cm: float = 10.0
     max_depth_cm: float = 1000.0
     depth_scale: float = 1000.0
 
     def __post_init__(self) -> None:
-        if not (0 < self.decoder_width <= 4) or int(ENCODER_CHANNELS * self.decoder_width) < 16:
+        self.block_config = tuple(int(b) for b in self.block_config)
+        if len(self.block_config) != 4 or min(self.block_config) < 1:
+            raise ValueError(f"block_config needs four positive block sizes, got {self.block_config}.")
+        if self.growth_rate < 1 or self.num_init_features < 1:
+            raise ValueError("growth_rate and num_init_features must be positive.")
+        if self.pretrained_encoder and self.encoder_spec() != DENSENET169:
+            raise ValueError("pretrained_encoder needs the DenseNet-169 encoder (the defaults).")
+        if not (0 < self.decoder_width <= 4) or self.decoder_channels < 16:
             raise ValueError(
                 f"decoder_width must be in (0, 4] and leave >= 16 decoder channels "
-                f"(>= {16 / ENCODER_CHANNELS:.4f}), got {self.decoder_width}."
+                f"(>= {16 / self.encoder_channels:.4f}), got {self.decoder_width}."
             )
         if not (0 < self.min_depth_cm < self.max_depth_cm):
             raise ValueError(
@@ -87,9 +101,27 @@ class DenseDepthConfig:
             )
         return cls(**data)
 
+    def encoder_spec(self) -> dict[str, Any]:
+        return {"growth_rate": self.growth_rate, "block_config": self.block_config,
+                "num_init_features": self.num_init_features}
+
+    def skip_channels(self) -> tuple[int, int, int, int]:
+        """Channels of relu0, pool0, transition1 and transition2 (64, 64, 128, 256 for 169)."""
+        c = self.num_init_features
+        t1 = (c + self.block_config[0] * self.growth_rate) // 2
+        t2 = (t1 + self.block_config[1] * self.growth_rate) // 2
+        return c, c, t1, t2
+
+    @property
+    def encoder_channels(self) -> int:
+        """Output channels of the encoder's last dense block (1664 for DenseNet-169)."""
+        t2 = self.skip_channels()[3]
+        t3 = (t2 + self.block_config[2] * self.growth_rate) // 2
+        return t3 + self.block_config[3] * self.growth_rate
+
     @property
     def decoder_channels(self) -> int:
-        return int(ENCODER_CHANNELS * self.decoder_width)
+        return int(self.encoder_channels * self.decoder_width)
 
 
 class UpBlock(nn.Module):
@@ -116,16 +148,16 @@ class DenseDepth(nn.Module):
 
     def __init__(self, config: DenseDepthConfig | None = None, *, download_encoder: bool = False):
         super().__init__()
-        from torchvision.models import densenet169
+        from torchvision.models import DenseNet
 
         self.config = config or DenseDepthConfig()
-        self.encoder = densenet169(weights=None).features
+        self.encoder = DenseNet(**self.config.encoder_spec()).features
         if self.config.pretrained_encoder:
             self._init_encoder_from_imagenet(download=download_encoder)
 
         width = self.config.decoder_channels
-        self.bottleneck = nn.Conv2d(ENCODER_CHANNELS, width, 1)
-        skip_channels = [ch for _, _, ch in reversed(SKIPS)]  # 256, 128, 64, 64
+        self.bottleneck = nn.Conv2d(self.config.encoder_channels, width, 1)
+        skip_channels = list(reversed(self.config.skip_channels()))  # 256, 128, 64, 64
         blocks = []
         for i, skip_ch in enumerate(skip_channels):
             c_in, c_out = width // 2**i, width // 2 ** (i + 1)
@@ -178,14 +210,14 @@ class DenseDepth(nn.Module):
             raise ValueError(f"DenseDepth needs H, W >= 32, got {tuple(x.shape[-2:])}.")
         h = (x - self.mean) / self.std
         skips: dict[str, torch.Tensor] = {}
-        wanted = {tv_name for _, tv_name, _ in SKIPS}
+        wanted = {tv_name for _, tv_name in SKIPS}
         for name, module in self.encoder.named_children():
             h = module(h)
             if name in wanted:
                 skips[name] = h
         h = F.relu(h)  # after norm5, as in DenseNet's own head
         h = self.bottleneck(h)
-        for block, (_, tv_name, _) in zip(self.up, reversed(SKIPS), strict=True):
+        for block, (_, tv_name) in zip(self.up, reversed(SKIPS), strict=True):
             h = block(h, skips[tv_name])
         return self.head(h)
 
@@ -207,6 +239,15 @@ def build_densedepth(config: dict[str, Any] | DenseDepthConfig | None = None) ->
     return DenseDepth(cfg)
 
 
+# "full": the paper's network (DenseNet-169, ImageNet encoder when available for training);
+# "demo": a compact DenseNet small enough to train on a CPU and ship under assets/weights.
+PRESETS: dict[str, dict[str, Any]] = {
+    "full": {"decoder_width": 1.0, "pretrained_encoder": True},
+    "demo": {"decoder_width": 0.5, "pretrained_encoder": False, "growth_rate": 16,
+             "block_config": (4, 6, 8, 6), "num_init_features": 32},
+}
+
+
 def depth_to_target(depth_cm, config: DenseDepthConfig | None = None):
     """Training target from depth in cm: ``depth_scale / clip(d, min_depth_cm, max_depth_cm)``.
 
@@ -224,6 +265,7 @@ def target_to_depth_cm(target, config: DenseDepthConfig | None = None):
 
 
 __all__ = [
+    "PRESETS",
     "MODEL_NAME",
     "DenseDepth",
     "DenseDepthConfig",

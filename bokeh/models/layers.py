@@ -14,6 +14,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any, TypeVar
 
+import torch
 from torch import nn
 
 from bokeh.errors import BokehError
@@ -83,3 +84,15 @@ __all__ = [
     "norm_layer",
     "preset_config",
 ]
+
+
+def zero_init(module: nn.Module) -> None:
+    """Zero a layer's weights and bias, so a residual generator starts as the identity."""
+    nn.init.zeros_(module.weight)
+    if getattr(module, "bias", None) is not None:
+        nn.init.zeros_(module.bias)
+
+
+def add_residual(x: torch.Tensor, delta: torch.Tensor) -> torch.Tensor:
+    """``x + delta`` clipped to the image range [-1, 1] (residual generators)."""
+    return (x + delta).clamp(-1.0, 1.0)
