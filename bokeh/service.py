@@ -147,6 +147,8 @@ def summarize(label: str, photo: Photo, info: dict[str, Any]) -> str:
         depth_s = info.get("depth_seconds")
         extra = f" ({depth_s:.2f} s)" if isinstance(depth_s, float) else ""
         lines.append(f"Depth: {info['depth_description']}{extra}")
+    if info.get("weights"):
+        lines.append(f"Weights: {info['weights']}")
     if info.get("focus") is not None:
         fx, fy = info["focus"]
         lines.append(f"Focus: ({fx:.0f}, {fy:.0f})")

@@ -254,7 +254,8 @@ def _from_hub(name: str, repo: str, revision: str) -> tuple[ResolvedWeights | No
 
 
 def resolve(name: str, *, explicit: str | Path | None = None) -> ResolvedWeights:
-    """Find the checkpoint ``name``: explicit path, ``$BOKEH_WEIGHTS_DIR``, bundled, Hub.
+    """Find the checkpoint ``name``: explicit path, ``$BOKEH_WEIGHTS_DIR``, the Hub repo in
+    ``$BOKEH_HUB_REPO`` (when set and reachable or cached), then the bundled demo weights.
 
     An explicit path is final: if it is missing or unsafe, the error is raised rather than
     falling back to other sources. Raises :class:`WeightsNotFoundError` (listing what was tried),
@@ -283,14 +284,8 @@ def resolve(name: str, *, explicit: str | Path | None = None) -> ResolvedWeights
     else:
         tried.append("BOKEH_WEIGHTS_DIR (not set)")
 
-    bundled = _bundled_dir()
-    found = _from_folder(name, bundled, "bundled", f"demo weights bundled in {_short(bundled)}")
-    if found:
-        logger.info("%s weights: %s", name, found.description)
-        return found
-    tried.append(f"bundled weights ({bundled})")
-    pickles += _pickles_beside(bundled, name)
-
+    # A configured Hub repo is preferred to the bundled demo weights; when it cannot be reached
+    # (offline, missing file), the demo weights still serve.
     repo, revision = _config.hub_repo()
     if repo:
         found, why = _from_hub(name, repo, revision)
@@ -300,6 +295,14 @@ def resolve(name: str, *, explicit: str | Path | None = None) -> ResolvedWeights
         tried.append(why)
     else:
         tried.append("Hugging Face Hub (BOKEH_HUB_REPO not set)")
+
+    bundled = _bundled_dir()
+    found = _from_folder(name, bundled, "bundled", f"demo weights bundled in {_short(bundled)}")
+    if found:
+        logger.info("%s weights: %s", name, found.description)
+        return found
+    tried.append(f"bundled weights ({bundled})")
+    pickles += _pickles_beside(bundled, name)
 
     hint = ""
     if pickles:
@@ -321,29 +324,41 @@ def _short(path: Path) -> str:
 def weights_status(name: str) -> str:
     """Where :func:`resolve` would find ``name``, without downloading or loading anything.
 
-    One of ``"weights-dir"``, ``"bundled"``, ``"hub (cached)"``, ``"hub (not downloaded)"``,
-    ``"no weights"``; a found weights file without its JSON gets ``" (NAME.json missing)"``.
+    One of ``"weights-dir"``, ``"hub (cached)"``, ``"bundled"`` (plus ``" (hub not downloaded
+    yet)"`` when a Hub repo is configured), ``"hub (not downloaded)"``, ``"no weights"``, in the
+    order :func:`resolve` tries them; a weights file without its JSON gets
+    ``" (NAME.json missing)"``.
     """
-    for source, folder in (("weights-dir", _config.weights_dir()), ("bundled", _bundled_dir())):
+    def local(source: str, folder: Path | None) -> str | None:
         if folder is None:
-            continue
+            return None
         path = folder / f"{name}{WEIGHTS_SUFFIX}"
-        if path.is_file():
-            if not path.with_suffix(CONFIG_SUFFIX).is_file():
-                return f"{source} ({name}{CONFIG_SUFFIX} missing)"
-            return source
+        if not path.is_file():
+            return None
+        if not path.with_suffix(CONFIG_SUFFIX).is_file():
+            return f"{source} ({name}{CONFIG_SUFFIX} missing)"
+        return source
+
+    status = local("weights-dir", _config.weights_dir())
+    if status:
+        return status
     repo, revision = _config.hub_repo()
-    if not repo:
-        return "no weights"
-    try:
-        from huggingface_hub import try_to_load_from_cache
-    except ImportError:
-        return "hub (not downloaded)"
-    cached = [
-        try_to_load_from_cache(repo, filename, revision=revision)
-        for filename in _hub_filenames(name)
-    ]
-    return "hub (cached)" if all(isinstance(c, str) for c in cached) else "hub (not downloaded)"
+    hub = None
+    if repo:
+        try:
+            from huggingface_hub import try_to_load_from_cache
+
+            cached = [try_to_load_from_cache(repo, f, revision=revision)
+                      for f in _hub_filenames(name)]
+            hub = "hub (cached)" if all(isinstance(c, str) for c in cached) else None
+        except ImportError:
+            hub = None
+        if hub:
+            return hub
+    status = local("bundled", _bundled_dir())
+    if status:
+        return status if not repo else f"{status} (hub not downloaded yet)"
+    return "hub (not downloaded)" if repo else "no weights"
 
 
 # --------------------------------------------------------------------------- save / load

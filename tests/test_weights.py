@@ -246,13 +246,24 @@ def test_resolution_order(tmp_path, clean_env, monkeypatch, caplog):
     assert got.source == "explicit" and got.config == {"hidden": 5}
 
 
-def test_weights_dir_beats_hub(tmp_path, clean_env, monkeypatch):
+def test_configured_hub_beats_bundled_and_bundled_is_the_fallback(tmp_path, clean_env,
+                                                                    monkeypatch):
+    """A configured, reachable (here: cached) Hub repo is preferred to the demo weights; an
+    unreachable one falls back to them; weights_status agrees with resolve."""
+    import huggingface_hub.constants as hf_constants
+
+    _save(clean_env, 2)  # bundled demo weights
+    assert weights.resolve("tiny").source == "bundled"
+    monkeypatch.setattr(hf_constants, "HF_HUB_OFFLINE", True)  # never the network in tests
+    monkeypatch.setattr(hf_constants, "HF_HUB_CACHE", str(tmp_path / "empty-cache"))
+    monkeypatch.setenv("BOKEH_HUB_REPO", "owner/other")  # configured but not cached, offline
+    assert weights.resolve("tiny").source == "bundled"
+    assert weights.weights_status("tiny") == "bundled (hub not downloaded yet)"
     hub_cache = _fake_hub_cache(tmp_path / "hf", "owner/repo", hidden=7, monkeypatch=monkeypatch)
     assert hub_cache.is_dir()
     monkeypatch.setenv("BOKEH_HUB_REPO", "owner/repo")
     assert weights.resolve("tiny").source == "hub"
-    _save(clean_env, 2)
-    assert weights.resolve("tiny").source == "bundled"
+    assert weights.weights_status("tiny") == "hub (cached)"
 
 
 def test_weights_status_flags_missing_json(tmp_path, clean_env, monkeypatch):
