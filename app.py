@@ -303,7 +303,7 @@ def _depth_tab(lens, gauss, slider):
             render_btn = gr.Button("Render", variant="primary")
         with gr.Column(scale=2):
             out_image = gr.Image(label="Result", format="png", interactive=False,
-                                 buttons=["download", "fullscreen"])
+                                 buttons=["download", "fullscreen"], elem_id="depth-result")
             info = gr.Markdown(elem_classes="bokeh-info")
             with gr.Row():
                 before_after = gr.ImageSlider(label="Before / after", format="png",

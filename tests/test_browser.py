@@ -1,0 +1,130 @@
+"""The app in a real browser (Debian's chromium driven by Playwright): upload, click to focus,
+render, and the Leaderboard and Review tabs. Screenshots go to a temporary folder; the tests
+assert on what the page shows."""
+
+from __future__ import annotations
+
+import io
+import os
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+pytestmark = pytest.mark.browser
+
+CHROMIUM = "/usr/bin/chromium"
+EXAMPLE = Path(__file__).resolve().parents[1] / "assets" / "examples" / "motorcycle.png"
+
+
+def _need_browser():
+    have = shutil.which(CHROMIUM) is not None
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError:
+        have = False
+    if not have:
+        if os.environ.get("CI"):
+            pytest.fail("CI must install Debian's chromium and playwright (see .ci/run)")
+        pytest.skip("needs /usr/bin/chromium and the playwright package")
+
+
+@pytest.fixture(scope="module")
+def app_url(tmp_path_factory):
+    _need_browser()
+    import app
+
+    results = tmp_path_factory.mktemp("results")
+    old = os.environ.get("BOKEH_RESULTS_DIR")
+    os.environ["BOKEH_RESULTS_DIR"] = str(results)
+    demo = app.build_demo()
+    _, url, _ = demo.launch(prevent_thread_lock=True, **app.launch_kwargs())
+    yield url
+    demo.close()
+    if old is None:
+        os.environ.pop("BOKEH_RESULTS_DIR", None)
+    else:
+        os.environ["BOKEH_RESULTS_DIR"] = old
+
+
+@pytest.fixture(scope="module")
+def browser():
+    _need_browser()
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=[
+            "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+            "--disable-component-update", "--disable-sync", "--no-first-run"])
+        yield b
+        b.close()
+
+
+@pytest.fixture
+def page(browser, app_url, tmp_path):
+    context = browser.new_context(viewport={"width": 1400, "height": 1200})
+    page = context.new_page()
+    page.set_default_timeout(60_000)
+    page.goto(app_url)
+    page.get_by_text("click the subject").wait_for()
+    yield page
+    page.screenshot(path=str(tmp_path / "last.png"), full_page=True)
+    context.close()
+
+
+def _element_pixels(locator) -> np.ndarray:
+    return np.asarray(Image.open(io.BytesIO(locator.screenshot())).convert("RGB"))
+
+
+def _upload(page):
+    page.locator("#photo input[type=file]").set_input_files(str(EXAMPLE))
+    page.wait_for_function(
+        "() => { const i = document.querySelectorAll('input[type=number]');"
+        " return i.length && i[0].value !== ''; }")
+
+
+def test_upload_click_focus_and_render(page, tmp_path):
+    _upload(page)
+    page.get_by_text("Depth + lens blur on 741x500").wait_for()  # rendered at the centre
+    photo = page.locator("#photo img").first
+    photo.wait_for()
+    box = photo.bounding_box()
+    before = _element_pixels(photo)
+    # Click on the upper right of the photo (the shelves): the focus moves there.
+    page.mouse.click(box["x"] + 0.85 * box["width"], box["y"] + 0.2 * box["height"])
+    page.wait_for_function(
+        "() => Number(document.querySelectorAll('input[type=number]')[0].value) > 500")
+    numbers = page.locator("input[type=number]")
+    fx, fy = float(numbers.nth(0).input_value()), float(numbers.nth(1).input_value())
+    assert abs(fx - 0.85 * 741) < 12 and abs(fy - 0.2 * 500) < 12
+    # The marker (yellow ring) is drawn where the click landed.
+    page.wait_for_timeout(1500)
+    pixels = _element_pixels(photo)
+    h, w = pixels.shape[:2]
+    changed = np.abs(pixels.astype(int) - before.astype(int)).sum(axis=2) > 60
+    yellow = (pixels[..., 0] > 200) & (pixels[..., 1] > 170) & (pixels[..., 2] < 90)
+    ys, xs = np.nonzero(yellow & changed)  # the marker's new pixels
+    assert len(xs) > 20
+    assert abs(xs.mean() / w - 0.85) < 0.05 and abs(ys.mean() / h - 0.2) < 0.05
+    # The render at the new focus finishes and the page shows the result and its run time.
+    page.get_by_text(f"Focus: ({fx:.0f}, {fy:.0f})").wait_for()
+    result = page.locator("#depth-result img").first
+    result.wait_for()
+    shown = _element_pixels(result)
+    assert shown.shape[0] > 100 and shown.std() > 10  # an image, not an empty frame
+    page.screenshot(path=str(tmp_path / "depth_tab.png"), full_page=True)
+
+
+def test_leaderboard_shows_the_plot(page):
+    page.get_by_role("tab", name="Leaderboard").click()
+    page.locator(".js-plotly-plot").first.wait_for()
+    assert page.get_by_text("reported elsewhere").first.is_visible()
+    assert page.get_by_role("button", name="Download CSV").is_visible()
+
+
+def test_review_tab_opens(page):
+    page.get_by_role("tab", name="Review").click()
+    assert page.get_by_role("button", name="Show worst images").is_visible()
+    assert page.get_by_text("Worst by").first.is_visible()
