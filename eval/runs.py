@@ -600,15 +600,36 @@ def _run_info(path: Path) -> RunInfo | None:
         started_at=meta.get("started_at"), ended_at=meta.get("ended_at"), meta=meta)
 
 
+def bundled_runs_dir() -> Path:
+    """Reference runs shipped with the project (read-only), shown when the results directory
+    is the default one (unless ``BOKEH_BUNDLED_RUNS=0``): a fresh deployment has a leaderboard
+    before its first evaluation."""
+    from bokeh import config
+
+    return config.ASSETS_DIR / "results" / "runs"
+
+
+def _run_dirs(results: str | os.PathLike | None) -> list[Path]:
+    roots = [results_root(results) / "runs"]
+    default = results is None or str(results) == ""
+    if default and os.environ.get("BOKEH_BUNDLED_RUNS", "1") != "0":
+        roots.append(bundled_runs_dir())
+    return roots
+
+
 def list_runs(results: str | os.PathLike | None = None) -> list[RunInfo]:
-    """Every run under the results directory, newest first (folders without a readable
-    run.json are skipped). A missing results directory gives an empty list."""
-    try:
-        root = results_root(results) / "runs"
-        folders = [p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")]
-    except OSError:
-        return []
-    infos = [info for p in folders if (info := _run_info(p)) is not None]
+    """Every run under the results directory (plus the bundled reference runs when it is the
+    default one), newest first; folders without a readable run.json are skipped. A missing
+    results directory gives an empty list."""
+    folders: dict[str, Path] = {}
+    for root in _run_dirs(results):
+        try:
+            for p in root.iterdir():
+                if p.is_dir() and not p.name.startswith("."):
+                    folders.setdefault(p.name, p)  # a local run shadows a bundled one
+        except OSError:
+            continue
+    infos = [info for p in folders.values() if (info := _run_info(p)) is not None]
     return sorted(infos, key=lambda r: r.run_id, reverse=True)
 
 
@@ -616,11 +637,12 @@ def get_run(run_id: str, results: str | os.PathLike | None = None) -> RunInfo:
     """The run ``run_id`` or a BokehError listing recent ones."""
     if not run_id or "/" in run_id or "\\" in run_id or run_id.startswith("."):
         raise BokehError(f"{run_id!r} is not a run id.")
-    info = _run_info(results_root(results) / "runs" / run_id)
-    if info is None:
-        recent = ", ".join(r.run_id for r in list_runs(results)[:5]) or "none yet"
-        raise BokehError(f"No run {run_id!r} under {results_root(results)}; recent runs: {recent}.")
-    return info
+    for root in _run_dirs(results):
+        info = _run_info(root / run_id)
+        if info is not None:
+            return info
+    recent = ", ".join(r.run_id for r in list_runs(results)[:5]) or "none yet"
+    raise BokehError(f"No run {run_id!r} under {results_root(results)}; recent runs: {recent}.")
 
 
 # --------------------------------------------------------------------------- the run itself

@@ -25,3 +25,17 @@ def photo() -> np.ndarray:
     image = np.clip(image, 0.0, 1.0).astype(np.float32)
     image.setflags(write=False)
     return image
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _no_bundled_runs():
+    """Tests see only the runs they make, not the reference runs shipped in assets/results."""
+    import os
+
+    old = os.environ.get("BOKEH_BUNDLED_RUNS")
+    os.environ["BOKEH_BUNDLED_RUNS"] = "0"
+    yield
+    if old is None:
+        os.environ.pop("BOKEH_BUNDLED_RUNS", None)
+    else:
+        os.environ["BOKEH_BUNDLED_RUNS"] = old

@@ -180,3 +180,31 @@ def test_training_overlap_note():
     assert lb._overlap_note("bggan", "ebb", "val294", own) == ""
     leaky = {"networks": {"unet": {"provenance": {"train_split": "all"}}}}
     assert "overlaps val294" in lb._overlap_note("pix2pix", "ebb", "val294", leaky)
+
+
+def test_bundled_reference_runs_are_listed_after_local_ones(tmp_path, monkeypatch):
+    """A fresh deployment shows the reference runs shipped in assets/results; local runs come
+    first and shadow a bundled run with the same id."""
+    import shutil
+
+    from eval import runs
+
+    bundled = tmp_path / "bundled" / "runs"
+    local = tmp_path / "results"
+    (local / "runs").mkdir(parents=True)
+    monkeypatch.setattr(runs, "bundled_runs_dir", lambda: bundled)
+    monkeypatch.setenv("BOKEH_RESULTS_DIR", str(local))
+    monkeypatch.setenv("BOKEH_BUNDLED_RUNS", "1")
+    for run_id, parent in (("20260101T000000000Z-aaaaaa", bundled),
+                           ("20260202T000000000Z-bbbbbb", local / "runs")):
+        (parent / run_id).mkdir(parents=True)
+        (parent / run_id / "run.json").write_text(
+            '{"run_id": "%s", "status": "complete", "dataset": "synth", "split": "holdout",'
+            ' "methods": ["identity"], "n_images": 1}' % run_id)
+    ids = [r.run_id for r in runs.list_runs()]
+    assert ids == ["20260202T000000000Z-bbbbbb", "20260101T000000000Z-aaaaaa"]
+    assert runs.get_run("20260101T000000000Z-aaaaaa").path.parent == bundled
+    assert [r.run_id for r in runs.list_runs(local)] == ["20260202T000000000Z-bbbbbb"]
+    monkeypatch.setenv("BOKEH_BUNDLED_RUNS", "0")
+    assert [r.run_id for r in runs.list_runs()] == ["20260202T000000000Z-bbbbbb"]
+    shutil.rmtree(bundled)
