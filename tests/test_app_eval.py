@@ -3,6 +3,8 @@ Stop, persistence, and the review helpers."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 
@@ -39,7 +41,7 @@ class TestWebUI:
         table, fig, csv_path = webui.leaderboard("latest")
         assert {"identity", "depth-gauss-0.25"} <= set(table["Method"])
         assert len(fig.data) >= 3  # two reference groups plus this project's markers
-        assert open(csv_path).read().splitlines()[0].startswith("Method")
+        assert Path(csv_path).read_text().splitlines()[0].startswith("Method")
         assert list_runs(env)[0].status == "complete"  # on disk: survives a restart
 
     def test_stop_ends_within_one_image_and_keeps_rows(self, env):
@@ -93,15 +95,16 @@ class TestWebUI:
                   tags=["halo"])
         notes = webui.notes_table(run_id, "depth-gauss-0.25", items[0]["id"])
         assert list(notes["reviewer"]) == ["ann"] and notes["tags"][0] == "halo"
-        assert "halo" in open(webui.export_reviews(run_id)).read()
+        assert "halo" in Path(webui.export_reviews(run_id)).read_text()
 
 
 @pytest.mark.app
 def test_run_eval_endpoint_and_token_over_http(env, monkeypatch):
     """The run_eval endpoint works from gradio_client and refuses a missing token."""
-    import app
     from gradio_client import Client
     from gradio_client.exceptions import AppError
+
+    import app
 
     monkeypatch.setenv("BOKEH_ADMIN_TOKEN", "tok-123")
     demo = app.build_demo()

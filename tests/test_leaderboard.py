@@ -198,9 +198,9 @@ def test_bundled_reference_runs_are_listed_after_local_ones(tmp_path, monkeypatc
     for run_id, parent in (("20260101T000000000Z-aaaaaa", bundled),
                            ("20260202T000000000Z-bbbbbb", local / "runs")):
         (parent / run_id).mkdir(parents=True)
-        (parent / run_id / "run.json").write_text(
-            '{"run_id": "%s", "status": "complete", "dataset": "synth", "split": "holdout",'
-            ' "methods": ["identity"], "n_images": 1}' % run_id)
+        meta = {"run_id": run_id, "status": "complete", "dataset": "synth",
+                "split": "holdout", "methods": ["identity"], "n_images": 1}
+        (parent / run_id / "run.json").write_text(json.dumps(meta))
     ids = [r.run_id for r in runs.list_runs()]
     assert ids == ["20260202T000000000Z-bbbbbb", "20260101T000000000Z-aaaaaa"]
     assert runs.get_run("20260101T000000000Z-aaaaaa").path.parent == bundled
