@@ -3,7 +3,10 @@
 - ``model``: the DenseDepth network (needs weights: explicit, $BOKEH_WEIGHTS_DIR, bundled or Hub);
 - ``classical``: a weights-free subject-click estimate (segmentation seeded at the focus point);
 - ``file``: a depth or disparity map supplied by the user (8/16-bit PNG, .npy, .npz or .pfm);
-- ``auto``: ``file`` when one is given, else ``model`` when weights resolve, else ``classical``.
+- ``auto``: ``file`` when one is given, else ``model`` when real DenseDepth weights are at hand
+  (``$BOKEH_WEIGHTS_DIR`` or a cached Hub repo), else ``classical``. The bundled demo depth
+  model was trained on synthetic scenes only, so ``auto`` does not pick it for photos; choose
+  ``model`` to use it anyway.
 """
 
 from __future__ import annotations
@@ -24,12 +27,13 @@ class DepthEstimate:
     description: str  # for people, e.g. "DenseDepth (demo weights bundled in assets/weights)"
 
 
-def model_available() -> bool:
-    """True when DenseDepth weights resolve without a download (cheap; never downloads)."""
+def model_available(*, include_demo: bool = False) -> bool:
+    """True when DenseDepth weights resolve without a download (cheap; never downloads).
+    The bundled demo weights count only with ``include_demo``."""
     from bokeh.weights import weights_status
 
     status = weights_status("densedepth")
-    return status in ("bundled", "weights-dir", "hub (cached)")
+    return status in ("weights-dir", "hub (cached)") or (include_demo and status == "bundled")
 
 
 def estimate_depth(

@@ -17,7 +17,7 @@ from bokeh.pipelines.base import Result, check_focus, check_input
 
 DEPTH_PARAMS = (
     Param("depth_source", "choice", "auto", "Depth source", choices=SOURCES,
-          help="auto: uploaded map, else DenseDepth when its weights resolve, else classical"),
+          help="auto: uploaded map, else DenseDepth with real (non-demo) weights, else classical"),
     Param("depth_kind", "choice", "disparity", "Depth map holds", choices=("disparity", "depth"),
           help="disparity: brighter is nearer; depth: brighter is farther"),
 )
