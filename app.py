@@ -217,9 +217,15 @@ def run_eval(methods, dataset, split, limit, token, progress=gr.Progress()):
         raise _user_error(exc) from exc
 
 
-def stop_eval():
+def stop_eval(token):
+    """API: stop the running evaluation after the current image (needs the admin token when
+    BOKEH_ADMIN_TOKEN is set)."""
     from eval import webui
 
+    try:
+        webui.check_admin_token(token)
+    except Exception as exc:
+        raise _user_error(exc) from exc
     webui.STOP.request()
     return "Stopping after the current image…"
 
@@ -374,10 +380,12 @@ def _leaderboard_tab(model_work):
             start = gr.Button("Run evaluation", variant="primary")
             stop = gr.Button("Stop", variant="stop")
         status = gr.Markdown()
+    # concurrency 2: a second request must reach the evaluation lock and be refused with a
+    # message, not wait silently in gradio's queue (the lock keeps runs single-flight).
     run_event = start.click(run_eval, [methods, dataset, split, limit, token],
                             [status, table, plot, csv], api_name="run_eval",
-                            concurrency_id="evaluation", concurrency_limit=1)
-    stop.click(stop_eval, None, status, api_name="stop_eval", queue=False)
+                            concurrency_id="evaluation", concurrency_limit=2)
+    stop.click(stop_eval, token, status, api_name="stop_eval", queue=False)
     return {"run_pick": run_pick, "refresh": refresh, "table": table, "plot": plot, "csv": csv,
             "methods": methods, "dataset": dataset, "data_note": data_note,
             "run_event": run_event}
@@ -389,12 +397,12 @@ def _review_tab():
     items_state = gr.State([])
     item_state = gr.State(None)
     with gr.Row():
-        run = gr.Dropdown(label="Run", choices=[], scale=3)
+        run = gr.Dropdown(label="Run", choices=[], scale=3, elem_id="review-run")
         method = gr.Dropdown(label="Method", choices=[], scale=2)
         metric = gr.Radio([], label="Worst by", scale=2)  # filled on load (imports torch)
         show = gr.Button("Show worst images", scale=1)
     gallery = gr.Gallery(label="Worst images (click one)", columns=6, height=260,
-                         allow_preview=False)
+                         allow_preview=False, elem_id="review-gallery")
     title = gr.Markdown()
     with gr.Row():
         inp = gr.Image(label="Input", format="png", interactive=False)
@@ -457,9 +465,9 @@ def build_demo() -> gr.Blocks:
             for label, method in TRANSLATION_TABS:
                 with gr.Tab(label, id=method):
                     _translation_tab(method, label, photo_state, model_work)
-            with gr.Tab("Leaderboard", id="leaderboard"):
+            with gr.Tab("Leaderboard", id="leaderboard", elem_id="leaderboard-tab"):
                 board = _leaderboard_tab(model_work)
-            with gr.Tab("Review", id="review"):
+            with gr.Tab("Review", id="review", elem_id="review-tab"):
                 review = _review_tab()
 
         # Hidden components of the explicit API endpoint (click handlers can't be scripted).
@@ -533,6 +541,8 @@ def launch_kwargs() -> dict:
     return {
         "max_file_size": f"{_max_upload_mb()}mb",
         "allowed_paths": [],
+        # Gradio 6 would keep every call's inputs (the admin token included) in the browser.
+        "run_history": False,
         "show_error": True,
         "css": CSS,
         "theme": gr.themes.Soft(),

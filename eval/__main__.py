@@ -22,7 +22,8 @@ def _benchmark(args, parser) -> int:
         width, height = (int(v) for v in args.size.lower().split("x"))
     except ValueError:
         parser.error(f"--size must look like 1536x1024, got {args.size!r}")
-    print(format_rows(run(repeats=max(1, args.repeats), width=width, height=height)))
+    rows = run(repeats=max(1, args.repeats), width=width, height=height, quick=args.quick)
+    print(format_rows(rows))
     return 0
 
 
@@ -153,6 +154,8 @@ def main(argv: list[str] | None = None) -> int:
     bench = sub.add_parser("benchmark", help="print speed ratios against references")
     bench.add_argument("--repeats", type=int, default=5)
     bench.add_argument("--size", default="1536x1024", help="WxH of the benchmark image")
+    bench.add_argument("--quick", action="store_true",
+                       help="skip the slow rows (generator throughput, app latency)")
 
     run = sub.add_parser("run", help="score methods on a dataset (resumable run folder)")
     run.add_argument("--dataset", choices=SCORED_DATASETS, default=None,

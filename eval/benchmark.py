@@ -5,7 +5,12 @@
 - depth-lens (bokeh.render.lens.render_lens, f/1.8 defaults, highlight boost) on a 1536x1024
   photo with a subject and a receding ground plane, against
   ``scipy.ndimage.gaussian_filter(image, sigma=(10, 10, 0))`` on the same image (target <= 2.0x);
-- the paper's threshold Gaussian against the same reference.
+- the paper's threshold Gaussian against the same reference;
+- the metrics against scikit-image (``eval/bench_metrics.py``);
+- unless ``quick``: each generator's CPU throughput (FLOPs counted by torch, 512x512, full
+  configs, random weights) against this machine's ``torch.mm`` GFLOP/s
+  (``eval/bench_models.py``), and the app's ``/render_depth`` latency through ``gradio_client``
+  against the same render in-process (``eval/bench_app.py``; launches ``python app.py``).
 
 Times are the best of ``repeats`` runs after one warm-up call. Ratios, not seconds, are what to
 compare across machines.
@@ -80,7 +85,9 @@ def renderer_ratios(*, width: int = 1536, height: int = 1024, repeats: int = 5) 
     return rows
 
 
-def run(*, repeats: int = 5, width: int = 1536, height: int = 1024) -> list[dict]:
+def run(*, repeats: int = 5, width: int = 1536, height: int = 1024,
+        quick: bool = False) -> list[dict]:
+    """Every benchmark row; ``quick`` skips the generators and the app (about a minute)."""
     import torch
 
     torch.set_num_threads(max(1, torch.get_num_threads()))
@@ -92,6 +99,11 @@ def run(*, repeats: int = 5, width: int = 1536, height: int = 1024) -> list[dict
                  "reference": "scikit-image", "seconds": m["ours_s"],
                  "reference_seconds": m["skimage_s"], "ratio": m["ours_s"] / m["skimage_s"],
                  "target": "<= 0.2x (5x faster)"})
+    if not quick:
+        from eval import bench_app, bench_models
+
+        rows += bench_models.benchmark_rows(size=512, repeats=min(repeats, 2))
+        rows += bench_app.benchmark_rows(repeats=repeats)
     return rows
 
 

@@ -134,10 +134,13 @@ def stream_evaluation(
         limit = int(limit)
         if limit < 1:
             raise BokehError("The image limit must be at least 1 (or empty for all images).")
-    if should_stop is STOP:
-        STOP.clear()
-    yield from iter_evaluate(list(methods), dataset, split or None, limit=limit,
-                             results_dir=results_dir, should_stop=should_stop)
+    for event in iter_evaluate(list(methods), dataset, split or None, limit=limit,
+                               results_dir=results_dir, should_stop=should_stop):
+        # Clear an old Stop only once this run holds the lock: a refused request must not
+        # cancel a Stop meant for the run in progress.
+        if event.get("event") == "start" and should_stop is STOP:
+            STOP.clear()
+        yield event
 
 
 # ----------------------------------------------------------------------------- review

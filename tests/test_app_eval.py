@@ -123,3 +123,29 @@ def test_run_eval_endpoint_and_token_over_http(env, monkeypatch):
         client.close()
     finally:
         demo.close()
+
+
+class TestStopNeedsToken:
+    def test_stop_refused_without_the_token(self, env, monkeypatch):
+        import gradio as gr
+
+        import app
+        from eval import webui
+
+        monkeypatch.setenv("BOKEH_ADMIN_TOKEN", "t0ken")
+        webui.STOP.clear()
+        with pytest.raises(gr.Error, match="admin token"):
+            app.stop_eval("nope")
+        assert not webui.STOP()
+        assert "Stopping" in app.stop_eval("t0ken") and webui.STOP()
+        webui.STOP.clear()
+
+    def test_a_refused_request_does_not_cancel_a_pending_stop(self, env):
+        from eval import webui
+        from eval.runs import EvaluationBusyError, EvaluationLock
+
+        webui.STOP.request()
+        with EvaluationLock(env), pytest.raises(EvaluationBusyError):
+            next(webui.stream_evaluation(["identity"], "synth", None, 1, None))
+        assert webui.STOP()  # still set for the run in progress
+        webui.STOP.clear()

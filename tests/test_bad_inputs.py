@@ -185,7 +185,7 @@ def server(tmp_path_factory):
 
     start_rss = peak_rss_bytes()
     demo = app.build_demo()
-    _, url, _ = demo.launch(prevent_thread_lock=True, **app.launch_kwargs())
+    _, url, _ = demo.launch(prevent_thread_lock=True, quiet=True, **app.launch_kwargs())
     client = Client(url, verbose=False)
     try:
         yield {"client": client, "url": url, "start_rss": start_rss}
@@ -262,9 +262,6 @@ def test_corpus_through_every_endpoint(server, corpus, name):
         kind, value = _outcome(lambda m=method: client.predict(
             handle_file(str(case.path)), api_name=f"/render_{m}"))
         _check(case, f"render_{method}", kind, value, weights=True)
-        if kind == "error" and "weights" in value.lower():
-            assert case.expect != "error" or re.search(case.match, value, re.I) or \
-                "no weights" in value.lower()
 
 
 @pytest.mark.parametrize("name", CASE_NAMES)

@@ -1,0 +1,60 @@
+"""Load: 16 concurrent gradio_client clients, 5 depth renders each at 1024x683, against the app
+launched as its own process on loopback. Zero errors, nothing dropped; the latencies and their
+ratio to the same render in-process are printed (run with ``-s`` to see them). Also the
+generator-throughput benchmark at a small size, and the FLOP count it relies on."""
+
+from __future__ import annotations
+
+import pytest
+
+
+@pytest.mark.slow
+def test_sixteen_clients_five_renders_each(tmp_path):
+    from eval.bench_app import format_load, load_test
+
+    result = load_test(clients=16, requests=5, size=(1024, 683), workdir=tmp_path,
+                       timeout=480)
+    print("\n" + format_load(result))
+    assert result["errors"] == []
+    assert result["completed"] == result["expected"] == 80  # nothing dropped
+
+
+@pytest.mark.slow
+def test_app_latency_against_in_process(tmp_path):
+    from eval.bench_app import app_latency, format_latency
+
+    result = app_latency(repeats=3, workdir=tmp_path)
+    print("\n" + format_latency(result))
+    assert len(result["app_s"]) == 3 and result["ratio"] > 0
+
+
+@pytest.mark.slow
+def test_generator_throughput_rows():
+    from eval.bench_models import GENERATORS, benchmark_rows, format_result, measure
+
+    result = measure(size=256, repeats=1)
+    print("\n" + format_result(result))
+    assert [g["network"] for g in result["generators"]] == list(GENERATORS)
+    assert result["matmul"]["gflops"] > 0
+    for g in result["generators"]:
+        assert g["flops"] > 1e9 and g["gflops"] > 0
+        assert g["ratio"] == pytest.approx(g["gflops"] / result["matmul"]["gflops"])
+    rows = benchmark_rows(result=result)
+    assert [r["benchmark"].split()[0] for r in rows] == list(GENERATORS)
+    for r, g in zip(rows, result["generators"], strict=True):
+        # time / (the time matmul speed needs for the same FLOPs) = matmul rate / network rate
+        assert r["ratio"] == pytest.approx(1 / g["ratio"])
+    with pytest.raises(ValueError, match="multiple of 256"):
+        measure(size=200)
+
+
+def test_flop_count_of_a_convolution_and_a_linear_layer():
+    """count_flops counts 2 FLOPs per multiply-add of convolutions and matrix products."""
+    import torch
+
+    from eval.bench_models import count_flops
+
+    conv = torch.nn.Conv2d(3, 8, 3, padding=1, bias=False)
+    assert count_flops(conv, torch.zeros(1, 3, 16, 20)) == 2 * (8 * 16 * 20) * (3 * 3 * 3)
+    linear = torch.nn.Linear(30, 7)
+    assert count_flops(linear, torch.zeros(5, 30)) == 2 * 5 * 30 * 7
