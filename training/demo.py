@@ -378,11 +378,22 @@ def run(args: argparse.Namespace, argv: Sequence[str]) -> dict[str, Any]:
         del model, result
         if torch.cuda.is_available():
             torch.cuda.empty_cache()
-    total_mb = sum(v["size_mb"] for v in summary["methods"].values())
-    summary["total_mb"] = round(total_mb, 2)
     from training.checkpoint import atomic_write_text
 
-    atomic_write_text(out_dir / "demo_summary.json", json.dumps(summary, indent=1) + "\n")
+    # Merge with the summary of methods trained in earlier invocations whose weights are still
+    # there, so that training one method again does not drop the others from the record.
+    previous = out_dir / "demo_summary.json"
+    if previous.is_file():
+        try:
+            old = json.loads(previous.read_text())
+        except (OSError, ValueError):
+            old = {}
+        for method, entry in old.get("methods", {}).items():
+            if method not in summary["methods"] and (out_dir / Path(entry.get("file", "")).name).is_file():
+                summary["methods"][method] = {"command": old.get("command"), **entry}
+    total_mb = sum(v["size_mb"] for v in summary["methods"].values())
+    summary["total_mb"] = round(total_mb, 2)
+    atomic_write_text(previous, json.dumps(summary, indent=1) + "\n")
     return summary
 
 
