@@ -365,8 +365,13 @@ def weights_status(name: str) -> str:
 
 
 def _atomic_target(path: Path) -> Path:
+    """A temporary file beside ``path`` (renamed over it when complete), with the usual
+    permissions (mkstemp's are 0600)."""
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     os.close(fd)
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o666 & ~umask)
     return Path(tmp)
 
 
