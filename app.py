@@ -412,14 +412,16 @@ def _review_tab():
     slider = gr.ImageSlider(label="Output / ground truth", format="png", interactive=False)
     with gr.Row():
         with gr.Column():
-            reviewer = gr.Textbox(label="Reviewer", placeholder="your name")
+            reviewer = gr.Textbox(label="Reviewer", placeholder="your name",
+                                  elem_id="review-reviewer")
             tags = gr.CheckboxGroup(list(DEFAULT_TAGS), label="Tags")
             custom = gr.Textbox(label="Other tags (comma separated)")
-            note = gr.Textbox(label="Note", lines=3)
+            note = gr.Textbox(label="Note", lines=3, elem_id="review-note")
             with gr.Row():
                 save = gr.Button("Save review", variant="primary")
                 export = gr.DownloadButton("Export reviews (CSV)")
-        notes = gr.Dataframe(label="Notes on this image", interactive=False, wrap=True)
+        notes = gr.Dataframe(headers=["when", "reviewer", "tags", "note"], label="Notes on this image",
+                             interactive=False, wrap=True, elem_id="review-notes")
     private = {"api_visibility": "private"}
     run.change(review_methods, run, method, **private)
     show.click(show_worst, [run, method, metric], [gallery, items_state], **private)

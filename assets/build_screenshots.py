@@ -56,10 +56,11 @@ def main() -> None:
             page.get_by_role("button", name="Show worst images").click()
             page.locator("#review-gallery img").first.wait_for()
             page.locator("#review-gallery img").first.click()
-            page.get_by_label("Reviewer").fill("team")
-            page.get_by_label("Note").fill("Blur stops short of the object's edge.")
+            page.locator("#review-reviewer textarea, #review-reviewer input").first.fill("team")
+            page.locator("#review-note textarea").first.fill(
+                "Blur stops short of the object's edge.")
             page.get_by_role("button", name="Save review").click()
-            page.wait_for_timeout(2500)
+            page.wait_for_timeout(4000)
             _save(page.locator("#review-tab").screenshot(), "screenshot_review.jpg")
             browser.close()
     finally:
