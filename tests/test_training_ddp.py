@@ -119,7 +119,38 @@ def synth_root(tmp_path_factory):
     return generate(root, count=4, size=(96, 64), seed=0, split="train")
 
 
-def test_two_processes_equal_one_process_on_the_global_batch(synth_root, tmp_path):
+@pytest.mark.slow
+def test_two_processes_equal_one_process_on_the_global_batch(tmp_path):
+    """Runs the check below in a fresh interpreter, up to six times: on this 2-core machine the
+    two spawned gloo ranks sometimes never get past start-up (about one launch in four; a
+    passing launch takes ~8 s). A launch that hangs is killed after 45 s and retried (root
+    cause not found yet; the hang is in process-group start-up, not in training); the
+    weights comparison itself is never relaxed."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    env = {**os.environ, "BOKEH_DDP_CHECK": "1", "GLOO_SOCKET_IFNAME": "lo"}
+    outputs = []
+    for attempt in range(6):
+        out = subprocess.run(
+            [sys.executable, "-m", "pytest", f"{__file__}::test_ddp_check", "-q",
+             "-p", "no:cacheprovider", "--basetemp", str(tmp_path / f"inner{attempt}")],
+            cwd=root, env=env, capture_output=True, text=True, timeout=240,
+        )
+        outputs.append(out.stdout[-3000:] + out.stderr[-1000:])
+        if out.returncode == 0:
+            assert "1 passed" in out.stdout
+            return
+        if "did not finish within" not in out.stdout:
+            break  # a real failure, not a hung start-up: report it
+    pytest.fail("\n---\n".join(outputs))
+
+
+@pytest.mark.skipif(os.environ.get("BOKEH_DDP_CHECK") != "1",
+                    reason="run by test_two_processes_equal_one_process_on_the_global_batch")
+def test_ddp_check(synth_root, tmp_path):
     import torch.multiprocessing as mp
     from safetensors.torch import load_file
 
@@ -127,12 +158,12 @@ def test_two_processes_equal_one_process_on_the_global_batch(synth_root, tmp_pat
     ctx = mp.spawn(
         _worker, args=(_free_port(), str(synth_root), str(ddp_out)), nprocs=WORLD, join=False
     )
-    deadline = time.monotonic() + 240
+    deadline = time.monotonic() + 45
     while not ctx.join(timeout=2):
         if time.monotonic() > deadline:
             for p in ctx.processes:
                 p.kill()
-            pytest.fail("the two DDP processes did not finish within 240 s")
+            pytest.fail("the two DDP processes did not finish within 45 s")
 
     single = train(_opts("toy-l1", synth_root, tmp_path / "single", WORLD * PER_RANK), recipe=TOY)
     assert single.step == STEPS
