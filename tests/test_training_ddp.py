@@ -122,10 +122,9 @@ def synth_root(tmp_path_factory):
 @pytest.mark.slow
 def test_two_processes_equal_one_process_on_the_global_batch(tmp_path):
     """Runs the check below in a fresh interpreter, up to six times: on this 2-core machine the
-    two spawned gloo ranks sometimes never get past start-up (about one launch in four; a
-    passing launch takes ~8 s). A launch that hangs is killed after 45 s and retried (root
-    cause not found yet; the hang is in process-group start-up, not in training); the
-    weights comparison itself is never relaxed."""
+    two spawned gloo ranks sometimes never finish (one launch in four to one in two; a passing
+    launch takes ~8 s; where they hang is not established yet). A launch that hangs is killed
+    after 45 s and retried; the weights comparison itself is never relaxed."""
     import subprocess
     import sys
     from pathlib import Path
