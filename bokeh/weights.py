@@ -75,8 +75,7 @@ class ResolvedWeights:
     @property
     def sha256(self) -> str:
         """SHA-256 of the safetensors file (computed once per path, size and mtime)."""
-        stat = self.path.stat()
-        return _sha256(str(self.path), stat.st_size, stat.st_mtime_ns)
+        return file_sha256(self.path)
 
 
 @functools.lru_cache(maxsize=64)
@@ -86,6 +85,12 @@ def _sha256(path: str, size: int, mtime_ns: int) -> str:
         for block in iter(lambda: fh.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
+
+
+def file_sha256(path: str | Path) -> str:
+    """SHA-256 of a file, cached per (path, size, modification time)."""
+    stat = os.stat(path)
+    return _sha256(str(path), stat.st_size, stat.st_mtime_ns)
 
 
 # --------------------------------------------------------------------------- file checks

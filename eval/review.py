@@ -74,16 +74,11 @@ class ReviewStoreError(BokehError):
 # ----------------------------------------------------------------------------- paths
 
 
-def _results_dir() -> Path:
-    """The evaluation results directory (``bokeh.config.results_dir``)."""
-    from bokeh import config
-
-    return config.results_dir()
-
-
 def default_review_db() -> Path:
     """Default database path: ``<results dir>/reviews.sqlite`` (the file is not created here)."""
-    return _results_dir() / _DB_NAME
+    from bokeh import config
+
+    return config.results_dir() / _DB_NAME
 
 
 # ----------------------------------------------------------------------------- validation

@@ -18,7 +18,6 @@ SHA-256 of the tensor file, which is checked on load.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import random
@@ -60,11 +59,9 @@ def _readable(path: str | Path) -> None:
 
 
 def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
+    from bokeh.weights import file_sha256
+
+    return file_sha256(path)
 
 
 def _own(t: torch.Tensor) -> torch.Tensor:

@@ -141,25 +141,14 @@ def _what(name: str) -> str:
     return "The uploaded depth map" if name == _UPLOAD else f"The depth file '{name}'"
 
 
-def _read_npy(data: bytes, name: str) -> np.ndarray:
+def _np_load(data: bytes, name: str, kind: str) -> np.ndarray:
+    """The array in a ``.npy`` or single-array ``.npz`` file; pickled objects are refused."""
     try:
-        # allow_pickle=False: an .npy file holding Python objects could run code when unpickled.
-        array = np.load(io.BytesIO(data), allow_pickle=False)
-    except ValueError as exc:
-        if "pickle" in str(exc).lower():
-            raise ImageReadError(
-                f"{_what(name)} stores Python objects (pickle), which are "
-                "refused because loading them can run code; save a plain numeric array instead."
-            ) from None
-        raise ImageReadError(f"{_what(name)} is not a valid .npy file.") from None
-    except Exception:
-        raise ImageReadError(f"{_what(name)} is not a valid .npy file.") from None
-    return array
-
-
-def _read_npz(data: bytes, name: str) -> np.ndarray:
-    try:
-        with np.load(io.BytesIO(data), allow_pickle=False) as archive:
+        # allow_pickle=False: a file holding Python objects could run code when unpickled.
+        loaded = np.load(io.BytesIO(data), allow_pickle=False)
+        if kind == "npy":
+            return loaded
+        with loaded as archive:
             keys = list(archive.keys())
             if len(keys) != 1:
                 raise ImageReadError(
@@ -174,9 +163,17 @@ def _read_npz(data: bytes, name: str) -> np.ndarray:
                 f"{_what(name)} stores Python objects (pickle), which are "
                 "refused because loading them can run code; save a plain numeric array instead."
             ) from None
-        raise ImageReadError(f"{_what(name)} is not a valid .npz file.") from None
+        raise ImageReadError(f"{_what(name)} is not a valid .{kind} file.") from None
     except Exception:
-        raise ImageReadError(f"{_what(name)} is not a valid .npz file.") from None
+        raise ImageReadError(f"{_what(name)} is not a valid .{kind} file.") from None
+
+
+def _read_npy(data: bytes, name: str) -> np.ndarray:
+    return _np_load(data, name, "npy")
+
+
+def _read_npz(data: bytes, name: str) -> np.ndarray:
+    return _np_load(data, name, "npz")
 
 
 def _read_pfm(data: bytes, name: str) -> np.ndarray:
