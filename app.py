@@ -22,13 +22,27 @@ import gradio as gr  # noqa: E402
 import bokeh  # noqa: E402
 from bokeh import service  # noqa: E402
 from bokeh.errors import BokehError  # noqa: E402
+from bokeh.zerogpu import gpu_task  # noqa: E402
 
 log = logging.getLogger("bokeh.app")
 
 MODEL_QUEUE = "model"  # one concurrency group for all model work (2 vCPU)
 TITLE = "Bokeh: realistic shallow depth of field from one photo"
-CSS = ".bokeh-info {min-height: 3em} #photo img {cursor: crosshair}"
+CSS = """
+.bokeh-info {min-height: 3em}
+#photo img {cursor: crosshair}
+/* Phones: the result comes before the settings, so a visitor sees it without scrolling. */
+@media (max-width: 640px) {
+  .result-first {flex-direction: column-reverse}
+  #compare-gallery .grid-container {grid-template-columns: repeat(2, minmax(0, 1fr)) !important}
+}
+"""
 TRANSLATION_TABS = (("Pix2Pix", "pix2pix"), ("CycleGAN", "cyclegan"), ("BGGAN", "bggan"))
+
+# All model work goes through this: on a ZeroGPU Space (the `spaces` package is present) it runs
+# with a GPU attached; elsewhere it is service.run_method itself. Decorated at import, as
+# ZeroGPU requires; nothing is loaded here.
+run_method = gpu_task(service.run_method)
 
 
 def _concurrency() -> int:
@@ -106,7 +120,7 @@ def _render_depth(photo, x, y, mode, depth_source, depth_file, depth_kind, fnumb
                                        rotation, boost, threshold, sigma)
     try:
         focus = service.clamp_focus(photo, x, y)
-        return service.run_method(method, photo, focus, settings, depth_file=depth_file)
+        return run_method(method, photo, focus, settings, depth_file=depth_file)
     except Exception as exc:
         raise _user_error(exc) from exc
 
@@ -138,18 +152,6 @@ def render_depth(image, x, y, mode, depth_source, depth_file, depth_kind, fnumbe
     return out.image, out.depth, out.info
 
 
-def load_example():
-    from bokeh.config import ASSETS_DIR
-
-    photo_path = ASSETS_DIR / "examples" / "motorcycle.png"
-    depth_path = ASSETS_DIR / "examples" / "motorcycle_disparity.png"
-    shown, photo, x, y, note = on_upload(str(photo_path))
-    x, y = 300, 250  # on the motorcycle's engine
-    shown = service.draw_focus(photo.pixels, (x, y))
-    return (shown, photo, x, y, note + "  \nExample: Middlebury motorcycle (scikit-image) with "
-            "its measured disparity.", "file", str(depth_path), "disparity")
-
-
 def on_clear():
     return None, None, None, ""
 
@@ -159,7 +161,7 @@ def _translation_ui(method):
         if photo is None:
             raise gr.Error("Upload a photo first (or load the example).")
         try:
-            out = service.run_method(method, photo, None, {})
+            out = run_method(method, photo, None, {})
         except Exception as exc:
             raise _user_error(exc) from exc
         return out.image, (photo.pixels, out.image), out.summary
@@ -171,13 +173,102 @@ def _translation_api(method):
     def run(image):
         try:
             photo = service.load_photo(image)
-            out = service.run_method(method, photo, None, {})
+            out = run_method(method, photo, None, {})
         except Exception as exc:
             raise _user_error(exc) from exc
         return out.image, out.info
 
     run.__name__ = f"render_{method}"
     return run
+
+
+def _compare_rows(tiles):
+    import pandas as pd
+
+    return pd.DataFrame(
+        [{"method": t.label, "seconds": None if t.seconds is None else round(t.seconds, 2),
+          "weights": service.short_badge(t.method),
+          "result": "ok" if t.image is not None else t.message}
+         for t in tiles], columns=["method", "seconds", "weights", "result"])
+
+
+def _compare(photo, x, y, mode, depth_source, depth_file, depth_kind, *sliders):
+    """Yield (gallery items, table rows) as each method finishes."""
+    _, settings = _depth_settings(mode, depth_source, depth_kind, *sliders)
+    try:
+        focus = service.clamp_focus(photo, x, y)
+    except Exception as exc:
+        raise _user_error(exc) from exc
+    gallery, tiles = [(photo.pixels, "Original (input)")], []
+    try:
+        for tile in service.compare(photo, focus, settings, depth_file=depth_file,
+                                    run=run_method):
+            tiles.append(tile)
+            if tile.image is not None:
+                gallery.append((tile.image, tile.caption))
+            yield gallery, tiles
+    except Exception as exc:
+        raise _user_error(exc) from exc
+
+
+def compare_ui(photo, x, y, *settings):
+    if photo is None:
+        raise gr.Error("Upload a photo first (or pick an example).")
+    for gallery, tiles in _compare(photo, x, y, *settings):
+        yield gallery, _compare_rows(tiles)
+
+
+def compare(image, x, y, depth_source, depth_file, depth_kind):
+    """API: every available method on one image (focus x, y in pixels; depth settings as in
+    render_depth, the rest at their defaults). Returns the gallery (the input first, then one
+    PNG per method that ran) and a JSON list of {method, label, seconds, weights, message}."""
+    from bokeh.pipelines.depth_blur import GAUSS_PARAMS, LENS_PARAMS
+
+    try:
+        photo = service.load_photo(image)
+        if x is None or y is None:
+            raise BokehError("Focus x and y are required (pixels in the uploaded image).")
+    except Exception as exc:
+        raise _user_error(exc) from exc
+    lens = {p.name: p.default for p in LENS_PARAMS}
+    gauss = {p.name: p.default for p in GAUSS_PARAMS}
+    sliders = [lens[n] for n in ("fnumber", "band", "blades", "rotation", "highlight_boost")]
+    sliders += [gauss["threshold"], gauss["sigma"]]
+    gallery, tiles = [], []
+    for step in _compare(photo, x, y, next(iter(service.DEPTH_MODES)), depth_source,
+                         depth_file, depth_kind, *sliders):
+        gallery, tiles = step  # the last step holds every method
+    return gallery, [{"method": t.method, "label": t.label, "seconds": t.seconds,
+                      "weights": t.badge, "message": t.message} for t in tiles]
+
+
+def example_render(photo_path, depth_file, depth_source, depth_kind, x, y):
+    """Examples (cached lazily): the Depth + Blur result for an example at default settings."""
+    from bokeh.pipelines.depth_blur import LENS_PARAMS
+
+    try:
+        photo = service.load_photo(photo_path)
+        focus = service.clamp_focus(photo, x, y)
+        settings = {p.name: p.default for p in LENS_PARAMS}
+        settings.update(depth_source=depth_source, depth_kind=depth_kind)
+        out = run_method("depth-lens", photo, focus, settings, depth_file=depth_file)
+    except Exception as exc:
+        raise _user_error(exc) from exc
+    return out.image, (photo.pixels, out.image), out.depth, out.summary
+
+
+def example_session(path, x, y):
+    """After an example fills the inputs: keep its photo in the session, mark the focus."""
+    if isinstance(path, dict):
+        path = path.get("path")
+    if not path:
+        return gr.skip(), None, ""
+    try:
+        photo = service.load_photo(path)
+        focus = service.clamp_focus(photo, x, y)
+    except Exception as exc:
+        raise _user_error(exc) from exc
+    return service.draw_focus(photo.pixels, focus), photo, "  \n".join(photo.notes)
 
 
 def refresh_leaderboard(run):
@@ -290,7 +381,7 @@ def export_reviews(run_id):
 
 
 def _depth_tab(lens, gauss, slider):
-    with gr.Row():
+    with gr.Row(elem_classes="result-first"):
         with gr.Column(scale=1, min_width=280):
             mode = gr.Radio(list(service.DEPTH_MODES), value=next(iter(service.DEPTH_MODES)),
                             label="Renderer")
@@ -330,7 +421,7 @@ def _translation_tab(method, label, photo_state, model_work):
     spec = METHODS.get(method)
     badge = missing or f"**{spec.label}** · weights: {service.weights_badge(method)}"
     gr.Markdown(badge)
-    with gr.Row():
+    with gr.Row(elem_classes="result-first"):
         with gr.Column(scale=1, min_width=220):
             btn = gr.Button(f"Render with {label}", variant="primary", interactive=missing is None)
             info = gr.Markdown(elem_classes="bokeh-info")
@@ -433,6 +524,37 @@ def _review_tab():
     return {"run": run, "metric": metric}
 
 
+# (label, photo, depth map or None, depth source, depth kind, focus x, focus y); all in assets/.
+EXAMPLES = (
+    ("Motorcycle + measured disparity", "motorcycle.png", "motorcycle_disparity.png", "file",
+     "disparity", 300, 250),
+    ("Motorcycle, depth estimated", "motorcycle.png", None, "auto", "disparity", 300, 250),
+    ("Cat", "cat.png", None, "auto", "disparity", 175, 115),
+    ("Espresso", "coffee.png", None, "auto", "disparity", 290, 150),
+)
+
+
+def _examples() -> list[list]:
+    from bokeh.config import ASSETS_DIR
+
+    folder = ASSETS_DIR / "examples"
+    return [[str(folder / photo), str(folder / depth) if depth else None, source, kind, x, y]
+            for _, photo, depth, source, kind, x, y in EXAMPLES]
+
+
+def _compare_tab():
+    gr.Markdown("Every available method on the shared photo, side by side, with the focus "
+                "point and the depth settings of the Depth + Blur tab. Each caption gives the "
+                "method, its run time and where its weights come from.")
+    run = gr.Button("Compare all methods", variant="primary")
+    gallery = gr.Gallery(label="Results (click to enlarge)", columns=3, height="auto",
+                         object_fit="contain", format="png", elem_id="compare-gallery",
+                         buttons=["download", "fullscreen"])
+    table = gr.Dataframe(headers=["method", "seconds", "weights", "result"], label="Run times "
+                         "and weights", interactive=False, wrap=True, elem_id="compare-table")
+    return {"run": run, "outputs": [gallery, table]}
+
+
 def build_demo() -> gr.Blocks:
     """Build the Blocks app (cheap: no model is loaded here)."""
     from bokeh.pipelines.depth_blur import GAUSS_PARAMS, LENS_PARAMS
@@ -455,11 +577,11 @@ def build_demo() -> gr.Blocks:
                 photo = gr.Image(label="Photo (click to set the focus point)", type="filepath",
                                  sources=["upload", "clipboard"], format="png", elem_id="photo",
                                  height=420)
-            with gr.Column(scale=1, min_width=220):
-                focus_x = gr.Number(label="Focus x (px)", precision=0)
-                focus_y = gr.Number(label="Focus y (px)", precision=0)
+            with gr.Column(scale=1, min_width=220) as side:
+                with gr.Row():
+                    focus_x = gr.Number(label="Focus x (px)", precision=0, min_width=100)
+                    focus_y = gr.Number(label="Focus y (px)", precision=0, min_width=100)
                 upload_note = gr.Markdown(elem_classes="bokeh-info")
-                example_btn = gr.Button("Load the motorcycle example", size="sm")
 
         with gr.Tabs():
             with gr.Tab("Depth + Blur", id="depth"):
@@ -467,6 +589,8 @@ def build_demo() -> gr.Blocks:
             for label, method in TRANSLATION_TABS:
                 with gr.Tab(label, id=method):
                     _translation_tab(method, label, photo_state, model_work)
+            with gr.Tab("Compare", id="compare", elem_id="compare-tab"):
+                compare_tab = _compare_tab()
             with gr.Tab("Leaderboard", id="leaderboard", elem_id="leaderboard-tab"):
                 board = _leaderboard_tab(model_work)
             with gr.Tab("Review", id="review", elem_id="review-tab"):
@@ -484,6 +608,8 @@ def build_demo() -> gr.Blocks:
             api_depth_out = gr.Image(format="png", label="depth")
             api_info = gr.JSON(label="info")
             api_btn = gr.Button()
+            api_gallery = gr.Gallery(format="png", label="gallery")
+            api_compare = gr.Button()
 
         settings, outputs = depth["settings"], depth["outputs"]
         render_inputs = [photo_state, focus_x, focus_y, *settings]
@@ -497,10 +623,17 @@ def build_demo() -> gr.Blocks:
             render_depth_ui, render_inputs, outputs, **private, **model_work)
         for number in (focus_x, focus_y):
             number.submit(on_focus_typed, [photo_state, focus_x, focus_y], photo, **private)
-        example_btn.click(load_example, None, [
-            photo, photo_state, focus_x, focus_y, upload_note, depth["depth_source"],
-            depth["depth_file"], depth["depth_kind"]], **private).then(
-            render_depth_ui, render_inputs, outputs, **private, **model_work)
+        with side:  # examples sit beside the upload; lazily cached: computed on first click
+            examples = gr.Examples(
+                _examples(), [photo, depth["depth_file"], depth["depth_source"],
+                              depth["depth_kind"], focus_x, focus_y],
+                outputs, fn=example_render, cache_examples=True, cache_mode="lazy",
+                example_labels=[label for label, *_ in EXAMPLES], label="Examples (no upload "
+                "needed)", examples_per_page=len(EXAMPLES), api_visibility="private")
+        examples.load_input_event.then(example_session, [photo, focus_x, focus_y],
+                                       [photo, photo_state, upload_note], **private)
+        compare_tab["run"].click(compare_ui, render_inputs, compare_tab["outputs"], **private,
+                                 **model_work)
         depth["render"].click(render_depth_ui, render_inputs, outputs, **private, **model_work)
         for control in depth["sliders"]:
             control.release(render_depth_ui, render_inputs, outputs, **private, **model_work,
@@ -513,6 +646,8 @@ def build_demo() -> gr.Blocks:
         api_btn.click(render_depth, [api_image, api_x, api_y, mode, depth_source, api_depth,
                                      depth_kind, *sliders],
                       [api_out, api_depth_out, api_info], api_name="render_depth", **model_work)
+        api_compare.click(compare, [api_image, api_x, api_y, depth_source, api_depth, depth_kind],
+                          [api_gallery, api_info], api_name="compare", **model_work)
 
         # Leaderboard and review read the results folder on every page load (they survive
         # restarts) and after each refresh.

@@ -5,6 +5,8 @@
 motorcycle.png            Middlebury motorcycle (left view), scikit-image `data.stereo_motorcycle`
 motorcycle_disparity.png  its measured disparity, holes filled, normalised, 16-bit (1 = nearest)
 motorcycle_lens.png       depth-lens render focused on the engine (f/1.8, defaults)
+cat.png                   scikit-image `data.chelsea` (CC0, Stefan van der Walt)
+coffee.png                scikit-image `data.coffee` (CC0, Rachel Michetti)
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image
+from skimage import data
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -34,6 +37,8 @@ def main() -> None:
     result = bokeh.load_method("depth-lens")(sample.image, focus=FOCUS,
                                              depth=sample.disparity)
     save_png(result.image, OUT / "motorcycle_lens.png")
+    for name, fetch in (("cat", data.chelsea), ("coffee", data.coffee)):
+        Image.fromarray(fetch()).save(OUT / f"{name}.png", optimize=True)
     print(f"wrote {OUT}; render took {result.info['seconds']:.2f} s")
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -194,3 +195,78 @@ def weights_badge(method: str) -> str:
             text = status
         parts.append(text if len(spec.networks) == 1 else f"{network}: {text}")
     return "; ".join(parts)
+
+
+# ----------------------------------------------------------------------------- compare
+
+
+@dataclass(frozen=True)
+class CompareTile:
+    """One method's result in the Compare view."""
+
+    method: str
+    label: str
+    image: np.ndarray | None  # (H, W, 3) uint8, or None when the method did not run
+    seconds: float | None  # the pipeline call's wall time, or None
+    badge: str  # where its weights come from (weights_badge)
+    message: str  # the result's summary, or why it did not run
+
+    @property
+    def caption(self) -> str:
+        if self.image is None:
+            return f"{self.label} · not run"
+        return f"{self.label} · {self.seconds:.2f} s · {short_badge(self.method)}"
+
+
+def compare_methods() -> list[str]:
+    """The methods the Compare view runs: every registered method but the identity baseline
+    and the named variants (those are for the leaderboard), in registry order."""
+    from bokeh.registry import list_methods
+
+    return [m for m in list_methods(variants=False) if m != "identity"]
+
+
+def short_badge(method: str) -> str:
+    """A few words on a method's weights, for captions (cheap: never downloads)."""
+    badge = weights_badge(method)
+    if badge == "none needed":
+        return "no weights"
+    if badge.startswith("demo weights"):
+        return "demo weights (synthetic)"
+    if badge.startswith("local folder"):
+        return "local weights"
+    if badge.startswith("Hugging Face Hub"):
+        return "Hub weights"
+    return badge if len(badge) <= 40 else badge[:39] + "…"
+
+
+def compare(
+    photo: Photo,
+    focus: tuple[float, float] | None,
+    settings: dict[str, Any],
+    *,
+    depth_file: Any = None,
+    methods: list[str] | None = None,
+    run: Callable[..., Rendered] | None = None,
+) -> Iterator[CompareTile]:
+    """Run each method (default :func:`compare_methods`) on one photo, yielding a tile as each
+    finishes. A method that cannot run (no weights, a bad setting) gets a tile that says why and
+    the others still run. ``settings`` are shared; each method takes the ones it knows.
+    ``run`` replaces :func:`run_method` (the app passes its ZeroGPU-wrapped version)."""
+    from bokeh.registry import get_method
+
+    run = run or run_method
+    for method in methods if methods is not None else compare_methods():
+        spec = get_method(method)
+        badge = weights_badge(method)
+        missing = unavailable_message(method, spec.label)
+        if missing:
+            yield CompareTile(method, spec.label, None, None, badge, missing)
+            continue
+        try:
+            out = run(method, photo, focus if spec.kind == "depth" else None, settings,
+                      depth_file=depth_file)
+        except BokehError as exc:
+            yield CompareTile(method, spec.label, None, None, badge, f"**{spec.label}**: {exc}")
+            continue
+        yield CompareTile(method, spec.label, out.image, out.info["seconds"], badge, out.summary)

@@ -51,7 +51,8 @@ def test_tabs_in_order(demo):
     import gradio as gr
 
     labels = [b.label for b in demo.blocks.values() if isinstance(b, gr.Tab)]
-    assert labels == ["Depth + Blur", "Pix2Pix", "CycleGAN", "BGGAN", "Leaderboard", "Review"]
+    assert labels == ["Depth + Blur", "Pix2Pix", "CycleGAN", "BGGAN", "Compare", "Leaderboard",
+                      "Review"]
 
 
 def test_api_names_unique_and_render_depth_public(demo):

@@ -36,17 +36,19 @@ def app_url(tmp_path_factory):
     _need_browser()
     import app
 
-    results = tmp_path_factory.mktemp("results")
-    old = os.environ.get("BOKEH_RESULTS_DIR")
-    os.environ["BOKEH_RESULTS_DIR"] = str(results)
+    env = {"BOKEH_RESULTS_DIR": str(tmp_path_factory.mktemp("results")),
+           "GRADIO_EXAMPLES_CACHE": str(tmp_path_factory.mktemp("examples"))}
+    old = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
     demo = app.build_demo()
     _, url, _ = demo.launch(prevent_thread_lock=True, **app.launch_kwargs())
     yield url
     demo.close()
-    if old is None:
-        os.environ.pop("BOKEH_RESULTS_DIR", None)
-    else:
-        os.environ["BOKEH_RESULTS_DIR"] = old
+    for k, v in old.items():
+        if v is None:
+            os.environ.pop(k, None)
+        else:
+            os.environ[k] = v
 
 
 @pytest.fixture(scope="module")
@@ -128,3 +130,82 @@ def test_review_tab_opens(page):
     page.get_by_role("tab", name="Review").click()
     assert page.get_by_role("button", name="Show worst images").is_visible()
     assert page.get_by_text("Worst by").first.is_visible()
+
+
+def _gallery_count(page, selector: str, n: int) -> None:
+    page.wait_for_function(
+        f"() => document.querySelectorAll('{selector} img').length >= {n}", timeout=180_000)
+
+
+def test_example_is_cached_lazily_and_feeds_every_tab(page):
+    cache = Path(os.environ["GRADIO_EXAMPLES_CACHE"])
+    assert not list(cache.rglob("log.csv")), "lazy caching computes nothing at launch"
+    page.get_by_text("Cat", exact=True).click()
+    page.get_by_text("Depth + lens blur on 451x300").wait_for()
+    assert list(cache.rglob("log.csv")), "the first use fills the cache"
+    # The example's photo is now the session's photo: the Compare tab runs on it.
+    page.get_by_role("tab", name="Compare").click()
+    page.get_by_role("button", name="Compare all methods").click()
+    _gallery_count(page, "#compare-gallery", 6)  # the input + 5 methods
+    table = page.locator("#compare-table")
+    for label in ("Depth + lens blur", "Pix2Pix", "CycleGAN", "BGGAN"):
+        assert table.get_by_text(label).first.is_visible()
+
+
+@pytest.fixture
+def phone(browser, app_url, tmp_path):
+    """A phone-sized page (390x844 CSS pixels, touch), as on a current iPhone or Pixel."""
+    context = browser.new_context(viewport={"width": 390, "height": 844}, device_scale_factor=2,
+                                  is_mobile=True, has_touch=True)
+    page = context.new_page()
+    page.set_default_timeout(60_000)
+    page.goto(app_url)
+    page.get_by_text("click the subject").wait_for()
+    yield page
+    page.screenshot(path=str(tmp_path / "phone.png"), full_page=True)
+    context.close()
+
+
+def _fits(page, locator) -> None:
+    box = locator.bounding_box()
+    width = page.evaluate("window.innerWidth")
+    assert box and box["x"] >= -1 and box["x"] + box["width"] <= width + 1, (box, width)
+
+
+def test_phone_layout_is_usable(phone, tmp_path):
+    page = phone
+    no_sideways = "() => document.documentElement.scrollWidth <= window.innerWidth + 1"
+    assert page.evaluate(no_sideways), "the page scrolls sideways on a phone"
+    page.get_by_text("Motorcycle + measured disparity").click()
+    page.get_by_text("Depth + lens blur on 741x500").wait_for()
+    result = page.locator("#depth-result img").first
+    result.wait_for()
+    _fits(page, result)
+    _fits(page, page.locator("#photo img").first)
+    # On a phone the result comes before the settings.
+    render = page.get_by_role("button", name="Render", exact=True)
+    assert result.bounding_box()["y"] < render.bounding_box()["y"]
+    # A tap on the photo moves the focus there.
+    photo = page.locator("#photo img").first
+    photo.scroll_into_view_if_needed()
+    box = photo.bounding_box()
+    nat_w, nat_h = photo.evaluate("img => [img.naturalWidth, img.naturalHeight]")
+    scale = min(box["width"] / nat_w, box["height"] / nat_h)  # object-fit: contain
+    left = (box["width"] - nat_w * scale) / 2
+    top = (box["height"] - nat_h * scale) / 2
+    photo.tap(position={"x": left + 0.85 * nat_w * scale, "y": top + 0.2 * nat_h * scale})
+    page.wait_for_function(
+        "() => Number(document.querySelectorAll('input[type=number]')[0].value) > 500")
+    assert page.evaluate(no_sideways)
+    # Tabs that do not fit sit behind the overflow menu and still open.
+    tab = page.get_by_role("tab", name="Compare")
+    if not tab.is_visible():
+        page.locator(".overflow-menu button, button.overflow-menu").first.click()
+        tab = page.get_by_role("tab", name="Compare").or_(
+            page.get_by_role("button", name="Compare")).last
+    tab.click()
+    page.get_by_role("button", name="Compare all methods").click()
+    _gallery_count(page, "#compare-gallery", 6)
+    _fits(page, page.locator("#compare-gallery").first)
+    assert page.evaluate(no_sideways)
+    page.screenshot(path=str(tmp_path / "phone_compare.png"), full_page=True)

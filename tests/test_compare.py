@@ -1,0 +1,151 @@
+"""The Compare view: every available method on one photo, with run time and weights badge."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+ROOT = Path(__file__).resolve().parents[1]
+EXAMPLES = ROOT / "assets" / "examples"
+EXPECTED = ["depth-lens", "depth-gauss", "pix2pix", "cyclegan", "bggan"]
+
+
+@pytest.fixture(scope="module")
+def cat():
+    from bokeh.service import load_photo
+
+    return load_photo(str(EXAMPLES / "cat.png"))
+
+
+@pytest.fixture(scope="module")
+def tiles(cat):
+    from bokeh.service import compare
+
+    return list(compare(cat, (175, 115), {"depth_source": "classical"}))
+
+
+class TestCompareService:
+    def test_methods_are_every_pipeline_but_baseline_and_variants(self):
+        from bokeh.registry import METHODS
+        from bokeh.service import compare_methods
+
+        methods = compare_methods()
+        assert methods == EXPECTED
+        assert all(METHODS[m].family is None for m in methods)
+
+    def test_one_tile_per_method_in_order_with_images_times_badges(self, cat, tiles):
+        assert [t.method for t in tiles] == EXPECTED
+        for tile in tiles:
+            assert tile.image is not None, tile.message
+            assert tile.image.shape == cat.pixels.shape and tile.image.dtype == np.uint8
+            assert tile.seconds is not None and tile.seconds > 0
+            assert tile.label in tile.caption and f"{tile.seconds:.2f} s" in tile.caption
+        badges = {t.method: t.badge for t in tiles}
+        assert badges["depth-lens"] != "none needed"  # DenseDepth is listed (optional)
+        for method in ("pix2pix", "cyclegan", "bggan"):
+            assert "bundled" in badges[method]
+            assert "demo weights" in next(t.caption for t in tiles if t.method == method)
+
+    def test_methods_differ_and_depth_methods_keep_the_focus_sharp(self, cat, tiles):
+        images = {t.method: t.image.astype(np.int16) for t in tiles}
+        for a in EXPECTED:
+            for b in EXPECTED:
+                if a < b:
+                    assert np.abs(images[a] - images[b]).mean() > 0.5, (a, b)
+        src = cat.pixels.astype(np.int16)
+        eye = (slice(105, 125), slice(165, 185))
+        assert np.abs(images["depth-lens"][eye] - src[eye]).mean() < 3.0
+
+    def test_a_failing_method_gets_a_tile_and_the_others_still_run(self, cat):
+        from bokeh import service
+        from bokeh.errors import BokehError
+
+        def run(method, *args, **kwargs):
+            if method == "cyclegan":
+                raise BokehError("CycleGAN broke on purpose.")
+            return service.run_method(method, *args, **kwargs)
+
+        tiles = list(service.compare(cat, None, {"depth_source": "classical"},
+                                     methods=["cyclegan", "depth-gauss"], run=run))
+        assert tiles[0].image is None and "broke on purpose" in tiles[0].message
+        assert tiles[0].caption.endswith("not run")
+        assert tiles[1].image is not None
+
+    def test_methods_without_weights_are_listed_not_run(self, cat, monkeypatch, tmp_path):
+        from bokeh import service, weights
+
+        monkeypatch.setattr(weights, "_bundled_dir", lambda: tmp_path)
+        monkeypatch.delenv("BOKEH_WEIGHTS_DIR", raising=False)
+        monkeypatch.delenv("BOKEH_HUB_REPO", raising=False)
+        called = []
+
+        def run(method, *args, **kwargs):
+            called.append(method)
+            return service.run_method(method, *args, **kwargs)
+
+        tiles = list(service.compare(cat, None, {"depth_source": "classical"},
+                                     methods=["pix2pix", "depth-gauss"], run=run))
+        assert called == ["depth-gauss"]
+        assert tiles[0].image is None and "no weights" in tiles[0].message
+
+    def test_translation_methods_get_no_focus(self, cat):
+        from bokeh import service
+
+        seen = {}
+
+        def run(method, photo, focus, settings, **kwargs):
+            seen[method] = focus
+            return service.run_method(method, photo, focus, settings, **kwargs)
+
+        list(service.compare(cat, (10, 10), {"depth_source": "classical"},
+                             methods=["depth-gauss", "pix2pix"], run=run))
+        assert seen == {"depth-gauss": (10, 10), "pix2pix": None}
+
+
+@pytest.fixture(scope="module")
+def client():
+    from gradio_client import Client
+
+    import app
+
+    demo = app.build_demo()
+    _, url, _ = demo.launch(prevent_thread_lock=True, **app.launch_kwargs())
+    c = Client(url, verbose=False)
+    yield c
+    c.close()
+    demo.close()
+
+
+@pytest.mark.app
+def test_compare_endpoint(client):
+    from gradio_client import handle_file
+
+    gallery, info = client.predict(
+        handle_file(str(EXAMPLES / "motorcycle.png")), 300, 250, "file",
+        handle_file(str(EXAMPLES / "motorcycle_disparity.png")), "disparity",
+        api_name="/compare")
+    assert [row["method"] for row in info] == EXPECTED
+    assert all(row["seconds"] > 0 and row["weights"] for row in info)
+    assert len(gallery) == 1 + len(EXPECTED)
+    src = np.asarray(Image.open(EXAMPLES / "motorcycle.png").convert("RGB"))
+    first = np.asarray(Image.open(gallery[0]["image"]).convert("RGB"))
+    assert np.array_equal(first, src)  # the input comes first, unchanged
+    for item, row in zip(gallery[1:], info, strict=True):
+        assert item["caption"].startswith(row["label"])
+        image = Image.open(item["image"])
+        assert image.format == "PNG" and image.size == (741, 500)
+
+
+@pytest.mark.app
+def test_compare_endpoint_refuses_bad_uploads_clearly(client, tmp_path):
+    from gradio_client import handle_file
+    from gradio_client.exceptions import AppError
+
+    bad = tmp_path / "notes.png"
+    bad.write_text("not an image")
+    with pytest.raises(AppError, match="Could not read the upload"):
+        client.predict(handle_file(str(bad)), 1, 1, "classical", None, "disparity",
+                       api_name="/compare")
