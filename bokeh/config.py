@@ -7,9 +7,25 @@ Environment variables (all optional):
 ``BOKEH_WEIGHTS_DIR``  a folder of ``<model>.safetensors`` + ``<model>.json`` checkpoints
 ``BOKEH_HUB_REPO``     a Hugging Face model repo holding the same files (``owner/name``)
 ``BOKEH_HUB_REVISION`` revision of that repo (default ``main``)
+``BOKEH_DEPTH_ANYTHING_REPO``      Hugging Face repo of the Depth Anything depth source (default
+                                   ``depth-anything/Depth-Anything-V2-Small-hf``; ``none`` or
+                                   ``off`` turns the Hub off for it)
+``BOKEH_DEPTH_ANYTHING_REVISION``  revision of that repo (default ``main``)
+``BOKEH_DEPTH_ANYTHING_DIR``       a local ``save_pretrained`` folder of a Depth Anything model
+                                   (``config.json``, ``preprocessor_config.json``,
+                                   ``model.safetensors``); used instead of the Hub when set
 ``BOKEH_MAX_SIDE``     long-side limit in pixels for uploads (default 2048)
 ``BOKEH_RESULTS_DIR``  evaluation runs and reviews (default: ``<data dir>/results``)
 ``BOKEH_ADMIN_TOKEN``  when set, starting an evaluation from the web page needs this token
+``BOKEH_RESULTS_REPO`` where evaluation runs and reviews are mirrored so that they outlive the
+                       machine (a Space's disk is ephemeral; see ``eval/persist.py``): a Hugging
+                       Face *dataset* repo ``owner/name`` (created private if missing), or a
+                       folder given as an absolute path or ``file:///abs/path``. Unset: results
+                       stay on this machine only
+``BOKEH_RESULTS_PUSH_IMAGES``  ``0`` leaves the output PNGs out of that mirror (default: pushed,
+                       the Review tab shows them)
+``HF_TOKEN``           Hugging Face token with write access to ``BOKEH_RESULTS_REPO`` (on a Space:
+                       a Secret). Unset: huggingface_hub's own login, if any. Never logged
 """
 
 from __future__ import annotations
@@ -66,6 +82,42 @@ def hub_repo() -> tuple[str | None, str]:
     return os.environ.get("BOKEH_HUB_REPO") or None, os.environ.get("BOKEH_HUB_REVISION", "main")
 
 
+DEFAULT_DEPTH_ANYTHING_REPO = "depth-anything/Depth-Anything-V2-Small-hf"
+
+
+def depth_anything_repo() -> tuple[str | None, str]:
+    """(repo id or None when turned off, revision) of the Depth Anything model on the Hub."""
+    raw = os.environ.get("BOKEH_DEPTH_ANYTHING_REPO")
+    repo = DEFAULT_DEPTH_ANYTHING_REPO if raw is None else raw.strip()
+    if repo.lower() in ("", "none", "off"):
+        repo = None
+    return repo, os.environ.get("BOKEH_DEPTH_ANYTHING_REVISION") or "main"
+
+
+def depth_anything_dir() -> Path | None:
+    """A local ``save_pretrained`` folder of the Depth Anything model, or None when unset."""
+    env = os.environ.get("BOKEH_DEPTH_ANYTHING_DIR")
+    return Path(env).expanduser() if env else None
+
+
 def admin_token() -> str | None:
     """The token that gates evaluations on public deployments, or None when unset."""
     return os.environ.get("BOKEH_ADMIN_TOKEN") or None
+
+
+def results_repo() -> str | None:
+    """Where results are mirrored (``BOKEH_RESULTS_REPO``): a Hub dataset repo id, a
+    ``file://`` URL or an absolute folder; None when unset."""
+    return (os.environ.get("BOKEH_RESULTS_REPO") or "").strip() or None
+
+
+def results_push_images() -> bool:
+    """Whether output PNGs go to the results mirror (``BOKEH_RESULTS_PUSH_IMAGES``, default
+    on; ``0``, ``false``, ``no`` or ``off`` turn it off)."""
+    raw = os.environ.get("BOKEH_RESULTS_PUSH_IMAGES", "").strip().lower()
+    return raw not in ("0", "false", "no", "off")
+
+
+def hf_token() -> str | None:
+    """``HF_TOKEN`` (a Space Secret), or None to let huggingface_hub use its own login."""
+    return os.environ.get("HF_TOKEN") or None

@@ -15,6 +15,12 @@ A checkpoint called ``NAME`` is two files side by side:
 4. the Hugging Face Hub repo ``$BOKEH_HUB_REPO`` (``hf_hub_download``: uses the local HF cache and
    honours ``HF_HUB_OFFLINE``).
 
+Published models used as they are (Depth Anything, through ``transformers``) are a
+``save_pretrained`` folder instead (config.json, preprocessor_config.json, model.safetensors):
+:func:`resolve_depth_anything` takes ``$BOKEH_DEPTH_ANYTHING_DIR``, else the snapshot of
+``$BOKEH_DEPTH_ANYTHING_REPO`` in the local Hugging Face cache, else downloads it (once, logged;
+never when ``HF_HUB_OFFLINE`` is set); :func:`depth_anything_status` says which, cheaply.
+
 Example::
 
     from bokeh import weights
@@ -32,6 +38,7 @@ import json
 import logging
 import os
 import tempfile
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -366,6 +373,293 @@ def weights_status(name: str) -> str:
     return "hub (not downloaded)" if repo else "no weights"
 
 
+# --------------------------------------------------------------------------- Hugging Face snapshots
+# Models used as they are published (Depth Anything) live in a transformers ``save_pretrained``
+# folder: a local one ($BOKEH_DEPTH_ANYTHING_DIR) or a snapshot in the Hugging Face cache.
+
+HF_CONFIG_FILES = ("config.json", "preprocessor_config.json")
+HF_WEIGHTS_FILE = "model.safetensors"
+_HF_PICKLE_FILES = ("pytorch_model.bin", "pytorch_model.bin.index.json")
+_HUB_PROBE_TIMEOUT_S = 5.0
+_HUB_REACHABLE: dict[tuple[str, str], bool] = {}
+_HUB_LOCK = threading.Lock()
+_DOWNLOAD_LOCK = threading.Lock()
+
+
+@dataclass(frozen=True)
+class HFSnapshot:
+    """A local folder holding a transformers ``save_pretrained`` model with safetensors weights.
+
+    ``source`` is ``"local-dir"`` or ``"hub"``; ``description`` says where it came from, for
+    people (``"Hub: owner/name@main, commit 1234abc"`` or ``"local folder /path"``).
+    """
+
+    folder: Path
+    source: str
+    description: str
+    repo: str | None = None
+    revision: str | None = None
+    commit: str | None = None
+
+
+def check_hf_folder(folder: Path) -> None:
+    """Raise unless ``folder`` holds config.json, preprocessor_config.json and a valid
+    model.safetensors: :class:`UnsafeCheckpointError` when its weights are pickle files only,
+    :class:`WeightsNotFoundError` for missing files."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise WeightsNotFoundError(f"The model folder {folder} does not exist.")
+    weights_path = folder / HF_WEIGHTS_FILE
+    if not weights_path.is_file():
+        pickles = [folder / f for f in _HF_PICKLE_FILES if (folder / f).exists()]
+        if pickles:
+            raise UnsafeCheckpointError(
+                f"{folder} holds only pickle weights ({pickles[0].name}), which are never loaded "
+                f"(pickle can run code); use a folder with {HF_WEIGHTS_FILE}, e.g. written by "
+                "`model.save_pretrained(folder)` with safe serialisation."
+            )
+        raise WeightsNotFoundError(f"The model folder {folder} has no {HF_WEIGHTS_FILE}.")
+    missing = [f for f in HF_CONFIG_FILES if not (folder / f).is_file()]
+    if missing:
+        raise WeightsNotFoundError(f"The model folder {folder} has no {', '.join(missing)}.")
+    check_safetensors_file(weights_path)
+
+
+def _cached_snapshot(repo: str, revision: str) -> Path | None:
+    """The HF-cache snapshot folder of ``repo@revision`` when every file we need is cached
+    (cheap: reads refs and stats files; never touches the network)."""
+    try:
+        from huggingface_hub import try_to_load_from_cache
+    except ImportError:
+        return None
+    folders = set()
+    for filename in (*HF_CONFIG_FILES, HF_WEIGHTS_FILE):
+        try:
+            found = try_to_load_from_cache(repo, filename, revision=revision)
+        except ValueError:  # a malformed repo id or revision: treat as not cached
+            return None
+        if not isinstance(found, str):
+            return None
+        folders.add(Path(found).parent)
+    return folders.pop() if len(folders) == 1 else None
+
+
+def _hub_offline() -> bool:
+    from huggingface_hub import constants
+
+    return bool(constants.is_offline_mode())
+
+
+def hf_snapshot_status(repo: str | None, revision: str, *, local_dir: Path | None = None) -> str:
+    """Where :func:`resolve_hf_snapshot` would find the model, without downloading anything.
+
+    One of ``"local-dir"`` (or ``"local-dir (<problem>)"``), ``"hub (cached)"``,
+    ``"hub (not downloaded)"`` (allowed to download on first use), ``"hub (offline, not
+    cached)"``, ``"off"`` (no local folder and no repo) or ``"huggingface_hub not installed"``.
+    """
+    if local_dir is not None:
+        try:
+            check_hf_folder(local_dir)
+        except BokehError as exc:
+            return f"local-dir ({exc})"
+        return "local-dir"
+    if not repo:
+        return "off"
+    try:
+        offline = _hub_offline()
+    except ImportError:
+        return "huggingface_hub not installed"
+    if _cached_snapshot(repo, revision) is not None:
+        return "hub (cached)"
+    return "hub (offline, not cached)" if offline else "hub (not downloaded)"
+
+
+def hub_reachable(repo: str, revision: str) -> bool:
+    """Whether ``repo@revision`` can be downloaded now: False when offline, else one small
+    request (its config.json metadata), asked once per process and remembered."""
+    try:
+        if _hub_offline():
+            return False
+        from huggingface_hub import get_hf_file_metadata, hf_hub_url
+    except ImportError:
+        return False
+    with _HUB_LOCK:
+        if (repo, revision) not in _HUB_REACHABLE:
+            try:
+                get_hf_file_metadata(hf_hub_url(repo, HF_CONFIG_FILES[0], revision=revision),
+                                     timeout=_HUB_PROBE_TIMEOUT_S)
+                _HUB_REACHABLE[(repo, revision)] = True
+            except Exception as exc:  # noqa: BLE001 - any failure means "not reachable"
+                logger.info("Hugging Face Hub %s@%s is not reachable (%s: %s)", repo, revision,
+                            type(exc).__name__, exc)
+                _HUB_REACHABLE[(repo, revision)] = False
+        return _HUB_REACHABLE[(repo, revision)]
+
+
+def forget_hub_reachability() -> None:
+    """Forget what :func:`hub_reachable` learnt (e.g. after the network came back)."""
+    with _HUB_LOCK:
+        _HUB_REACHABLE.clear()
+
+
+def _hub_description(repo: str, revision: str, folder: Path) -> tuple[str, str | None]:
+    commit = folder.name if folder.parent.name == "snapshots" else None
+    desc = f"Hub: {repo}@{revision}"
+    if commit and commit != revision:
+        desc += f", commit {commit[:7]}"
+    return desc, commit
+
+
+def resolve_hf_snapshot(
+    repo: str | None,
+    revision: str = "main",
+    *,
+    local_dir: str | Path | None = None,
+    download: bool = True,
+) -> HFSnapshot:
+    """A checked local folder for a transformers model: ``local_dir`` if given (final: a broken
+    folder raises rather than falling back), else the snapshot of ``repo@revision`` in the HF
+    cache, else (when ``download`` and not ``HF_HUB_OFFLINE``) a download of its config files
+    and ``model.safetensors`` only, done at most once at a time and logged.
+
+    Raises :class:`WeightsNotFoundError` saying why, :class:`UnsafeCheckpointError` when the
+    weights are pickle files only.
+    """
+    if local_dir is not None and str(local_dir) != "":
+        folder = Path(local_dir).expanduser().resolve()
+        check_hf_folder(folder)
+        return HFSnapshot(folder, "local-dir", f"local folder {folder}")
+    if not repo:
+        raise WeightsNotFoundError("No model folder or Hugging Face repo is configured.")
+    try:
+        offline = _hub_offline()
+    except ImportError:
+        raise WeightsNotFoundError("huggingface_hub is not installed.") from None
+    folder = _cached_snapshot(repo, revision)
+    if folder is None and (offline or not download):
+        why = "HF_HUB_OFFLINE is set" if offline else "downloads are not allowed here"
+        raise WeightsNotFoundError(
+            f"{repo}@{revision} is not in the Hugging Face cache and {why}.")
+    if folder is None:
+        from huggingface_hub import snapshot_download
+
+        with _DOWNLOAD_LOCK:  # one download at a time; a second caller then finds it cached
+            folder = _cached_snapshot(repo, revision)
+            if folder is None:
+                logger.info("Downloading %s@%s from the Hugging Face Hub (once; then cached)",
+                            repo, revision)
+                try:
+                    folder = Path(snapshot_download(
+                        repo, revision=revision,
+                        allow_patterns=[*HF_CONFIG_FILES, HF_WEIGHTS_FILE]))
+                except Exception as exc:  # noqa: BLE001 - network, auth, missing repo, ...
+                    with _HUB_LOCK:  # auto stops trying it in this process
+                        _HUB_REACHABLE[(repo, revision)] = False
+                    raise WeightsNotFoundError(
+                        f"Could not download {repo}@{revision} from the Hugging Face Hub "
+                        f"({type(exc).__name__}: {exc}).") from exc
+                logger.info("Downloaded %s@%s to %s", repo, revision, folder)
+    check_hf_folder(folder)
+    desc, commit = _hub_description(repo, revision, folder)
+    return HFSnapshot(folder, "hub", desc, repo=repo, revision=revision, commit=commit)
+
+
+
+def depth_anything_status() -> str:
+    """:func:`hf_snapshot_status` for the configured Depth Anything model (cheap; never
+    downloads), or ``"transformers not installed"``."""
+    import importlib.util
+
+    if importlib.util.find_spec("transformers") is None:
+        return "transformers not installed"
+    repo, revision = _config.depth_anything_repo()
+    return hf_snapshot_status(repo, revision, local_dir=_config.depth_anything_dir())
+
+
+def resolve_depth_anything(*, download: bool = True) -> HFSnapshot:
+    """The Depth Anything model folder: ``$BOKEH_DEPTH_ANYTHING_DIR``, else the HF cache, else
+    a download of ``$BOKEH_DEPTH_ANYTHING_REPO`` (see :func:`resolve_hf_snapshot`)."""
+    repo, revision = _config.depth_anything_repo()
+    try:
+        return resolve_hf_snapshot(repo, revision, local_dir=_config.depth_anything_dir(),
+                                   download=download)
+    except WeightsNotFoundError as exc:
+        name = repo or _config.DEFAULT_DEPTH_ANYTHING_REPO
+        why = str(exc).rstrip(".")
+        if why.startswith(("The ", "No ", "Could ")):
+            why = why[0].lower() + why[1:]
+        raise WeightsNotFoundError(
+            f"Depth Anything is not available ({why}): put {name} in the "
+            f"Hugging Face cache (run `hf download {name}` once with network access), set "
+            "BOKEH_DEPTH_ANYTHING_DIR to a save_pretrained folder of it, or allow downloads "
+            "(network access, HF_HUB_OFFLINE unset).") from exc
+
+
+def prefetch(names: list[str] | None = None) -> dict[str, str]:
+    """Fetch what the configured Hub repos hold into the local cache, so that first use does
+    not wait for a download (the app runs this in a thread at start-up). Never raises.
+
+    ``names``: checkpoints to fetch from ``$BOKEH_HUB_REPO`` (default: every network a
+    registered method runs; none when the variable is unset). Depth Anything is fetched when it
+    is configured, not cached yet and downloads are allowed. Returns ``{name: where it is now,
+    or why it was not fetched}``.
+    """
+    out: dict[str, str] = {}
+    repo, _ = _config.hub_repo()
+    if repo:
+        if names is None:
+            from bokeh.registry import METHODS
+
+            names = sorted({n for spec in METHODS.values() for n in spec.networks})
+        for name in names:
+            try:
+                out[name] = resolve(name).description
+            except (BokehError, OSError) as exc:
+                out[name] = f"not fetched: {exc}"
+    status = depth_anything_status()
+    if status == "hub (not downloaded)":
+        try:
+            out["depth-anything"] = resolve_depth_anything(download=True).description
+        except (BokehError, OSError) as exc:
+            out["depth-anything"] = f"not fetched: {exc}"
+    else:
+        out["depth-anything"] = status
+    return out
+
+
+def load_depth_anything(snapshot: HFSnapshot, *, device: str | torch.device = "cpu"):
+    """``(model, image_processor)`` from a checked snapshot folder: transformers'
+    ``AutoModelForDepthEstimation`` (safetensors only, no remote code) in eval mode on
+    ``device``, and its ``AutoImageProcessor``. The config must be a ``depth_anything`` model."""
+    check_hf_folder(snapshot.folder)
+    try:
+        meta = json.loads((snapshot.folder / HF_CONFIG_FILES[0]).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise BokehError(f"Cannot read {snapshot.folder / HF_CONFIG_FILES[0]}: {exc}.") from exc
+    if not isinstance(meta, dict) or meta.get("model_type") != "depth_anything":
+        kind = meta.get("model_type") if isinstance(meta, dict) else None
+        raise BokehError(
+            f"{snapshot.folder} holds a {kind!r} model, not a Depth Anything one "
+            "(model_type 'depth_anything').")
+    try:
+        from transformers import AutoImageProcessor, AutoModelForDepthEstimation
+    except ImportError as exc:
+        raise BokehError(
+            f"Depth Anything needs the transformers package (>= 5.0), which is missing: {exc}."
+        ) from exc
+    try:
+        model = AutoModelForDepthEstimation.from_pretrained(
+            str(snapshot.folder), use_safetensors=True, local_files_only=True)
+        processor = AutoImageProcessor.from_pretrained(str(snapshot.folder),
+                                                       local_files_only=True)
+    except (OSError, ValueError, KeyError, RuntimeError) as exc:
+        raise BokehError(f"Cannot load the model in {snapshot.folder}: {exc}.") from exc
+    model.to(device)
+    model.eval()
+    model.requires_grad_(False)
+    return model, processor
+
+
 # --------------------------------------------------------------------------- save / load
 
 
@@ -564,13 +858,23 @@ def torchvision_download_state(url: str) -> dict[str, torch.Tensor] | None:
 
 
 __all__ = [
+    "prefetch",
+    "HFSnapshot",
     "ResolvedWeights",
     "SOURCES",
+    "check_hf_folder",
     "check_safetensors_file",
     "check_state_matches",
+    "depth_anything_status",
+    "forget_hub_reachability",
+    "hf_snapshot_status",
+    "hub_reachable",
+    "load_depth_anything",
     "load_model",
     "load_state",
     "resolve",
+    "resolve_depth_anything",
+    "resolve_hf_snapshot",
     "save_checkpoint",
     "torchvision_cached_state",
     "torchvision_download_state",

@@ -2,8 +2,22 @@
 
 from __future__ import annotations
 
+import os
+import tempfile
+
 import numpy as np
 import pytest
+
+# Gradio caches example outputs under the working directory; tests use a fresh folder per run
+# (inherited by the servers they start), so a stale cache never answers for new code.
+os.environ.setdefault("GRADIO_EXAMPLES_CACHE", tempfile.mkdtemp(prefix="bokeh-examples-"))
+# The real Depth Anything model is never used by tests (not even from a developer's HF cache):
+# depth source "auto" keeps its weights-free behaviour; tests/test_depth_anything.py builds a
+# tiny model and sets these itself.
+os.environ["BOKEH_DEPTH_ANYTHING_REPO"] = "none"
+os.environ.pop("BOKEH_DEPTH_ANYTHING_DIR", None)
+# Nothing in the tests pushes results anywhere unless a test sets this itself.
+os.environ.pop("BOKEH_RESULTS_REPO", None)
 
 
 @pytest.fixture

@@ -322,3 +322,15 @@ def test_hub_offline_not_cached(tmp_path, clean_env, monkeypatch):
     assert weights.weights_status("tiny") == "hub (not downloaded)"
     with pytest.raises(WeightsNotFoundError, match=r"not found on the Hub \(offline"):
         weights.resolve("tiny")
+
+
+def test_prefetch_fetches_hub_checkpoints_and_never_raises(tmp_path, clean_env, monkeypatch):
+    _fake_hub_cache(tmp_path / "hf", "owner/repo", hidden=6, monkeypatch=monkeypatch)
+    monkeypatch.setenv("BOKEH_DEPTH_ANYTHING_REPO", "none")
+    assert weights.prefetch() == {"depth-anything": "off"}  # no BOKEH_HUB_REPO: nothing to do
+    monkeypatch.setenv("BOKEH_HUB_REPO", "owner/repo")
+    got = weights.prefetch(["tiny", "absent"])
+    assert got["tiny"].startswith("Hub: owner/repo@main")
+    assert got["absent"].startswith("not fetched:") and "absent" in got["absent"]
+    monkeypatch.delenv("BOKEH_DEPTH_ANYTHING_REPO")  # the default repo, offline, not cached
+    assert weights.prefetch([])["depth-anything"] == "hub (offline, not cached)"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import logging
 import threading
 import time
 from collections import OrderedDict
@@ -10,14 +11,15 @@ from typing import Any
 
 import numpy as np
 
-from bokeh.depth import SOURCES, DepthEstimate, estimate_depth, model_available
-from bokeh.errors import BokehError
+from bokeh.depth import SOURCES, DepthEstimate, estimate_depth, resolve_source
+from bokeh.errors import BokehError, WeightsNotFoundError
 from bokeh.params import Param, validate_settings
 from bokeh.pipelines.base import Result, check_focus, check_input
 
 DEPTH_PARAMS = (
     Param("depth_source", "choice", "auto", "Depth source", choices=SOURCES,
-          help="auto: uploaded map, else DenseDepth with real (non-demo) weights, else classical"),
+          help="auto: uploaded map, else Depth Anything V2 Small (local folder, HF cache or "
+               "Hub), else DenseDepth with real (non-demo) weights, else classical"),
     Param("depth_kind", "choice", "disparity", "Depth map holds", choices=("disparity", "depth"),
           help="disparity: brighter is nearer; depth: brighter is farther"),
 )
@@ -39,6 +41,7 @@ GAUSS_PARAMS = DEPTH_PARAMS + (
 )
 
 _CACHE_SIZE = 8
+logger = logging.getLogger("bokeh.pipelines.depth_blur")
 
 
 class _DepthCache:
@@ -60,6 +63,11 @@ class _DepthCache:
             while len(self._items) > self.size:
                 self._items.popitem(last=False)
         return value
+
+
+    def clear(self) -> None:
+        with self._lock:
+            self._items.clear()
 
 
 _DEPTH_CACHE = _DepthCache()
@@ -111,13 +119,23 @@ class DepthBlurPipeline:
             if not np.isfinite(disparity).all() or disparity.min() < 0 or disparity.max() > 1:
                 raise BokehError("depth must be a normalised disparity map with values in [0, 1].")
             return DepthEstimate(disparity, "given", "depth supplied by the caller")
-        if source == "auto":  # resolve first, so that the cache key is as narrow as it can be
-            source = "file" if depth_file is not None else (
-                "model" if model_available() else "classical")
-        key = (_digest(image), source, kind, _digest(depth_file),
-               focus if source == "classical" else None)
-        return _DEPTH_CACHE.get_or_compute(key, lambda: estimate_depth(
-            image, source=source, focus=focus, depth_file=depth_file, depth_kind=kind))
+        # Resolve auto first, so that the cache key is as narrow as it can be.
+        concrete = resolve_source(source, has_file=depth_file is not None)
+
+        def cached(chosen: str) -> DepthEstimate:
+            key = (_digest(image), chosen, kind, _digest(depth_file),
+                   focus if chosen == "classical" else None)
+            return _DEPTH_CACHE.get_or_compute(key, lambda: estimate_depth(
+                image, source=chosen, focus=focus, depth_file=depth_file, depth_kind=kind))
+
+        try:
+            return cached(concrete)
+        except WeightsNotFoundError as exc:
+            if source != "auto" or concrete != "anything":
+                raise
+            # The Hub looked reachable but the download failed (not retried in this process).
+            logger.warning("Depth Anything is not available, auto uses another source: %s", exc)
+            return cached(resolve_source("auto", exclude=("file", "anything")))
 
     def __call__(self, image, *, focus=None, depth=None, depth_file=None, **settings) -> Result:
         from bokeh.render.coc import strength_for_fnumber
