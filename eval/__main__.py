@@ -100,6 +100,12 @@ def _run(args) -> int:
         print("Cancelled before the run started.", file=sys.stderr)
         return 130
     print(format_summary(run_summary(run_dir)))
+    from eval import persist
+
+    if persist.enabled():  # BOKEH_RESULTS_REPO: keep the run there too
+        persist.push_run(run_id, results_dir=args.results)
+        persist.flush(timeout=300)
+        print(persist.status(), file=sys.stderr)
     if status != "complete":
         state = get_run(run_id, args.results).status
         print(f"Run {run_id} is {state}; its rows are kept. Resume with: "

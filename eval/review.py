@@ -29,8 +29,9 @@ import random
 import sqlite3
 import tempfile
 import time
+import warnings
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -194,6 +195,31 @@ def _row_to_review(row: tuple) -> Review:
     except (ValueError, TypeError):  # a hand-edited row: show it rather than fail the page
         tags = ()
     return Review(int(row[0]), row[1], row[2], row[3], row[4], row[5] or "", tags, row[7], row[8])
+
+
+_MERGE_COLS = "run_id, method, image_id, reviewer, note, tags, created_at, updated_at"
+
+
+def _check_time(value: object, what: str) -> str:
+    """An ISO 8601 time as :func:`_now` writes it (UTC, microseconds)."""
+    if not isinstance(value, str):
+        raise ReviewValidationError(f"The {what} must be text; got {type(value).__name__}.")
+    try:
+        when = datetime.fromisoformat(value)
+    except ValueError:
+        raise ReviewValidationError(f"The {what} {value[:40]!r} is not an ISO 8601 time.") from None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=timezone.utc)
+    return when.astimezone(timezone.utc).isoformat(timespec="microseconds")
+
+
+def _record_row(rec: Mapping) -> tuple:
+    """A merge record as a row tuple in :data:`_MERGE_COLS` order (validated, normalised)."""
+    run_id, method, image_id = _image_key(rec["run_id"], rec["method"], rec["image_id"])
+    return (run_id, method, image_id, _check_reviewer(rec["reviewer"]),
+            _check_note(rec.get("note")), json.dumps(list(normalize_tags(rec.get("tags")))),
+            _check_time(rec["created_at"], "creation time"),
+            _check_time(rec["updated_at"], "update time"))
 
 
 # ----------------------------------------------------------------------------- migrations
@@ -379,6 +405,54 @@ class ReviewStore:
             return Review(int(cur.lastrowid), *key, text, clean_tags, created, now)
 
         return self._write("saving a note", insert)  # type: ignore[return-value]
+
+    def merge(self, records: Iterable[Mapping]) -> int:
+        """Add notes saved elsewhere (another machine, a restored backup) and return how many
+        were new.
+
+        Each record is a mapping with ``run_id``, ``method``, ``image_id``, ``reviewer``,
+        ``note``, ``tags``, ``created_at`` and ``updated_at`` (as :meth:`Review.to_dict` gives;
+        ``id`` is ignored). A record equal to a stored row in all of these is skipped, so merging
+        the same records again adds nothing. Records that fail validation are skipped with a
+        warning. When merged notes are older than stored ones, the ids are renumbered in time
+        order (``updated_at``, then the old id) so that each reviewer's newest note stays "the"
+        note: ids are not stable across a merge.
+        """
+        rows: list[tuple] = []
+        bad = 0
+        for rec in records:
+            try:
+                rows.append(_record_row(rec))
+            except (ReviewValidationError, KeyError, TypeError, ValueError, AttributeError):
+                bad += 1
+        if bad:
+            warnings.warn(f"Skipped {bad} unreadable review record(s) while merging.",
+                          stacklevel=2)
+        if not rows:
+            return 0
+
+        def insert(conn: sqlite3.Connection) -> int:
+            have = set(conn.execute(f"SELECT {_MERGE_COLS} FROM reviews"))
+            newest = conn.execute("SELECT MAX(updated_at) FROM reviews").fetchone()[0]
+            new = []
+            for row in sorted(rows, key=lambda r: (r[7], r[6])):
+                if row not in have:
+                    have.add(row)
+                    new.append(row)
+            conn.executemany(
+                f"INSERT INTO reviews ({_MERGE_COLS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)", new)
+            if new and newest is not None and min(r[7] for r in new) < newest:
+                # Older notes arrived: renumber so that id order is time order again.
+                conn.execute(
+                    "CREATE TEMP TABLE merge_order AS SELECT ROW_NUMBER() OVER "
+                    f"(ORDER BY updated_at, id) AS new_id, {_MERGE_COLS} FROM reviews")
+                conn.execute("DELETE FROM reviews")
+                conn.execute(f"INSERT INTO reviews (id, {_MERGE_COLS}) "
+                             f"SELECT new_id, {_MERGE_COLS} FROM merge_order")
+                conn.execute("DROP TABLE merge_order")
+            return len(new)
+
+        return self._write("merging notes", insert)  # type: ignore[return-value]
 
     # -- reading
 

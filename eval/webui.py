@@ -8,6 +8,7 @@ import hmac
 import os
 import tempfile
 import threading
+import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -80,10 +81,34 @@ def leaderboard(run: str = "latest", results_dir=None):
 
     table = leaderboard_table(results_dir, run=run or "latest")
     fig = scatter_figure(rows_for_plot(table))
-    fd, csv_path = tempfile.mkstemp(prefix="leaderboard-", suffix=".csv")
-    with os.fdopen(fd, "w", newline="") as fh:
-        table.to_csv(fh, index=False)
-    return table, fig, csv_path
+    return table, fig, export_file("leaderboard", table.to_csv(index=False))
+
+
+EXPORTS_KEPT = 32
+
+
+def export_file(prefix: str, text: str) -> str:
+    """Write ``text`` to ``<temp dir>/bokeh-exports/<prefix>-<hash>.csv`` and return the path.
+
+    Named by content, so refreshing the page reuses one file instead of leaving a new temporary
+    file behind each time; only the newest :data:`EXPORTS_KEPT` files are kept. (The temp dir,
+    because Gradio serves returned files only from there or the working directory.)"""
+    import hashlib
+
+    folder = Path(tempfile.gettempdir()) / "bokeh-exports"
+    folder.mkdir(parents=True, exist_ok=True)
+    data = text.encode()
+    path = folder / f"{prefix}-{hashlib.sha256(data).hexdigest()[:16]}.csv"
+    if not path.exists():
+        fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=".csv")
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+        os.replace(tmp, path)
+    os.utime(path)
+    old = sorted(folder.glob("*.csv"), key=lambda p: p.stat().st_mtime, reverse=True)
+    for stale in old[EXPORTS_KEPT:]:
+        stale.unlink(missing_ok=True)
+    return str(path)
 
 
 def dataset_note() -> str:
@@ -124,7 +149,11 @@ def stream_evaluation(
     should_stop: Callable[[], bool] = STOP,
 ) -> Iterator[dict[str, Any]]:
     """Check the token, then run an evaluation, yielding its progress events (see
-    :func:`eval.runs.iter_evaluate`). Busy, missing data or bad input raise BokehError."""
+    :func:`eval.runs.iter_evaluate`). Busy, missing data or bad input raise BokehError.
+
+    When ``BOKEH_RESULTS_REPO`` is set the run is pushed to it (in the background) when it
+    ends, whatever its status, and every ``persist.PROGRESS_PUSH_EVERY_S`` while it runs."""
+    from eval import persist
     from eval.runs import iter_evaluate
 
     check_admin_token(token)
@@ -134,13 +163,25 @@ def stream_evaluation(
         limit = int(limit)
         if limit < 1:
             raise BokehError("The image limit must be at least 1 (or empty for all images).")
-    for event in iter_evaluate(list(methods), dataset, split or None, limit=limit,
-                               results_dir=results_dir, should_stop=should_stop):
-        # Clear an old Stop only once this run holds the lock: a refused request must not
-        # cancel a Stop meant for the run in progress.
-        if event.get("event") == "start" and should_stop is STOP:
-            STOP.clear()
-        yield event
+    events = iter_evaluate(list(methods), dataset, split or None, limit=limit,
+                           results_dir=results_dir, should_stop=should_stop)
+    run_id, last_push = None, time.monotonic()
+    try:
+        for event in events:
+            if event.get("event") == "start":
+                run_id = event["run_id"]
+                # Clear an old Stop only once this run holds the lock: a refused request must
+                # not cancel a Stop meant for the run in progress.
+                if should_stop is STOP:
+                    STOP.clear()
+            elif time.monotonic() - last_push >= persist.PROGRESS_PUSH_EVERY_S:
+                last_push = time.monotonic()
+                persist.push_run(run_id, results_dir=results_dir)  # a long run's progress
+            yield event
+    finally:
+        events.close()  # a run closed early records "cancelled" before it is pushed
+        if run_id is not None:
+            persist.push_run(run_id, results_dir=results_dir)
 
 
 # ----------------------------------------------------------------------------- review
@@ -191,6 +232,24 @@ def review_store():
     return ReviewStore(default_review_db())
 
 
+def save_review(run_id: str, method: str, image_id: str, *, reviewer: str, note: str = "",
+                tags=()):
+    """Save a note (:meth:`eval.review.ReviewStore.add`, same errors) and queue a push of the
+    notes to ``BOKEH_RESULTS_REPO`` when it is set; returns the saved Review."""
+    from eval import persist
+
+    saved = review_store().add(run_id, method, image_id, reviewer=reviewer, note=note, tags=tags)
+    persist.push_reviews()
+    return saved
+
+
+def storage_status() -> str:
+    """Where results are kept, for the page (:func:`eval.persist.status`)."""
+    from eval import persist
+
+    return persist.status()
+
+
 def notes_table(run_id: str, method: str, image_id: str):
     import pandas as pd
 
@@ -202,7 +261,4 @@ def notes_table(run_id: str, method: str, image_id: str):
 
 
 def export_reviews(run_id: str | None = None) -> str:
-    fd, path = tempfile.mkstemp(prefix="reviews-", suffix=".csv")
-    os.close(fd)
-    review_store().export_csv(path, run_id=run_id or None)
-    return path
+    return export_file("reviews", review_store().export_csv_text(run_id or None))

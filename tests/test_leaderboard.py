@@ -208,3 +208,19 @@ def test_bundled_reference_runs_are_listed_after_local_ones(tmp_path, monkeypatc
     monkeypatch.setenv("BOKEH_BUNDLED_RUNS", "0")
     assert [r.run_id for r in runs.list_runs()] == ["20260202T000000000Z-bbbbbb"]
     shutil.rmtree(bundled)
+
+
+def test_csv_exports_are_named_by_content_and_bounded(monkeypatch, tmp_path):
+    """Refreshing the leaderboard must not leave a new temporary file behind each time."""
+    import tempfile
+
+    from eval import webui
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    first = webui.export_file("leaderboard", "a,b\n1,2\n")
+    assert webui.export_file("leaderboard", "a,b\n1,2\n") == first
+    assert Path(first).read_text() == "a,b\n1,2\n"
+    for k in range(webui.EXPORTS_KEPT + 5):
+        webui.export_file("leaderboard", f"a\n{k}\n")
+    files = list((tmp_path / "bokeh-exports").glob("*.csv"))
+    assert len(files) == webui.EXPORTS_KEPT
