@@ -187,7 +187,7 @@ def _compare_rows(tiles):
 
     return pd.DataFrame(
         [{"method": t.label, "seconds": None if t.seconds is None else round(t.seconds, 2),
-          "weights": service.short_badge(t.method),
+          "weights": service.short_badge(t.badge),
           "result": "ok" if t.image is not None else t.message}
          for t in tiles], columns=["method", "seconds", "weights", "result"])
 
@@ -279,7 +279,8 @@ def refresh_leaderboard(run):
         choices = webui.run_choices()
     except Exception as exc:
         raise _user_error(exc) from exc
-    return table, fig, csv_path, gr.update(choices=choices), gr.update(choices=choices[2:])
+    return (table, fig, csv_path, gr.update(choices=choices), gr.update(choices=choices[2:]),
+            webui.storage_status())
 
 
 def run_eval(methods, dataset, split, limit, token, progress=gr.Progress()):
@@ -354,8 +355,8 @@ def save_review(run_id, item, reviewer, tags, custom_tags, note):
         raise gr.Error("Select an image in the gallery first.")
     try:
         all_tags = list(tags or []) + [t for t in (custom_tags or "").split(",") if t.strip()]
-        webui.review_store().add(run_id, item["method"], str(item["id"]),
-                                 reviewer=reviewer or "anonymous", note=note or "", tags=all_tags)
+        webui.save_review(run_id, item["method"], str(item["id"]),
+                          reviewer=reviewer or "anonymous", note=note or "", tags=all_tags)
         notes = webui.notes_table(run_id, item["method"], str(item["id"]))
     except Exception as exc:
         raise _user_error(exc) from exc
@@ -386,7 +387,11 @@ def _depth_tab(lens, gauss, slider):
             mode = gr.Radio(list(service.DEPTH_MODES), value=next(iter(service.DEPTH_MODES)),
                             label="Renderer")
             p = lens["depth_source"]
-            depth_source = gr.Radio(list(p.choices), value=p.default, label=p.label, info=p.help)
+            from bokeh.depth import SOURCE_LABELS, describe_anything
+
+            depth_source = gr.Radio([(SOURCE_LABELS.get(c, c), c) for c in p.choices],
+                                    value=p.default, label=p.label,
+                                    info=f"{p.help} Depth Anything: {describe_anything()}.")
             depth_file = gr.File(label="Depth map (PNG 8/16-bit, .npy, .npz, .pfm)",
                                  file_types=[".png", ".npy", ".npz", ".pfm"], type="filepath",
                                  height=80)
@@ -454,6 +459,7 @@ def _leaderboard_tab(model_work):
         refresh = gr.Button("Refresh", scale=1, size="sm")
     table = gr.Dataframe(label="Leaderboard", interactive=False, show_search="search",
                          wrap=True)
+    storage = gr.Markdown(elem_id="storage-status")  # where results are kept
     csv = gr.DownloadButton("Download CSV", size="sm")
     plot = gr.Plot(value=scatter_figure(), label="PSNR against SSIM")
     with gr.Accordion("Run an evaluation", open=False):
@@ -478,6 +484,7 @@ def _leaderboard_tab(model_work):
                             concurrency_id="evaluation", concurrency_limit=2)
     stop.click(stop_eval, token, status, api_name="stop_eval", queue=False)
     return {"run_pick": run_pick, "refresh": refresh, "table": table, "plot": plot, "csv": csv,
+            "storage": storage,
             "methods": methods, "dataset": dataset, "data_note": data_note,
             "run_event": run_event}
 
@@ -652,7 +659,7 @@ def build_demo() -> gr.Blocks:
         # Leaderboard and review read the results folder on every page load (they survive
         # restarts) and after each refresh.
         board_outputs = [board["table"], board["plot"], board["csv"], board["run_pick"],
-                         review["run"]]
+                         review["run"], board["storage"]]
         board["refresh"].click(refresh_leaderboard, board["run_pick"], board_outputs, **private)
         board["run_pick"].input(refresh_leaderboard, board["run_pick"], board_outputs, **private)
         board["run_event"].then(refresh_leaderboard, board["run_pick"], board_outputs, **private)
@@ -686,9 +693,40 @@ def launch_kwargs() -> dict:
     }
 
 
+def _warm_up() -> None:
+    """Start-up work that must not delay the page: download weights from the Hub repos
+    (BOKEH_HUB_REPO, Depth Anything) so that the first visitor does not wait for them."""
+    from bokeh.weights import prefetch
+
+    for name, where in prefetch().items():
+        log.info("weights %s: %s", name, where)
+
+
+def _flush_on_sigterm() -> None:
+    """Spaces stop a container with SIGTERM: push pending results before exiting."""
+    import signal
+    import sys
+
+    def stop(signum, frame):
+        from eval import persist
+
+        persist.flush(timeout=20)
+        sys.exit(0)
+
+    signal.signal(signal.SIGTERM, stop)
+
+
 def main() -> None:
+    import threading
+
+    from eval import persist
+
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     log.info("bokeh %s", bokeh.__version__)
+    persist.restore(timeout=120)  # runs and reviews from BOKEH_RESULTS_REPO, when set
+    log.info("%s", persist.status())
+    threading.Thread(target=_warm_up, name="bokeh-warm-up", daemon=True).start()
+    _flush_on_sigterm()
     build_demo().launch(**launch_kwargs())
 
 

@@ -417,7 +417,7 @@ def cmd_render(args: argparse.Namespace) -> int:
     seconds = time.perf_counter() - start
     source = result.info.get("depth_source", "none")
     description = result.info.get("depth_description", "")
-    depth_text = f"{source}: {description}" if source == "model" else source
+    depth_text = f"{source}: {description}" if source in ("model", "anything") else source
     oh, ow = result.image.shape[:2]
     print(f"wrote {written} ({ow}x{oh}, {spec.name}, depth {depth_text}, {seconds:.2f} s)")
     return 0

@@ -172,13 +172,24 @@ def unavailable_message(method: str, label: str) -> str | None:
     return None
 
 
-def weights_badge(method: str) -> str:
-    """Where a method's weights come from, in a few words (cheap: never downloads)."""
+def weights_badge(method: str, *, depth_source: str | None = None) -> str:
+    """Where a method's weights come from, in a few words (cheap: never downloads).
+
+    For depth methods, ``depth_source`` is the concrete source a render used ("anything",
+    "model", "classical", "file" or "given"; see ``Result.info["depth_source"]``); without it
+    the badge describes DenseDepth, the method's own network."""
     from bokeh import config
     from bokeh.registry import get_method
     from bokeh.weights import weights_status
 
     spec = get_method(method)
+    if spec.kind == "depth" and depth_source in ("classical", "file", "given"):
+        return {"classical": "classical depth (no weights)", "file": "uploaded depth map",
+                "given": "depth supplied by the caller"}[depth_source]
+    if spec.kind == "depth" and depth_source == "anything":
+        from bokeh.depth import describe_anything
+
+        return f"Depth Anything V2 Small: {describe_anything()}"
     if not spec.networks:
         return "none needed"
     parts = []
@@ -215,7 +226,7 @@ class CompareTile:
     def caption(self) -> str:
         if self.image is None:
             return f"{self.label} · not run"
-        return f"{self.label} · {self.seconds:.2f} s · {short_badge(self.method)}"
+        return f"{self.label} · {self.seconds:.2f} s · {short_badge(self.badge)}"
 
 
 def compare_methods() -> list[str]:
@@ -226,11 +237,12 @@ def compare_methods() -> list[str]:
     return [m for m in list_methods(variants=False) if m != "identity"]
 
 
-def short_badge(method: str) -> str:
-    """A few words on a method's weights, for captions (cheap: never downloads)."""
-    badge = weights_badge(method)
+def short_badge(badge: str) -> str:
+    """A :func:`weights_badge` in a few words, for captions."""
     if badge == "none needed":
         return "no weights"
+    if badge.startswith("Depth Anything"):
+        return "Depth Anything V2"
     if badge.startswith("demo weights"):
         return "demo weights (synthetic)"
     if badge.startswith("local folder"):
@@ -269,4 +281,6 @@ def compare(
         except BokehError as exc:
             yield CompareTile(method, spec.label, None, None, badge, f"**{spec.label}**: {exc}")
             continue
+        if spec.kind == "depth":  # the depth model the render actually used
+            badge = weights_badge(method, depth_source=out.info.get("depth_source"))
         yield CompareTile(method, spec.label, out.image, out.info["seconds"], badge, out.summary)

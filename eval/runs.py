@@ -383,11 +383,13 @@ def _weights_info(method: str, oracle: bool, settings: Mapping[str, Any]) -> dic
     from bokeh.weights import resolve, weights_status
 
     if spec.kind == "depth":
-        from bokeh.depth import model_available
+        from bokeh.depth import resolve_source
 
-        source = settings.get("depth_source", "auto")
-        if source == "classical" or (source == "auto" and not model_available()):
+        source = resolve_source(settings.get("depth_source", "auto"))
+        if source == "classical":
             return {"summary": "classical depth (no weights)"}
+        if source == "anything":
+            return _depth_anything_info()
     networks: dict[str, Any] = {}
     parts = []
     for net in spec.networks:
@@ -407,6 +409,20 @@ def _weights_info(method: str, oracle: bool, settings: Mapping[str, Any]) -> dic
             parts.append(f"{net}: {status}")
         networks[net] = entry
     return {"summary": "; ".join(parts), "networks": networks}
+
+
+def _depth_anything_info() -> dict[str, Any]:
+    from bokeh.weights import file_sha256, resolve_depth_anything
+
+    try:
+        snap = resolve_depth_anything(download=False)
+    except BokehError as exc:
+        return {"summary": f"Depth Anything: not resolved yet ({exc})"}
+    sha = file_sha256(snap.folder / "model.safetensors")
+    return {"summary": f"depth-anything: {snap.source} sha256 {sha[:12]}",
+            "networks": {"depth-anything": {"source": snap.source, "sha256": sha,
+                                            "description": snap.description,
+                                            "commit": snap.commit, "path": str(snap.folder)}}}
 
 
 def method_availability(name: str) -> tuple[bool, str]:
@@ -433,11 +449,8 @@ def method_availability(name: str) -> tuple[bool, str]:
 def _clear_depth_cache() -> None:
     """Empty the depth pipelines' per-process depth cache (fair timing between methods)."""
     mod = sys.modules.get("bokeh.pipelines.depth_blur")
-    cache = getattr(mod, "_DEPTH_CACHE", None)
-    items, lock = getattr(cache, "_items", None), getattr(cache, "_lock", None)
-    if items is not None and lock is not None:
-        with lock:
-            items.clear()
+    if mod is not None:
+        mod._DEPTH_CACHE.clear()
 
 
 # --------------------------------------------------------------------------- rows

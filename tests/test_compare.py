@@ -44,7 +44,8 @@ class TestCompareService:
             assert tile.seconds is not None and tile.seconds > 0
             assert tile.label in tile.caption and f"{tile.seconds:.2f} s" in tile.caption
         badges = {t.method: t.badge for t in tiles}
-        assert badges["depth-lens"] != "none needed"  # DenseDepth is listed (optional)
+        # Depth methods are badged with the depth source the render used.
+        assert badges["depth-lens"] == badges["depth-gauss"] == "classical depth (no weights)"
         for method in ("pix2pix", "cyclegan", "bggan"):
             assert "bundled" in badges[method]
             assert "demo weights" in next(t.caption for t in tiles if t.method == method)
@@ -149,3 +150,26 @@ def test_compare_endpoint_refuses_bad_uploads_clearly(client, tmp_path):
     with pytest.raises(AppError, match="Could not read the upload"):
         client.predict(handle_file(str(bad)), 1, 1, "classical", None, "disparity",
                        api_name="/compare")
+
+
+def test_depth_methods_are_badged_with_depth_anything_when_it_was_used(cat, tmp_path_factory,
+                                                                          monkeypatch):
+    from bokeh import service
+    from bokeh.depth import anything
+    from bokeh.pipelines import depth_blur
+    from tests.test_depth_anything import _build_tiny
+
+    folder = _build_tiny(tmp_path_factory.mktemp("tiny-depth-anything"))
+    monkeypatch.setenv("BOKEH_DEPTH_ANYTHING_DIR", str(folder))
+    anything.clear_model_cache()
+    depth_blur._DEPTH_CACHE.clear()
+    try:
+        tiles = list(service.compare(cat, (175, 115), {"depth_source": "auto"},
+                                     methods=["depth-lens", "pix2pix"]))
+    finally:
+        anything.clear_model_cache()
+        depth_blur._DEPTH_CACHE.clear()
+    assert tiles[0].badge.startswith("Depth Anything V2 Small: local folder")
+    assert "Depth Anything V2" in tiles[0].caption
+    assert "Depth Anything" in tiles[0].message  # the summary's "Depth:" line
+    assert "demo weights" in tiles[1].caption
