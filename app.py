@@ -31,6 +31,8 @@ TITLE = "Bokeh: realistic shallow depth of field from one photo"
 CSS = """
 .bokeh-info {min-height: 3em}
 #photo img {cursor: crosshair}
+/* Compare: show every result without a scroll box inside the page. */
+#compare-gallery .grid-wrap {max-height: none !important; height: auto !important}
 /* Phones: the result comes before the settings, so a visitor sees it without scrolling. */
 @media (max-width: 640px) {
   .result-first {flex-direction: column-reverse}
@@ -340,7 +342,7 @@ def pick_review(items, run_id, evt: gr.SelectData):
         raise gr.Error("Show a run's worst images first.")
     item = items[evt.index]
     try:
-        inp, out, gt, heat = webui.review_images(item)
+        inp, out, gt, heat = webui.review_images(item, run_id)
         notes = webui.notes_table(run_id, item["method"], str(item["id"]))
     except Exception as exc:
         raise _user_error(exc) from exc

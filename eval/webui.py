@@ -5,6 +5,7 @@ gate, single flight), build the table and figure, and load a run's images for re
 from __future__ import annotations
 
 import hmac
+import json
 import os
 import tempfile
 import threading
@@ -220,9 +221,49 @@ def error_heatmap(output: np.ndarray, gt: np.ndarray) -> np.ndarray:
     return (heat * 255 + 0.5).astype(np.uint8)
 
 
-def review_images(item: dict) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """(input, output, ground truth, error heat map) as uint8 arrays for one worst_images item."""
-    inp, out, gt = (_read_rgb(item[k]) for k in ("input", "output", "gt"))
+def relocate_dataset_file(path: str | None, run_meta: dict) -> str | None:
+    """``path`` (an input or ground-truth image a run recorded) on this machine: itself when it
+    exists, else the same file under this machine's copy of the run's dataset (a run restored
+    from ``BOKEH_RESULTS_REPO`` on a new disk, where the synthetic holdout was regenerated or
+    EBB! lives elsewhere), else None."""
+    if path and Path(path).is_file():
+        return str(path)
+    old_root = run_meta.get("dataset_root")
+    if not path or not old_root or not run_meta.get("dataset"):
+        return None
+    try:
+        rel = Path(path).relative_to(old_root)
+    except ValueError:
+        return None
+    from eval.datasets import open_dataset
+
+    try:
+        root = open_dataset(run_meta["dataset"], run_meta.get("split")).root
+    except BokehError:
+        return None
+    moved = Path(root) / rel if root else None
+    return str(moved) if moved is not None and moved.is_file() else None
+
+
+def review_images(item: dict, run_id: str | None = None, results_dir=None
+                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(input, output, ground truth, error heat map) as uint8 arrays for one worst_images item;
+    with ``run_id``, inputs and ground truths recorded on another machine are looked up in this
+    machine's copy of the dataset (:func:`relocate_dataset_file`)."""
+    paths = {k: item.get(k) for k in ("input", "output", "gt")}
+    if run_id:
+        from eval.runs import get_run
+
+        meta = json.loads((Path(get_run(run_id, results_dir).path) / "run.json").read_text())
+        for key in ("input", "gt"):
+            paths[key] = relocate_dataset_file(paths[key], meta) or paths[key]
+    missing = [k for k, v in paths.items() if not v or not Path(v).is_file()]
+    if missing:
+        what = " and ".join({"input": "input", "output": "output", "gt": "ground truth"}[k]
+                            for k in missing)
+        raise BokehError(f"The {what} image of {item.get('id')} is not on this machine (the "
+                         "run's dataset or outputs were not found here).")
+    inp, out, gt = (_read_rgb(paths[k]) for k in ("input", "output", "gt"))
     return inp, out, gt, error_heatmap(out, gt)
 
 

@@ -197,15 +197,25 @@ def test_phone_layout_is_usable(phone, tmp_path):
     page.wait_for_function(
         "() => Number(document.querySelectorAll('input[type=number]')[0].value) > 500")
     assert page.evaluate(no_sideways)
-    # Tabs that do not fit sit behind the overflow menu and still open.
-    tab = page.get_by_role("tab", name="Compare")
-    if not tab.is_visible():
-        page.locator(".overflow-menu button, button.overflow-menu").first.click()
-        tab = page.get_by_role("tab", name="Compare").or_(
-            page.get_by_role("button", name="Compare")).last
-    tab.click()
+    _open_tab(page, "Compare")
     page.get_by_role("button", name="Compare all methods").click()
     _gallery_count(page, "#compare-gallery", 6)
     _fits(page, page.locator("#compare-gallery").first)
     assert page.evaluate(no_sideways)
     page.screenshot(path=str(tmp_path / "phone_compare.png"), full_page=True)
+    _open_tab(page, "Leaderboard")
+    page.locator(".js-plotly-plot").first.wait_for()
+    _fits(page, page.locator(".js-plotly-plot").first)
+    assert page.evaluate(no_sideways)
+    _open_tab(page, "Review")
+    _fits(page, page.get_by_role("button", name="Show worst images"))
+    assert page.evaluate(no_sideways)
+
+
+def _open_tab(page, name: str) -> None:
+    """Tabs that do not fit a phone sit behind the overflow menu; they must still open."""
+    tab = page.get_by_role("tab", name=name)
+    if not tab.is_visible():
+        page.locator(".overflow-menu button, button.overflow-menu").first.click()
+        tab = page.get_by_role("tab", name=name).or_(page.get_by_role("button", name=name)).last
+    tab.click()
