@@ -99,3 +99,18 @@ def test_app_model_work_runs_under_spaces_gpu(tmp_path):
                          timeout=300)
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.strip().splitlines()[-1] == "['run_method']"
+
+
+def test_models_go_to_cuda_exactly_when_it_is_visible(monkeypatch):
+    """Inside spaces.GPU a CUDA device becomes visible; every loader follows one rule."""
+    import torch
+
+    from bokeh.depth import anything
+    from bokeh.devices import default_device
+    from bokeh.pipelines import translate
+
+    assert translate.default_device is default_device is anything.default_device
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    assert default_device() == "cuda"
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert default_device() == "cpu"

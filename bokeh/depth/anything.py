@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from bokeh.depth.model import _check_image
+from bokeh.devices import default_device
 
 if TYPE_CHECKING:
     import torch
@@ -133,13 +134,6 @@ def predict_disparity(
 
 _CACHE: dict[tuple[str, str], tuple[Any, Any, HFSnapshot]] = {}
 _CACHE_LOCK = threading.Lock()
-
-
-def default_device() -> str:
-    """``"cuda"`` when a CUDA GPU is available, else ``"cpu"``."""
-    import torch
-
-    return "cuda" if torch.cuda.is_available() else "cpu"
 
 
 def load_cached(*, device: str | None = None, download: bool = True):

@@ -170,7 +170,7 @@ class DenseDepthEstimator:
     """Callable depth source: ``DenseDepthEstimator()(image) -> normalised disparity``.
 
     Weights resolve lazily on first use (explicit ``weights`` path, ``$BOKEH_WEIGHTS_DIR``,
-    bundled, Hub) and the model is shared by every estimator in the process with the same
+    bundled, Hub) on ``device`` (default: CUDA when available, else CPU) and the model is shared by every estimator in the process with the same
     weights and device. Holds no per-call state, so one instance can serve concurrent requests.
     """
 
@@ -188,7 +188,9 @@ class DenseDepthEstimator:
         self.max_side = max_side
 
     def load(self) -> tuple[torch.nn.Module, ResolvedWeights]:
-        return load_densedepth(self.weights, device=self.device)
+        from bokeh.devices import default_device
+
+        return load_densedepth(self.weights, device=self.device or default_device())
 
     @property
     def model(self) -> torch.nn.Module:
@@ -202,7 +204,7 @@ class DenseDepthEstimator:
     def __call__(self, image: np.ndarray) -> np.ndarray:
         """HxWx3 float [0, 1] image -> float32 HxW normalised disparity in [0, 1]."""
         model, _ = self.load()
-        return predict_disparity(model, image, device=self.device, max_side=self.max_side)
+        return predict_disparity(model, image, max_side=self.max_side)  # on the model's device
 
 
 __all__ = [

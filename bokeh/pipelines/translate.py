@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from bokeh.devices import default_device
 from bokeh.errors import BokehError
 from bokeh.params import Param, validate_settings
 from bokeh.pipelines.base import Result, check_input
@@ -57,12 +58,6 @@ FOCUS_NOTE = "this method does not use a focus point"
 
 _MODELS: dict[tuple, tuple[torch.nn.Module, ResolvedWeights]] = {}
 _LOCK = threading.Lock()
-
-
-def default_device() -> str:
-    import torch
-
-    return "cuda" if torch.cuda.is_available() else "cpu"
 
 
 def _builder(network: str):

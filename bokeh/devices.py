@@ -1,0 +1,11 @@
+"""Where models run: one rule for every network the library loads."""
+
+from __future__ import annotations
+
+
+def default_device() -> str:
+    """``"cuda"`` when a CUDA GPU is visible (a GPU machine, or inside ``spaces.GPU`` on a
+    ZeroGPU Space), else ``"cpu"``."""
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
