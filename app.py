@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import os
+import warnings
 
 # Environment first: huggingface_hub (imported by gradio) reads these at import time.
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
@@ -25,6 +26,8 @@ from bokeh.errors import BokehError  # noqa: E402
 from bokeh.zerogpu import gpu_task  # noqa: E402
 
 log = logging.getLogger("bokeh.app")
+# Examples without a depth map leave that input empty on purpose (example_render handles None).
+warnings.filterwarnings("ignore", message="Examples will be cached but not all input")
 
 MODEL_QUEUE = "model"  # one concurrency group for all model work (2 vCPU)
 TITLE = "Bokeh: realistic shallow depth of field from one photo"

@@ -477,3 +477,18 @@ def test_bad_images_are_refused(tiny, monkeypatch):
         estimator(np.zeros((10, 10), np.float32))
     with pytest.raises(ValueError, match=r"\[0, 1\]"):
         estimator(np.full((10, 10, 3), 3.0, np.float32))
+
+
+def test_evaluation_provenance_names_the_depth_anything_weights(tiny, monkeypatch):
+    """A run that used Depth Anything records which model file it was (sha256), not DenseDepth."""
+    from bokeh.weights import file_sha256
+    from eval.runs import _weights_info
+
+    monkeypatch.setenv("BOKEH_DEPTH_ANYTHING_DIR", str(tiny))
+    for source in ("auto", "anything"):
+        info = _weights_info("depth-lens", False, {"depth_source": source})
+        entry = info["networks"]["depth-anything"]
+        assert entry["sha256"] == file_sha256(tiny / "model.safetensors")
+        assert info["summary"].startswith("depth-anything: local-dir sha256 ")
+    assert _weights_info("depth-lens", False, {"depth_source": "classical"})["summary"] == (
+        "classical depth (no weights)")
