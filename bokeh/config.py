@@ -100,6 +100,11 @@ def depth_anything_dir() -> Path | None:
     return Path(env).expanduser() if env else None
 
 
+def space_id() -> str | None:
+    """``owner/name`` when running on a Hugging Face Space (the platform sets ``SPACE_ID``)."""
+    return os.environ.get("SPACE_ID") or None
+
+
 def admin_token() -> str | None:
     """The token that gates evaluations on public deployments, or None when unset."""
     return os.environ.get("BOKEH_ADMIN_TOKEN") or None

@@ -32,13 +32,26 @@ def admin_token_required() -> bool:
     return admin_token() is not None
 
 
+def evaluations_allowed() -> bool:
+    """False on a Hugging Face Space without BOKEH_ADMIN_TOKEN (see check_admin_token)."""
+    from bokeh.config import admin_token, space_id
+
+    return admin_token() is not None or space_id() is None
+
+
 def check_admin_token(given: str | None) -> None:
     """Raise AdminTokenError unless BOKEH_ADMIN_TOKEN is unset or ``given`` matches it.
-    Constant-time comparison; the token never appears in messages."""
-    from bokeh.config import admin_token
+    Constant-time comparison; the token never appears in messages. On a Hugging Face Space
+    (``SPACE_ID`` set) without a token, evaluations are refused: a public page must not let
+    anyone fill its CPU with evaluations."""
+    from bokeh.config import admin_token, space_id
 
     expected = admin_token()
     if expected is None:
+        if space_id():
+            raise AdminTokenError(
+                "Evaluations from the page are turned off on this Space: its owner can allow "
+                "them by setting the BOKEH_ADMIN_TOKEN secret.")
         return
     if not given or not hmac.compare_digest(str(given).encode(), expected.encode()):
         raise AdminTokenError("Starting an evaluation needs the admin token (BOKEH_ADMIN_TOKEN); "
@@ -120,6 +133,10 @@ def dataset_note() -> str:
     for info in available_datasets():
         mark = "available" if info.available else "not available"
         lines.append(f"- **{info.name}** ({mark}; splits: {', '.join(info.splits)}). {info.note}")
+    if not evaluations_allowed():
+        lines.insert(0, "**Evaluations are turned off on this Space** until its owner sets the "
+                        "`BOKEH_ADMIN_TOKEN` secret; the leaderboard above still shows the "
+                        "stored runs.\n")
     return "\n".join(lines)
 
 

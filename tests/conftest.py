@@ -18,6 +18,7 @@ os.environ["BOKEH_DEPTH_ANYTHING_REPO"] = "none"
 os.environ.pop("BOKEH_DEPTH_ANYTHING_DIR", None)
 # Nothing in the tests pushes results anywhere unless a test sets this itself.
 os.environ.pop("BOKEH_RESULTS_REPO", None)
+os.environ.pop("SPACE_ID", None)  # tests run as a local install unless they say otherwise
 
 
 @pytest.fixture

@@ -70,6 +70,21 @@ class TestWebUI:
         events = list(webui.stream_evaluation(["identity"], "synth", None, 1, "s3cret-token"))
         assert events[-1]["status"] == "complete"
 
+    def test_a_space_without_a_token_refuses_evaluations(self, env, monkeypatch):
+        """A public Space must not let anyone fill its 2 vCPUs with evaluations by default."""
+        from eval import webui
+
+        monkeypatch.setenv("SPACE_ID", "ana/bokeh")
+        monkeypatch.delenv("BOKEH_ADMIN_TOKEN", raising=False)
+        assert not webui.evaluations_allowed()
+        with pytest.raises(webui.AdminTokenError, match="turned off on this Space"):
+            next(webui.stream_evaluation(["identity"], "synth", None, 1, None))
+        assert "turned off on this Space" in webui.dataset_note()
+        monkeypatch.setenv("BOKEH_ADMIN_TOKEN", "s3cret-token")
+        assert webui.evaluations_allowed() and "turned off" not in webui.dataset_note()
+        events = list(webui.stream_evaluation(["identity"], "synth", None, 1, "s3cret-token"))
+        assert events[-1]["status"] == "complete"
+
     def test_single_flight(self, env):
         from eval import webui
         from eval.runs import EvaluationBusyError, EvaluationLock
