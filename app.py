@@ -273,7 +273,8 @@ def example_session(path, x, y):
         focus = service.clamp_focus(photo, x, y)
     except Exception as exc:
         raise _user_error(exc) from exc
-    return service.draw_focus(photo.pixels, focus), photo, "  \n".join(photo.notes)
+    notes = [*photo.notes, "Example loaded: click anywhere on the photo to refocus there."]
+    return service.draw_focus(photo.pixels, focus), photo, "  \n".join(notes)
 
 
 def refresh_leaderboard(run):

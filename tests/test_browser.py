@@ -143,6 +143,7 @@ def test_example_is_cached_lazily_and_feeds_every_tab(page):
     page.get_by_text("Cat", exact=True).click()
     page.get_by_text("Depth + lens blur on 451x300").wait_for()
     assert list(cache.rglob("log.csv")), "the first use fills the cache"
+    page.get_by_text("Example loaded").wait_for()  # the session holds the example's photo
     # The example's photo is now the session's photo: the Compare tab runs on it.
     page.get_by_role("tab", name="Compare").click()
     page.get_by_role("button", name="Compare all methods").click()
@@ -178,6 +179,7 @@ def test_phone_layout_is_usable(phone, tmp_path):
     assert page.evaluate(no_sideways), "the page scrolls sideways on a phone"
     page.get_by_text("Motorcycle + measured disparity").click()
     page.get_by_text("Depth + lens blur on 741x500").wait_for()
+    page.get_by_text("Example loaded").wait_for()  # the session holds the example's photo
     result = page.locator("#depth-result img").first
     result.wait_for()
     _fits(page, result)
@@ -188,6 +190,9 @@ def test_phone_layout_is_usable(phone, tmp_path):
     # A tap on the photo moves the focus there.
     photo = page.locator("#photo img").first
     photo.scroll_into_view_if_needed()
+    page.wait_for_function(  # the marked photo has replaced the example's and has loaded
+        "() => { const i = document.querySelector('#photo img');"
+        " return i && i.complete && i.naturalWidth > 0; }")
     box = photo.bounding_box()
     nat_w, nat_h = photo.evaluate("img => [img.naturalWidth, img.naturalHeight]")
     scale = min(box["width"] / nat_w, box["height"] / nat_h)  # object-fit: contain
