@@ -132,6 +132,9 @@ def test_method_learns_and_checkpoints_rebuild_it(method, synth_root, tmp_path, 
 @pytest.mark.parametrize("method", ["pix2pix", "cyclegan"])
 def test_resume_continues_exactly(method, synth_root, tmp_path):
     hp = {"pool_size": 2} if method == "cyclegan" else {}  # so that the pool swaps images
+    # Extending a finished 2-step run to 4 steps changes a decaying schedule's total; with a
+    # constant learning rate the extended run must equal the 4-step run exactly.
+    hp["lr_decay"] = 0.0
     full = train(_opts(method, synth_root, tmp_path / "full", steps=4, batch_size=1, hparams=hp))
     part = tmp_path / "part"
     first = train(_opts(method, synth_root, part, steps=2, batch_size=1, hparams=hp))
@@ -363,3 +366,38 @@ def test_demo_script_writes_weights_with_provenance(synth_root, tmp_path, monkey
         assert prov["holdout"]["images"] == 2
         key = "constant_rmse" if method == "densedepth" else "identity_psnr"
         assert key in prov["holdout"]
+
+
+class TestLearningRateDecay:
+    def test_reference_schedule(self):
+        """CycleGAN/pix2pix reference: 100 epochs at lr, then linear decay over 100 more
+        (factor 1 - max(0, epoch + 1 - 100) / 101)."""
+        from training.loop import lr_factor
+
+        f = [lr_factor(e, 200, 0.5) for e in range(200)]
+        assert f[:100] == [1.0] * 100
+        assert f[100] == pytest.approx(1 - 1 / 101) and f[199] == pytest.approx(1 / 101)
+        assert all(a > b for a, b in zip(f[99:], f[100:], strict=False))
+        assert [lr_factor(s, 7, 0.0) for s in range(7)] == [1.0] * 7
+        with pytest.raises(ValueError, match="fraction"):
+            lr_factor(0, 10, 1.5)
+
+    def test_training_applies_it_and_records_it(self, synth_root, tmp_path):
+        import json
+
+        from training.loop import lr_factor
+
+        out = tmp_path / "run"
+        train(_opts("cyclegan", synth_root, out, steps=4, batch_size=1,
+                    hparams={"lr_decay": 0.5, "lr": 1e-3}))
+        meta = json.loads((out / "train_state.json").read_text())
+        for name in ("G", "D"):
+            group = meta["optimizers"][name]["param_groups"][0]
+            assert group["initial_lr"] == 1e-3
+            assert group["lr"] == pytest.approx(1e-3 * lr_factor(3, 4, 0.5))  # the last step
+
+    def test_bad_decay_is_refused_before_training(self, synth_root, tmp_path):
+        from bokeh.errors import BokehError
+
+        with pytest.raises(BokehError, match="lr decay must be a fraction"):
+            train(_opts("pix2pix", synth_root, tmp_path / "bad", hparams={"lr_decay": 2.0}))

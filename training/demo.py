@@ -54,7 +54,10 @@ DEFAULT_LR: dict[str, float] = {"densedepth": 1e-3}
 # Demo-only loss weights (recorded in each checkpoint's provenance). BGGAN's published
 # adversarial weight (1.0 against 0.5 L1) drowns the reconstruction terms in a short CPU run with
 # an unbounded WGAN critic; the demo keeps the same losses with a smaller adversarial weight.
-DEFAULT_HP: dict[str, dict[str, float]] = {"bggan": {"lambda_adv": 0.02}}
+# The bundled weights were trained with these (a constant learning rate: minutes-long runs).
+DEFAULT_HP: dict[str, dict[str, float]] = {"bggan": {"lambda_adv": 0.02},
+                                           "pix2pix": {"lr_decay": 0.0},
+                                           "cyclegan": {"lr_decay": 0.0}}
 TRAIN_COUNT = 192
 TRAIN_SIZE = (384, 256)
 DATA_SEED = 7

@@ -190,6 +190,28 @@ class Amp:
             self.scaler.load_state_dict(state)
 
 
+def lr_factor(step: int, total: int, decay: float) -> float:
+    """Learning-rate multiplier for 0-based ``step`` of ``total``: 1 for the first
+    ``1 - decay`` of the run, then linearly down towards 0 over the last ``decay`` (the
+    pix2pix/CycleGAN reference schedule: constant for n epochs, linear decay over n more, is
+    ``decay=0.5``). ``decay=0`` keeps it constant. Pure: a resumed run gets the same values."""
+    if not 0.0 <= decay <= 1.0:
+        raise ValueError(f"lr decay must be a fraction in [0, 1], got {decay}.")
+    n_decay = int(round(total * decay))
+    if n_decay <= 0 or total <= 0:
+        return 1.0
+    n_const = total - n_decay
+    return 1.0 - max(0, step + 1 - n_const) / (n_decay + 1)
+
+
+def apply_lr(optimizers: dict[str, Any], factor: float) -> None:
+    """Set every param group's lr to its initial lr (kept in ``initial_lr``) times ``factor``."""
+    for opt in optimizers.values():
+        for group in opt.param_groups:
+            group.setdefault("initial_lr", group["lr"])
+            group["lr"] = group["initial_lr"] * factor
+
+
 def set_requires_grad(module: nn.Module, flag: bool) -> None:
     for p in module.parameters():
         p.requires_grad_(flag)
@@ -514,6 +536,11 @@ def _train(opts: TrainOptions, recipe: Recipe, info: DistInfo) -> TrainResult:
         else:
             wrapped[key] = m
 
+    lr_decay = float(hp.get("lr_decay", 0.0))
+    try:
+        lr_factor(0, total, lr_decay)  # a bad value fails before any work
+    except ValueError as exc:
+        raise BokehError(f"Hyper-parameter {exc}") from None
     cfg = StepConfig(hp=hp, device=device, amp=amp, extras=extras, step=step)
     run = _RunInfo(opts, recipe, info, out, hp, configs, len(dataset), per_epoch, total)
     saved: dict[str, Path] = {}
@@ -545,6 +572,8 @@ def _train(opts: TrainOptions, recipe: Recipe, info: DistInfo) -> TrainResult:
         while step < total:
             for batch in batches.epoch(epoch, skip):
                 cfg.step = step
+                if lr_decay:
+                    apply_lr(optimizers, lr_factor(step, total, lr_decay))
                 losses = recipe.train_step(_to_device(batch, device), wrapped, optimizers, cfg)
                 amp.update()
                 step += 1

@@ -12,8 +12,9 @@ Domains: A = sharp originals, B = bokeh images, drawn independently (``UnpairedC
 
 Adam, lr 2e-4, betas (0.5, 0.999); one optimizer over both generators and one over both
 discriminators, as in the reference code. One step: generators first (discriminators frozen),
-then discriminators. Paper defaults: batch size 1, 256x256 crops, 200 epochs (the reference
-code decays the learning rate linearly over the last 100; not done here).
+then discriminators. Paper defaults: batch size 1, 256x256 crops, 200 epochs, the learning rate
+constant for the first 100 and decayed linearly to 0 over the last 100 (``lr_decay`` 0.5: the
+fraction of the run that decays; see :func:`training.loop.lr_factor`).
 """
 
 from __future__ import annotations
@@ -77,6 +78,7 @@ class ImagePool:
 def default_hparams() -> dict[str, Any]:
     return {
         "lr": 2e-4,
+        "lr_decay": 0.5,
         "beta1": 0.5,
         "beta2": 0.999,
         "lambda_cycle": 10.0,
