@@ -40,6 +40,8 @@ CSS = """
 @media (max-width: 640px) {
   .result-first {flex-direction: column-reverse}
   #compare-gallery .grid-container {grid-template-columns: repeat(2, minmax(0, 1fr)) !important}
+  /* Point labels crowd a phone-sized plot; a tap on a point still shows its name. */
+  #leaderboard-tab .js-plotly-plot .textpoint {display: none}
 }
 """
 TRANSLATION_TABS = (("Pix2Pix", "pix2pix"), ("CycleGAN", "cyclegan"), ("BGGAN", "bggan"))
