@@ -227,10 +227,10 @@ def _hub_filenames(name: str) -> tuple[str, str]:
 def _from_hub(name: str, repo: str, revision: str) -> tuple[ResolvedWeights | None, str]:
     """Download (or find in the HF cache) NAME.safetensors + NAME.json; (result, why-not)."""
     try:
-        from huggingface_hub import constants, hf_hub_download
+        from huggingface_hub import hf_hub_download
     except ImportError:
         return None, "huggingface_hub is not installed"
-    offline = constants.is_offline_mode()
+    offline = _hub_offline()
     weights_file, config_file = _hub_filenames(name)
     try:
         local_weights = Path(hf_hub_download(repo, weights_file, revision=revision))
@@ -245,10 +245,7 @@ def _from_hub(name: str, repo: str, revision: str) -> tuple[ResolvedWeights | No
         return None, f"not found on the Hub {repo}@{revision} ({type(exc).__name__}: {exc})"
     check_safetensors_file(local_weights)
     meta = _parse_config(local_config)
-    commit = local_weights.parent.name
-    desc = f"Hub: {repo}@{revision}"
-    if commit and commit != revision:
-        desc += f" (commit {commit[:7]})"
+    desc, _ = _hub_description(repo, revision, local_weights.parent)
     provenance = meta.get("provenance")
     return (
         ResolvedWeights(

@@ -64,9 +64,9 @@ def browser():
         b.close()
 
 
-@pytest.fixture
-def page(browser, app_url, tmp_path):
-    context = browser.new_context(viewport={"width": 1400, "height": 1200})
+def _open_app(browser, app_url, tmp_path, **context_options):
+    """A fresh browser context on the app's page; a full-page screenshot is kept at the end."""
+    context = browser.new_context(**context_options)
     page = context.new_page()
     page.set_default_timeout(60_000)
     page.goto(app_url)
@@ -74,6 +74,11 @@ def page(browser, app_url, tmp_path):
     yield page
     page.screenshot(path=str(tmp_path / "last.png"), full_page=True)
     context.close()
+
+
+@pytest.fixture
+def page(browser, app_url, tmp_path):
+    yield from _open_app(browser, app_url, tmp_path, viewport={"width": 1400, "height": 1200})
 
 
 def _element_pixels(locator) -> np.ndarray:
@@ -156,15 +161,8 @@ def test_example_is_cached_lazily_and_feeds_every_tab(page):
 @pytest.fixture
 def phone(browser, app_url, tmp_path):
     """A phone-sized page (390x844 CSS pixels, touch), as on a current iPhone or Pixel."""
-    context = browser.new_context(viewport={"width": 390, "height": 844}, device_scale_factor=2,
-                                  is_mobile=True, has_touch=True)
-    page = context.new_page()
-    page.set_default_timeout(60_000)
-    page.goto(app_url)
-    page.get_by_text("click the subject").wait_for()
-    yield page
-    page.screenshot(path=str(tmp_path / "phone.png"), full_page=True)
-    context.close()
+    yield from _open_app(browser, app_url, tmp_path, viewport={"width": 390, "height": 844},
+                         device_scale_factor=2, is_mobile=True, has_touch=True)
 
 
 def _fits(page, locator) -> None:
