@@ -758,6 +758,42 @@ def _score_unit(unit: _Unit, item, settings: Mapping[str, Any]):
         return None, fields
 
 
+def reproduce_output(run_dir: str | os.PathLike, label: str, item_id: str,
+                     dest: str | os.PathLike) -> dict[str, Any]:
+    """Run a run's method again on one of its images and save the output PNG at ``dest``.
+
+    For runs whose output images are not on this machine (the reference run shipped in
+    ``assets/results`` keeps scores only): the same method (``label``, oracle variants
+    included), settings and image, from this machine's copy of the dataset. Returns the new
+    row fields (metrics, seconds, depth source) with ``recorded`` (the run's own row) so the
+    caller can tell whether the output is reproduced (equal scores) or merely recomputed.
+    Raises BokehError when the image, dataset or method is not available here.
+    """
+    from bokeh.imaging import save_png
+    from eval.datasets import open_dataset
+
+    run_dir = Path(run_dir)
+    meta = _read_json(run_dir / "run.json") or {}
+    recorded = next((r for r in _read_rows(run_dir / "rows.jsonl")
+                     if r.get("method") == label and str(r.get("id")) == str(item_id)), None)
+    if recorded is None:
+        raise BokehError(f"Run {run_dir.name} has no row for {label} on image {item_id}.")
+    root = meta.get("dataset_root") or None
+    if root and not Path(root).is_dir():
+        root = None  # recorded on another machine: this machine's default copy
+    data = open_dataset(meta.get("dataset", "synth"), meta.get("split"), root=root)
+    item = data.select([str(item_id)])[0]
+    method, oracle = split_label(label)
+    settings = (meta.get("settings") or {}).get(method, {})
+    pred, fields = _score_unit(_Unit(label, method, oracle), item, settings)
+    if pred is None:
+        raise BokehError(f"Could not recompute {label} on image {item_id}: {fields['error']}")
+    dest = Path(dest)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    save_png(pred, dest)
+    return {**fields, "recorded": recorded}
+
+
 def _finalise(run_dir: Path, meta: dict) -> None:
     rows = load_rows(run_dir)
     order = {label: k for k, label in enumerate(meta.get("labels") or [])}

@@ -217,7 +217,35 @@ def worst(run_id: str, method: str, metric: str, k: int = 12, results_dir=None) 
 
     if not run_id or not method:
         raise BokehError("Pick a run and a method first.")
-    return worst_images(get_run(run_id, results_dir).path, method, metric, k=k)
+    run_dir = get_run(run_id, results_dir).path
+    return [_with_output(item, run_id, run_dir)
+            for item in worst_images(run_dir, method, metric, k=k)]
+
+
+def _with_output(item: dict, run_id: str, run_dir) -> dict:
+    """The item, its output recomputed when the run's image is not on this machine (the
+    reference run ships scores only). The caption says so, and whether the recomputed output
+    scores what the run recorded (same weights and code) or not."""
+    import math
+
+    from eval.metrics import METRICS
+    from eval.runs import _slug, reproduce_output
+
+    if item.get("output") and Path(item["output"]).is_file():
+        return item
+    dest = (Path(tempfile.gettempdir()) / "bokeh-review-cache" / _slug(run_id)
+            / _slug(item["method"]) / f"{_slug(item['id'])}.png")
+    scores = dest.with_suffix(".json")
+    if not (dest.is_file() and scores.is_file()):
+        fields = reproduce_output(run_dir, item["method"], item["id"], dest)
+        scores.write_text(json.dumps({m: fields.get(m) for m in METRICS}))
+    metric = item["metric"]
+    fresh, old = json.loads(scores.read_text()).get(metric), item.get(metric)
+    if fresh is not None and old is not None and math.isclose(fresh, old, abs_tol=1e-3):
+        note = "recomputed, same score"
+    else:
+        note = f"recomputed: {METRICS[metric].format(fresh)} now"
+    return {**item, "output": str(dest), "caption": f"{item['caption']} ({note})"}
 
 
 def _read_rgb(path: str | Path) -> np.ndarray:

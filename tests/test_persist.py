@@ -694,3 +694,37 @@ def test_a_restored_run_reviews_with_this_machines_copy_of_the_dataset(base_run,
     monkeypatch.setattr(webui, "relocate_dataset_file", lambda path, meta: None)
     with pytest.raises(BokehError, match="input and ground truth image .* not on this machine"):
         webui.review_images(items[0], run_id)
+
+
+def test_review_recomputes_outputs_a_run_does_not_ship(base_run, env, tmp_path, monkeypatch):
+    """The reference run in assets/results ships scores only (like a mirror without images):
+    the Review tab recomputes the worst images' outputs, and says whether they score as
+    recorded."""
+    import tempfile
+
+    import numpy as np
+    from PIL import Image
+
+    from eval import webui
+    from eval.runs import _slug
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "tmp"))
+    (tmp_path / "tmp").mkdir()
+    run_id = _copy_run(base_run, env)
+    outputs = env / "runs" / run_id / "outputs"
+    kept = {p.relative_to(outputs): np.asarray(Image.open(p)) for p in outputs.rglob("*.png")}
+    shutil.rmtree(outputs)
+    for label in ("depth-gauss-0.25", "depth-gauss-0.25 (oracle depth)"):
+        items = webui.worst(run_id, label, "ssim")
+        assert items and all(it["caption"].endswith("(recomputed, same score)") for it in items)
+        for it in items:
+            again = np.asarray(Image.open(it["output"]))
+            original = kept[Path(_slug(label)) / f"{_slug(it['id'])}.png"]
+            assert np.array_equal(again, original)  # the same pixels as the run's own output
+        inp, out, gt, heat = webui.review_images(items[0], run_id)
+        assert out.shape == gt.shape
+    # Weights or code changed since the run: the caption says the score is not the recorded one.
+    item = dict(webui.worst(run_id, "identity", "psnr")[0])
+    (Path(item["output"]).with_suffix(".json")).write_text(json.dumps({"psnr": 1.0}))
+    again = webui.worst(run_id, "identity", "psnr")[0]
+    assert again["caption"].endswith("(recomputed: 1.00 now)")
