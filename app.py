@@ -194,14 +194,22 @@ def _compare_rows(tiles):
 
     return pd.DataFrame(
         [{"method": t.label, "seconds": None if t.seconds is None else round(t.seconds, 2),
-          "weights": service.short_badge(t.badge),
+          "weights": t.short_badge,
           "result": "ok" if t.image is not None else t.message}
          for t in tiles], columns=["method", "seconds", "weights", "result"])
 
 
-def _compare(photo, x, y, mode, depth_source, depth_file, depth_kind, *sliders):
-    """Yield (gallery items, table rows) as each method finishes."""
-    _, settings = _depth_settings(mode, depth_source, depth_kind, *sliders)
+def _default_settings(depth_source, depth_kind) -> dict:
+    """Every depth + blur setting at its default, with the given depth source and kind."""
+    from bokeh.pipelines.depth_blur import GAUSS_PARAMS, LENS_PARAMS
+
+    settings = {p.name: p.default for p in (*GAUSS_PARAMS, *LENS_PARAMS)}
+    settings.update(depth_source=depth_source, depth_kind=depth_kind)
+    return settings
+
+
+def _compare(photo, x, y, settings, depth_file):
+    """Yield (gallery items, tiles) as each method finishes."""
     try:
         focus = service.clamp_focus(photo, x, y)
     except Exception as exc:
@@ -218,10 +226,11 @@ def _compare(photo, x, y, mode, depth_source, depth_file, depth_kind, *sliders):
         raise _user_error(exc) from exc
 
 
-def compare_ui(photo, x, y, *settings):
+def compare_ui(photo, x, y, mode, depth_source, depth_file, depth_kind, *sliders):
     if photo is None:
         raise gr.Error("Upload a photo first (or pick an example).")
-    for gallery, tiles in _compare(photo, x, y, *settings):
+    _, settings = _depth_settings(mode, depth_source, depth_kind, *sliders)
+    for gallery, tiles in _compare(photo, x, y, settings, depth_file):
         yield gallery, _compare_rows(tiles)
 
 
@@ -229,21 +238,14 @@ def compare(image, x, y, depth_source, depth_file, depth_kind):
     """API: every available method on one image (focus x, y in pixels; depth settings as in
     render_depth, the rest at their defaults). Returns the gallery (the input first, then one
     PNG per method that ran) and a JSON list of {method, label, seconds, weights, message}."""
-    from bokeh.pipelines.depth_blur import GAUSS_PARAMS, LENS_PARAMS
-
     try:
         photo = service.load_photo(image)
         if x is None or y is None:
             raise BokehError("Focus x and y are required (pixels in the uploaded image).")
     except Exception as exc:
         raise _user_error(exc) from exc
-    lens = {p.name: p.default for p in LENS_PARAMS}
-    gauss = {p.name: p.default for p in GAUSS_PARAMS}
-    sliders = [lens[n] for n in ("fnumber", "band", "blades", "rotation", "highlight_boost")]
-    sliders += [gauss["threshold"], gauss["sigma"]]
     gallery, tiles = [], []
-    for step in _compare(photo, x, y, next(iter(service.DEPTH_MODES)), depth_source,
-                         depth_file, depth_kind, *sliders):
+    for step in _compare(photo, x, y, _default_settings(depth_source, depth_kind), depth_file):
         gallery, tiles = step  # the last step holds every method
     return gallery, [{"method": t.method, "label": t.label, "seconds": t.seconds,
                       "weights": t.badge, "message": t.message} for t in tiles]
@@ -251,14 +253,11 @@ def compare(image, x, y, depth_source, depth_file, depth_kind):
 
 def example_render(photo_path, depth_file, depth_source, depth_kind, x, y):
     """Examples (cached lazily): the Depth + Blur result for an example at default settings."""
-    from bokeh.pipelines.depth_blur import LENS_PARAMS
-
     try:
         photo = service.load_photo(photo_path)
         focus = service.clamp_focus(photo, x, y)
-        settings = {p.name: p.default for p in LENS_PARAMS}
-        settings.update(depth_source=depth_source, depth_kind=depth_kind)
-        out = run_method("depth-lens", photo, focus, settings, depth_file=depth_file)
+        out = run_method("depth-lens", photo, focus, _default_settings(depth_source, depth_kind),
+                         depth_file=depth_file)
     except Exception as exc:
         raise _user_error(exc) from exc
     return out.image, (photo.pixels, out.image), out.depth, out.summary

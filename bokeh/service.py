@@ -172,8 +172,9 @@ def unavailable_message(method: str, label: str) -> str | None:
     return None
 
 
-def weights_badge(method: str, *, depth_source: str | None = None) -> str:
-    """Where a method's weights come from, in a few words (cheap: never downloads).
+def badges(method: str, *, depth_source: str | None = None) -> tuple[str, str]:
+    """Where a method's weights come from: (a sentence for badges, a few words for captions).
+    Cheap: never downloads.
 
     For depth methods, ``depth_source`` is the concrete source a render used ("anything",
     "model", "classical", "file" or "given"; see ``Result.info["depth_source"]``); without it
@@ -184,28 +185,38 @@ def weights_badge(method: str, *, depth_source: str | None = None) -> str:
 
     spec = get_method(method)
     if spec.kind == "depth" and depth_source in ("classical", "file", "given"):
-        return {"classical": "classical depth (no weights)", "file": "uploaded depth map",
+        text = {"classical": "classical depth (no weights)", "file": "uploaded depth map",
                 "given": "depth supplied by the caller"}[depth_source]
+        return text, text
     if spec.kind == "depth" and depth_source == "anything":
         from bokeh.depth import describe_anything
 
-        return f"Depth Anything V2 Small: {describe_anything()}"
+        return f"Depth Anything V2 Small: {describe_anything()}", "Depth Anything V2"
     if not spec.networks:
-        return "none needed"
-    parts = []
+        return "none needed", "no weights"
+    parts, short = [], []
     for network in spec.networks:
         status = weights_status(network)
         if status.startswith("bundled"):
             text = "demo weights trained on synthetic scenes (bundled in assets/weights)"
+            short.append("demo weights (synthetic)")
         elif status.startswith("weights-dir"):
             text = f"local folder $BOKEH_WEIGHTS_DIR ({config.weights_dir()})"
+            short.append("local weights")
         elif status.startswith("hub"):
             repo, revision = config.hub_repo()
             text = f"Hugging Face Hub {repo}@{revision} ({status})"
+            short.append("Hub weights")
         else:
             text = status
+            short.append(status)
         parts.append(text if len(spec.networks) == 1 else f"{network}: {text}")
-    return "; ".join(parts)
+    return "; ".join(parts), "; ".join(dict.fromkeys(short))
+
+
+def weights_badge(method: str, *, depth_source: str | None = None) -> str:
+    """The sentence of :func:`badges`."""
+    return badges(method, depth_source=depth_source)[0]
 
 
 # ----------------------------------------------------------------------------- compare
@@ -219,14 +230,15 @@ class CompareTile:
     label: str
     image: np.ndarray | None  # (H, W, 3) uint8, or None when the method did not run
     seconds: float | None  # the pipeline call's wall time, or None
-    badge: str  # where its weights come from (weights_badge)
+    badge: str  # where its weights come from (badges: the sentence)
+    short_badge: str  # the same in a few words
     message: str  # the result's summary, or why it did not run
 
     @property
     def caption(self) -> str:
         if self.image is None:
             return f"{self.label} · not run"
-        return f"{self.label} · {self.seconds:.2f} s · {short_badge(self.badge)}"
+        return f"{self.label} · {self.seconds:.2f} s · {self.short_badge}"
 
 
 def compare_methods() -> list[str]:
@@ -235,21 +247,6 @@ def compare_methods() -> list[str]:
     from bokeh.registry import list_methods
 
     return [m for m in list_methods(variants=False) if m != "identity"]
-
-
-def short_badge(badge: str) -> str:
-    """A :func:`weights_badge` in a few words, for captions."""
-    if badge == "none needed":
-        return "no weights"
-    if badge.startswith("Depth Anything"):
-        return "Depth Anything V2"
-    if badge.startswith("demo weights"):
-        return "demo weights (synthetic)"
-    if badge.startswith("local folder"):
-        return "local weights"
-    if badge.startswith("Hugging Face Hub"):
-        return "Hub weights"
-    return badge if len(badge) <= 40 else badge[:39] + "…"
 
 
 def compare(
@@ -270,17 +267,17 @@ def compare(
     run = run or run_method
     for method in methods if methods is not None else compare_methods():
         spec = get_method(method)
-        badge = weights_badge(method)
         missing = unavailable_message(method, spec.label)
         if missing:
-            yield CompareTile(method, spec.label, None, None, badge, missing)
+            yield CompareTile(method, spec.label, None, None, *badges(method), missing)
             continue
         try:
             out = run(method, photo, focus if spec.kind == "depth" else None, settings,
                       depth_file=depth_file)
         except BokehError as exc:
-            yield CompareTile(method, spec.label, None, None, badge, f"**{spec.label}**: {exc}")
+            yield CompareTile(method, spec.label, None, None, *badges(method),
+                              f"**{spec.label}**: {exc}")
             continue
-        if spec.kind == "depth":  # the depth model the render actually used
-            badge = weights_badge(method, depth_source=out.info.get("depth_source"))
-        yield CompareTile(method, spec.label, out.image, out.info["seconds"], badge, out.summary)
+        # depth methods: the depth model the render actually used
+        used = badges(method, depth_source=out.info.get("depth_source"))
+        yield CompareTile(method, spec.label, out.image, out.info["seconds"], *used, out.summary)

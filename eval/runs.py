@@ -765,19 +765,15 @@ def reproduce_output(run_dir: str | os.PathLike, label: str, item_id: str,
     For runs whose output images are not on this machine (the reference run shipped in
     ``assets/results`` keeps scores only): the same method (``label``, oracle variants
     included), settings and image, from this machine's copy of the dataset. Returns the new
-    row fields (metrics, seconds, depth source) with ``recorded`` (the run's own row) so the
-    caller can tell whether the output is reproduced (equal scores) or merely recomputed.
-    Raises BokehError when the image, dataset or method is not available here.
+    row fields (metrics, seconds, depth source): equal scores to the run's row mean the output
+    is reproduced, not merely recomputed. Raises BokehError when the image, dataset or method
+    is not available here.
     """
     from bokeh.imaging import save_png
     from eval.datasets import open_dataset
 
     run_dir = Path(run_dir)
     meta = _read_json(run_dir / "run.json") or {}
-    recorded = next((r for r in _read_rows(run_dir / "rows.jsonl")
-                     if r.get("method") == label and str(r.get("id")) == str(item_id)), None)
-    if recorded is None:
-        raise BokehError(f"Run {run_dir.name} has no row for {label} on image {item_id}.")
     root = meta.get("dataset_root") or None
     if root and not Path(root).is_dir():
         root = None  # recorded on another machine: this machine's default copy
@@ -791,7 +787,7 @@ def reproduce_output(run_dir: str | os.PathLike, label: str, item_id: str,
     dest = Path(dest)
     dest.parent.mkdir(parents=True, exist_ok=True)
     save_png(pred, dest)
-    return {**fields, "recorded": recorded}
+    return fields
 
 
 def _finalise(run_dir: Path, meta: dict) -> None:
