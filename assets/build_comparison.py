@@ -20,11 +20,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import bokeh  # noqa: E402
 from bokeh.imaging import from_uint8, to_uint8  # noqa: E402
+from bokeh.registry import get_method, method_specs  # noqa: E402
 from eval.datasets import open_dataset  # noqa: E402
-from eval.metrics import score_pair  # noqa: E402
+from eval.score import score_pair  # noqa: E402
 
-METHODS = (("depth-lens", "depth + lens"), ("pix2pix", "pix2pix"), ("cyclegan", "CycleGAN"),
-           ("bggan", "BGGAN"))
+# The lens renderer and every translation method, as the app labels them.
+SHOWN = [get_method("depth-lens"), *method_specs(kind="translation", variants=False)]
 
 
 def main() -> None:
@@ -35,8 +36,9 @@ def main() -> None:
     item = data[args.id]
     image = from_uint8(item.input)
     tiles = [(item.input, "input")]
-    for name, label in METHODS:
-        out = bokeh.load_method(name)(image, focus=item.focus)
+    for spec in SHOWN:
+        name, label = spec.name, spec.ui_label
+        out = bokeh.load_method(name)(image, focus=item.focus if spec.kind == "depth" else None)
         pred = to_uint8(out.image)
         tiles.append((pred, f"{label}  {score_pair(pred, item.gt)['psnr']:.1f} dB"))
     tiles.append((item.gt, "ground truth (f/1.8)"))

@@ -18,6 +18,7 @@ status: 2 for malformed command lines, 1 for everything else. ``--verbose`` adds
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 import time
 import traceback
@@ -25,9 +26,18 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import bokeh
+import numpy as np
+from PIL import Image
+
+from bokeh import config
+from bokeh.data.synth import synth_main
 from bokeh.errors import BokehError
+from bokeh.imaging import load_image, save_png
+from bokeh.models.layers import network_parameters
 from bokeh.params import Param
+from bokeh.registry import METHODS, NETWORKS, get_method, load_method
+from bokeh.service import method_status
+from bokeh.version import __version__
 
 __all__ = ["build_parser", "main"]
 
@@ -35,8 +45,6 @@ PROG = "python -m bokeh"
 
 # Extra, shorter spellings of some generated flags.
 _ALIASES: dict[str, tuple[str, ...]] = {"highlight_boost": ("--boost",)}
-# Settings handled by dedicated options rather than generated ones (none at present).
-_RESERVED: frozenset[str] = frozenset()
 
 
 class CliError(BokehError):
@@ -59,13 +67,10 @@ def _flag(name: str) -> str:
 
 def _setting_params() -> dict[str, list[tuple[Any, Param]]]:
     """Every setting any registered method declares: name -> [(MethodSpec, Param), ...]."""
-    from bokeh.registry import METHODS
-
     found: dict[str, list[tuple[Any, Param]]] = {}
     for spec in METHODS.values():
         for p in spec.params:
-            if p.name not in _RESERVED:
-                found.setdefault(p.name, []).append((spec, p))
+            found.setdefault(p.name, []).append((spec, p))
     return found
 
 
@@ -132,8 +137,6 @@ def _non_negative_int(text: str) -> int:
 
 
 def _focus(text: str) -> tuple[float, float]:
-    import math
-
     parts = text.replace(" ", "").split(",")
     try:
         x, y = (float(v) for v in parts)
@@ -147,14 +150,21 @@ def _focus(text: str) -> tuple[float, float]:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The argument parser (importing nothing heavy: no torch, no gradio)."""
+    """The argument parser; method settings become flags from the registry's specs."""
     parser = _Parser(prog=PROG, description="Realistic shallow depth of field from one photo.")
-    parser.add_argument("--version", action="version", version=f"bokeh {bokeh.__version__}")
+    parser.add_argument("--version", action="version", version=f"bokeh {__version__}")
     parser.add_argument(
         "-v", "--verbose", action="store_true", help="show full tracebacks on errors"
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    for add in (_add_methods, _add_render, _add_synth):
+        p = add(sub)
+        p.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS,
+                       help=argparse.SUPPRESS)  # fmt: skip
+    return parser
 
+
+def _add_methods(sub) -> argparse.ArgumentParser:
     p = sub.add_parser(
         "methods",
         help="list the registered methods",
@@ -162,11 +172,11 @@ def build_parser() -> argparse.ArgumentParser:
         "and weights status (offline, nothing is downloaded).",
     )
     p.add_argument("--all", action="store_true", help="also list every network the project defines")
-    p.add_argument(
-        "-v", "--verbose", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS
-    )
     p.set_defaults(func=cmd_methods)
+    return p
 
+
+def _add_render(sub) -> argparse.ArgumentParser:
     p = sub.add_parser(
         "render",
         help="render one image with a method",
@@ -215,11 +225,11 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="also write the disparity map used (.png: 16-bit, 1 = near; .npy: float32)",
     )
-    p.add_argument(
-        "-v", "--verbose", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS
-    )
     p.set_defaults(func=cmd_render, setting_flags=_add_setting_flags(p))
+    return p
 
+
+def _add_synth(sub) -> argparse.ArgumentParser:
     p = sub.add_parser(
         "synth",
         help="generate the synthetic bokeh benchmark",
@@ -241,11 +251,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="put every scene in this split (default: last 20%% holdout, rest train)",
     )
     p.add_argument("-q", "--quiet", action="store_true", help="no progress on stderr")
-    p.add_argument(
-        "-v", "--verbose", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS
-    )
     p.set_defaults(func=cmd_synth)
-    return parser
+    return p
 
 
 # --------------------------------------------------------------------------- methods
@@ -263,11 +270,21 @@ def _table(rows: list[tuple[str, ...]]) -> list[str]:
     ]
 
 
-def cmd_methods(args: argparse.Namespace) -> int:
-    from bokeh.registry import METHODS, NETWORKS, network_parameter_count
+def _weights_text(spec) -> str:
+    """Where a method's weights come from, in a few words per network."""
+    if not spec.networks:
+        return "none needed"
+    statuses = method_status(spec.name).weights
+    text = ", ".join(f"{w.name}: {w.summary}" for w in statuses)
+    if not spec.weights_required and not all(w.usable for w in statuses):
+        text += " (classical depth is used instead)"
+    return text
 
+
+def cmd_methods(args: argparse.Namespace) -> int:
     rows = [
-        (s.name, s.kind, _millions(s.parameter_count()), s.weights_status())
+        (s.name, s.kind, _millions(sum(network_parameters(n) for n in s.networks)),
+         _weights_text(s))
         for s in METHODS.values()
     ]
     if args.all:
@@ -276,7 +293,7 @@ def cmd_methods(args: argparse.Namespace) -> int:
         print(("  " if args.all else "") + line)
     if args.all:
         nets = [
-            (n.name, n.role, _millions(network_parameter_count(n.name)), n.label)
+            (n.name, n.role, _millions(network_parameters(n)), n.label)
             for n in NETWORKS.values()
         ]
         print()
@@ -339,13 +356,10 @@ def _scaled_focus(focus, original: tuple[int, int], size: tuple[int, int]):
 
 
 def _save_depth(disparity, path: Path) -> None:
-    import numpy as np
-
     path.parent.mkdir(parents=True, exist_ok=True)
     if path.suffix.lower() == ".npy":
         np.save(path, np.asarray(disparity, dtype=np.float32))
         return
-    from PIL import Image
 
     values = np.round(np.clip(disparity, 0.0, 1.0) * 65535.0).astype(np.uint16)
     Image.fromarray(values).save(path, format="PNG")  # 16-bit grey, 1 = near
@@ -360,8 +374,6 @@ def _write(save, path: Path):
 
 
 def cmd_render(args: argparse.Namespace) -> int:
-    from bokeh.registry import get_method, load_method
-
     spec = get_method(args.method)  # UnknownMethodError says "did you mean ..."
     settings = _chosen_settings(args, spec)
     output = _check_png_name(args.output, "--output")
@@ -391,8 +403,6 @@ def cmd_render(args: argparse.Namespace) -> int:
     elif settings.get("depth_source") == "file":
         raise CliError("--depth-source file needs a depth map: add --depth DEPTH_FILE.")
 
-    from bokeh import config
-    from bokeh.imaging import load_image, save_png
 
     start = time.perf_counter()
     max_side = args.max_side if args.max_side is not None else config.max_side()
@@ -412,8 +422,8 @@ def cmd_render(args: argparse.Namespace) -> int:
     for note in result.info.get("notes", ()):
         print(f"note: {note}", file=sys.stderr)
     written = _write(lambda: save_png(result.image, output), output)
-    if save_depth is not None and result.depth is not None:
-        _write(lambda: _save_depth(result.depth, save_depth), save_depth)
+    if save_depth is not None and result.disparity is not None:
+        _write(lambda: _save_depth(result.disparity, save_depth), save_depth)
     seconds = time.perf_counter() - start
     source = result.info.get("depth_source", "none")
     description = result.info.get("depth_description", "")
@@ -427,10 +437,6 @@ def cmd_render(args: argparse.Namespace) -> int:
 
 
 def cmd_synth(args: argparse.Namespace) -> int:
-    try:
-        from bokeh.data.synth import synth_main
-    except ImportError as exc:  # the generator module is missing or broken
-        raise CliError(f"the synthetic benchmark generator is not available ({exc}).") from exc
     try:
         summary = synth_main(
             args.out, args.count, args.size, args.seed, split=args.split, progress=not args.quiet

@@ -72,6 +72,23 @@ def max_side() -> int:
     return max(64, value)
 
 
+def _positive_int(name: str, default: int) -> int:
+    try:
+        return max(1, int(os.environ.get(name, "") or default))
+    except ValueError:
+        return default
+
+
+def concurrency() -> int:
+    """Renders the app runs at once, from ``BOKEH_CONCURRENCY`` (default 1: suits 2 vCPUs)."""
+    return _positive_int("BOKEH_CONCURRENCY", 1)
+
+
+def max_upload_mb() -> int:
+    """The upload size limit in MB, from ``BOKEH_MAX_UPLOAD_MB`` (default 25)."""
+    return _positive_int("BOKEH_MAX_UPLOAD_MB", 25)
+
+
 def weights_dir() -> Path | None:
     env = os.environ.get("BOKEH_WEIGHTS_DIR")
     return Path(env).expanduser() if env else None

@@ -38,9 +38,10 @@ from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
-from PIL import ExifTags, Image, ImageOps, UnidentifiedImageError
+from PIL import ExifTags, Image, ImageCms, ImageOps, UnidentifiedImageError
 
 from bokeh import config
+from bokeh.checks import check_image
 from bokeh.errors import ImageReadError
 
 __all__ = [
@@ -158,7 +159,7 @@ def to_uint8(image: np.ndarray) -> np.ndarray:
     Raises:
         ValueError: not a float array of shape (H, W) or (H, W, C), or values are NaN/inf.
     """
-    arr = _check_image_array(image, "to_uint8", dtypes="float")
+    arr = check_image(image, "to_uint8", dtype="float", channels=None)
     if not np.isfinite(arr).all():
         raise ValueError("to_uint8 expects finite values; the image contains NaN or inf.")
     out = np.clip(arr, 0.0, 1.0) * 255.0
@@ -177,7 +178,7 @@ def from_uint8(image: np.ndarray) -> np.ndarray:
     Raises:
         ValueError: not a uint8 array of shape (H, W) or (H, W, C).
     """
-    arr = _check_image_array(image, "from_uint8", dtypes="uint8")
+    arr = check_image(image, "from_uint8", dtype="uint8", channels=None)
     return np.ascontiguousarray(arr, dtype=np.float32) / np.float32(255.0)
 
 
@@ -191,7 +192,7 @@ def to_pil(image: np.ndarray) -> Image.Image:
     Raises:
         ValueError: another dtype or shape.
     """
-    arr = _check_image_array(image, "to_pil", dtypes="float_or_uint8")
+    arr = check_image(image, "to_pil", dtype="float_or_uint8", channels=None)
     if arr.ndim == 3 and arr.shape[2] not in (1, 3, 4):
         raise ValueError(
             f"to_pil expects shape (H, W), (H, W, 1), (H, W, 3) or (H, W, 4), got {arr.shape}."
@@ -261,7 +262,7 @@ def resize(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     Raises:
         ValueError: wrong dtype, shape or size.
     """
-    arr = _check_image_array(image, "resize", dtypes="float")
+    arr = check_image(image, "resize", dtype="float", channels=None)
     if (
         not isinstance(size, (tuple, list))
         or len(size) != 2
@@ -305,20 +306,6 @@ def _check_level(level: int) -> int:
     if isinstance(level, bool) or not isinstance(level, int) or not 0 <= level <= 9:
         raise ValueError(f"compress_level must be an int from 0 to 9, got {level!r}.")
     return level
-
-
-def _check_image_array(image: Any, name: str, *, dtypes: str) -> np.ndarray:
-    if not isinstance(image, np.ndarray):
-        raise ValueError(f"{name} expects a numpy array, got {type(image).__name__}.")
-    is_float = np.issubdtype(image.dtype, np.floating)
-    is_u8 = image.dtype == np.uint8
-    ok = {"float": is_float, "uint8": is_u8, "float_or_uint8": is_float or is_u8}[dtypes]
-    if not ok:
-        wanted = {"float": "a float", "uint8": "a uint8", "float_or_uint8": "a float or uint8"}
-        raise ValueError(f"{name} expects {wanted[dtypes]} array, got dtype {image.dtype}.")
-    if image.ndim not in (2, 3) or image.shape[0] < 1 or image.shape[1] < 1:
-        raise ValueError(f"{name} expects shape (H, W) or (H, W, C), got {image.shape}.")
-    return image
 
 
 # --------------------------------------------------------------------------------------------
@@ -567,8 +554,6 @@ def _cmyk_to_rgb(im: Image.Image, notes: list[str]) -> Image.Image:
     icc = im.info.get("icc_profile")
     if icc:
         try:
-            from PIL import ImageCms
-
             source = ImageCms.ImageCmsProfile(io.BytesIO(icc))
             converted = ImageCms.profileToProfile(
                 im, source, ImageCms.createProfile("sRGB"), outputMode="RGB"
@@ -585,8 +570,6 @@ def _cmyk_to_rgb(im: Image.Image, notes: list[str]) -> Image.Image:
 def _lab_to_rgb(im: Image.Image) -> Image.Image:
     # PIL's plain convert() treats LAB bytes as if they were RGB; use a colour-managed transform.
     try:
-        from PIL import ImageCms
-
         transform = ImageCms.buildTransform(
             ImageCms.createProfile("LAB"), ImageCms.createProfile("sRGB"), "LAB", "RGB"
         )

@@ -1,6 +1,9 @@
-"""What the web app does, without the web: load an upload, mark the focus, run a method and
-describe the result. ``app.py`` only wires these functions to Gradio components, so they are
-tested directly and shared by every tab. Nothing here imports gradio.
+"""What the web app does, without the web: one call per user action.
+
+:func:`load_photo` (an upload), :func:`render` (one method on the photo), :func:`compare`
+(every method), :func:`method_status` (can it run here, and where its weights come from).
+``app.py`` wires each to a UI handler and an API endpoint of a line or two. Nothing here imports
+gradio or torch (pipelines load through the registry on first use).
 """
 
 from __future__ import annotations
@@ -13,15 +16,16 @@ from typing import Any
 
 import numpy as np
 
+from bokeh.config import ASSETS_DIR
+from bokeh.depth import describe_anything
 from bokeh.errors import BokehError
+from bokeh.imaging import load_image, to_uint8
+from bokeh.pipelines.base import check_focus
+from bokeh.registry import get_method, list_methods, load_method
+from bokeh.specs import MethodSpec
+from bokeh.weights.resolve import WeightsStatus, weights_status
 
 log = logging.getLogger("bokeh.service")
-
-# Modes of the Depth + Blur tab -> registered methods.
-DEPTH_MODES = {
-    "Lens (physically based)": "depth-lens",
-    "Paper: threshold Gaussian": "depth-gauss",
-}
 
 
 @dataclass(frozen=True)
@@ -44,12 +48,37 @@ def load_photo(source: Any) -> Photo:
 
     Raises :class:`bokeh.errors.ImageReadError` with a message for people.
     """
-    from bokeh.imaging import load_image, to_uint8
-
     if source is None:
         raise BokehError("Upload a photo first.")
     loaded = load_image(source)
     return Photo(to_uint8(loaded.image), tuple(loaded.notes))
+
+
+EXAMPLE_NOTE = "Example loaded: click anywhere on the photo to refocus there."
+
+
+@dataclass(frozen=True)
+class PhotoView:
+    """A session's photo as the page shows it: marked at its focus, with notes for people."""
+
+    marked: np.ndarray | None  # (H, W, 3) uint8 with the focus ring
+    photo: Photo | None
+    x: int | None
+    y: int | None
+    note: str
+
+
+def open_photo(source: Any, *, focus: tuple[Any, Any] | None = None, note: str = "") -> PhotoView:
+    """An upload (path, raw upload payload or None) decoded once, its focus (the centre unless
+    given; clamped into the image) and the decoder's notes plus ``note``."""
+    if isinstance(source, dict):  # a raw upload payload (an event without preprocessing)
+        source = source.get("path")
+    if source is None:
+        return PhotoView(None, None, None, None, "")
+    photo = load_photo(source)
+    x, y = clamp_focus(photo, *(focus or (None, None)))
+    notes = "  \n".join([*photo.notes, *([note] if note else [])])
+    return PhotoView(draw_focus(photo.pixels, (x, y)), photo, round(x), round(y), notes)
 
 
 def draw_focus(pixels: np.ndarray, focus: tuple[float, float] | None) -> np.ndarray:
@@ -92,9 +121,26 @@ def clamp_focus(photo: Photo, x: Any, y: Any) -> tuple[float, float]:
     return min(max(fx, 0.0), w - 1.0), min(max(fy, 0.0), h - 1.0)
 
 
-_STOPS = np.array([  # a dark-to-bright perceptual ramp (far = dark, near = bright)
-    [0, 0, 4], [40, 11, 84], [101, 21, 110], [159, 42, 99], [212, 72, 66], [245, 125, 21],
-    [250, 193, 39], [252, 255, 164]], dtype=np.float32)
+def api_focus(photo: Photo, x: Any, y: Any) -> tuple[float, float]:
+    """Focus given to an API endpoint: both numbers required, inside the image (not clamped)."""
+    if x is None or y is None:
+        raise BokehError("Focus x and y are required (pixels in the uploaded image).")
+    return check_focus((x, y), *photo.size)
+
+
+_STOPS = np.array(
+    [  # a dark-to-bright perceptual ramp (far = dark, near = bright)
+        [0, 0, 4],
+        [40, 11, 84],
+        [101, 21, 110],
+        [159, 42, 99],
+        [212, 72, 66],
+        [245, 125, 21],
+        [250, 193, 39],
+        [252, 255, 164],
+    ],
+    dtype=np.float32,
+)
 
 
 def colorize_disparity(disparity: np.ndarray) -> np.ndarray:
@@ -108,36 +154,41 @@ def colorize_disparity(disparity: np.ndarray) -> np.ndarray:
 @dataclass(frozen=True)
 class Rendered:
     image: np.ndarray  # (H, W, 3) uint8
-    depth: np.ndarray | None  # (H, W, 3) uint8 visualisation, or None
+    depth: np.ndarray | None  # (H, W, 3) uint8 picture of the disparity used, or None
     info: dict[str, Any]
     summary: str  # Markdown for people
 
 
-def run_method(
-    method: str,
+def settings_for(spec: MethodSpec, settings: dict[str, Any] | None) -> dict[str, Any]:
+    """The subset of ``settings`` that ``spec`` takes (shared settings serve several methods)."""
+    known = {p.name for p in spec.params}
+    return {k: v for k, v in (settings or {}).items() if k in known}
+
+
+def render(
     photo: Photo,
-    focus: tuple[float, float] | None,
-    settings: dict[str, Any],
     *,
+    method: str,
+    focus: tuple[float, float] | None = None,
+    settings: dict[str, Any] | None = None,
     depth_file: Any = None,
 ) -> Rendered:
-    """Run a registered method on a session's photo; BokehError for anything a user caused."""
-    from bokeh.imaging import to_uint8
-    from bokeh.registry import get_method, load_method
+    """Run a registered method on a session's photo; BokehError for anything a user caused.
 
+    ``settings`` must be ones the method takes (named as its params); ``depth_file`` goes to
+    depth methods only; ``focus`` is ignored by methods that do not use it."""
     spec = get_method(method)
     pipe = load_method(method)
-    known = {p.name for p in spec.params}
-    kwargs = {k: v for k, v in settings.items() if k in known}
     extra = {"depth_file": depth_file} if spec.kind == "depth" else {}
     start = time.perf_counter()
-    result = pipe(photo.as_float(), focus=focus, **kwargs, **extra)
+    result = pipe(photo.as_float(), focus=focus if spec.kind == "depth" else None,
+                  **dict(settings or {}), **extra)  # fmt: skip
     seconds = time.perf_counter() - start
     info = {k: v for k, v in result.info.items() if k != "settings"}
     info["settings"] = result.info.get("settings", {})
     info["notes"] = list(photo.notes) + list(result.info.get("notes", []))
     info["seconds"] = round(seconds, 3)
-    depth = colorize_disparity(result.depth) if result.depth is not None else None
+    depth = colorize_disparity(result.disparity) if result.disparity is not None else None
     return Rendered(to_uint8(result.image), depth, info, summarize(spec.label, photo, info))
 
 
@@ -157,66 +208,95 @@ def summarize(label: str, photo: Photo, info: dict[str, Any]) -> str:
     return "  \n".join(lines)
 
 
-def unavailable_message(method: str, label: str) -> str | None:
-    """Why a tab's method cannot run here, or None when it can."""
-    from bokeh.registry import METHODS
-
-    if method not in METHODS:
-        return (f"**{label} is not available in this version.** Its network and trained weights "
-                "are not part of this build yet, so this tab has nothing to show; "
-                "the Depth + Blur tab works now.")
-    spec = METHODS[method]
-    if spec.weights_required and "no weights" in spec.weights_status():
-        return (f"**{label} has no weights here.** {spec.weights_status()}. Put `NAME.safetensors` "
-                "and `NAME.json` in `$BOKEH_WEIGHTS_DIR`, or set `BOKEH_HUB_REPO`.")
-    return None
+def default_settings(method: str, **overrides: Any) -> dict[str, Any]:
+    """Every setting of ``method`` at its default, then ``overrides``."""
+    return {**{p.name: p.default for p in get_method(method).params}, **overrides}
 
 
-def badges(method: str, *, depth_source: str | None = None) -> tuple[str, str]:
-    """Where a method's weights come from: (a sentence for badges, a few words for captions).
-    Cheap: never downloads.
+@dataclass(frozen=True)
+class Example:
+    """A photo beside the upload that a visitor can try without uploading (in assets/examples)."""
 
-    For depth methods, ``depth_source`` is the concrete source a render used ("anything",
-    "model", "classical", "file" or "given"; see ``Result.info["depth_source"]``); without it
-    the badge describes DenseDepth, the method's own network."""
-    from bokeh import config
-    from bokeh.registry import get_method
-    from bokeh.weights import weights_status
+    label: str
+    photo: str
+    depth: str | None  # its depth map, if it has one
+    depth_source: str
+    depth_kind: str
+    focus: tuple[int, int]
 
+
+EXAMPLE_METHOD = "depth-lens"  # what an example shows when clicked
+EXAMPLES = (
+    Example("Motorcycle + measured disparity", "motorcycle.png", "motorcycle_disparity.png",
+            "file", "disparity", (300, 250)),
+    Example("Motorcycle, depth estimated", "motorcycle.png", None, "auto", "disparity",
+            (300, 250)),
+    Example("Cat", "cat.png", None, "auto", "disparity", (175, 115)),
+    Example("Espresso", "coffee.png", None, "auto", "disparity", (290, 150)),
+)  # fmt: skip
+
+
+def example_rows() -> list[list]:
+    """The examples as rows of (photo, depth map, depth source, depth kind, focus x, focus y)."""
+    folder = ASSETS_DIR / "examples"
+    return [[str(folder / e.photo), str(folder / e.depth) if e.depth else None, e.depth_source,
+             e.depth_kind, *e.focus] for e in EXAMPLES]  # fmt: skip
+
+
+# ----------------------------------------------------------------------------- status
+
+_DEPTH_BADGES = {
+    "classical": "classical depth (no weights)",
+    "file": "uploaded depth map",
+    "given": "depth supplied by the caller",
+}
+
+
+@dataclass(frozen=True)
+class MethodStatus:
+    """Whether a method can run here and where its weights come from (cheap: never downloads).
+
+    runnable: False when it needs weights that no source holds; ``message`` then says why and
+    how to get them (Markdown). ``badge`` is a sentence, ``short_badge`` a few words.
+    """
+
+    method: str
+    label: str
+    runnable: bool
+    weights: tuple[WeightsStatus, ...]
+    badge: str
+    short_badge: str
+    message: str = ""
+
+
+def method_status(method: str, *, depth_source: str | None = None) -> MethodStatus:
+    """The :class:`MethodStatus` of ``method``. For depth methods, ``depth_source`` is the
+    concrete source a render used ("anything", "model", "classical", "file" or "given"; see
+    ``Result.info["depth_source"]``); without it the badge describes DenseDepth, the method's
+    own network."""
     spec = get_method(method)
-    if spec.kind == "depth" and depth_source in ("classical", "file", "given"):
-        text = {"classical": "classical depth (no weights)", "file": "uploaded depth map",
-                "given": "depth supplied by the caller"}[depth_source]
-        return text, text
-    if spec.kind == "depth" and depth_source == "anything":
-        from bokeh.depth import describe_anything
-
-        return f"Depth Anything V2 Small: {describe_anything()}", "Depth Anything V2"
-    if not spec.networks:
-        return "none needed", "no weights"
-    parts, short = [], []
-    for network in spec.networks:
-        status = weights_status(network)
-        if status.startswith("bundled"):
-            text = "demo weights trained on synthetic scenes (bundled in assets/weights)"
-            short.append("demo weights (synthetic)")
-        elif status.startswith("weights-dir"):
-            text = f"local folder $BOKEH_WEIGHTS_DIR ({config.weights_dir()})"
-            short.append("local weights")
-        elif status.startswith("hub"):
-            repo, revision = config.hub_repo()
-            text = f"Hugging Face Hub {repo}@{revision} ({status})"
-            short.append("Hub weights")
-        else:
-            text = status
-            short.append(status)
-        parts.append(text if len(spec.networks) == 1 else f"{network}: {text}")
-    return "; ".join(parts), "; ".join(dict.fromkeys(short))
-
-
-def weights_badge(method: str, *, depth_source: str | None = None) -> str:
-    """The sentence of :func:`badges`."""
-    return badges(method, depth_source=depth_source)[0]
+    weights = tuple(weights_status(n.name) for n in spec.networks)
+    runnable = not spec.weights_required or all(w.usable for w in weights)
+    message = "" if runnable else (
+        f"**{spec.ui_label} has no weights here.** "
+        + "; ".join(f"{w.name}: {w.summary}" for w in weights)
+        + ". Put `NAME.safetensors` and `NAME.json` in `$BOKEH_WEIGHTS_DIR`, or set "
+        "`BOKEH_HUB_REPO`."
+    )  # fmt: skip
+    if spec.kind == "depth" and depth_source in _DEPTH_BADGES:
+        badge = short = _DEPTH_BADGES[depth_source]
+    elif spec.kind == "depth" and depth_source == "anything":
+        badge, short = f"Depth Anything V2 Small: {describe_anything()}", "Depth Anything V2"
+    elif not weights:
+        badge, short = "none needed", "no weights"
+    else:
+        pairs = [w.badge() for w in weights]
+        badge = "; ".join(
+            text if len(weights) == 1 else f"{w.name}: {text}"
+            for w, (text, _) in zip(weights, pairs, strict=True)
+        )
+        short = "; ".join(dict.fromkeys(s for _, s in pairs))
+    return MethodStatus(method, spec.label, runnable, weights, badge, short, message)
 
 
 # ----------------------------------------------------------------------------- compare
@@ -230,7 +310,7 @@ class CompareTile:
     label: str
     image: np.ndarray | None  # (H, W, 3) uint8, or None when the method did not run
     seconds: float | None  # the pipeline call's wall time, or None
-    badge: str  # where its weights come from (badges: the sentence)
+    badge: str  # where its weights come from (MethodStatus.badge)
     short_badge: str  # the same in a few words
     message: str  # the result's summary, or why it did not run
 
@@ -240,20 +320,36 @@ class CompareTile:
             return f"{self.label} · not run"
         return f"{self.label} · {self.seconds:.2f} s · {self.short_badge}"
 
+    def as_json(self) -> dict[str, Any]:
+        """What the ``/compare`` endpoint reports for this method."""
+        return {"method": self.method, "label": self.label, "seconds": self.seconds,
+                "weights": self.badge, "message": self.message}  # fmt: skip
+
+
+COMPARE_INTRO = (
+    "Every available method on the shared photo, side by side, with the focus point and the "
+    "depth settings of the Depth + Blur tab. Each caption gives the method, its run time and "
+    "where its weights come from."
+)
+
+
+def compare_rows(tiles: list[CompareTile]) -> list[list]:
+    """The Compare table: method, seconds, weights, and "ok" or why it did not run."""
+    return [[t.label, None if t.seconds is None else round(t.seconds, 2), t.short_badge,
+             "ok" if t.image is not None else t.message] for t in tiles]  # fmt: skip
+
 
 def compare_methods() -> list[str]:
     """The methods the Compare view runs: every registered method but the identity baseline
     and the named variants (those are for the leaderboard), in registry order."""
-    from bokeh.registry import list_methods
-
-    return [m for m in list_methods(variants=False) if m != "identity"]
+    return [m for m in list_methods(variants=False) if get_method(m).kind != "baseline"]
 
 
 def compare(
     photo: Photo,
-    focus: tuple[float, float] | None,
-    settings: dict[str, Any],
     *,
+    focus: tuple[float, float] | None,
+    settings: dict[str, Any] | None = None,
     depth_file: Any = None,
     methods: list[str] | None = None,
     run: Callable[..., Rendered] | None = None,
@@ -261,23 +357,23 @@ def compare(
     """Run each method (default :func:`compare_methods`) on one photo, yielding a tile as each
     finishes. A method that cannot run (no weights, a bad setting) gets a tile that says why and
     the others still run. ``settings`` are shared; each method takes the ones it knows.
-    ``run`` replaces :func:`run_method` (the app passes its ZeroGPU-wrapped version)."""
-    from bokeh.registry import get_method
-
-    run = run or run_method
+    ``run`` replaces :func:`render` (the app passes its ZeroGPU-wrapped version)."""
+    run = run or render
     for method in methods if methods is not None else compare_methods():
         spec = get_method(method)
-        missing = unavailable_message(method, spec.label)
-        if missing:
-            yield CompareTile(method, spec.label, None, None, *badges(method), missing)
+        status = method_status(method)
+        if not status.runnable:
+            yield CompareTile(method, spec.label, None, None, status.badge, status.short_badge,
+                              status.message)  # fmt: skip
             continue
         try:
-            out = run(method, photo, focus if spec.kind == "depth" else None, settings,
-                      depth_file=depth_file)
+            out = run(photo, method=method, focus=focus if spec.kind == "depth" else None,
+                      settings=settings_for(spec, settings), depth_file=depth_file)  # fmt: skip
         except BokehError as exc:
-            yield CompareTile(method, spec.label, None, None, *badges(method),
-                              f"**{spec.label}**: {exc}")
+            yield CompareTile(method, spec.label, None, None, status.badge, status.short_badge,
+                              f"**{spec.label}**: {exc}")  # fmt: skip
             continue
         # depth methods: the depth model the render actually used
-        used = badges(method, depth_source=out.info.get("depth_source"))
-        yield CompareTile(method, spec.label, out.image, out.info["seconds"], *used, out.summary)
+        used = method_status(method, depth_source=out.info.get("depth_source"))
+        yield CompareTile(method, spec.label, out.image, out.info["seconds"], used.badge,
+                          used.short_badge, out.summary)  # fmt: skip

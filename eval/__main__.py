@@ -13,11 +13,23 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
+
+from tqdm import tqdm
+
+from bokeh.errors import BokehError, UnknownMethodError
+from bokeh.registry import list_methods
+from eval import persist
+from eval.benchmark import format_rows, run
+from eval.datasets import SCORED_DATASETS
+from eval.metric_table import METRICS
+from eval.provenance import method_availability
+from eval.runs import iter_evaluate
+from eval.score import score_folders, to_csv
+from eval.store import get_run, list_runs, run_summary
 
 
 def _benchmark(args, parser) -> int:
-    from eval.benchmark import format_rows, run
-
     try:
         width, height = (int(v) for v in args.size.lower().split("x"))
     except ValueError:
@@ -29,8 +41,6 @@ def _benchmark(args, parser) -> int:
 
 def format_summary(summary) -> str:
     """A fixed-width text table of a run summary (method, n, metrics, seconds)."""
-    from eval.metrics import METRICS
-
     headers = ["method", "n", *(spec.label for spec in METRICS.values()), "s/image"]
     lines = []
     for _, r in summary.iterrows():
@@ -50,15 +60,9 @@ def format_summary(summary) -> str:
 
 
 def _run(args) -> int:
-    from tqdm import tqdm
-
-    from eval.runs import get_run, iter_evaluate, run_summary
 
     methods = args.methods.split(",") if args.methods else None
     if not methods and not args.resume:
-        from bokeh.registry import list_methods
-        from eval.runs import method_availability
-
         methods = []
         for name in list_methods():
             ok, why = method_availability(name)
@@ -100,7 +104,6 @@ def _run(args) -> int:
         print("Cancelled before the run started.", file=sys.stderr)
         return 130
     print(format_summary(run_summary(run_dir)))
-    from eval import persist
 
     if persist.enabled():  # BOKEH_RESULTS_REPO: keep the run there too
         persist.push_run(run_id, results_dir=args.results)
@@ -119,13 +122,9 @@ def _run(args) -> int:
 
 
 def _score(args) -> int:
-    from eval.score import score_folders, to_csv
-
     report = score_folders(args.pred_dir, args.gt_dir)
     text = to_csv(report)
     if args.out:
-        from pathlib import Path
-
         Path(args.out).write_text(text, encoding="utf-8")
     else:
         sys.stdout.write(text)
@@ -140,8 +139,6 @@ def _score(args) -> int:
 
 
 def _runs(args) -> int:
-    from eval.runs import list_runs
-
     runs = list_runs(args.results)
     if not runs:
         print("No runs yet.", file=sys.stderr)
@@ -151,8 +148,6 @@ def _runs(args) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from eval.datasets import SCORED_DATASETS
-
     parser = argparse.ArgumentParser(prog="python -m eval", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -190,7 +185,6 @@ def main(argv: list[str] | None = None) -> int:
     runs.add_argument("--results", default=None)
 
     args = parser.parse_args(argv)
-    from bokeh.errors import BokehError, UnknownMethodError
 
     try:
         if args.command == "benchmark":

@@ -34,7 +34,13 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import numpy as np
+from gradio_client import Client, handle_file
+from PIL import Image
+from skimage import data, transform
+
+from bokeh import service
 
 ROOT = Path(__file__).resolve().parents[1]
 SIZE = (1024, 683)  # (width, height)
@@ -50,9 +56,6 @@ def write_inputs(folder: str | os.PathLike, size: tuple[int, int] = SIZE) -> dic
     """Write ``photo.png`` (chelsea resized to ``size`` = (w, h)) and ``disparity.png`` (16-bit:
     a ground plane receding upwards with the cat's head near) into ``folder``; return the
     paths and the focus point (on the head)."""
-    from PIL import Image
-    from skimage import data, transform
-
     width, height = size
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
@@ -71,8 +74,6 @@ def write_inputs(folder: str | os.PathLike, size: tuple[int, int] = SIZE) -> dic
 
 def predict_args(inputs: dict[str, Any]) -> tuple:
     """The positional arguments of ``/render_depth`` for ``inputs`` (see README)."""
-    from gradio_client import handle_file
-
     s = SETTINGS
     x, y = inputs["focus"]
     return (handle_file(str(inputs["photo"])), x, y, MODE, s["depth_source"],
@@ -82,8 +83,6 @@ def predict_args(inputs: dict[str, Any]) -> tuple:
 
 def inprocess_times(inputs: dict[str, Any], repeats: int = 5) -> list[float]:
     """Wall times of :func:`bokeh.service.run_method` on the decoded photo (after a warm-up)."""
-    from bokeh import service
-
     photo = service.load_photo(str(inputs["photo"]))
 
     def once() -> float:
@@ -110,8 +109,6 @@ def serve(workdir: str | os.PathLike, *, env: dict[str, str] | None = None,
           timeout: float = 180.0) -> Iterator[str]:
     """Run ``python app.py`` on a free loopback port until the block ends; yield its URL.
     Its output goes to ``workdir/server.log``; results and data go under ``workdir``."""
-    import httpx
-
     workdir = Path(workdir)
     port = _free_port()
     child_env = {**os.environ, "GRADIO_SERVER_NAME": "127.0.0.1",
@@ -149,8 +146,6 @@ def serve(workdir: str | os.PathLike, *, env: dict[str, str] | None = None,
 
 
 def _check_output(result, size: tuple[int, int]) -> None:
-    from PIL import Image
-
     with Image.open(result[0]) as im:
         if im.format != "PNG" or im.size != tuple(size):
             raise AssertionError(f"expected a {size} PNG, got {im.format} {im.size}")
@@ -163,8 +158,6 @@ def app_latency(*, repeats: int = 5, size: tuple[int, int] = SIZE,
                 workdir: str | os.PathLike | None = None) -> dict[str, Any]:
     """Sequential requests (one at a time, after a warm-up) against in-process time for the
     same render: medians and ``ratio`` = app median / in-process median."""
-    from gradio_client import Client
-
     with contextlib.ExitStack() as stack:
         if workdir is None:
             workdir = stack.enter_context(tempfile.TemporaryDirectory(prefix="bench-app-"))
@@ -192,8 +185,6 @@ def load_test(*, clients: int = 16, requests: int = 5, size: tuple[int, int] = S
     renders one after another, all starting together. Every result is checked (a PNG of the
     photo's size). Returns counts, errors, latencies (queue included), p50/p95, the wall time,
     the wall time per request, the in-process median and the ratios of both to it."""
-    from gradio_client import Client
-
     with contextlib.ExitStack() as stack:
         if workdir is None:
             workdir = stack.enter_context(tempfile.TemporaryDirectory(prefix="bench-load-"))

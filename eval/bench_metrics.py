@@ -14,12 +14,15 @@ import time
 from typing import Any
 
 import numpy as np
+import torch
+from skimage import data, filters, transform
+from skimage.metrics import peak_signal_noise_ratio, structural_similarity
+
+from eval.score import score_pair
 
 
 def _test_pair(height: int, width: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """A realistic (gt, pred) uint8 pair: a natural photo and a blurred, noisy version of it."""
-    from skimage import data, filters, transform
-
     rng = np.random.default_rng(seed)
     photo = transform.resize(data.astronaut(), (height, width), anti_aliasing=True)
     gt = np.clip(photo * 255.0, 0, 255).round().astype(np.uint8)
@@ -29,8 +32,6 @@ def _test_pair(height: int, width: int, seed: int = 0) -> tuple[np.ndarray, np.n
 
 
 def _skimage_scores(gt: np.ndarray, pred: np.ndarray) -> dict[str, float]:
-    from skimage.metrics import peak_signal_noise_ratio, structural_similarity
-
     return {
         "psnr": float(peak_signal_noise_ratio(gt, pred, data_range=255)),
         "ssim": float(structural_similarity(gt, pred, channel_axis=2, data_range=255)),
@@ -51,7 +52,7 @@ def _skimage_scores(gt: np.ndarray, pred: np.ndarray) -> dict[str, float]:
 def measure(
     height: int = 1024, width: int = 1536, repeats: int = 3, *, threads: int = 2
 ) -> dict[str, Any]:
-    """Time scikit-image and :func:`eval.metrics.score_pair` on one pair, in the same run.
+    """Time scikit-image and :func:`eval.score.score_pair` on one pair, in the same run.
 
     Args:
         height, width: size of the uint8 RGB test pair (EBB! images are 1024 x ~1536).
@@ -63,9 +64,6 @@ def measure(
         (skimage_s / ours_s, > 1 means ours is faster), ``max_abs_diff`` per metric between the
         two implementations, and the settings used.
     """
-    import torch
-
-    from eval.metrics import score_pair
 
     if repeats < 1:
         raise ValueError(f"repeats must be at least 1; got {repeats}.")

@@ -23,7 +23,13 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-GENERATORS = ("pix2pix-unet", "cyclegan-resnet", "bggan-glassnet")
+import torch
+from torch.utils.flop_counter import FlopCounterMode
+
+from bokeh.registry import get_network, method_specs
+
+# The generator of every translation method, in registry order.
+GENERATORS = tuple(s.networks[0].name for s in method_specs(kind="translation", variants=False))
 MATMUL_N = 2048
 
 
@@ -41,8 +47,6 @@ def _best(fn: Callable[[], object], repeats: int) -> float:
 def matmul_rate(n: int = MATMUL_N, repeats: int = 5) -> dict[str, float]:
     """This machine's float32 ``torch.mm`` rate on n x n matrices: ``{"gflops", "seconds",
     "flops"}`` (best of ``repeats``)."""
-    import torch
-
     gen = torch.Generator().manual_seed(0)
     a = torch.randn(n, n, generator=gen)
     b = torch.randn(n, n, generator=gen)
@@ -53,9 +57,6 @@ def matmul_rate(n: int = MATMUL_N, repeats: int = 5) -> dict[str, float]:
 
 def count_flops(model, x) -> int:
     """FLOPs of one forward pass of ``model`` on ``x`` (convolutions and matmuls)."""
-    import torch
-    from torch.utils.flop_counter import FlopCounterMode
-
     with torch.inference_mode(), FlopCounterMode(display=False) as counter:
         model(x)
     return int(counter.get_total_flops())
@@ -64,14 +65,10 @@ def count_flops(model, x) -> int:
 def generator_rate(name: str, *, size: int = 512, repeats: int = 3) -> dict[str, Any]:
     """Forward time and GFLOP/s of network ``name`` (default config, random weights) on a
     1x3x``size``x``size`` input in [-1, 1]."""
-    import torch
-
-    from bokeh.registry import NETWORKS
-
     if size < 256 or size % 256:
         raise ValueError(f"size must be a multiple of 256 (the U-Net 256 needs it); got {size}.")
     torch.manual_seed(0)
-    model = NETWORKS[name].build(None).eval()
+    model = get_network(name).build(None).eval()
     x = torch.rand(1, 3, size, size, generator=torch.Generator().manual_seed(1)) * 2 - 1
     flops = count_flops(model, x)
 
@@ -80,7 +77,7 @@ def generator_rate(name: str, *, size: int = 512, repeats: int = 3) -> dict[str,
             model(x)
 
     seconds = _best(forward, repeats)
-    return {"network": name, "label": NETWORKS[name].label, "size": size, "flops": flops,
+    return {"network": name, "label": get_network(name).label, "size": size, "flops": flops,
             "seconds": seconds, "gflops": flops / seconds / 1e9,
             "parameters": sum(p.numel() for p in model.parameters())}
 
@@ -92,8 +89,6 @@ def measure(*, size: int = 512, repeats: int = 3,
 
     Returns ``{"matmul": {...}, "generators": [{..., "ratio": gflops / matmul gflops}],
     "threads": n}``."""
-    import torch
-
     ref = matmul_rate(repeats=5)
     rows = [generator_rate(name, size=size, repeats=repeats) for name in networks]
     again = matmul_rate(repeats=5)

@@ -22,6 +22,15 @@ import time
 from collections.abc import Callable
 
 import numpy as np
+import torch
+from scipy import ndimage
+from skimage import data, transform
+
+from bokeh.render.coc import strength_for_fnumber
+from bokeh.render.gauss import render_threshold_gauss
+from bokeh.render.lens import render_lens
+from eval import bench_app, bench_models
+from eval.bench_metrics import measure
 
 
 def best_time(fn: Callable[[], object], repeats: int) -> float:
@@ -39,9 +48,6 @@ def bench_scene(width: int = 1536, height: int = 1024) -> tuple[np.ndarray, np.n
     """A photo (scikit-image's astronaut, resized) with a plausible disparity map: a subject
     in focus (an ellipse with soft edges) over a ground plane receding to the top; and the
     subject's disparity."""
-    from scipy import ndimage
-    from skimage import data, transform
-
     image = transform.resize(data.astronaut(), (height, width), order=1,
                              anti_aliasing=True).astype(np.float32)
     yy, xx = np.mgrid[0:height, 0:width].astype(np.float32)
@@ -53,11 +59,6 @@ def bench_scene(width: int = 1536, height: int = 1024) -> tuple[np.ndarray, np.n
 
 
 def renderer_ratios(*, width: int = 1536, height: int = 1024, repeats: int = 5) -> list[dict]:
-    from scipy import ndimage
-
-    from bokeh.render.coc import strength_for_fnumber
-    from bokeh.render.gauss import render_threshold_gauss
-    from bokeh.render.lens import render_lens
 
     image, disparity, focus = bench_scene(width, height)
     strength = strength_for_fnumber(1.8, height)
@@ -88,11 +89,8 @@ def renderer_ratios(*, width: int = 1536, height: int = 1024, repeats: int = 5) 
 def run(*, repeats: int = 5, width: int = 1536, height: int = 1024,
         quick: bool = False) -> list[dict]:
     """Every benchmark row; ``quick`` skips the generators and the app (about a minute)."""
-    import torch
-
     torch.set_num_threads(max(1, torch.get_num_threads()))
     rows = renderer_ratios(width=width, height=height, repeats=repeats)
-    from eval.bench_metrics import measure
 
     m = measure(height=height, width=width, repeats=repeats)
     rows.append({"benchmark": f"metrics (psnr+ssim+ssim_gauss) {width}x{height}",
@@ -100,8 +98,6 @@ def run(*, repeats: int = 5, width: int = 1536, height: int = 1024,
                  "reference_seconds": m["skimage_s"], "ratio": m["ours_s"] / m["skimage_s"],
                  "target": "<= 0.2x (5x faster)"})
     if not quick:
-        from eval import bench_app, bench_models
-
         rows += bench_models.benchmark_rows(size=512, repeats=min(repeats, 2))
         rows += bench_app.benchmark_rows(repeats=repeats)
     return rows

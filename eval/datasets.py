@@ -35,7 +35,18 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from bokeh.config import data_dir
+from bokeh.data import ebb
+from bokeh.data.ebb import load_ebb
+from bokeh.data.synth import (
+    HOLDOUT_COUNT,
+    HOLDOUT_NAME,
+    HOLDOUT_SIZE,
+    load_synth,
+    motorcycle_sample,
+)
 from bokeh.errors import BokehError, DatasetNotFoundError
+from bokeh.imaging import to_uint8
 
 DATASETS = ("synth", "ebb", "motorcycle")
 SCORED_DATASETS = ("synth", "ebb")  # those with a bokeh ground truth
@@ -169,9 +180,6 @@ def _from_pairs(name: str, pairs, split: str, description: str) -> EvalDataset:
 
 
 def _motorcycle() -> EvalDataset:
-    from bokeh.data.synth import motorcycle_sample
-    from bokeh.imaging import to_uint8
-
     s = motorcycle_sample()
     item = EvalItem(id=s.name, input=to_uint8(s.image), gt=None, input_path=None, gt_path=None,
                     depth=np.asarray(s.disparity), focus=(float(s.focus[0]), float(s.focus[1])))
@@ -199,8 +207,6 @@ def open_dataset(
             raise DatasetNotFoundError("The motorcycle sample has one split, 'all'.")
         return _motorcycle()
     if name == "synth":
-        from bokeh.data.synth import load_synth
-
         try:
             pairs = load_synth(root, split)
         except DatasetNotFoundError as exc:
@@ -214,7 +220,6 @@ def open_dataset(
         what = "synthetic holdout" if root is None else f"synthetic set {pairs.root}"
         return _from_pairs("synth", pairs, split,
                            f"{what}, split {split} ({len(pairs)} scenes, true depth)")
-    from bokeh.data.ebb import load_ebb
 
     pairs = load_ebb(root, split)
     return _from_pairs("ebb", pairs, split,
@@ -232,8 +237,6 @@ class DatasetInfo(NamedTuple):
 
 def _ebb_status() -> tuple[bool, str]:
     """Whether EBB! can be opened, found without downloading anything."""
-    from bokeh.data import ebb
-
     env = ebb._env_settings()  # the one place EBB_ROOT / BOKEH_EBB_REPO are read
     if env["root"]:
         try:
@@ -249,12 +252,8 @@ def _ebb_status() -> tuple[bool, str]:
 
 def available_datasets() -> list[DatasetInfo]:
     """What the UI can offer, cheaply (nothing is generated or downloaded here)."""
-    from bokeh.data.synth import HOLDOUT_COUNT, HOLDOUT_NAME, HOLDOUT_SIZE
-
     out = []
     try:
-        from bokeh.config import data_dir
-
         ready = (data_dir() / "synth" / HOLDOUT_NAME / "metadata.json").is_file()
     except OSError:
         ready = False

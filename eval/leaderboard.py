@@ -27,7 +27,13 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
+import plotly.graph_objects as go
+
+from bokeh.data.ebb import EBB_NUM_PAIRS, EBB_SPLITS
+from eval.metric_table import METRICS
 from eval.references import REFERENCE_POINTS, ReferencePoint
+from eval.store import get_run, list_runs, load_rows, run_summary, summarize
 
 _SYMBOLS = {"Singh & Gothe, Table 1": "diamond-open", "published, EBB! Val294": "square-open"}
 
@@ -44,8 +50,6 @@ def scatter_figure(rows: Sequence[dict] = (), references: Sequence[ReferencePoin
     """PSNR (x) against SSIM (y): one marker per evaluated method (``rows`` of dicts with
     method, psnr, ssim; rows with ``"oracle": True`` form their own, open-marker trace) plus
     labelled reference markers reported elsewhere."""
-    import plotly.graph_objects as go
-
     fig = go.Figure()
     for source in dict.fromkeys(r.source for r in references):
         pts = [r for r in references if r.source == source]
@@ -83,11 +87,10 @@ def _overlap_note(base: str, dataset: str, split: str, weights: dict | None) -> 
     """Why this score is not a holdout score, or ``""``."""
     if dataset != "ebb":
         return ""
-    from bokeh.data.ebb import EBB_SPLITS
 
     def ids(name: str) -> set[int] | None:
         if name == "all":
-            return set(range(4694))
+            return set(range(EBB_NUM_PAIRS))
         r = EBB_SPLITS.get(name)
         return set(r) if r is not None else None
 
@@ -119,8 +122,6 @@ def _signature(run_dir: Path) -> tuple:
 
 @lru_cache(maxsize=256)
 def _summary_cached(run_dir: str, _sig: tuple):
-    from eval.runs import run_summary
-
     return run_summary(run_dir)
 
 
@@ -154,9 +155,6 @@ def leaderboard_frame(
 ):
     """The leaderboard with machine keys and full precision (see :func:`summarize` columns,
     plus status, started_at, train_overlap, note). ``run``: "latest", "all" or a run id."""
-    import pandas as pd
-
-    from eval.runs import get_run, list_runs, summarize
 
     if run not in ("latest", "all"):
         frames = [_run_frame(get_run(run, results_dir))]
@@ -183,8 +181,6 @@ def leaderboard_frame(
 
 
 def _sorted(df):
-    from eval.metrics import METRICS
-
     key, spec = next(iter(METRICS.items()))
     return df.sort_values(["dataset", "split", key], ascending=[True, True,
                                                                 not spec.higher_is_better],
@@ -195,8 +191,6 @@ def leaderboard_columns() -> list[dict[str, Any]]:
     """The display columns of :func:`leaderboard_table`: ``name`` (header), ``key`` (column of
     :func:`leaderboard_frame` or None), ``kind`` ("text", "number", "bool"), and for metrics
     ``decimals``, ``higher_is_better`` and ``description`` (for tooltips)."""
-    from eval.metrics import METRICS
-
     cols: list[dict[str, Any]] = [
         {"name": "Method", "key": "method", "kind": "text"},
         {"name": "Dataset", "key": "dataset", "kind": "text"},
@@ -234,8 +228,6 @@ def leaderboard_table(
     """The leaderboard for people: one row per (method, dataset, split) (per run with
     ``run="all"``), headers and rounding from :func:`leaderboard_columns`; NaN where a value
     does not exist. Suitable for ``gr.DataFrame`` and CSV download."""
-    import pandas as pd
-
     raw = leaderboard_frame(results_dir, run=run, dataset=dataset, split=split)
     out = {}
     for col in leaderboard_columns():
@@ -254,8 +246,6 @@ def rows_for_plot(df) -> list[dict[str, Any]]:
     :func:`leaderboard_frame` output: ``{"method", "psnr", "ssim", "oracle", "dataset",
     "split"}``; rows without finite PSNR and SSIM are left out. The dataset is added to the
     label when the table mixes datasets."""
-    from eval.metrics import METRICS
-
     def col(key: str, label: str) -> str:
         return key if key in df.columns else label
 
@@ -285,10 +275,8 @@ def rows_for_plot(df) -> list[dict[str, Any]]:
 
 
 def per_image(run_dir: str | os.PathLike):
-    """The run's rows (:func:`eval.runs.load_rows`) plus ``output_path``: the absolute path of
+    """The run's rows (:func:`eval.store.load_rows`) plus ``output_path``: the absolute path of
     each saved output (None for rows with an error)."""
-    from eval.runs import load_rows
-
     run_dir = Path(run_dir)
     df = load_rows(run_dir)
     df["output_path"] = [str(run_dir / o) if isinstance(o, str) and o else None
@@ -305,9 +293,6 @@ def worst_images(run_dir: str | os.PathLike, method: str, metric: str = "psnr", 
     ``psnr``, ``ssim``, ``ssim_gauss`` (all metrics), ``output``/``input``/``gt`` (absolute
     paths as strings), ``caption`` (e.g. ``"4412 · PSNR (dB) 21.37"``).
     """
-    import pandas as pd
-
-    from eval.metrics import METRICS
 
     if metric not in METRICS:
         raise ValueError(f"metric must be one of {', '.join(METRICS)}; got {metric!r}.")

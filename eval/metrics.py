@@ -38,7 +38,6 @@ import math
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -46,12 +45,10 @@ import numpy as np
 import torch
 
 __all__ = [
-    "METRICS",
-    "MetricSpec",
     "as_batch",
     "lpips_available",
     "psnr",
-    "score_pair",
+    "as_batch_native",
     "ssim",
     "ssim_gauss",
 ]
@@ -73,11 +70,11 @@ _STRIP_ELEMENTS_GPU = 1 << 24
 # --------------------------------------------------------------------------------------------
 
 
-def _shape_of(x: Any) -> tuple[int, ...]:
+def shape_of(x: Any) -> tuple[int, ...]:
     return tuple(int(s) for s in getattr(x, "shape", ()))
 
 
-def _as_batch_native(x: Any, name: str = "image") -> torch.Tensor:
+def as_batch_native(x: Any, name: str = "image") -> torch.Tensor:
     """Like :func:`as_batch` but keeps the dtype (uint8 stays uint8) to save memory."""
     if isinstance(x, torch.Tensor):
         t = x.detach()
@@ -88,7 +85,7 @@ def _as_batch_native(x: Any, name: str = "image") -> torch.Tensor:
         elif t.ndim != 4:
             raise ValueError(
                 f"{name} must be a tensor of shape (B, C, H, W), (C, H, W) or (H, W); "
-                f"got shape {_shape_of(x)}."
+                f"got shape {shape_of(x)}."
             )
     elif isinstance(x, np.ndarray):
         if x.ndim == 2:
@@ -100,13 +97,13 @@ def _as_batch_native(x: Any, name: str = "image") -> torch.Tensor:
         else:
             raise ValueError(
                 f"{name} must be a numpy array of shape (H, W, C), (B, H, W, C) or (H, W); "
-                f"got shape {_shape_of(x)}."
+                f"got shape {shape_of(x)}."
             )
         if a.shape[-1] > 4:
             # numpy arrays are read channel-last; (3, H, W) would silently become W channels
             raise ValueError(
                 f"{name}: numpy arrays are read as (H, W, C) or (B, H, W, C) with C <= 4; got "
-                f"shape {_shape_of(x)}. Pass a torch tensor for channel-first data."
+                f"shape {shape_of(x)}. Pass a torch tensor for channel-first data."
             )
         if a.dtype == np.bool_ or a.dtype.kind not in "uif":
             raise ValueError(f"{name} must hold numbers; got numpy dtype {a.dtype}.")
@@ -139,7 +136,7 @@ def as_batch(x: Any, *, dtype: torch.dtype = torch.float64) -> torch.Tensor:
         ValueError: on an unsupported number of dimensions or a non-numeric dtype.
         TypeError: if ``x`` is neither a tensor nor an array.
     """
-    return _as_batch_native(x).to(dtype)
+    return as_batch_native(x).to(dtype)
 
 
 def _check_data_range(data_range: Any) -> float:
@@ -157,12 +154,12 @@ def _check_dtype(dtype: torch.dtype) -> None:
 
 
 def _pair(pred: Any, target: Any) -> tuple[torch.Tensor, torch.Tensor]:
-    p = _as_batch_native(pred, "pred")
-    t = _as_batch_native(target, "target")
+    p = as_batch_native(pred, "pred")
+    t = as_batch_native(target, "target")
     if p.shape != t.shape:
         raise ValueError(
             "pred and target must have the same shape; got pred "
-            f"{_shape_of(pred)} and target {_shape_of(target)}."
+            f"{shape_of(pred)} and target {shape_of(target)}."
         )
     if p.device != t.device:
         raise ValueError(f"pred and target are on different devices ({p.device}, {t.device}).")
@@ -445,99 +442,6 @@ def ssim_gauss(
     taps, cov = _gauss_taps(GAUSS_SIGMA, GAUSS_TRUNCATE)
     with torch.no_grad():
         return _ssim_core(p, t, taps=taps, cov_norm=cov, box=False, data_range=dr, dtype=dtype)
-
-
-# --------------------------------------------------------------------------------------------
-# Leaderboard declaration
-# --------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class MetricSpec:
-    """One metric column of the leaderboard.
-
-    Attributes:
-        name: key used in result rows (``"psnr"``).
-        label: column header for people.
-        higher_is_better: sort direction.
-        decimals: digits shown after the decimal point.
-        fn: ``fn(pred, target, *, data_range) -> Tensor (B,)``.
-        description: the exact convention, for tooltips and the report.
-    """
-
-    name: str
-    label: str
-    higher_is_better: bool
-    decimals: int
-    fn: Callable[..., torch.Tensor]
-    description: str = ""
-
-    def format(self, value: float | None) -> str:
-        """Format a value for display: ``"n/a"`` for missing/NaN, ``"inf"`` for +inf."""
-        if value is None:
-            return "n/a"
-        v = float(value)
-        if math.isnan(v):
-            return "n/a"
-        if math.isinf(v):
-            return "inf" if v > 0 else "-inf"
-        return f"{v:.{self.decimals}f}"
-
-
-METRICS: dict[str, MetricSpec] = {
-    "psnr": MetricSpec(
-        name="psnr",
-        label="PSNR (dB)",
-        higher_is_better=True,
-        decimals=2,
-        fn=psnr,
-        description="RGB uint8 at native resolution, data range 255 "
-        "(skimage peak_signal_noise_ratio).",
-    ),
-    "ssim": MetricSpec(
-        name="ssim",
-        label="SSIM",
-        higher_is_better=True,
-        decimals=4,
-        fn=ssim,
-        description="skimage structural_similarity(gt, pred, channel_axis=2, data_range=255): "
-        "7x7 uniform window, sample covariance (DMSHN/BRViT convention).",
-    ),
-    "ssim_gauss": MetricSpec(
-        name="ssim_gauss",
-        label="SSIM (Gaussian)",
-        higher_is_better=True,
-        decimals=4,
-        fn=ssim_gauss,
-        description="Wang et al.: 11x11 Gaussian window, sigma 1.5, population covariance "
-        "(skimage gaussian_weights=True, use_sample_covariance=False; piq/torchmetrics/TF).",
-    ),
-}
-
-
-def score_pair(pred: np.ndarray, gt: np.ndarray) -> dict[str, float]:
-    """All :data:`METRICS` for one prediction against its ground truth.
-
-    Args:
-        pred, gt: uint8 RGB numpy arrays (H, W, 3) of the same shape, at native resolution.
-
-    Returns:
-        ``{"psnr": dB, "ssim": [-1, 1], "ssim_gauss": [-1, 1]}`` with data_range=255
-        (psnr is ``inf`` for identical images).
-    """
-    for name, a in (("pred", pred), ("gt", gt)):
-        if not isinstance(a, np.ndarray) or a.dtype != np.uint8 or a.ndim != 3 or a.shape[2] != 3:
-            raise ValueError(
-                f"{name} must be a uint8 numpy array of shape (H, W, 3); got "
-                f"{type(a).__name__} {getattr(a, 'dtype', '')} {_shape_of(a)}."
-            )
-    p = _as_batch_native(pred, "pred")  # convert once, not once per metric
-    g = _as_batch_native(gt, "gt")
-    if p.shape != g.shape:
-        raise ValueError(
-            f"pred and gt must have the same shape; got pred {pred.shape} and gt {gt.shape}."
-        )
-    return {key: float(spec.fn(p, g, data_range=255)[0]) for key, spec in METRICS.items()}
 
 
 # --------------------------------------------------------------------------------------------

@@ -7,15 +7,7 @@ mirror: a Hub dataset repo ``owner/name`` (created private on the first push if 
 token is ``HF_TOKEN``, a Space Secret, else huggingface_hub's own login), or a folder
 (``/abs/path`` or ``file:///abs/path``) for self-hosting and tests. Unset: nothing is pushed.
 
-Layout of the mirror (that of the results directory, see :mod:`eval.runs`)::
-
-    runs/<run_id>/run.json, rows.jsonl, per_image.csv, summary.csv
-    runs/<run_id>/outputs/<method>/<id>.png   the outputs the Review tab shows (small PNGs;
-                                              BOKEH_RESULTS_PUSH_IMAGES=0 leaves them out)
-    reviews.jsonl                             every saved note, history included, oldest first
-
-Never pushed: the evaluation lock, temporary files, the SQLite file itself (its notes travel as
-``reviews.jsonl``, which merges cleanly) and outputs that no line of ``rows.jsonl`` names yet.
+The mirror's layout is in :mod:`eval.mirrors`.
 
 When (the hooks live in :mod:`eval.webui`; the app calls :func:`restore` once before launch):
 
@@ -57,10 +49,12 @@ import time
 from collections.abc import Iterable, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Protocol
-from urllib.parse import unquote, urlparse
 
+from bokeh import config
 from bokeh.errors import BokehError
+from eval.mirrors import Mirror, mirror_for
+from eval.review import ReviewStore
+from eval.store import atomic_write
 
 log = logging.getLogger("bokeh.persist")
 
@@ -70,7 +64,6 @@ STATE_DIR = ".persist"
 PROGRESS_PUSH_EVERY_S = 600.0
 RETRY_DELAYS_S = (30.0, 120.0, 600.0)
 MIN_PUSH_INTERVAL_S = 30.0
-COMMIT_MAX_FILES = 100  # files per Hub commit (the Hub's advice for HTTP commits)
 UNCONFIGURED = "Results are kept on this machine only (set BOKEH_RESULTS_REPO to keep them)."
 
 _NAME = r"[A-Za-z0-9_-][A-Za-z0-9._-]{0,199}"  # one path part; never "." or ".." or hidden
@@ -78,189 +71,12 @@ _RUN_PATH = re.compile(
     rf"runs/(?P<run>{_NAME})/(?:run\.json|rows\.jsonl|per_image\.csv|summary\.csv"
     rf"|outputs/{_NAME}/{_NAME}\.png)")
 _RUN_ID = re.compile(_NAME)
-_REPO_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*")
 _HF_TOKEN = re.compile(r"hf_[A-Za-z0-9]{8,}")
 _REVIEW_FIELDS = ("run_id", "method", "image_id", "reviewer", "note", "tags", "created_at",
                   "updated_at")
 
 
-# ----------------------------------------------------------------------------- mirrors
-
-
-class Mirror(Protocol):
-    """Where results are mirrored. Paths are POSIX, relative to the mirror's root."""
-
-    def describe(self) -> str:
-        """For people: ``"the Hub dataset owner/name"``."""
-
-    def list_files(self) -> list[str]:
-        """Every file in the mirror (empty when it does not exist yet)."""
-
-    def upload(self, files: Sequence[tuple[str, bytes | Path]], message: str) -> None:
-        """Write each ``(path, content or local file)``; files listed last land last."""
-
-    def download(self, paths: Sequence[str], dest: Path) -> None:
-        """Copy each path to ``dest / path``."""
-
-
-class LocalMirror:
-    """A folder as the mirror (self-hosting, tests). Each file is written atomically."""
-
-    def __init__(self, folder: str | os.PathLike) -> None:
-        self.folder = Path(folder).expanduser()
-
-    def __repr__(self) -> str:
-        return f"LocalMirror({str(self.folder)!r})"
-
-    def describe(self) -> str:
-        return f"the folder {self.folder}"
-
-    def _path(self, rel: str) -> Path:
-        if not _safe_rel(rel):
-            raise BokehError(f"Refusing the mirror path {rel!r}.")
-        return self.folder / rel
-
-    def list_files(self) -> list[str]:
-        if not self.folder.is_dir():
-            return []
-        out = []
-        for path in self.folder.rglob("*"):
-            rel = path.relative_to(self.folder).as_posix()
-            if path.is_file() and _safe_rel(rel):
-                out.append(rel)
-        return sorted(out)
-
-    def upload(self, files: Sequence[tuple[str, bytes | Path]], message: str) -> None:
-        for rel, src in files:
-            target = self._path(rel)
-            target.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp",
-                                       dir=target.parent)
-            try:
-                with os.fdopen(fd, "wb") as fh:
-                    if isinstance(src, bytes):
-                        fh.write(src)
-                    else:
-                        with open(src, "rb") as inp:
-                            shutil.copyfileobj(inp, fh)
-                os.replace(tmp, target)
-            except BaseException:
-                with contextlib.suppress(OSError):
-                    os.unlink(tmp)
-                raise
-
-    def download(self, paths: Sequence[str], dest: Path) -> None:
-        for rel in paths:
-            target = Path(dest) / rel
-            target.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(self._path(rel), target)
-
-
-class HubMirror:
-    """A Hugging Face dataset repo as the mirror, through ``huggingface_hub.HfApi``.
-
-    Args:
-        repo_id: ``owner/name`` of a dataset repo; created (``private``) on the first upload
-            when missing.
-        token: passed to every call; None lets huggingface_hub find its own (``HF_TOKEN``,
-            a saved login). Never logged or shown.
-        api: an ``HfApi``-like object (tests pass a stand-in); calls used: ``create_repo``,
-            ``create_commit``, ``list_repo_files``, ``snapshot_download``.
-    """
-
-    def __init__(self, repo_id: str, *, token: str | None = None, api=None,
-                 private: bool = True) -> None:
-        self.repo_id = repo_id
-        self.token = token
-        self.private = private
-        self._api = api
-        self._created = False
-
-    def __repr__(self) -> str:  # no token here
-        return f"HubMirror({self.repo_id!r})"
-
-    def describe(self) -> str:
-        return f"the Hub dataset {self.repo_id}"
-
-    @property
-    def api(self):
-        if self._api is None:
-            from huggingface_hub import HfApi
-
-            self._api = HfApi()
-        return self._api
-
-    def list_files(self) -> list[str]:
-        from huggingface_hub.errors import RepositoryNotFoundError
-
-        try:
-            return list(self.api.list_repo_files(self.repo_id, repo_type="dataset",
-                                                 token=self.token))
-        except RepositoryNotFoundError:
-            return []
-
-    def upload(self, files: Sequence[tuple[str, bytes | Path]], message: str) -> None:
-        from huggingface_hub import CommitOperationAdd
-
-        if not self._created:
-            self.api.create_repo(self.repo_id, repo_type="dataset", private=self.private,
-                                 exist_ok=True, token=self.token)
-            self._created = True
-        chunks = [files[k:k + COMMIT_MAX_FILES] for k in range(0, len(files), COMMIT_MAX_FILES)]
-        for k, chunk in enumerate(chunks, 1):
-            ops = [CommitOperationAdd(path_in_repo=rel,
-                                      path_or_fileobj=src if isinstance(src, bytes) else str(src))
-                   for rel, src in chunk]
-            suffix = f" ({k}/{len(chunks)})" if len(chunks) > 1 else ""
-            self.api.create_commit(self.repo_id, ops, commit_message=message + suffix,
-                                   repo_type="dataset", token=self.token)
-
-    def download(self, paths: Sequence[str], dest: Path) -> None:
-        if not paths:
-            return
-        # One pattern per folder (an exact pattern per file would cost files x patterns
-        # matches in huggingface_hub), then drop whatever else those patterns brought.
-        wanted = set(paths)
-        patterns = sorted({p.rsplit("/", 1)[0] + "/*" if "/" in p else p for p in wanted})
-        self.api.snapshot_download(self.repo_id, repo_type="dataset", allow_patterns=patterns,
-                                   local_dir=str(dest), token=self.token)
-        for path in Path(dest).rglob("*"):
-            rel = path.relative_to(dest).as_posix()
-            if path.is_file() and rel not in wanted and not rel.startswith(".cache/"):
-                path.unlink()
-
-
-def mirror_for(spec: str, *, token: str | None = None) -> Mirror:
-    """The mirror a ``BOKEH_RESULTS_REPO`` value names: ``file:///abs/path`` or ``/abs/path``
-    (a folder), ``owner/name`` (also ``datasets/owner/name`` or its huggingface.co URL: a Hub
-    dataset repo). Anything else raises BokehError."""
-    spec = spec.strip()
-    if spec.startswith("file://"):
-        path = unquote(urlparse(spec).path)
-        if not path or not os.path.isabs(path):
-            raise BokehError(f"BOKEH_RESULTS_REPO {spec[:80]!r} must be file:///absolute/path.")
-        return LocalMirror(path)
-    if os.path.isabs(spec) or spec.startswith("~"):
-        return LocalMirror(spec)
-    repo = spec
-    for prefix in ("https://huggingface.co/datasets/", "datasets/"):
-        if repo.startswith(prefix):
-            repo = repo[len(prefix):]
-    repo = repo.strip("/")
-    if _REPO_ID.fullmatch(repo):
-        return HubMirror(repo, token=token)
-    raise BokehError(f"BOKEH_RESULTS_REPO {spec[:80]!r} is neither a Hub dataset repo id "
-                     "(owner/name) nor an absolute folder (/path or file:///path).")
-
-
 # ----------------------------------------------------------------------------- helpers
-
-
-def _safe_rel(rel: str) -> bool:
-    """A relative POSIX path without empty, hidden, ``.`` or ``..`` parts."""
-    if not rel or rel.startswith("/") or "\\" in rel:
-        return False
-    return all(part and not part.startswith(".") for part in rel.split("/"))
 
 
 def _sha(data: bytes) -> str:
@@ -522,10 +338,8 @@ class Persister:
         return dict(files) if isinstance(files, dict) else {}
 
     def _save_manifest(self, files: dict[str, str]) -> None:
-        from eval.runs import _atomic_write
-
         text = json.dumps({"mirror": self.mirror.describe(), "files": files}, indent=0)
-        _atomic_write(self._state_dir() / "manifest.json", text)
+        atomic_write(self._state_dir() / "manifest.json", text)
 
     @contextlib.contextmanager
     def _staging(self):
@@ -583,8 +397,6 @@ class Persister:
                  self.mirror.describe())
 
     def _store(self):
-        from eval.review import ReviewStore
-
         return ReviewStore(self.root / "reviews.sqlite")
 
     def _merge_remote_reviews(self, listing: Sequence[str]) -> str | None:
@@ -684,8 +496,6 @@ _atexit_registered = False
 
 def from_config() -> Persister:
     """A Persister for ``bokeh.config``'s results directory and ``BOKEH_RESULTS_REPO``."""
-    from bokeh import config
-
     spec = config.results_repo()
     try:
         root = config.results_dir()
@@ -707,7 +517,6 @@ def from_config() -> Persister:
 def default() -> Persister:
     """The process's Persister, rebuilt when its configuration changes (env variables)."""
     global _default, _default_key, _atexit_registered
-    from bokeh import config
 
     key = (config.results_repo(), os.environ.get("BOKEH_RESULTS_DIR"),
            os.environ.get("BOKEH_DATA_DIR"), config.results_push_images(), config.hf_token())

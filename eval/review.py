@@ -38,6 +38,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import IO
 
+from bokeh import config
 from bokeh.errors import BokehError
 
 DEFAULT_TAGS = (
@@ -77,8 +78,6 @@ class ReviewStoreError(BokehError):
 
 def default_review_db() -> Path:
     """Default database path: ``<results dir>/reviews.sqlite`` (the file is not created here)."""
-    from bokeh import config
-
     return config.results_dir() / _DB_NAME
 
 

@@ -11,7 +11,7 @@ reported. Policies:
   cropping: a resized output would be scored on a different protocol).
 * **Unreadable file**: that id is not scored and is reported.
 
-Metrics are :func:`eval.metrics.score_pair` (PSNR with data range 255 and both SSIM variants,
+Metrics are :func:`score_pair` (PSNR with data range 255 and both SSIM variants,
 REFERENCE.md section 2). The CSV has columns ``id, psnr, ssim, ssim_gauss``, one row per scored
 id in natural order (``2`` before ``10``), and a last row ``mean`` over the scored ids.
 """
@@ -27,8 +27,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+from PIL import Image
 
 from bokeh.errors import BokehError
+from eval.metric_table import METRICS
+from eval.metrics import as_batch_native, shape_of
 
 EXTENSIONS = (".png", ".jpg", ".jpeg")
 
@@ -64,6 +67,31 @@ class ScoreReport:
         return out
 
 
+def score_pair(pred: np.ndarray, gt: np.ndarray) -> dict[str, float]:
+    """All :data:`METRICS` for one prediction against its ground truth.
+
+    Args:
+        pred, gt: uint8 RGB numpy arrays (H, W, 3) of the same shape, at native resolution.
+
+    Returns:
+        ``{"psnr": dB, "ssim": [-1, 1], "ssim_gauss": [-1, 1]}`` with data_range=255
+        (psnr is ``inf`` for identical images).
+    """
+    for name, a in (("pred", pred), ("gt", gt)):
+        if not isinstance(a, np.ndarray) or a.dtype != np.uint8 or a.ndim != 3 or a.shape[2] != 3:
+            raise ValueError(
+                f"{name} must be a uint8 numpy array of shape (H, W, 3); got "
+                f"{type(a).__name__} {getattr(a, 'dtype', '')} {shape_of(a)}."
+            )
+    p = as_batch_native(pred, "pred")  # convert once, not once per metric
+    g = as_batch_native(gt, "gt")
+    if p.shape != g.shape:
+        raise ValueError(
+            f"pred and gt must have the same shape; got pred {pred.shape} and gt {gt.shape}."
+        )
+    return {key: float(spec.compute(p, g, data_range=255)[0]) for key, spec in METRICS.items()}
+
+
 def _few(ids: list[str], n: int = 10) -> str:
     return ", ".join(ids[:n]) + (f", ... ({len(ids)} in all)" if len(ids) > n else "")
 
@@ -93,8 +121,6 @@ def _index(folder: Path, notes: list[str]) -> dict[str, Path]:
 
 
 def _read(path: Path) -> np.ndarray:
-    from PIL import Image
-
     with Image.open(path) as im:
         return np.asarray(im.convert("RGB"), dtype=np.uint8)
 
@@ -104,8 +130,6 @@ def score_folders(pred_dir: str | os.PathLike, gt_dir: str | os.PathLike) -> Sco
 
     Raises :class:`~bokeh.errors.BokehError` when a folder does not exist or holds no images.
     """
-    from eval.metrics import METRICS, score_pair
-
     report = ScoreReport()
     preds = _index(Path(pred_dir).expanduser(), report.notes)
     gts = _index(Path(gt_dir).expanduser(), report.notes)
@@ -134,8 +158,6 @@ def score_folders(pred_dir: str | os.PathLike, gt_dir: str | os.PathLike) -> Sco
 
 def to_csv(report: ScoreReport) -> str:
     """The CSV text: header ``id,psnr,ssim,ssim_gauss``, one line per id, ``mean`` last."""
-    from eval.metrics import METRICS
-
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
     writer.writerow(["id", *METRICS])

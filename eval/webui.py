@@ -4,20 +4,40 @@ gate, single flight), build the table and figure, and load a run's images for re
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 import json
+import math
 import os
 import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
+from bokeh import lazy
+from bokeh.config import admin_token, space_id
 from bokeh.errors import BokehError
+from bokeh.imaging import load_image, to_uint8
+from bokeh.registry import list_methods
+from bokeh.service import method_status
+from eval import persist
+from eval.datasets import available_datasets, open_dataset
+from eval.leaderboard import leaderboard_table, rows_for_plot, scatter_figure, worst_images
+from eval.metric_table import METRICS
+from eval.review import ReviewStore, default_review_db
+from eval.store import get_run, list_runs, slug
 
+BOARD_INTRO = (
+    "Scores on a held-out set; the plot also shows published results as reference markers "
+    "(reported elsewhere, on other protocols: not directly comparable). PSNR can rank a "
+    "visibly wrong method high: look at the images in the Review tab."
+)
 LATEST = "latest complete runs"
 ALL_RUNS = "all runs"
 
@@ -27,15 +47,11 @@ class AdminTokenError(BokehError):
 
 
 def admin_token_required() -> bool:
-    from bokeh.config import admin_token
-
     return admin_token() is not None
 
 
 def evaluations_allowed() -> bool:
     """False on a Hugging Face Space without BOKEH_ADMIN_TOKEN (see check_admin_token)."""
-    from bokeh.config import admin_token, space_id
-
     return admin_token() is not None or space_id() is None
 
 
@@ -44,8 +60,6 @@ def check_admin_token(given: str | None) -> None:
     Constant-time comparison; the token never appears in messages. On a Hugging Face Space
     (``SPACE_ID`` set) without a token, evaluations are refused: a public page must not let
     anyone fill its CPU with evaluations."""
-    from bokeh.config import admin_token, space_id
-
     expected = admin_token()
     if expected is None:
         if space_id():
@@ -83,16 +97,12 @@ STOP = StopFlag()
 
 def run_choices(results_dir=None) -> list[tuple[str, str]]:
     """(label, value) pairs for the run selector: latest complete, all, then each run."""
-    from eval.runs import list_runs
-
     return [(LATEST, "latest"), (ALL_RUNS, "all")] + [
         (r.label, r.run_id) for r in list_runs(results_dir)]
 
 
 def leaderboard(run: str = "latest", results_dir=None):
     """(table DataFrame, plotly figure, CSV path) for the selected run(s)."""
-    from eval.leaderboard import leaderboard_table, rows_for_plot, scatter_figure
-
     table = leaderboard_table(results_dir, run=run or "latest")
     fig = scatter_figure(rows_for_plot(table))
     return table, fig, export_file("leaderboard", table.to_csv(index=False))
@@ -107,8 +117,6 @@ def export_file(prefix: str, text: str) -> str:
     Named by content, so refreshing the page reuses one file instead of leaving a new temporary
     file behind each time; only the newest :data:`EXPORTS_KEPT` files are kept. (The temp dir,
     because Gradio serves returned files only from there or the working directory.)"""
-    import hashlib
-
     folder = Path(tempfile.gettempdir()) / "bokeh-exports"
     folder.mkdir(parents=True, exist_ok=True)
     data = text.encode()
@@ -127,8 +135,6 @@ def export_file(prefix: str, text: str) -> str:
 
 def dataset_note() -> str:
     """Which datasets can be evaluated here, and what the default is."""
-    from eval.datasets import available_datasets
-
     lines = []
     for info in available_datasets():
         mark = "available" if info.available else "not available"
@@ -142,18 +148,44 @@ def dataset_note() -> str:
 
 def default_dataset() -> str:
     """EBB! when present, else the synthetic holdout (generated on first use)."""
-    from eval.datasets import available_datasets
-
     ebb = [d for d in available_datasets() if d.name == "ebb"]
     return "ebb" if ebb and ebb[0].available else "synth"
 
 
 def default_methods() -> list[str]:
-    """Methods that can run here: everything but translation methods without weights."""
-    from bokeh.registry import METHODS
+    """Methods that can run here: everything but methods that need weights nobody has."""
+    return [n for n in list_methods() if method_status(n).runnable]
 
-    return [n for n, s in METHODS.items()
-            if not (s.weights_required and "no weights" in s.weights_status())]
+
+def empty_figure():
+    """The PSNR-vs-SSIM plot with the published reference points only."""
+    return scatter_figure()
+
+
+def evaluation_progress(
+    methods: Sequence[str], dataset: str, split: str | None, limit: int | None,
+    token: str | None, **kwargs: Any,
+) -> Iterator[tuple[str, float]]:
+    """:func:`stream_evaluation` as (status line, fraction done) after each event."""
+    status, done = "Starting…", 0
+    for event in stream_evaluation(methods, dataset, split, limit, token, **kwargs):
+        total = max(event.get("total") or 1, 1)
+        done = event.get("done", done)
+        if event.get("event") == "start":
+            status = f"Run {event['run_id']}: 0 / {total}"
+        elif event.get("event") == "row":
+            status = (f"Run {event['run_id']}: {done} / {total} "
+                      f"(last: {event.get('method')} on {event.get('id')})")
+        elif event.get("event") == "end":
+            status = f"Run {event['run_id']} {event.get('status')}: {done} / {total}"
+        yield status, done / total
+
+
+def request_stop(token: str | None) -> str:
+    """Ask the running evaluation to stop after the current image (admin token as for a start)."""
+    check_admin_token(token)
+    STOP.request()
+    return "Stopping after the current image…"
 
 
 def stream_evaluation(
@@ -171,9 +203,6 @@ def stream_evaluation(
 
     When ``BOKEH_RESULTS_REPO`` is set the run is pushed to it (in the background) when it
     ends, whatever its status, and every ``persist.PROGRESS_PUSH_EVERY_S`` while it runs."""
-    from eval import persist
-    from eval.runs import iter_evaluate
-
     check_admin_token(token)
     if not methods:
         raise BokehError("Choose at least one method to evaluate.")
@@ -181,7 +210,7 @@ def stream_evaluation(
         limit = int(limit)
         if limit < 1:
             raise BokehError("The image limit must be at least 1 (or empty for all images).")
-    events = iter_evaluate(list(methods), dataset, split or None, limit=limit,
+    events = lazy.load("eval.runs:iter_evaluate")(list(methods), dataset, split or None, limit=limit,
                            results_dir=results_dir, should_stop=should_stop)
     run_id, last_push = None, time.monotonic()
     try:
@@ -206,15 +235,10 @@ def stream_evaluation(
 
 
 def method_choices(run_id: str, results_dir=None) -> list[str]:
-    from eval.runs import get_run
-
     return list(get_run(run_id, results_dir).methods) if run_id else []
 
 
 def worst(run_id: str, method: str, metric: str, k: int = 12, results_dir=None) -> list[dict]:
-    from eval.leaderboard import worst_images
-    from eval.runs import get_run
-
     if not run_id or not method:
         raise BokehError("Pick a run and a method first.")
     run_dir = get_run(run_id, results_dir).path
@@ -222,22 +246,24 @@ def worst(run_id: str, method: str, metric: str, k: int = 12, results_dir=None) 
             for item in worst_images(run_dir, method, metric, k=k)]
 
 
+def worst_gallery(run_id: str, method: str, metric: str) -> tuple[list, list[dict]]:
+    """(gallery of (output, caption), items) of :func:`worst`, for the Review tab."""
+    items = worst(run_id, method, metric)
+    return [(it["output"], it["caption"]) for it in items], items
+
+
 def _with_output(item: dict, run_id: str, run_dir) -> dict:
     """The item, its output recomputed when the run's image is not on this machine (the
     reference run ships scores only). The caption says so, and whether the recomputed output
     scores what the run recorded (same weights and code) or not."""
-    import math
-
-    from eval.metrics import METRICS
-    from eval.runs import _slug, reproduce_output
 
     if item.get("output") and Path(item["output"]).is_file():
         return item
-    dest = (Path(tempfile.gettempdir()) / "bokeh-review-cache" / _slug(run_id)
-            / _slug(item["method"]) / f"{_slug(item['id'])}.png")
+    dest = (Path(tempfile.gettempdir()) / "bokeh-review-cache" / slug(run_id)
+            / slug(item["method"]) / f"{slug(item['id'])}.png")
     scores = dest.with_suffix(".json")
     if not (dest.is_file() and scores.is_file()):
-        fields = reproduce_output(run_dir, item["method"], item["id"], dest)
+        fields = lazy.load("eval.runs:reproduce_output")(run_dir, item["method"], item["id"], dest)
         scores.write_text(json.dumps({m: fields.get(m) for m in METRICS}))
     metric = item["metric"]
     fresh, old = json.loads(scores.read_text()).get(metric), item.get(metric)
@@ -249,8 +275,6 @@ def _with_output(item: dict, run_id: str, run_dir) -> dict:
 
 
 def _read_rgb(path: str | Path) -> np.ndarray:
-    from bokeh.imaging import load_image, to_uint8
-
     return to_uint8(load_image(path, max_side=None).image)
 
 
@@ -280,7 +304,6 @@ def relocate_dataset_file(path: str | None, run_meta: dict) -> str | None:
         rel = Path(path).relative_to(old_root)
     except ValueError:
         return None
-    from eval.datasets import open_dataset
 
     try:
         root = open_dataset(run_meta["dataset"], run_meta.get("split")).root
@@ -297,8 +320,6 @@ def review_images(item: dict, run_id: str | None = None, results_dir=None
     machine's copy of the dataset (:func:`relocate_dataset_file`)."""
     paths = {k: item.get(k) for k in ("input", "output", "gt")}
     if run_id:
-        from eval.runs import get_run
-
         meta = json.loads((Path(get_run(run_id, results_dir).path) / "run.json").read_text())
         for key in ("input", "gt"):
             paths[key] = relocate_dataset_file(paths[key], meta) or paths[key]
@@ -313,17 +334,55 @@ def review_images(item: dict, run_id: str | None = None, results_dir=None
 
 
 def review_store():
-    from eval.review import ReviewStore, default_review_db
-
     return ReviewStore(default_review_db())
+
+
+def pick(items: Sequence[dict], index: Any) -> dict:
+    """The gallery item a click selected (one clear message for a stale or forged index)."""
+    if not items:
+        raise BokehError("Show a run's worst images first.")
+    if isinstance(index, bool) or not isinstance(index, int) or not 0 <= index < len(items):
+        raise BokehError("That image is no longer in the gallery; show the worst images again.")
+    return items[index]
+
+
+@dataclass(frozen=True)
+class ReviewSelection:
+    """What the Review tab shows for the image a reviewer picked."""
+
+    item: dict
+    input: np.ndarray
+    output: np.ndarray
+    gt: np.ndarray
+    heat: np.ndarray
+    title: str
+    notes: Any  # the notes table
+
+
+def review_selection(items: Sequence[dict], index: Any, run_id: str) -> ReviewSelection:
+    """The picked gallery item with its images, error heat map and notes."""
+    item = pick(items, index)
+    inp, out, gt, heat = review_images(item, run_id)
+    notes = notes_table(run_id, item["method"], str(item["id"]))
+    title = f"**{item['id']}** · {item['method']} · {item['caption']}"
+    return ReviewSelection(item, inp, out, gt, heat, title, notes)
+
+
+def save_review_form(run_id, item, reviewer, tags, custom_tags, note):
+    """Save the Review tab's form for the selected ``item``; returns its notes table and an
+    empty note (the form's note box is cleared)."""
+    if not item:
+        raise BokehError("Select an image in the gallery first.")
+    all_tags = list(tags or []) + [t for t in (custom_tags or "").split(",") if t.strip()]
+    save_review(run_id, item["method"], str(item["id"]), reviewer=reviewer or "anonymous",
+                note=note or "", tags=all_tags)
+    return notes_table(run_id, item["method"], str(item["id"])), ""
 
 
 def save_review(run_id: str, method: str, image_id: str, *, reviewer: str, note: str = "",
                 tags=()):
     """Save a note (:meth:`eval.review.ReviewStore.add`, same errors) and queue a push of the
     notes to ``BOKEH_RESULTS_REPO`` when it is set; returns the saved Review."""
-    from eval import persist
-
     saved = review_store().add(run_id, method, image_id, reviewer=reviewer, note=note, tags=tags)
     persist.push_reviews()
     return saved
@@ -331,14 +390,10 @@ def save_review(run_id: str, method: str, image_id: str, *, reviewer: str, note:
 
 def storage_status() -> str:
     """Where results are kept, for the page (:func:`eval.persist.status`)."""
-    from eval import persist
-
     return persist.status()
 
 
 def notes_table(run_id: str, method: str, image_id: str):
-    import pandas as pd
-
     notes = review_store().history(run_id, method, image_id)
     return pd.DataFrame(
         [{"when": n.updated_at, "reviewer": n.reviewer, "tags": "; ".join(n.tags),

@@ -75,14 +75,13 @@ def client(demo):
     demo.close()
 
 
-def _render(client, image, x, y, *, mode="Lens (physically based)", source="file",
-            depth=None, fnumber=1.8):
+def _render(client, image, x, y, *, method="depth-lens", source="file", depth=None, **settings):
+    """/render_depth with named settings (the rest at their defaults)."""
     from gradio_client import handle_file
 
     return client.predict(
-        handle_file(str(image)), x, y, mode, source,
-        handle_file(str(depth)) if depth else None, "disparity",
-        fnumber, 0.03, 0, 0.0, 1.5, 0.25, 10.0, api_name="/render_depth")
+        handle_file(str(image)), x, y, method, {"depth_source": source, **settings},
+        handle_file(str(depth)) if depth else None, api_name="/render_depth")
 
 
 def _laplacian_energy(a: np.ndarray) -> float:
@@ -125,7 +124,7 @@ def test_unreadable_upload_is_a_clear_error_and_server_keeps_serving(client, tmp
         _render(client, EXAMPLES / "motorcycle.png", 5000, 10, source="classical")
     # Still serving: a valid request right after succeeds, with the paper's renderer.
     out_path, _, info = _render(client, EXAMPLES / "motorcycle.png", 300, 250,
-                                mode="Paper: threshold Gaussian", source="classical")
+                                method="depth-gauss", source="classical")
     assert info["method"] == "depth-gauss" and info["depth_source"] == "classical"
     assert Image.open(out_path).size == (741, 500)
 
@@ -157,8 +156,17 @@ class TestService:
         lum = colorize_disparity(ramp).astype(float).mean(axis=2)[0]
         assert (np.diff(lum) >= 0).all() and lum[-1] > lum[0] + 150
 
-    def test_tabs_without_methods_say_what_is_missing(self):
-        from bokeh.service import unavailable_message
+    def test_method_status_says_what_is_missing(self, monkeypatch, tmp_path):
+        from bokeh.errors import UnknownMethodError
+        from bokeh.service import method_status
+        from bokeh.weights import resolve as wres
 
-        assert "not available" in unavailable_message("no-such-method", "Pix2Pix")
-        assert unavailable_message("depth-lens", "Depth") is None
+        with pytest.raises(UnknownMethodError, match="did you mean 'pix2pix'"):
+            method_status("pix2px")
+        assert method_status("depth-lens").runnable  # depth methods run without weights
+        monkeypatch.setattr(wres, "_bundled_dir", lambda: tmp_path)  # no weights anywhere
+        monkeypatch.delenv("BOKEH_WEIGHTS_DIR", raising=False)
+        monkeypatch.delenv("BOKEH_HUB_REPO", raising=False)
+        status = method_status("pix2pix")
+        assert not status.runnable and "has no weights here" in status.message
+        assert "pix2pix-unet: no weights" in status.message

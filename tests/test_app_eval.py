@@ -33,7 +33,7 @@ def env(data_dirs, monkeypatch):
 class TestWebUI:
     def test_stream_runs_and_persists(self, env):
         from eval import webui
-        from eval.runs import list_runs
+        from eval.store import list_runs
 
         events = list(webui.stream_evaluation(["identity", "depth-gauss-0.25"], "synth", None,
                                               2, None))
@@ -46,7 +46,7 @@ class TestWebUI:
 
     def test_stop_ends_within_one_image_and_keeps_rows(self, env):
         from eval import webui
-        from eval.runs import list_runs, load_rows
+        from eval.store import list_runs, load_rows
 
         seen = []
         for event in webui.stream_evaluation(["identity", "depth-lens"], "synth", None, 3, None):
@@ -87,7 +87,7 @@ class TestWebUI:
 
     def test_single_flight(self, env):
         from eval import webui
-        from eval.runs import EvaluationBusyError, EvaluationLock
+        from eval.store import EvaluationBusyError, EvaluationLock
 
         with EvaluationLock(env), pytest.raises(EvaluationBusyError, match="already running"):
             next(webui.stream_evaluation(["identity"], "synth", None, 1, None))
@@ -157,7 +157,7 @@ class TestStopNeedsToken:
 
     def test_a_refused_request_does_not_cancel_a_pending_stop(self, env):
         from eval import webui
-        from eval.runs import EvaluationBusyError, EvaluationLock
+        from eval.store import EvaluationBusyError, EvaluationLock
 
         webui.STOP.request()
         with EvaluationLock(env), pytest.raises(EvaluationBusyError):

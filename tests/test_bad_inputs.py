@@ -22,7 +22,6 @@ from PIL import Image
 pytestmark = pytest.mark.app
 
 W, H = 96, 64  # the corpus photos' displayed size (small: every item runs through 5 endpoints)
-LENS = "Lens (physically based)"
 TRANSLATION = ("pix2pix", "cyclegan", "bggan")
 CLI_METHODS = ("depth-lens", "depth-gauss", "pix2pix", "cyclegan", "bggan")
 GIB = 1024**3
@@ -195,14 +194,14 @@ def server(tmp_path_factory):
         mp.undo()
 
 
-def render_depth(client, image, x, y, *, depth=None, source="classical", fnumber=1.8, band=0.03,
-                 blades=0, mode=LENS):
+def render_depth(client, image, x, y, *, depth=None, source="classical", method="depth-lens",
+                 **settings):
+    """/render_depth with named settings (the rest at their defaults)."""
     from gradio_client import handle_file
 
     return client.predict(
-        handle_file(str(image)), x, y, mode, source,
-        handle_file(str(depth)) if depth else None, "disparity",
-        fnumber, band, blades, 0.0, 1.5, 0.25, 10.0, api_name="/render_depth")
+        handle_file(str(image)), x, y, method, {"depth_source": source, **settings},
+        handle_file(str(depth)) if depth else None, api_name="/render_depth")
 
 
 def _outcome(call):
@@ -379,11 +378,14 @@ def test_nan_settings_over_raw_http(server, corpus):
     r.raise_for_status()
     path = r.json()[0]
     image = {"path": path, "meta": {"_type": "gradio.FileData"}, "orig_name": "plain.png"}
-    template = [image, 40, 30, LENS, "classical", None, "disparity", 1.8, 0.03, 0, 0.0, 1.5,
-                0.25, 10.0]
-    for index, name in ((7, "fnumber"), (8, "band"), (1, "focus")):
-        values = list(template)
-        values[index] = "__NAN__"
+    settings = {"depth_source": "classical", "fnumber": 1.8, "band": 0.03}
+    template = [image, 40, 30, "depth-lens", settings, None]
+    for name in ("fnumber", "band", "focus"):
+        values = [*template[:4], dict(settings), None]
+        if name == "focus":
+            values[1] = "__NAN__"
+        else:
+            values[4][name] = "__NAN__"
         raw = json.dumps({"data": values}).replace('"__NAN__"', "NaN").encode()
         event, data = _raw_call(server["url"], "render_depth", raw)
         assert event == "error", (name, event, data)

@@ -24,7 +24,7 @@ def cat():
 def tiles(cat):
     from bokeh.service import compare
 
-    return list(compare(cat, (175, 115), {"depth_source": "classical"}))
+    return list(compare(cat, focus=(175, 115), settings={"depth_source": "classical"}))
 
 
 class TestCompareService:
@@ -64,30 +64,31 @@ class TestCompareService:
         from bokeh import service
         from bokeh.errors import BokehError
 
-        def run(method, *args, **kwargs):
+        def run(photo, *, method, **kwargs):
             if method == "cyclegan":
                 raise BokehError("CycleGAN broke on purpose.")
-            return service.run_method(method, *args, **kwargs)
+            return service.render(photo, method=method, **kwargs)
 
-        tiles = list(service.compare(cat, None, {"depth_source": "classical"},
+        tiles = list(service.compare(cat, focus=None, settings={"depth_source": "classical"},
                                      methods=["cyclegan", "depth-gauss"], run=run))
         assert tiles[0].image is None and "broke on purpose" in tiles[0].message
         assert tiles[0].caption.endswith("not run")
         assert tiles[1].image is not None
 
     def test_methods_without_weights_are_listed_not_run(self, cat, monkeypatch, tmp_path):
-        from bokeh import service, weights
+        from bokeh import service
+        from bokeh.weights import resolve as wres
 
-        monkeypatch.setattr(weights, "_bundled_dir", lambda: tmp_path)
+        monkeypatch.setattr(wres, "_bundled_dir", lambda: tmp_path)
         monkeypatch.delenv("BOKEH_WEIGHTS_DIR", raising=False)
         monkeypatch.delenv("BOKEH_HUB_REPO", raising=False)
         called = []
 
-        def run(method, *args, **kwargs):
+        def run(photo, *, method, **kwargs):
             called.append(method)
-            return service.run_method(method, *args, **kwargs)
+            return service.render(photo, method=method, **kwargs)
 
-        tiles = list(service.compare(cat, None, {"depth_source": "classical"},
+        tiles = list(service.compare(cat, focus=None, settings={"depth_source": "classical"},
                                      methods=["pix2pix", "depth-gauss"], run=run))
         assert called == ["depth-gauss"]
         assert tiles[0].image is None and "no weights" in tiles[0].message
@@ -97,11 +98,11 @@ class TestCompareService:
 
         seen = {}
 
-        def run(method, photo, focus, settings, **kwargs):
+        def run(photo, *, method, focus, **kwargs):
             seen[method] = focus
-            return service.run_method(method, photo, focus, settings, **kwargs)
+            return service.render(photo, method=method, focus=focus, **kwargs)
 
-        list(service.compare(cat, (10, 10), {"depth_source": "classical"},
+        list(service.compare(cat, focus=(10, 10), settings={"depth_source": "classical"},
                              methods=["depth-gauss", "pix2pix"], run=run))
         assert seen == {"depth-gauss": (10, 10), "pix2pix": None}
 
@@ -125,9 +126,9 @@ def test_compare_endpoint(client):
     from gradio_client import handle_file
 
     gallery, info = client.predict(
-        handle_file(str(EXAMPLES / "motorcycle.png")), 300, 250, "file",
-        handle_file(str(EXAMPLES / "motorcycle_disparity.png")), "disparity",
-        api_name="/compare")
+        handle_file(str(EXAMPLES / "motorcycle.png")), 300, 250,
+        {"depth_source": "file", "depth_kind": "disparity"},
+        handle_file(str(EXAMPLES / "motorcycle_disparity.png")), api_name="/compare")
     assert [row["method"] for row in info] == EXPECTED
     assert all(row["seconds"] > 0 and row["weights"] for row in info)
     assert len(gallery) == 1 + len(EXPECTED)
@@ -148,7 +149,7 @@ def test_compare_endpoint_refuses_bad_uploads_clearly(client, tmp_path):
     bad = tmp_path / "notes.png"
     bad.write_text("not an image")
     with pytest.raises(AppError, match="Could not read the upload"):
-        client.predict(handle_file(str(bad)), 1, 1, "classical", None, "disparity",
+        client.predict(handle_file(str(bad)), 1, 1, {"depth_source": "classical"}, None,
                        api_name="/compare")
 
 
@@ -162,13 +163,13 @@ def test_depth_methods_are_badged_with_depth_anything_when_it_was_used(cat, tmp_
     folder = _build_tiny(tmp_path_factory.mktemp("tiny-depth-anything"))
     monkeypatch.setenv("BOKEH_DEPTH_ANYTHING_DIR", str(folder))
     anything.clear_model_cache()
-    depth_blur._DEPTH_CACHE.clear()
+    depth_blur.DEPTH_CACHE.clear()
     try:
-        tiles = list(service.compare(cat, (175, 115), {"depth_source": "auto"},
+        tiles = list(service.compare(cat, focus=(175, 115), settings={"depth_source": "auto"},
                                      methods=["depth-lens", "pix2pix"]))
     finally:
         anything.clear_model_cache()
-        depth_blur._DEPTH_CACHE.clear()
+        depth_blur.DEPTH_CACHE.clear()
     assert tiles[0].badge.startswith("Depth Anything V2 Small: local folder")
     assert "Depth Anything V2" in tiles[0].caption
     assert "Depth Anything" in tiles[0].message  # the summary's "Depth:" line

@@ -10,7 +10,7 @@ import pytest
 import torch
 from torch import nn
 
-from bokeh import config, weights
+from bokeh import config
 from bokeh.depth import model as depth_model
 from bokeh.errors import BokehError, WeightsNotFoundError
 from bokeh.models.densedepth import (
@@ -21,6 +21,7 @@ from bokeh.models.densedepth import (
     depth_to_target,
     target_to_depth_cm,
 )
+from bokeh.weights import checkpoint as wckpt
 
 SMALL = 0.125  # decoder width that keeps the tests fast
 
@@ -99,7 +100,7 @@ def test_config_validation_and_unknown_fields():
 
 
 def test_pretrained_encoder_without_cache_warns(monkeypatch):
-    monkeypatch.setattr(weights, "torchvision_cached_state", lambda url: None)
+    monkeypatch.setattr(wckpt, "torchvision_cached_state", lambda url: None)
     with pytest.warns(RuntimeWarning, match="ImageNet weights"):
         DenseDepth(DenseDepthConfig(decoder_width=SMALL, pretrained_encoder=True))
 
@@ -116,7 +117,7 @@ def test_pretrained_encoder_loads_old_torchvision_keys(monkeypatch):
                 key = key.replace(f".{part}{idx}.", f".{part}.{idx}.")
         state[key] = value
     assert any(".norm.1." in k for k in state)
-    monkeypatch.setattr(weights, "torchvision_cached_state", lambda url: state)
+    monkeypatch.setattr(wckpt, "torchvision_cached_state", lambda url: state)
     model = DenseDepth(DenseDepthConfig(decoder_width=SMALL, pretrained_encoder=True))
     assert torch.equal(model.encoder.conv0.weight, ref.features.conv0.weight)
     assert torch.equal(
@@ -221,7 +222,7 @@ def test_estimator_loads_checkpoint_and_caches(tmp_path, clean_env, monkeypatch,
     with pytest.raises(WeightsNotFoundError):
         depth_model.DenseDepthEstimator()(_image(40, 40))
 
-    weights.save_checkpoint(
+    wckpt.save_checkpoint(
         small_model, tmp_path / "densedepth", model_name="densedepth",
         config=small_model.config,
     )  # fmt: skip

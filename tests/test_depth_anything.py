@@ -15,17 +15,20 @@ import numpy as np
 import pytest
 import torch
 
-from bokeh import config, weights
+from bokeh import config
 from bokeh.depth import (
+    DEPTH_SOURCES,
     SOURCE_LABELS,
-    SOURCES,
     anything_available,
     describe_anything,
-    estimate_depth,
     resolve_source,
 )
 from bokeh.depth import anything as da
+from bokeh.depth.estimate import estimate_depth
 from bokeh.errors import BokehError, UnsafeCheckpointError, WeightsNotFoundError
+from bokeh.weights import checkpoint as wckpt
+from bokeh.weights import hub as whub
+from bokeh.weights import resolve as wres
 
 REPO = config.DEFAULT_DEPTH_ANYTHING_REPO
 COMMIT = "a1b2c3d4e5f60718293a4b5c6d7e8f9012345678"
@@ -96,12 +99,12 @@ def env(monkeypatch, tmp_path):
 
     def clear():
         da.clear_model_cache()
-        weights.forget_hub_reachability()
+        whub.forget_reachability()
         from bokeh.depth import model as depth_model
 
         depth_model.clear_model_cache()
-        with depth_blur._DEPTH_CACHE._lock:
-            depth_blur._DEPTH_CACHE._items.clear()
+        with depth_blur.DEPTH_CACHE._lock:
+            depth_blur.DEPTH_CACHE._items.clear()
 
     clear()
     yield cache
@@ -124,6 +127,12 @@ def _hub_cache(cache: Path, folder: Path, *, repo: str = REPO, commit: str = COM
     return snapshot
 
 
+def _status() -> tuple:
+    """(source, cached, downloadable) of the configured Depth Anything model."""
+    s = wres.depth_anything_status()
+    return s.source, s.cached, s.downloadable
+
+
 def _image(h: int = 60, w: int = 90, seed: int = 0) -> np.ndarray:
     rng = np.random.default_rng(seed)
     yy, xx = np.mgrid[0:h, 0:w] / max(h, w)
@@ -142,13 +151,13 @@ def _check_disparity(disparity: np.ndarray, shape: tuple[int, int]) -> None:
 
 
 def test_anything_is_a_listed_source_with_a_label():
-    from bokeh.pipelines.depth_blur import GAUSS_PARAMS, LENS_PARAMS
+    from bokeh.methods.depth_blur import GAUSS_PARAMS, LENS_PARAMS
 
-    assert SOURCES[0] == "auto" and "anything" in SOURCES
-    assert set(SOURCE_LABELS) == set(SOURCES)
+    assert DEPTH_SOURCES[0] == "auto" and "anything" in DEPTH_SOURCES
+    assert set(SOURCE_LABELS) == set(DEPTH_SOURCES)
     for params in (LENS_PARAMS, GAUSS_PARAMS):
         param = next(p for p in params if p.name == "depth_source")
-        assert param.choices == SOURCES and param.default == "auto"
+        assert param.choices == DEPTH_SOURCES and param.default == "auto"
         assert "Depth Anything" in param.help
 
 
@@ -165,7 +174,7 @@ def test_importing_bokeh_does_not_import_transformers():
 
 def test_local_folder_end_to_end(tiny, monkeypatch):
     monkeypatch.setenv("BOKEH_DEPTH_ANYTHING_DIR", str(tiny))
-    assert weights.depth_anything_status() == "local-dir"
+    assert _status() == ("local-dir", True, False)
     assert describe_anything().startswith(f"local folder {tiny}")
     assert anything_available() and resolve_source("auto") == "anything"
     image = _image()
@@ -190,14 +199,15 @@ def test_local_folder_through_the_depth_lens_pipeline(tiny, monkeypatch):
         result = pipe(image, focus=(48.0, 32.0), depth_source=source, fnumber=1.4)
         assert result.info["depth_source"] == "anything"
         assert result.info["depth_description"].startswith("Depth Anything (local folder")
-        _check_disparity(result.depth, (64, 96))
+        _check_disparity(result.disparity, (64, 96))
         assert result.image.shape == image.shape and np.isfinite(result.image).all()
         assert result.image.min() >= 0.0 and result.image.max() <= 1.0
         assert not np.allclose(result.image, image, atol=1e-3)  # something was blurred
-    from bokeh.service import Photo, run_method
+    from bokeh.service import Photo, render
 
     photo = Photo((image * 255).round().astype(np.uint8), ())
-    rendered = run_method("depth-lens", photo, (48.0, 32.0), {"depth_source": "anything"})
+    rendered = render(photo, method="depth-lens", focus=(48.0, 32.0),
+                      settings={"depth_source": "anything"})
     assert "Depth: Depth Anything (local folder" in rendered.summary
 
 
@@ -243,13 +253,13 @@ def test_metric_depth_output_is_inverted(tmp_path, monkeypatch):
 
 
 def test_hub_snapshot_in_the_local_cache_is_used_by_auto(tiny, env):
-    assert weights.depth_anything_status() == "hub (offline, not cached)"
+    assert _status() == ("hub", False, False)
     assert describe_anything().startswith("not available")
     snapshot_dir = _hub_cache(env, tiny)
-    assert weights.depth_anything_status() == "hub (cached)"
+    assert _status() == ("hub", True, False)
     assert describe_anything() == f"Hugging Face Hub {REPO}@main (in the local cache)"
     assert resolve_source("auto") == "anything"
-    snapshot = weights.resolve_depth_anything()
+    snapshot = wres.resolve_depth_anything()
     assert snapshot.source == "hub" and snapshot.folder == snapshot_dir
     assert snapshot.commit == COMMIT and snapshot.repo == REPO
     estimate = estimate_depth(_image(), source="auto")
@@ -262,13 +272,13 @@ def test_hub_snapshot_in_the_local_cache_is_used_by_auto(tiny, env):
 def test_revision_and_repo_come_from_the_environment(tiny, env, monkeypatch):
     _hub_cache(env, tiny)
     monkeypatch.setenv("BOKEH_DEPTH_ANYTHING_REVISION", "v2")  # not in the cache
-    assert weights.depth_anything_status() == "hub (offline, not cached)"
+    assert _status() == ("hub", False, False)
     assert resolve_source("auto") == "classical"
     monkeypatch.setenv("BOKEH_DEPTH_ANYTHING_REVISION", COMMIT)  # a commit hash works too
-    assert weights.depth_anything_status() == "hub (cached)"
+    assert _status() == ("hub", True, False)
     monkeypatch.delenv("BOKEH_DEPTH_ANYTHING_REVISION")
     monkeypatch.setenv("BOKEH_DEPTH_ANYTHING_REPO", "none")  # turned off
-    assert weights.depth_anything_status() == "off"
+    assert _status() == (None, False, False)
     assert "turned off" in describe_anything()
     assert resolve_source("auto") == "classical"
 
@@ -300,7 +310,7 @@ def test_offline_empty_cache_still_prefers_real_densedepth_weights(tmp_path, mon
     cfg = DenseDepthConfig(decoder_width=2.0, growth_rate=4, block_config=(1, 1, 1, 1),
                            num_init_features=8)
     torch.manual_seed(0)
-    weights.save_checkpoint(build_densedepth(cfg), tmp_path / "w" / "densedepth",
+    wckpt.save_checkpoint(build_densedepth(cfg), tmp_path / "w" / "densedepth",
                             model_name=MODEL_NAME, config=cfg)
     monkeypatch.setenv("BOKEH_WEIGHTS_DIR", str(tmp_path / "w"))
     assert resolve_source("auto") == "model"
@@ -322,7 +332,7 @@ def test_online_hub_is_asked_once_and_unreachable_means_fallback(env, monkeypatc
         raise OSError("no route to host")
 
     monkeypatch.setattr(huggingface_hub, "get_hf_file_metadata", unreachable)
-    assert weights.depth_anything_status() == "hub (not downloaded)"
+    assert _status() == ("hub", False, True)
     assert "downloaded on first use" in describe_anything()
     for _ in range(3):
         assert resolve_source("auto") == "classical"
@@ -353,7 +363,7 @@ def test_online_download_happens_once_and_failure_falls_back(tiny, env, monkeypa
 
     # A download that fails: auto moves on (and stops asking), an explicit choice explains.
     da.clear_model_cache()
-    weights.forget_hub_reachability()
+    whub.forget_reachability()
     monkeypatch.setenv("BOKEH_DEPTH_ANYTHING_REPO", "someone/missing")
 
     def failing(repo_id, **kwargs):
@@ -381,13 +391,13 @@ def test_folder_with_only_pickle_weights_is_refused(tiny, tmp_path, monkeypatch)
         shutil.copy(tiny / name, folder / name)
     torch.save({"w": torch.zeros(1)}, folder / "pytorch_model.bin")
     monkeypatch.setenv("BOKEH_DEPTH_ANYTHING_DIR", str(folder))
-    assert weights.depth_anything_status().startswith("local-dir (")
+    assert _status() == ("local-dir", False, False)
     assert describe_anything().startswith("not usable") and "pickle" in describe_anything()
     assert resolve_source("auto") == "classical"  # a broken folder is skipped by auto ...
     with pytest.raises(UnsafeCheckpointError, match="pickle"):  # ... and refused when chosen
         estimate_depth(_image(), source="anything")
     with pytest.raises(UnsafeCheckpointError):
-        weights.check_hf_folder(folder)
+        whub.check_snapshot_folder(folder)
 
 
 def test_incomplete_or_wrong_folders_are_refused(tiny, tmp_path, monkeypatch):
@@ -395,7 +405,7 @@ def test_incomplete_or_wrong_folders_are_refused(tiny, tmp_path, monkeypatch):
     shutil.copytree(tiny, folder)
     (folder / "preprocessor_config.json").unlink()
     with pytest.raises(WeightsNotFoundError, match="preprocessor_config.json"):
-        weights.check_hf_folder(folder)
+        whub.check_snapshot_folder(folder)
     monkeypatch.setenv("BOKEH_DEPTH_ANYTHING_DIR", str(tmp_path / "nowhere"))
     with pytest.raises(WeightsNotFoundError, match="does not exist"):
         estimate_depth(_image(), source="anything")
@@ -404,14 +414,14 @@ def test_incomplete_or_wrong_folders_are_refused(tiny, tmp_path, monkeypatch):
     shutil.copytree(tiny, fake)
     torch.save({"w": torch.zeros(1)}, fake / "model.safetensors")
     with pytest.raises(UnsafeCheckpointError):
-        weights.check_hf_folder(fake)
+        whub.check_snapshot_folder(fake)
     # Another architecture is not Depth Anything.
     other = tmp_path / "other"
     shutil.copytree(tiny, other)
     text = (other / "config.json").read_text().replace('"depth_anything"', '"dpt"')
     (other / "config.json").write_text(text)
     with pytest.raises(BokehError, match="not a Depth Anything"):
-        weights.load_depth_anything(weights.resolve_hf_snapshot(None, local_dir=other))
+        wckpt.load_depth_anything(whub.resolve_snapshot(None, local_dir=other))
 
 
 # ----------------------------------------------------------------------------- cache
@@ -473,7 +483,7 @@ def test_normalise_relative_is_robust_to_a_speckle():
 def test_bad_images_are_refused(tiny, monkeypatch):
     monkeypatch.setenv("BOKEH_DEPTH_ANYTHING_DIR", str(tiny))
     estimator = da.DepthAnythingEstimator(device="cpu")
-    with pytest.raises(ValueError, match="HxWx3"):
+    with pytest.raises(ValueError, match=r"\(H, W, 3\)"):
         estimator(np.zeros((10, 10), np.float32))
     with pytest.raises(ValueError, match=r"\[0, 1\]"):
         estimator(np.full((10, 10, 3), 3.0, np.float32))
@@ -481,14 +491,14 @@ def test_bad_images_are_refused(tiny, monkeypatch):
 
 def test_evaluation_provenance_names_the_depth_anything_weights(tiny, monkeypatch):
     """A run that used Depth Anything records which model file it was (sha256), not DenseDepth."""
-    from bokeh.weights import file_sha256
-    from eval.runs import _weights_info
+    from bokeh.weights.files import file_sha256
+    from eval.provenance import weights_info
 
     monkeypatch.setenv("BOKEH_DEPTH_ANYTHING_DIR", str(tiny))
     for source in ("auto", "anything"):
-        info = _weights_info("depth-lens", False, {"depth_source": source})
+        info = weights_info("depth-lens", False, {"depth_source": source})
         entry = info["networks"]["depth-anything"]
         assert entry["sha256"] == file_sha256(tiny / "model.safetensors")
         assert info["summary"].startswith("depth-anything: local-dir sha256 ")
-    assert _weights_info("depth-lens", False, {"depth_source": "classical"})["summary"] == (
+    assert weights_info("depth-lens", False, {"depth_source": "classical"})["summary"] == (
         "classical depth (no weights)")

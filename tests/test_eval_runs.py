@@ -17,19 +17,14 @@ import pytest
 from PIL import Image
 
 from bokeh.errors import BokehError, DatasetNotFoundError, UnknownMethodError
-from eval import runs
+from bokeh.weights.resolve import WeightsStatus
+from eval import provenance, runs, store
 from eval.__main__ import main as eval_main
 from eval.datasets import available_datasets, open_dataset
-from eval.metrics import METRICS, score_pair
-from eval.runs import (
-    EvaluationBusyError,
-    EvaluationLock,
-    ResultsWriteError,
-    evaluate,
-    iter_evaluate,
-    list_runs,
-    load_rows,
-)
+from eval.metric_table import METRICS
+from eval.runs import evaluate, iter_evaluate
+from eval.score import score_pair
+from eval.store import EvaluationBusyError, EvaluationLock, ResultsWriteError, list_runs, load_rows
 
 METHODS = ["identity", "depth-gauss-0.25", "depth-lens"]
 LABELS = ["identity", "depth-gauss-0.25", "depth-gauss-0.25 (oracle depth)", "depth-lens",
@@ -214,8 +209,8 @@ def test_list_runs_and_events(complete_run, synth, tmp_path):
 
 def test_results_dir_default_follows_env(monkeypatch, tmp_path):
     monkeypatch.setenv("BOKEH_RESULTS_DIR", str(tmp_path / "elsewhere"))
-    assert runs.results_root() == tmp_path / "elsewhere"
-    assert runs.results_root(tmp_path / "given") == tmp_path / "given"
+    assert store.results_root() == tmp_path / "elsewhere"
+    assert store.results_root(tmp_path / "given") == tmp_path / "given"
 
 
 # --------------------------------------------------------------------------- stop and resume
@@ -280,10 +275,10 @@ def test_closing_the_generator_marks_the_run_cancelled(synth, tmp_path):
     # while it runs: status running (this process is alive), one row visible
     [info] = list_runs(tmp_path)
     assert info.status == "running" and info.done == 1
-    assert runs.running_evaluation(tmp_path)["run_id"] == start["run_id"]
+    assert store.running_evaluation(tmp_path)["run_id"] == start["run_id"]
     gen.close()
     assert _meta(Path(start["run_dir"]))["status"] == "cancelled"
-    assert runs.running_evaluation(tmp_path) is None
+    assert store.running_evaluation(tmp_path) is None
     # and the lock is free again
     evaluate(["identity"], "synth", root=synth, limit=1, results_dir=tmp_path)
 
@@ -376,12 +371,12 @@ def test_read_only_results_dir_is_a_clear_error(synth, tmp_path, monkeypatch):
 
 
 def test_disk_full_mid_run_fails_cleanly(synth, tmp_path, monkeypatch):
-    import bokeh.imaging
+    import eval.writer
 
     def full(*args, **kwargs):
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
 
-    monkeypatch.setattr(bokeh.imaging, "save_png", full)
+    monkeypatch.setattr(eval.writer, "save_png", full)
     with pytest.raises(ResultsWriteError, match="no space left on device"):
         evaluate(["identity"], "synth", root=synth, limit=1, results_dir=tmp_path)
     [info] = list_runs(tmp_path)
@@ -405,7 +400,7 @@ def test_a_failing_method_is_recorded_and_the_run_goes_on(synth, tmp_path, monke
 
         return pipe
 
-    monkeypatch.setattr(bokeh.registry, "load_method", broken)
+    monkeypatch.setattr(runs, "load_method", broken)
     run_dir = evaluate(["identity", "depth-gauss-0.25"], "synth", root=synth, limit=2,
                        results_dir=tmp_path)
     rows = load_rows(run_dir).set_index(["method", "id"])
@@ -433,17 +428,16 @@ def test_an_unreadable_image_gets_error_rows(synth, tmp_path):
 
 
 def test_methods_without_their_weights_are_refused_up_front(synth, tmp_path, monkeypatch):
-    import bokeh.weights
     from bokeh.errors import WeightsNotFoundError
     from bokeh.registry import METHODS
 
     needy = [s.name for s in METHODS.values() if s.weights_required]
     if not needy:
         pytest.skip("no registered method requires weights")
-    monkeypatch.setattr(bokeh.weights, "weights_status", lambda name: "no weights")
-    ok, why = runs.method_availability(needy[0])
+    monkeypatch.setattr(provenance, "weights_status", lambda name: WeightsStatus(name, None))
+    ok, why = provenance.method_availability(needy[0])
     assert not ok and "needs trained weights" in why
-    assert runs.method_availability("identity") == (True, "")
+    assert provenance.method_availability("identity") == (True, "")
     with pytest.raises(WeightsNotFoundError, match=needy[0]):
         next(iter_evaluate(["identity", needy[0]], "synth", root=synth, results_dir=tmp_path))
     assert not (tmp_path / "runs").exists()

@@ -12,8 +12,8 @@ from PIL import Image
 
 from bokeh.errors import BokehError
 from eval.__main__ import main as eval_main
-from eval.metrics import METRICS, score_pair
-from eval.score import natural_key, score_folders, to_csv
+from eval.metric_table import METRICS
+from eval.score import natural_key, score_folders, score_pair, to_csv
 
 
 def _save(path: Path, img: np.ndarray) -> None:

@@ -100,7 +100,7 @@ def _wait_for_rows(results: Path, n: int, proc: subprocess.Popen, timeout: float
 def test_sigkill_mid_run_then_resume(data_dir, tmp_path):
     """An earlier run stays byte-identical; the killed run shows as incomplete with its rows;
     ``--resume`` completes it with every (method, image) exactly once."""
-    from eval.runs import get_run, list_runs
+    from eval.store import get_run, list_runs
 
     results = tmp_path / "results"
     env = _child_env(data_dir, results, tmp_path)
@@ -189,7 +189,7 @@ def test_command_line_run_blocks_an_app_request(data_dir, app_env, launched, tmp
     a message, and the command-line run is not disturbed."""
     from gradio_client.exceptions import AppError
 
-    from eval.runs import list_runs
+    from eval.store import list_runs
 
     cli = _eval_cli(["--dataset", "synth", "--methods", METHODS],
                     _child_env(data_dir, app_env, tmp_path, delay=0.15))
@@ -212,7 +212,7 @@ def test_two_evaluations_at_once_through_the_app(app_env, launched, monkeypatch)
     """Two run_eval requests at the same time: one runs, the other is refused with a message
     (it must not sit silently in the queue and start a second run later)."""
     import eval.runs
-    from eval.runs import list_runs
+    from eval.store import list_runs
 
     real = eval.runs._score_unit
 
@@ -244,7 +244,8 @@ def test_stop_through_the_app_ends_within_one_image(app_env, launched, monkeypat
     """stop_eval while run_eval is going (two HTTP clients): the run ends within one image,
     is marked cancelled, keeps its rows and can be resumed."""
     import eval.runs
-    from eval.runs import evaluate, list_runs
+    from eval.runs import evaluate
+    from eval.store import list_runs
 
     real = eval.runs._score_unit
 
@@ -304,8 +305,7 @@ def test_results_dir_that_cannot_be_created(data_dir, tmp_path, monkeypatch):
         from gradio_client import handle_file
 
         out, _, _ = client.predict(handle_file(str(ROOT / "assets/examples/motorcycle.png")),
-                                   300, 250, "Paper: threshold Gaussian", "classical", None,
-                                   "disparity", 1.8, 0.03, 0, 0.0, 1.5, 0.25, 10.0,
+                                   300, 250, "depth-gauss", {"depth_source": "classical"}, None,
                                    api_name="/render_depth")
         assert Path(out).is_file()
         client.close()
@@ -318,10 +318,11 @@ def test_results_disk_full_mid_run(app_env, launched, monkeypatch):
     is marked failed with the rows written so far, and it can be resumed."""
     from gradio_client.exceptions import AppError
 
-    import bokeh.imaging
-    from eval.runs import evaluate, list_runs
+    import eval.writer
+    from eval.runs import evaluate
+    from eval.store import list_runs
 
-    real = bokeh.imaging.save_png
+    real = eval.writer.save_png
     calls = {"n": 0}
 
     def fills_up(*args, **kwargs):
@@ -330,14 +331,14 @@ def test_results_disk_full_mid_run(app_env, launched, monkeypatch):
             raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(bokeh.imaging, "save_png", fills_up)
+    monkeypatch.setattr(eval.writer, "save_png", fills_up)
     with pytest.raises(AppError) as err:
         launched[0].predict(["identity", "depth-gauss-0.25"], "synth", "", 2, "",
                             api_name="/run_eval")
     message = str(err.value)
     _clear(message)
     assert "no space left on device" in message and "Free some space" in message
-    monkeypatch.setattr(bokeh.imaging, "save_png", real)
+    monkeypatch.setattr(eval.writer, "save_png", real)
     [run] = list_runs(app_env)
     assert run.status == "failed" and run.done == 2
     evaluate(resume=run.run_id)

@@ -12,9 +12,10 @@ import pandas as pd
 import pytest
 
 from eval import leaderboard as lb
-from eval.metrics import METRICS
+from eval.metric_table import METRICS
 from eval.references import REFERENCE_POINTS
-from eval.runs import evaluate, iter_evaluate, list_runs, load_rows
+from eval.runs import evaluate, iter_evaluate
+from eval.store import list_runs, load_rows
 
 
 @pytest.fixture(scope="module")
@@ -187,12 +188,12 @@ def test_bundled_reference_runs_are_listed_after_local_ones(tmp_path, monkeypatc
     first and shadow a bundled run with the same id."""
     import shutil
 
-    from eval import runs
+    from eval import store
 
     bundled = tmp_path / "bundled" / "runs"
     local = tmp_path / "results"
     (local / "runs").mkdir(parents=True)
-    monkeypatch.setattr(runs, "bundled_runs_dir", lambda: bundled)
+    monkeypatch.setattr(store, "bundled_runs_dir", lambda: bundled)
     monkeypatch.setenv("BOKEH_RESULTS_DIR", str(local))
     monkeypatch.setenv("BOKEH_BUNDLED_RUNS", "1")
     for run_id, parent in (("20260101T000000000Z-aaaaaa", bundled),
@@ -201,12 +202,12 @@ def test_bundled_reference_runs_are_listed_after_local_ones(tmp_path, monkeypatc
         meta = {"run_id": run_id, "status": "complete", "dataset": "synth",
                 "split": "holdout", "methods": ["identity"], "n_images": 1}
         (parent / run_id / "run.json").write_text(json.dumps(meta))
-    ids = [r.run_id for r in runs.list_runs()]
+    ids = [r.run_id for r in store.list_runs()]
     assert ids == ["20260202T000000000Z-bbbbbb", "20260101T000000000Z-aaaaaa"]
-    assert runs.get_run("20260101T000000000Z-aaaaaa").path.parent == bundled
-    assert [r.run_id for r in runs.list_runs(local)] == ["20260202T000000000Z-bbbbbb"]
+    assert store.get_run("20260101T000000000Z-aaaaaa").path.parent == bundled
+    assert [r.run_id for r in store.list_runs(local)] == ["20260202T000000000Z-bbbbbb"]
     monkeypatch.setenv("BOKEH_BUNDLED_RUNS", "0")
-    assert [r.run_id for r in runs.list_runs()] == ["20260202T000000000Z-bbbbbb"]
+    assert [r.run_id for r in store.list_runs()] == ["20260202T000000000Z-bbbbbb"]
     shutil.rmtree(bundled)
 
 

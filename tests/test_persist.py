@@ -18,7 +18,7 @@ from bokeh.errors import BokehError
 from eval import persist
 from eval.persist import HubMirror, LocalMirror, Persister
 from eval.review import ReviewStore
-from eval.runs import list_runs
+from eval.store import list_runs
 
 TOKEN = "hf_FakeSecretToken0123456789"
 REPO = "ana/bokeh-results"
@@ -706,7 +706,7 @@ def test_review_recomputes_outputs_a_run_does_not_ship(base_run, env, tmp_path, 
     from PIL import Image
 
     from eval import webui
-    from eval.runs import _slug
+    from eval.store import slug as _slug
 
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "tmp"))
     (tmp_path / "tmp").mkdir()

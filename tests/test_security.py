@@ -22,7 +22,8 @@ from PIL import Image
 pytestmark = pytest.mark.app
 
 ROOT = Path(__file__).resolve().parents[1]
-LENS = "Lens (physically based)"
+LENS = "depth-lens"
+CLASSICAL = {"depth_source": "classical"}
 # A per-run token that nothing else in the process could print by chance.
 TOKEN = "adm-" + secrets.token_hex(12)
 
@@ -209,20 +210,18 @@ def test_no_endpoint_reads_a_server_path(server, path, tmp_path):
     with open(photo, "rb") as fh:
         uploaded = httpx.post(f"{url}gradio_api/upload", files={"files": fh}, timeout=30).json()[0]
     honest = _file_data(uploaded)
-    settings = ["disparity", 1.8, 0.03, 0, 0.0, 1.5, 0.25, 10.0]
     attempts = {
-        "photo": ("render_depth", [_file_data(path), 5, 5, LENS, "classical", None, *settings]),
-        "depth": ("render_depth", [honest, 5, 5, LENS, "file", _file_data(path), *settings]),
+        "photo": ("render_depth", [_file_data(path), 5, 5, LENS, CLASSICAL, None]),
+        "depth": ("render_depth", [honest, 5, 5, LENS, {"depth_source": "file"}, _file_data(path)]),
         "pix2pix": ("render_pix2pix", [_file_data(path)]),
-        "plain string": ("render_depth", [path, 5, 5, LENS, "classical", None, *settings]),
+        "plain string": ("render_depth", [path, 5, 5, LENS, CLASSICAL, None]),
     }
     for what, (api, data) in attempts.items():
         event, payload = _events(url, api, data)
         assert event in ("error", "http"), (what, event, payload)
         assert not any(bit in payload for bit in secret_bits), (what, payload)
     # The honest upload itself works, so the refusals above were about the path.
-    event, payload = _events(url, "render_depth", [honest, 5, 5, LENS, "classical", None,
-                                                   *settings])
+    event, payload = _events(url, "render_depth", [honest, 5, 5, LENS, CLASSICAL, None])
     assert event == "complete", payload
 
 
@@ -262,8 +261,7 @@ def test_uploads_over_the_limit_are_refused(server, tmp_path):
     Image.fromarray(rng.integers(0, 256, (900, 900, 3), dtype=np.uint8)).save(big)
     assert os.path.getsize(big) > 2 * 2**20
     with pytest.raises(Exception, match="maximum") as err:
-        server["client"].predict(handle_file(str(big)), 5, 5, LENS, "classical", None,
-                                 "disparity", 1.8, 0.03, 0, 0.0, 1.5, 0.25, 10.0,
+        server["client"].predict(handle_file(str(big)), 5, 5, LENS, CLASSICAL, None,
                                  api_name="/render_depth")
     assert "Traceback" not in str(err.value)
     with open(big, "rb") as fh:
@@ -271,7 +269,6 @@ def test_uploads_over_the_limit_are_refused(server, tmp_path):
     assert r.status_code == 413
     small = tmp_path / "small.png"
     Image.fromarray(rng.integers(0, 256, (64, 96, 3), dtype=np.uint8)).save(small)
-    out, _, _ = server["client"].predict(handle_file(str(small)), 5, 5, LENS, "classical", None,
-                                         "disparity", 1.8, 0.03, 0, 0.0, 1.5, 0.25, 10.0,
+    out, _, _ = server["client"].predict(handle_file(str(small)), 5, 5, LENS, CLASSICAL, None,
                                          api_name="/render_depth")
     assert Image.open(out).size == (96, 64)

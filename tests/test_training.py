@@ -78,8 +78,7 @@ def _flat(out) -> list[torch.Tensor]:
 @pytest.mark.parametrize("method", ["pix2pix", "cyclegan", "bggan", "densedepth"])
 def test_method_learns_and_checkpoints_rebuild_it(method, synth_root, tmp_path, monkeypatch):
     from bokeh.models import glassnet, resnet, unet
-    from bokeh.registry import NETWORKS
-    from bokeh.weights import load_model
+    from bokeh.weights.checkpoint import load_model
 
     # Residual demo generators start as the identity (zero cycle/identity loss at step 0);
     # learning is shown on the published, non-residual form of the same preset.
@@ -114,19 +113,19 @@ def test_method_learns_and_checkpoints_rebuild_it(method, synth_root, tmp_path, 
     for slot in recipe.slots:
         trained = res.models[slot.key].eval()
         loaded, resolved = load_model(
-            slot.checkpoint, NETWORKS[slot.network].build, explicit=out, expect_model=slot.network
+            slot.checkpoint, slot.network.build, explicit=out, expect_model=slot.network.name
         )
         assert resolved.provenance["steps"] == 6
         assert resolved.provenance["method"] == method
         assert resolved.provenance["seed"] == 0
         assert resolved.provenance["data"]["dataset"] == "synth"
         assert "command" in resolved.provenance and "train_seconds" in resolved.provenance
-        x = _probe(slot.network, trained, CROP[method] if method != "densedepth" else 64)
+        x = _probe(slot.network.name, trained, CROP[method] if method != "densedepth" else 64)
         with torch.no_grad():
             for a, b in zip(_flat(trained(x)), _flat(loaded(x)), strict=True):
                 assert torch.equal(a, b)
     inference = [s for s in recipe.slots if s.inference]
-    assert len(inference) == 1 and inference[0].checkpoint == inference[0].network
+    assert len(inference) == 1 and inference[0].checkpoint == inference[0].network.name
 
 
 @pytest.mark.parametrize("method", ["pix2pix", "cyclegan"])
@@ -179,8 +178,8 @@ def test_mixed_precision_with_a_grad_scaler():
     """The fp16-style path (autocast + GradScaler) that CUDA GPUs without bfloat16 take,
     exercised on the CPU with bfloat16 autocast and a CPU scaler."""
     from training import losses
-    from training.loop import Amp
-    from training.recipes import StepConfig
+    from training.recipe import StepConfig
+    from training.runtime import Amp
 
     amp = Amp(torch.device("cpu"))
     assert not amp.enabled  # off on the CPU by default
@@ -332,13 +331,13 @@ def test_push_to_hub_offline_is_a_clear_error(tmp_path, monkeypatch):
 def test_demo_script_writes_weights_with_provenance(synth_root, tmp_path, monkeypatch, capsys):
     from bokeh.data.synth import generate
     from bokeh.registry import NETWORKS
-    from bokeh.weights import load_model
+    from bokeh.weights.checkpoint import load_model
     from training import demo
 
     monkeypatch.setenv("BOKEH_DATA_DIR", str(tmp_path / "data"))
     holdout = generate(tmp_path / "hold", count=2, size=(96, 64), seed=5, split="holdout")
     out = tmp_path / "weights"
-    argv = [f"--steps={m}=2" for m in demo.METHODS] + [f"--crop={m}={CROP[m]}" for m in CROP]
+    argv = [f"--steps={m}=2" for m in demo.METHOD_NAMES] + [f"--crop={m}={CROP[m]}" for m in CROP]
     argv += [
         "--data",
         str(synth_root),
@@ -356,7 +355,7 @@ def test_demo_script_writes_weights_with_provenance(synth_root, tmp_path, monkey
     printed = capsys.readouterr().out
     assert "vs identity" in printed and "vs constant" in printed
     summary = json.loads((out / "demo_summary.json").read_text())
-    assert set(summary["methods"]) == set(demo.METHODS)
+    assert set(summary["methods"]) == set(demo.METHOD_NAMES)
     for method, row in summary["methods"].items():
         network = row["network"]
         model, resolved = load_model(network, NETWORKS[network].build, explicit=out)
@@ -372,7 +371,7 @@ class TestLearningRateDecay:
     def test_reference_schedule(self):
         """CycleGAN/pix2pix reference: 100 epochs at lr, then linear decay over 100 more
         (factor 1 - max(0, epoch + 1 - 100) / 101)."""
-        from training.loop import lr_factor
+        from training.runtime import lr_factor
 
         f = [lr_factor(e, 200, 0.5) for e in range(200)]
         assert f[:100] == [1.0] * 100
@@ -385,7 +384,7 @@ class TestLearningRateDecay:
     def test_training_applies_it_and_records_it(self, synth_root, tmp_path):
         import json
 
-        from training.loop import lr_factor
+        from training.runtime import lr_factor
 
         out = tmp_path / "run"
         train(_opts("cyclegan", synth_root, out, steps=4, batch_size=1,

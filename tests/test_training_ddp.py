@@ -3,6 +3,7 @@ batch train the same weights as one process on that batch; a GAN recipe runs und
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import socket
@@ -12,8 +13,10 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from bokeh.methods.pix2pix import GENERATOR
+from bokeh.specs import TrainingSpec
 from training.loop import TrainOptions, train
-from training.recipes import NetworkSlot, Recipe
+from training.recipe import NetworkSlot, Recipe
 
 WORLD = 2
 PER_RANK = 2
@@ -43,17 +46,17 @@ def _step(batch, models, optimizers, cfg):
     return {"L1": loss.item()}
 
 
+TOY_NET = dataclasses.replace(
+    GENERATOR,
+    training=TrainingSpec(name="toy-l1", data_kind="paired", datasets=("synth",), crop=32),
+)
 TOY = Recipe(
-    name="toy-l1",
     description="U-Net + L1 (test)",
-    data_kind="paired",
-    datasets=("synth",),
-    slots=(NetworkSlot("G", "pix2pix-unet", "toy-unet", inference=True),),
+    slots=(NetworkSlot("G", TOY_NET, "toy-unet", inference=True),),
     default_hparams=lambda: {"lr": 1e-3},
     build_models=_models,
     build_optimizers=_optimizers,
     train_step=_step,
-    default_crop=32,
 )
 
 

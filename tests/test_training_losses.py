@@ -75,27 +75,27 @@ def test_ssim_matches_the_evaluation_metric(rng):
     a = rng.random((2, 3, 40, 48)).astype(np.float32)
     b = np.clip(a + rng.normal(0, 0.1, a.shape), 0, 1).astype(np.float32)
     ta, tb = torch.from_numpy(a), torch.from_numpy(b)
-    ours = losses.ssim(ta, tb, data_range=1.0, reduction="none")
+    ours = losses.differentiable_ssim(ta, tb, data_range=1.0, reduction="none")
     ref = ssim_gauss(ta, tb, data_range=1.0)
     assert torch.allclose(ours.double(), ref, atol=2e-5)
     # scaling images and data range together changes nothing; shifting them does (the
     # luminance term), which is why BGGAN's SSIM maps [-1, 1] images to [0, 1] first
-    same = losses.ssim(ta * 2, tb * 2, data_range=2.0, reduction="none")
+    same = losses.differentiable_ssim(ta * 2, tb * 2, data_range=2.0, reduction="none")
     assert torch.allclose(same, ours, atol=1e-5)
-    shifted = losses.ssim(ta * 2 - 1, tb * 2 - 1, data_range=2.0, reduction="none")
+    shifted = losses.differentiable_ssim(ta * 2 - 1, tb * 2 - 1, data_range=2.0, reduction="none")
     assert not torch.allclose(shifted, ours, atol=1e-3)
-    assert losses.ssim(ta, ta, data_range=1.0).item() == pytest.approx(1.0, abs=1e-6)
+    assert losses.differentiable_ssim(ta, ta, data_range=1.0).item() == pytest.approx(1.0, abs=1e-6)
 
 
 def test_ssim_is_differentiable_and_checks_shapes():
     x = torch.rand(1, 3, 16, 16, requires_grad=True)
     y = torch.rand(1, 3, 16, 16)
-    (1 - losses.ssim(x, y, data_range=1.0)).backward()
+    (1 - losses.differentiable_ssim(x, y, data_range=1.0)).backward()
     assert x.grad is not None and x.grad.abs().sum() > 0
     with pytest.raises(ValueError, match="same shape"):
-        losses.ssim(x, y[:, :, :8], data_range=1.0)
+        losses.differentiable_ssim(x, y[:, :, :8], data_range=1.0)
     with pytest.raises(ValueError, match=">= 11"):
-        losses.ssim(torch.rand(1, 1, 8, 8), torch.rand(1, 1, 8, 8), data_range=1.0)
+        losses.differentiable_ssim(torch.rand(1, 1, 8, 8), torch.rand(1, 1, 8, 8), data_range=1.0)
 
 
 def test_image_gradients_follow_tensorflow_convention():

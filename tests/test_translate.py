@@ -14,8 +14,8 @@ from bokeh import config
 from bokeh.errors import BokehError, WeightsNotFoundError
 from bokeh.models import glassnet, resnet, unet
 from bokeh.pipelines import translate
-from bokeh.registry import METHODS, get_method, load_method
-from bokeh.weights import save_checkpoint
+from bokeh.registry import METHODS, NETWORKS, get_method, load_method
+from bokeh.weights.checkpoint import save_checkpoint
 
 # method -> (network, model class, demo config)
 GENERATORS = {
@@ -81,7 +81,7 @@ def test_saved_checkpoint_round_trips_through_the_pipeline(method, isolated_weig
     assert info["weights_sha256"] == digest
     assert info["model_config"] == GENERATORS[method][2].__dict__
     assert info["seconds"] > 0
-    assert result.depth is None
+    assert result.disparity is None
 
 
 @pytest.mark.parametrize("method", sorted(GENERATORS))
@@ -104,7 +104,7 @@ def test_odd_sizes_are_reflect_padded_and_centred(isolated_weights, rng):
 
 def test_pipeline_uses_the_preset_stored_with_the_weights(isolated_weights, rng):
     _save_demo("pix2pix", isolated_weights)
-    model, resolved = translate.load_generator("pix2pix-unet")
+    model, resolved = translate.load_generator(NETWORKS["pix2pix-unet"])
     assert model.config.num_downs == unet.PRESETS["demo"]["num_downs"]
     assert not model.training and not any(p.requires_grad for p in model.parameters())
     # The demo U-Net needs multiples of 64, not 256.
@@ -145,7 +145,7 @@ def test_model_is_loaded_once_per_process_across_threads(isolated_weights):
     _save_demo("cyclegan", isolated_weights)
     got = []
     threads = [
-        threading.Thread(target=lambda: got.append(translate.load_generator("cyclegan-resnet")[0]))
+        threading.Thread(target=lambda: got.append(translate.load_generator(NETWORKS["cyclegan-resnet"])[0]))
         for _ in range(4)
     ]
     for t in threads:
@@ -159,7 +159,7 @@ def test_registry_lists_the_translation_methods():
     for method, (network, _, _) in GENERATORS.items():
         spec = get_method(method)
         assert spec.kind == "translation" and spec.weights_required
-        assert spec.networks == (network,)
+        assert [n.name for n in spec.networks] == [network]
         assert [p.name for p in spec.params] == ["tile"]
     assert [n for n, s in METHODS.items() if s.kind == "translation"] == [
         "pix2pix",

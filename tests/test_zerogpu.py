@@ -88,17 +88,17 @@ def test_app_model_work_runs_under_spaces_gpu(tmp_path):
         sys.path.insert(0, {str(ROOT)!r})
         import app, spaces
         from bokeh import service
-        assert app.run_method is not service.run_method
+        assert app.render is not service.render
         photo = service.load_photo({str(ROOT / "assets/examples/cat.png")!r})
-        app._render_depth(photo, 175, 115, "Paper: threshold Gaussian", "classical", None,
-                          "disparity", 1.8, 0.03, 0, 0.0, 1.5, 0.25, 10.0)
+        app.render(photo, method="depth-gauss", focus=(175, 115),
+                   settings={{"depth_source": "classical"}})
         print(spaces.CALLS)
     """)
     env = {**os.environ, "PYTHONPATH": str(tmp_path), "HF_HUB_OFFLINE": "1"}
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
                          timeout=300)
     assert out.returncode == 0, out.stderr[-2000:]
-    assert out.stdout.strip().splitlines()[-1] == "['run_method']"
+    assert out.stdout.strip().splitlines()[-1] == "['render']"
 
 
 def test_models_go_to_cuda_exactly_when_it_is_visible(monkeypatch):

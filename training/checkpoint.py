@@ -27,8 +27,12 @@ from typing import Any
 
 import numpy as np
 import torch
+from huggingface_hub import HfApi
+from huggingface_hub import constants as hf_constants
+from safetensors.torch import load_file, save_file
 
 from bokeh.errors import BokehError
+from bokeh.weights.files import file_sha256
 
 STATE_TENSORS = "train_state.safetensors"
 STATE_JSON = "train_state.json"
@@ -59,8 +63,6 @@ def _readable(path: str | Path) -> None:
 
 
 def _sha256(path: Path) -> str:
-    from bokeh.weights import file_sha256
-
     return file_sha256(path)
 
 
@@ -189,8 +191,6 @@ def save_train_state(
     meta: dict[str, Any],
 ) -> Path:
     """Write ``train_state.safetensors`` and ``train_state.json`` into ``folder`` atomically."""
-    from safetensors.torch import save_file
-
     tensors: dict[str, torch.Tensor] = {}
     for key, model in models.items():
         for name, t in model.state_dict().items():
@@ -234,8 +234,6 @@ def has_train_state(folder: Path) -> bool:
 
 def load_train_state(folder: Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
     """(tensors, meta) written by :func:`save_train_state`; BokehError when missing or torn."""
-    from safetensors.torch import load_file
-
     if not has_train_state(folder):
         raise BokehError(
             f"No training state to resume in {str(folder)!r} (expected {STATE_TENSORS} and "
@@ -297,11 +295,7 @@ def push_to_hub(
     Returns the commit URL. Raises :class:`BokehError` with a plain explanation when offline,
     not logged in, or the upload fails; the local checkpoint is untouched either way.
     """
-    try:
-        from huggingface_hub import HfApi, constants
-    except ImportError as exc:
-        raise BokehError("--push-to-hub needs the huggingface_hub package.") from exc
-    if constants.is_offline_mode():
+    if hf_constants.is_offline_mode():
         raise BokehError(
             f"Cannot upload to the Hugging Face Hub repo {repo!r}: HF_HUB_OFFLINE is set. The "
             f"checkpoint is saved in {folder}; upload it later with "

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import argparse
 import logging
+import shlex
 import sys
 from collections.abc import Sequence
 from typing import Any
 
 from bokeh.errors import BokehError
+from training.loop import TrainOptions, train
+from training.recipes import RECIPES, get_recipe
 
 EXIT_USAGE = 2
 
@@ -35,13 +38,11 @@ def _hparam(text: str) -> tuple[str, Any]:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from training.recipes import METHODS
-
     p = argparse.ArgumentParser(
         prog="python -m training",
         description="Train pix2pix, CycleGAN, BGGAN or DenseDepth (see training/__init__.py).",
     )
-    p.add_argument("method", help=f"one of: {', '.join(METHODS)}")
+    p.add_argument("method", help=f"one of: {', '.join(RECIPES)}")
     p.add_argument("--data", help="training set folder (EBB!-layout, synthetic set, or NYU)")
     p.add_argument(
         "--dataset",
@@ -86,6 +87,12 @@ def build_parser() -> argparse.ArgumentParser:
         default="vgg19",
         help="BGGAN's VGG19 perceptual term (needs ImageNet weights; default: vgg19)",
     )
+    _add_run_flags(p)
+    return p
+
+
+def _add_run_flags(p: argparse.ArgumentParser) -> None:
+    """Flags about the run rather than the model: seeds, checkpoints, devices, uploads."""
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", help="checkpoint folder (default: <data dir>/runs/METHOD)")
     p.add_argument("--resume", action="store_true", help="continue the run saved in --out")
@@ -116,14 +123,9 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="REPO",
         help="upload the checkpoint folder to this Hugging Face model repo at the end",
     )
-    return p
 
 
 def options_from_args(args: argparse.Namespace, argv: Sequence[str]):
-    import shlex
-
-    from training.loop import TrainOptions
-
     return TrainOptions(
         method=args.method,
         data=args.data,
@@ -160,9 +162,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     try:
-        from training.loop import train
-        from training.recipes import get_recipe
-
         get_recipe(args.method)  # unknown names fail before anything heavy happens
         result = train(options_from_args(args, argv))
     except BokehError as exc:

@@ -39,9 +39,14 @@ from typing import Any
 
 import numpy as np
 import torch
+from PIL import Image
 from torch.utils.data import Dataset
 
+from bokeh.data.ebb import load_ebb
+from bokeh.data.nyu import load_nyu
+from bokeh.data.synth import load_synth
 from bokeh.errors import DatasetNotFoundError
+from bokeh.models.densedepth import DenseDepthConfig, depth_to_target
 
 DATASETS = ("ebb", "synth", "nyu")
 
@@ -56,12 +61,8 @@ def open_pairs(root: str | os.PathLike, dataset: str, split: str = "train") -> S
     folder is missing or not in a known layout.
     """
     if dataset == "synth":
-        from bokeh.data.synth import load_synth
-
         return load_synth(root, split)
     if dataset == "ebb":
-        from bokeh.data.ebb import load_ebb
-
         return load_ebb(root, split)
     raise DatasetNotFoundError(
         f"Dataset kind {dataset!r} holds no bokeh pairs; use --dataset ebb or --dataset synth."
@@ -72,8 +73,6 @@ def open_depth(root: str | os.PathLike, dataset: str, split: str = "train") -> S
     """Depth training samples: NYU (``DepthSample``) or synthetic pairs (``BokehPair`` with
     ``depth``). EBB! has no depth, which is an error."""
     if dataset == "nyu":
-        from bokeh.data.nyu import load_nyu
-
         return load_nyu(root, split)
     if dataset == "synth":
         pairs = open_pairs(root, "synth", split)
@@ -104,8 +103,6 @@ def to_tensor(img: np.ndarray) -> torch.Tensor:
 
 def _resize(arr: np.ndarray, size: tuple[int, int], *, depth: bool = False) -> np.ndarray:
     """Resize an HxWx3 uint8 image (bicubic) or an HxW float map (bilinear) to ``(w, h)``."""
-    from PIL import Image
-
     if (arr.shape[1], arr.shape[0]) == size:
         return arr
     if depth:
@@ -227,7 +224,6 @@ class DepthCrops(_EpochDataset):
         scale: float = 1.0,
     ) -> None:
         super().__init__(samples, crop=crop, seed=seed, flip=flip, scale=scale)
-        from bokeh.models.densedepth import DenseDepthConfig
 
         self.config = config or DenseDepthConfig()
 
@@ -242,8 +238,6 @@ class DepthCrops(_EpochDataset):
         return (lo + np.clip(disparity, 0.0, 1.0) * (hi - lo)).astype(np.float32)
 
     def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
-        from bokeh.models.densedepth import depth_to_target
-
         s = self.samples[index]
         if hasattr(s, "rgb"):  # NYU DepthSample: depth in metres
             rgb = s.rgb

@@ -37,27 +37,38 @@ import shlex
 import sys
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bokeh.errors import BokehError
+import numpy as np
+import torch
+from torchvision.models import VGG19_Weights
 
-METHODS = ("pix2pix", "cyclegan", "bggan", "densedepth")
-# Step counts and crops for a 2-core CPU (measured on an idle one at batch 4, crop 128: pix2pix
-# ~0.06 s/step, CycleGAN ~0.7, BGGAN ~0.25, DenseDepth ~0.4; about 40 minutes for all four).
-# Tune with --steps / --crop / --lr.
-DEFAULT_STEPS = {"pix2pix": 6000, "cyclegan": 1200, "bggan": 3000, "densedepth": 1500}
-DEFAULT_CROP = {"pix2pix": 128, "cyclegan": 128, "bggan": 128, "densedepth": 128}
-# The published rates, except DenseDepth: from a random encoder (no ImageNet weights offline)
-# 1e-3 lowers the loss several times faster than 1e-4 in short runs.
-DEFAULT_LR: dict[str, float] = {"densedepth": 1e-3}
-# Demo-only loss weights (recorded in each checkpoint's provenance). BGGAN's published
-# adversarial weight (1.0 against 0.5 L1) drowns the reconstruction terms in a short CPU run with
-# an unbounded WGAN critic; the demo keeps the same losses with a smaller adversarial weight.
-# The bundled weights were trained with these (a constant learning rate: minutes-long runs).
-DEFAULT_HP: dict[str, dict[str, float]] = {"bggan": {"lambda_adv": 0.02},
-                                           "pix2pix": {"lr_decay": 0.0},
-                                           "cyclegan": {"lr_decay": 0.0}}
+from bokeh import config
+from bokeh.config import data_dir
+from bokeh.data.synth import GENERATOR_VERSION, ensure_holdout, generate, load_synth
+from bokeh.depth.model import normalise_disparity, predict_raw
+from bokeh.errors import BokehError
+from bokeh.pipelines.translate import translate_image
+from bokeh.registry import trained_networks
+from bokeh.weights.checkpoint import save_checkpoint
+from eval.metrics import psnr, ssim
+from training.checkpoint import atomic_write_text, has_train_state
+from training.loop import TrainOptions, config_dict, train
+from training.losses import weights_cache_path
+from training.recipes import get_recipe
+
+# The demo presets (steps, crop, learning rate, loss weights) are declared with each network
+# in bokeh.methods (TrainingSpec.demo_*); step counts suit a 2-core CPU (measured on an idle one
+# at batch 4, crop 128: pix2pix ~0.06 s/step, CycleGAN ~0.7, BGGAN ~0.25, DenseDepth ~0.4;
+# about 40 minutes for all four). Tune with --steps / --crop / --lr / --hp.
+TRAINED = trained_networks()
+METHOD_NAMES = tuple(TRAINED)
+DEFAULT_STEPS = {m: n.training.demo_steps for m, n in TRAINED.items()}
+DEFAULT_CROP = {m: n.training.demo_crop for m, n in TRAINED.items()}
+DEFAULT_LR = {m: n.training.demo_lr for m, n in TRAINED.items() if n.training.demo_lr}
+DEFAULT_HP = {m: dict(n.training.demo_hparams) for m, n in TRAINED.items()}
 TRAIN_COUNT = 192
 TRAIN_SIZE = (384, 256)
 DATA_SEED = 7
@@ -73,8 +84,8 @@ def _method_values(items: Sequence[str], cast, flag: str) -> dict[str, Any]:
         if "=" not in item:
             raise BokehError(f"{flag} expects METHOD=VALUE (e.g. pix2pix=500), got {item!r}.")
         key, value = item.split("=", 1)
-        if key not in METHODS:
-            raise BokehError(f"{flag}: unknown method {key!r}; available: {', '.join(METHODS)}.")
+        if key not in METHOD_NAMES:
+            raise BokehError(f"{flag}: unknown method {key!r}; available: {', '.join(METHOD_NAMES)}.")
         try:
             out[key] = cast(value)
         except ValueError:
@@ -87,7 +98,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="python -m training.demo",
         description="Train the demo presets on synthetic scenes and write assets/weights.",
     )
-    p.add_argument("--methods", default=",".join(METHODS), help="comma-separated subset")
+    p.add_argument("--methods", default=",".join(METHOD_NAMES), help="comma-separated subset")
     p.add_argument(
         "--steps",
         action="append",
@@ -150,8 +161,6 @@ def training_set(args: argparse.Namespace) -> Path:
     """The synthetic training set root (generated on first use, deterministic)."""
     if args.data:
         return Path(args.data)
-    from bokeh.config import data_dir
-    from bokeh.data.synth import GENERATOR_VERSION, generate
 
     w, h = (int(v) for v in str(args.train_size).lower().split("x"))
     name = f"demo-train-v{GENERATOR_VERSION}-n{args.train_count}-{w}x{h}-s{args.data_seed}"
@@ -170,8 +179,6 @@ def training_set(args: argparse.Namespace) -> Path:
 
 
 def holdout_set(args: argparse.Namespace):
-    from bokeh.data.synth import ensure_holdout, load_synth
-
     root = Path(args.holdout) if args.holdout else ensure_holdout()
     ds = load_synth(root, "holdout")
     n = len(ds) if not args.holdout_limit else min(len(ds), args.holdout_limit)
@@ -183,10 +190,6 @@ def holdout_set(args: argparse.Namespace):
 
 def score_generator(model, pairs) -> dict[str, float]:
     """Mean PSNR / SSIM (eval.metrics, data range 1) of the model and of identity."""
-    import numpy as np
-
-    from bokeh.pipelines.translate import translate_image
-    from eval.metrics import psnr, ssim
 
     rows = {"psnr": [], "ssim": [], "identity_psnr": [], "identity_ssim": []}
     model.eval()
@@ -211,9 +214,6 @@ def score_depth(model, pairs) -> dict[str, float]:
     (target - lo) / (hi - lo), see training.data); ``rmse_minmax``: the app's min-max normalised
     disparity; ``constant_rmse``: the holdout's mean disparity predicted everywhere.
     """
-    import numpy as np
-
-    from bokeh.depth.model import normalise_disparity, predict_raw
 
     cfg = model.config
     lo, hi = cfg.depth_scale / cfg.max_depth_cm, cfg.depth_scale / cfg.min_depth_cm
@@ -248,155 +248,147 @@ def score_depth(model, pairs) -> dict[str, float]:
 def _perceptual(choice: str) -> str:
     if choice != "auto":
         return choice
-    from torchvision.models import VGG19_Weights
-
-    from training.losses import weights_cache_path
-
     return (
         "vgg19" if Path(weights_cache_path(VGG19_Weights.IMAGENET1K_V1.url)).is_file() else "none"
     )
 
 
-def run(args: argparse.Namespace, argv: Sequence[str]) -> dict[str, Any]:
-    """Train, score and export; returns the summary (also written as demo_summary.json)."""
-    import torch
+@dataclass
+class _Plan:
+    """The demo settings per method, from the specs' demo presets and the flags."""
 
-    from bokeh import config
-    from bokeh.weights import save_checkpoint
-    from training.checkpoint import has_train_state
-    from training.loop import TrainOptions, config_dict, train
-    from training.recipes import get_recipe
+    methods: list[str]
+    steps: dict[str, int]
+    crops: dict[str, int]
+    lrs: dict[str, float]
+    hps: dict[str, dict[str, float]]
+    out_dir: Path
+    runs_dir: Path
+    command: str
+    perceptual: str
 
-    methods = [m.strip() for m in str(args.methods).split(",") if m.strip()]
-    unknown = [m for m in methods if m not in METHODS]
-    if unknown:
-        raise BokehError(
-            f"Unknown method(s) {', '.join(unknown)}; available: {', '.join(METHODS)}."
-        )
-    steps = {**DEFAULT_STEPS, **_method_values(args.steps, int, "--steps")}
-    crops = {**DEFAULT_CROP, **_method_values(args.crop, int, "--crop")}
-    lrs = {**DEFAULT_LR, **_method_values(args.lr, float, "--lr")}
+
+def _hp_overrides(items: Sequence[str]) -> dict[str, dict[str, float]]:
     hps: dict[str, dict[str, float]] = {m: dict(v) for m, v in DEFAULT_HP.items()}
-    for item in args.hp:
+    for item in items:
         method, _, assignment = item.partition(":")
         key, _, value = assignment.partition("=")
-        if method not in METHODS or not key or not value:
+        if method not in METHOD_NAMES or not key or not value:
             raise BokehError(f"--hp expects METHOD:KEY=VALUE (e.g. bggan:lambda_adv=0.05), "
-                             f"got {item!r}.")
+                             f"got {item!r}.")  # fmt: skip
         try:
             hps.setdefault(method, {})[key] = float(value)
         except ValueError:
             raise BokehError(f"--hp: {value!r} is not a number.") from None
-    out_dir = Path(args.out) if args.out else config.BUNDLED_WEIGHTS_DIR
-    runs_dir = Path(args.runs) if args.runs else config.data_dir() / "runs" / "demo"
-    command = "python -m training.demo " + " ".join(shlex.quote(a) for a in argv)
-    perceptual = _perceptual(args.perceptual)
+    return hps
 
+
+def _plan(args: argparse.Namespace, argv: Sequence[str]) -> _Plan:
+    methods = [m.strip() for m in str(args.methods).split(",") if m.strip()]
+    unknown = [m for m in methods if m not in METHOD_NAMES]
+    if unknown:
+        raise BokehError(
+            f"Unknown method(s) {', '.join(unknown)}; available: {', '.join(METHOD_NAMES)}."
+        )
+    return _Plan(
+        methods=methods,
+        steps={**DEFAULT_STEPS, **_method_values(args.steps, int, "--steps")},
+        crops={**DEFAULT_CROP, **_method_values(args.crop, int, "--crop")},
+        lrs={**DEFAULT_LR, **_method_values(args.lr, float, "--lr")},
+        hps=_hp_overrides(args.hp),
+        out_dir=Path(args.out) if args.out else config.BUNDLED_WEIGHTS_DIR,
+        runs_dir=Path(args.runs) if args.runs else config.data_dir() / "runs" / "demo",
+        command="python -m training.demo " + " ".join(shlex.quote(a) for a in argv),
+        perceptual=_perceptual(args.perceptual),
+    )
+
+
+def _train_one(method: str, plan: _Plan, args: argparse.Namespace, train_root: Path):
+    """Train one method's demo preset; returns (TrainResult, wall seconds)."""
+    run_dir = plan.runs_dir / method
+    steps = plan.steps[method]
+    opts = TrainOptions(
+        method=method, data=train_root, dataset="synth", preset="demo", steps=steps,
+        batch_size=args.batch_size, crop=plan.crops[method], lr=plan.lrs.get(method),
+        hparams=dict(plan.hps.get(method, {})), perceptual=plan.perceptual, seed=args.seed,
+        out=run_dir, resume=args.resume and has_train_state(run_dir), save_every=0,
+        save_every_steps=max(100, steps // 10), log_every=25, device=args.device,
+        progress=not args.no_progress, command=plan.command, download=False,
+    )  # fmt: skip
+    print(f"demo: training {method} ({steps} steps, crop {plan.crops[method]}, "
+          f"batch {args.batch_size}) in {run_dir}", flush=True)  # fmt: skip
+    t0 = time.perf_counter()
+    result = train(opts)
+    return result, time.perf_counter() - t0
+
+
+def _export(method: str, plan: _Plan, args, result, seconds: float, holdout) -> dict[str, Any]:
+    """Score the trained inference network on the holdout and write it with provenance."""
+    holdout_root, pairs = holdout
+    recipe = get_recipe(method)
+    slot = recipe.inference_slot
+    model = result.models[slot.key].to("cpu").eval()
+    print(f"demo: scoring {method} on {len(pairs)} holdout scenes", flush=True)
+    scorer = score_depth if recipe.data_kind == "depth" else score_generator
+    metrics = scorer(model, pairs)
+    prov = json.loads((plan.runs_dir / method / f"{slot.checkpoint}.json").read_text())
+    prov = prov["provenance"]
+    prov.update({
+        "description": DESCRIPTION,
+        "holdout": {"root": str(holdout_root), "split": "holdout", **metrics},
+        "train_seconds": round(result.seconds, 1),
+        "wall_seconds_this_session": round(seconds, 1),
+    })  # fmt: skip
+    prov.pop("bokeh_version", None)
+    prov.pop("saved_at", None)
+    export = copy.deepcopy(model).half() if args.half else model
+    path = save_checkpoint(export, plan.out_dir / slot.network.name, model_name=slot.network.name,
+                           config=config_dict(model.config), provenance=prov)  # fmt: skip
+    size_mb = path.stat().st_size / 2**20
+    if size_mb > MAX_FILE_MB:
+        print(f"demo: warning: {path.name} is {size_mb:.1f} MB, over the {MAX_FILE_MB:.0f} MB "
+              "budget for shipped weights", file=sys.stderr)  # fmt: skip
+    return {
+        "network": slot.network.name, "file": str(path), "size_mb": round(size_mb, 2),
+        "parameters": sum(p.numel() for p in model.parameters()), "steps": result.step,
+        "train_seconds": round(result.seconds, 1),
+        "perceptual": plan.perceptual if "perceptual" in recipe.default_hparams() else None,
+        **metrics,
+    }  # fmt: skip
+
+
+def _merge_previous(summary: dict[str, Any], out_dir: Path) -> None:
+    """Keep the entries of methods trained in earlier invocations whose weights are still
+    there, so that training one method again does not drop the others from the record."""
+    previous = out_dir / "demo_summary.json"
+    if not previous.is_file():
+        return
+    try:
+        old = json.loads(previous.read_text())
+    except (OSError, ValueError):
+        return
+    for method, entry in old.get("methods", {}).items():
+        still_there = (out_dir / Path(entry.get("file", "")).name).is_file()
+        if method not in summary["methods"] and still_there:
+            summary["methods"][method] = {"command": old.get("command"), **entry}
+
+
+def run(args: argparse.Namespace, argv: Sequence[str]) -> dict[str, Any]:
+    """Train, score and export; returns the summary (also written as demo_summary.json)."""
+    plan = _plan(args, argv)
     train_root = training_set(args)
-    holdout_root, holdout = holdout_set(args)
-    summary: dict[str, Any] = {
-        "command": command,
-        "train_data": str(train_root),
-        "holdout": str(holdout_root),
-        "methods": {},
-    }
-    for method in methods:
-        recipe = get_recipe(method)
-        run_dir = runs_dir / method
-        opts = TrainOptions(
-            method=method,
-            data=train_root,
-            dataset="synth",
-            preset="demo",
-            steps=steps[method],
-            batch_size=args.batch_size,
-            crop=crops[method],
-            lr=lrs.get(method),
-            hparams=dict(hps.get(method, {})),
-            perceptual=perceptual,
-            seed=args.seed,
-            out=run_dir,
-            resume=args.resume and has_train_state(run_dir),
-            save_every=0,
-            save_every_steps=max(100, steps[method] // 10),
-            log_every=25,
-            device=args.device,
-            progress=not args.no_progress,
-            command=command,
-            download=False,
-        )
-        print(
-            f"demo: training {method} ({steps[method]} steps, crop {crops[method]}, "
-            f"batch {args.batch_size}) in {run_dir}",
-            flush=True,
-        )
-        t0 = time.perf_counter()
-        result = train(opts)
-        seconds = time.perf_counter() - t0
-        slot = next(s for s in recipe.slots if s.inference)
-        model = result.models[slot.key].to("cpu").eval()
-        print(f"demo: scoring {method} on {len(holdout)} holdout scenes", flush=True)
-        metrics = (
-            score_depth(model, holdout)
-            if method == "densedepth"
-            else score_generator(model, holdout)
-        )
-        prov = json.loads((run_dir / f"{slot.checkpoint}.json").read_text())["provenance"]
-        prov.update(
-            {
-                "description": DESCRIPTION,
-                "holdout": {"root": str(holdout_root), "split": "holdout", **metrics},
-                "train_seconds": round(result.seconds, 1),
-                "wall_seconds_this_session": round(seconds, 1),
-            }
-        )
-        prov.pop("bokeh_version", None)
-        prov.pop("saved_at", None)
-        export = copy.deepcopy(model).half() if args.half else model
-        path = save_checkpoint(
-            export,
-            out_dir / slot.network,
-            model_name=slot.network,
-            config=config_dict(model.config),
-            provenance=prov,
-        )
-        size_mb = path.stat().st_size / 2**20
-        params = sum(p.numel() for p in model.parameters())
-        summary["methods"][method] = {
-            "network": slot.network,
-            "file": str(path),
-            "size_mb": round(size_mb, 2),
-            "parameters": params,
-            "steps": result.step,
-            "train_seconds": round(result.seconds, 1),
-            "perceptual": perceptual if method == "bggan" else None,
-            **metrics,
-        }
-        if size_mb > MAX_FILE_MB:
-            print(
-                f"demo: warning: {path.name} is {size_mb:.1f} MB, over the {MAX_FILE_MB:.0f} MB "
-                "budget for shipped weights",
-                file=sys.stderr,
-            )
-        del model, result
+    holdout = holdout_set(args)
+    summary: dict[str, Any] = {"command": plan.command, "train_data": str(train_root),
+                               "holdout": str(holdout[0]), "methods": {}}  # fmt: skip
+    for method in plan.methods:
+        result, seconds = _train_one(method, plan, args, train_root)
+        summary["methods"][method] = _export(method, plan, args, result, seconds, holdout)
+        del result
         if torch.cuda.is_available():
             torch.cuda.empty_cache()
-    from training.checkpoint import atomic_write_text
-
-    # Merge with the summary of methods trained in earlier invocations whose weights are still
-    # there, so that training one method again does not drop the others from the record.
-    previous = out_dir / "demo_summary.json"
-    if previous.is_file():
-        try:
-            old = json.loads(previous.read_text())
-        except (OSError, ValueError):
-            old = {}
-        for method, entry in old.get("methods", {}).items():
-            if method not in summary["methods"] and (out_dir / Path(entry.get("file", "")).name).is_file():
-                summary["methods"][method] = {"command": old.get("command"), **entry}
-    total_mb = sum(v["size_mb"] for v in summary["methods"].values())
-    summary["total_mb"] = round(total_mb, 2)
-    atomic_write_text(previous, json.dumps(summary, indent=1) + "\n")
+    _merge_previous(summary, plan.out_dir)
+    summary["total_mb"] = round(sum(v["size_mb"] for v in summary["methods"].values()), 2)
+    atomic_write_text(plan.out_dir / "demo_summary.json", json.dumps(summary, indent=1) + "\n")
     return summary
 
 

@@ -1,6 +1,6 @@
 """The training loop shared by every recipe: device, seeding, mixed precision, DDP, checkpoints.
 
-:func:`train` runs a :class:`~training.recipes.Recipe` for ``--steps`` (or ``--epochs``) on one
+:func:`train` runs a :class:`~training.recipe.Recipe` for ``--steps`` (or ``--epochs``) on one
 process or, under ``torchrun``, on several with DistributedDataParallel:
 
 - **Device**: ``auto`` picks CUDA when present (``cuda:LOCAL_RANK`` under torchrun), else CPU.
@@ -9,18 +9,18 @@ process or, under ``torchrun``, on several with DistributedDataParallel:
   (different dropout masks per rank; rank 0 matches a single-process run). Data augmentation
   depends only on ``(seed, epoch, item)`` (:mod:`training.data`).
 - **Mixed precision**: on CUDA, autocast in bfloat16 where the GPU supports it, else float16 with
-  a gradient scaler (:class:`Amp`); off on CPU or with ``--no-amp``.
+  a gradient scaler (:class:`training.runtime.Amp`); off on CPU or with ``--no-amp``.
 - **DDP**: when ``WORLD_SIZE > 1`` (set by ``torchrun``) the process group is initialised (NCCL
   on GPUs, gloo on CPUs), each trained network is wrapped in ``DistributedDataParallel``
   (``broadcast_buffers=False``: BatchNorm statistics stay per process, as in the reference
   implementations), and a ``DistributedSampler`` gives each rank its share of every epoch.
   ``--batch-size`` is per process; the global batch is ``batch_size * world_size``. Only rank 0
   writes checkpoints, metrics and progress bars. Recipes evaluate a discriminator for the
-  generator's loss through :func:`unwrap` (its parameters are frozen then, so it must not
+  generator's loss through :func:`training.runtime.unwrap` (its parameters are frozen then, so it must not
   take part in gradient synchronisation).
 - **Checkpoints** (``--out``): every ``--save-every`` epochs, every ``--save-every-steps``
   steps and at the end: for each network ``<checkpoint>.safetensors`` + ``<checkpoint>.json``
-  (:func:`bokeh.weights.save_checkpoint`; config = the preset used, provenance = command, steps,
+  (:func:`bokeh.weights.checkpoint.save_checkpoint`; config = the preset used, provenance = command, steps,
   data, seed, time), ``train_state.safetensors`` + ``train_state.json`` for ``--resume``
   (:mod:`training.checkpoint`, no pickle) and ``metrics.json`` (mean losses every
   ``--log-every`` steps).
@@ -37,23 +37,39 @@ import json
 import logging
 import math
 import os
-import random
 import shlex
 import sys
 import time
 from collections.abc import Iterator
-from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
+import torch.distributed as dist
 from torch import nn
+from torch.utils.data import DataLoader, DistributedSampler
+from tqdm.auto import tqdm
 
+from bokeh.config import data_dir
 from bokeh.errors import BokehError
+from bokeh.weights.checkpoint import save_checkpoint
+from bokeh.weights.hub import offline as hub_offline
 from training import checkpoint as ckpt
-from training.recipes import Recipe, StepConfig, get_recipe
+from training.data import build_dataset
+from training.recipe import Recipe, StepConfig, crop_rule
+from training.recipes import get_recipe
+from training.runtime import (
+    Amp,
+    DistInfo,
+    all_mean,
+    apply_lr,
+    init_distributed,
+    lr_factor,
+    seed_everything,
+    to_device,
+    wrap_ddp,
+)
 
 logger = logging.getLogger("training")
 
@@ -109,200 +125,10 @@ class TrainResult:
     hub_url: str | None = None
 
 
-# --------------------------------------------------------------------------- device / seeds
-
-
-def select_device(preference: str = "auto", local_rank: int = 0) -> torch.device:
-    """``"auto"``: CUDA (``cuda:local_rank``) when available, else CPU; ``"cpu"``; ``"cuda"``."""
-    if preference not in ("auto", "cpu", "cuda") and not preference.startswith("cuda:"):
-        raise BokehError(f"--device must be auto, cpu or cuda, got {preference!r}.")
-    if preference == "cpu":
-        return torch.device("cpu")
-    if not torch.cuda.is_available():
-        if preference == "auto":
-            return torch.device("cpu")
-        raise BokehError(f"--device {preference} was requested but no CUDA GPU is available.")
-    if preference.startswith("cuda:"):
-        return torch.device(preference)
-    return torch.device("cuda", local_rank % max(1, torch.cuda.device_count()))
-
-
-def seed_everything(seed: int) -> None:
-    """Seed Python's ``random``, numpy's global generator and torch (CPU and CUDA)."""
-    random.seed(seed)
-    np.random.seed(seed % 2**32)
-    torch.manual_seed(seed)
-
-
-class Amp:
-    """Mixed precision for one run: ``autocast()``, ``backward(loss)``, ``step(opt)``,
-    ``update()`` (once per iteration, called by the loop) and ``input_grad`` (for gradient
-    penalties). Disabled (plain float32) on the CPU."""
-
-    def __init__(self, device: torch.device, enabled: bool = True) -> None:
-        self.device = device
-        self.enabled = bool(enabled and device.type == "cuda")
-        self.dtype = torch.float32
-        self.scaler: torch.amp.GradScaler | None = None
-        if self.enabled:
-            if torch.cuda.is_bf16_supported():
-                self.dtype = torch.bfloat16
-            else:
-                self.dtype = torch.float16
-                self.scaler = torch.amp.GradScaler("cuda")
-
-    def autocast(self) -> AbstractContextManager:
-        if not self.enabled:
-            return nullcontext()
-        return torch.autocast(device_type=self.device.type, dtype=self.dtype)
-
-    def backward(self, loss: torch.Tensor) -> None:
-        (self.scaler.scale(loss) if self.scaler is not None else loss).backward()
-
-    def step(self, optimizer: torch.optim.Optimizer) -> None:
-        if self.scaler is not None:
-            self.scaler.step(optimizer)
-        else:
-            optimizer.step()
-
-    def update(self) -> None:
-        if self.scaler is not None:
-            self.scaler.update()
-
-    def input_grad(self, output: torch.Tensor, inputs: torch.Tensor) -> torch.Tensor:
-        """d output / d inputs with ``create_graph=True``, scaled against fp16 underflow."""
-        if self.scaler is None:
-            (g,) = torch.autograd.grad(output, inputs, create_graph=True)
-            return g
-        (g,) = torch.autograd.grad(self.scaler.scale(output), inputs, create_graph=True)
-        return g / self.scaler.get_scale()
-
-    def state(self) -> dict[str, Any]:
-        if self.scaler is None:
-            return {}
-        return {
-            k: (v.item() if isinstance(v, torch.Tensor) else v)
-            for k, v in self.scaler.state_dict().items()
-        }
-
-    def load_state(self, state: dict[str, Any]) -> None:
-        if self.scaler is not None and state:
-            self.scaler.load_state_dict(state)
-
-
-def lr_factor(step: int, total: int, decay: float) -> float:
-    """Learning-rate multiplier for 0-based ``step`` of ``total``: 1 for the first
-    ``1 - decay`` of the run, then linearly down towards 0 over the last ``decay`` (the
-    pix2pix/CycleGAN reference schedule: constant for n epochs, linear decay over n more, is
-    ``decay=0.5``). ``decay=0`` keeps it constant. Pure: a resumed run gets the same values."""
-    if not 0.0 <= decay <= 1.0:
-        raise ValueError(f"lr decay must be a fraction in [0, 1], got {decay}.")
-    n_decay = int(round(total * decay))
-    if n_decay <= 0 or total <= 0:
-        return 1.0
-    n_const = total - n_decay
-    return 1.0 - max(0, step + 1 - n_const) / (n_decay + 1)
-
-
-def apply_lr(optimizers: dict[str, Any], factor: float) -> None:
-    """Set every param group's lr to its initial lr (kept in ``initial_lr``) times ``factor``."""
-    for opt in optimizers.values():
-        for group in opt.param_groups:
-            group.setdefault("initial_lr", group["lr"])
-            group["lr"] = group["initial_lr"] * factor
-
-
-def set_requires_grad(module: nn.Module, flag: bool) -> None:
-    for p in module.parameters():
-        p.requires_grad_(flag)
-
-
-def unwrap(module: nn.Module) -> nn.Module:
-    """The network inside a DistributedDataParallel wrapper (or the module itself)."""
-    from torch.nn.parallel import DistributedDataParallel
-
-    return module.module if isinstance(module, DistributedDataParallel) else module
-
-
-# --------------------------------------------------------------------------- distributed
-
-
-@dataclass
-class DistInfo:
-    rank: int = 0
-    world_size: int = 1
-    local_rank: int = 0
-    device: torch.device = field(default_factory=lambda: torch.device("cpu"))
-    owns_group: bool = False
-
-    @property
-    def enabled(self) -> bool:
-        return self.world_size > 1
-
-    @property
-    def is_main(self) -> bool:
-        return self.rank == 0
-
-
-def init_distributed(device_preference: str = "auto") -> DistInfo:
-    """Join the process group described by torchrun's environment (RANK, WORLD_SIZE,
-    LOCAL_RANK, MASTER_ADDR, MASTER_PORT); a single process when WORLD_SIZE is unset or 1."""
-    import torch.distributed as dist
-
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    if world <= 1:
-        return DistInfo(device=select_device(device_preference))
-    rank = int(os.environ.get("RANK", "0"))
-    local_rank = int(os.environ.get("LOCAL_RANK", str(rank)))
-    device = select_device(device_preference, local_rank)
-    if device.type == "cuda":
-        torch.cuda.set_device(device)
-    else:  # CPU processes share the cores instead of each using all of them
-        local_world = int(os.environ.get("LOCAL_WORLD_SIZE", str(world)))
-        torch.set_num_threads(max(1, (os.cpu_count() or 1) // max(1, local_world)))
-    owns = False
-    if not dist.is_initialized():
-        dist.init_process_group(
-            "nccl" if device.type == "cuda" else "gloo", rank=rank, world_size=world
-        )
-        owns = True
-    return DistInfo(rank, world, local_rank, device, owns)
-
-
-def _all_mean(values: dict[str, float], count: int, info: DistInfo) -> dict[str, float]:
-    """Mean of per-rank sums over all ranks (keys sorted so every rank agrees)."""
-    keys = sorted(values)
-    t = torch.tensor([values[k] for k in keys] + [float(count)], dtype=torch.float64)
-    if info.enabled:
-        import torch.distributed as dist
-
-        if info.device.type == "cuda":
-            t = t.to(info.device)
-        dist.all_reduce(t)
-        t = t.cpu()
-    n = max(t[-1].item(), 1.0)
-    return {k: t[i].item() / n for i, k in enumerate(keys)}
-
-
-# --------------------------------------------------------------------------- data
-
-
-def _to_device(batch: Any, device: torch.device) -> Any:
-    if isinstance(batch, torch.Tensor):
-        return batch.to(device, non_blocking=True)
-    if isinstance(batch, dict):
-        return {k: _to_device(v, device) for k, v in batch.items()}
-    if isinstance(batch, (list, tuple)):
-        return type(batch)(_to_device(v, device) for v in batch)
-    return batch
-
-
 class _Batches:
     """Epoch-by-epoch batches of one rank, able to start part-way into an epoch."""
 
     def __init__(self, dataset: Any, opts: TrainOptions, info: DistInfo) -> None:
-        from torch.utils.data import DistributedSampler
-
         self.dataset = dataset
         self.batch_size = opts.batch_size
         self.seed = opts.seed
@@ -319,8 +145,6 @@ class _Batches:
         self.per_epoch = len(self.sampler) // self.batch_size
 
     def epoch(self, epoch: int, skip_batches: int = 0) -> Iterator[Any]:
-        from torch.utils.data import DataLoader
-
         self.sampler.set_epoch(epoch)
         if hasattr(self.dataset, "set_epoch"):
             self.dataset.set_epoch(epoch)
@@ -344,8 +168,6 @@ class _Batches:
 
 
 def default_out(method: str) -> Path:
-    from bokeh.config import data_dir
-
     return data_dir() / "runs" / method
 
 
@@ -379,18 +201,9 @@ def _hparams(recipe: Recipe, opts: TrainOptions) -> dict[str, Any]:
         if opts.perceptual not in ("vgg19", "none"):
             raise BokehError(f"--perceptual must be vgg19 or none, got {opts.perceptual!r}.")
         hp["perceptual"] = opts.perceptual
-    hp["allow_download"] = bool(opts.download) and not _hf_offline()
+    hp["allow_download"] = bool(opts.download) and not hub_offline()
     json.dumps(hp)  # must be storable in the checkpoint JSON
     return hp
-
-
-def _hf_offline() -> bool:
-    """HF_HUB_OFFLINE also stops the torchvision ImageNet downloads (one offline switch)."""
-    try:
-        from huggingface_hub import constants
-    except ImportError:
-        return False
-    return bool(constants.is_offline_mode())
 
 
 def _check_options(opts: TrainOptions, recipe: Recipe) -> None:
@@ -412,8 +225,6 @@ def _check_options(opts: TrainOptions, recipe: Recipe) -> None:
 
 
 def _check_crop(opts: TrainOptions, recipe: Recipe, models: dict[str, nn.Module]) -> None:
-    from training.recipes import crop_rule
-
     crop = recipe.default_crop if opts.crop is None else opts.crop
     multiple, minimum = crop_rule(recipe, models)
     if crop and (crop % multiple or crop < minimum):
@@ -439,15 +250,12 @@ def train(opts: TrainOptions, *, recipe: Recipe | None = None) -> TrainResult:
         return _train(opts, recipe, info)
     finally:
         if info.owns_group:
-            import torch.distributed as dist
-
             dist.destroy_process_group()
 
 
 def _build_dataset(recipe: Recipe, opts: TrainOptions, hp: dict, configs: dict) -> Any:
     if recipe.build_data is not None:
         return recipe.build_data(opts, hp)
-    from training.data import build_dataset
 
     if opts.data is None:
         raise BokehError("--data DIR is required: the folder of the training set.")
@@ -457,7 +265,8 @@ def _build_dataset(recipe: Recipe, opts: TrainOptions, hp: dict, configs: dict) 
             f"{recipe.name} trains on --dataset {' or '.join(recipe.datasets)}, not {dataset!r}."
         )
     crop = recipe.default_crop if opts.crop is None else opts.crop
-    depth_cfg = next((c for c in configs.values() if type(c).__name__ == "DenseDepthConfig"), None)
+    # a depth recipe's inference network sets the target's depth range
+    depth_cfg = configs[recipe.inference_slot.key] if recipe.data_kind == "depth" else None
     return build_dataset(
         recipe.data_kind,
         opts.data,
@@ -470,195 +279,169 @@ def _build_dataset(recipe: Recipe, opts: TrainOptions, hp: dict, configs: dict) 
     )
 
 
-def _train(opts: TrainOptions, recipe: Recipe, info: DistInfo) -> TrainResult:
-    device = info.device
-    out = Path(opts.out) if opts.out is not None else default_out(recipe.name)
-    if not opts.resume and ckpt.has_train_state(out):
-        raise BokehError(
-            f"{str(out)!r} already holds a training run; pass --resume to continue it or "
-            "choose another --out."
-        )
-    state_tensors, state_meta = (None, None)
-    if opts.resume:
-        state_tensors, state_meta = ckpt.load_train_state(out)
-        _check_resume(state_meta, recipe, opts)
-
-    hp = _hparams(recipe, opts)
-    seed_everything(opts.seed)
-    models, configs = recipe.build_models(opts.preset, hp)
-    _check_crop(opts, recipe, models)
-    for m in models.values():
-        m.to(device).train()
-    optimizers = recipe.build_optimizers(models, hp)
-    dataset = _build_dataset(recipe, opts, hp, configs)
-    batches = _Batches(dataset, opts, info)
-    if batches.per_epoch < 1:
-        raise BokehError(
-            f"The training set has {len(dataset)} item(s): too few for one batch of "
-            f"{opts.batch_size} per process on {info.world_size} process(es)."
-        )
-    amp = Amp(device, opts.amp)
-    extras = recipe.make_extras(models, hp, device)
-    seed_everything(opts.seed + info.rank)
-
-    step, seconds_before, history = 0, 0.0, []
-    if state_tensors is not None:
-        extra_state = ckpt.restore(
-            state_tensors,
-            state_meta,
-            models=models,
-            optimizers=optimizers,
-            restore_rng=info.is_main,
-        )
-        for name, tensors in extra_state.items():
-            if name in extras and hasattr(extras[name], "load_train_state"):
-                extras[name].load_train_state({k: v.to(device) for k, v in tensors.items()})
-        amp.load_state(state_meta.get("amp", {}))
-        step = int(state_meta["step"])
-        seconds_before = float(state_meta.get("seconds", 0.0))
-        history = [h for h in _read_history(out) if h.get("step", 0) <= step]
-        if not info.is_main:  # other ranks: a fresh but reproducible stream
-            seed_everything(opts.seed + 7919 * info.rank + step)
-        del state_tensors
-
-    per_epoch = batches.per_epoch
+def _total_steps(opts: TrainOptions, recipe: Recipe, per_epoch: int) -> int:
     if opts.steps is not None:
-        total = int(opts.steps)
-    elif opts.epochs is not None:
-        total = int(opts.epochs) * per_epoch
-    else:
-        total = int(recipe.default_epochs) * per_epoch
+        return int(opts.steps)
+    epochs = opts.epochs if opts.epochs is not None else recipe.default_epochs
+    return int(epochs) * per_epoch
 
-    wrapped: dict[str, nn.Module] = {}
-    for key, m in models.items():
-        if info.enabled and any(p.requires_grad for p in m.parameters()):
-            wrapped[key] = _ddp(m, device)
-        else:
-            wrapped[key] = m
 
-    lr_decay = float(hp.get("lr_decay", 0.0))
-    try:
-        lr_factor(0, total, lr_decay)  # a bad value fails before any work
-    except ValueError as exc:
-        raise BokehError(f"Hyper-parameter {exc}") from None
-    cfg = StepConfig(hp=hp, device=device, amp=amp, extras=extras, step=step)
-    run = _RunInfo(opts, recipe, info, out, hp, configs, len(dataset), per_epoch, total)
-    saved: dict[str, Path] = {}
-    start = time.perf_counter()
+class _Session:
+    """One training run in this process: built in :meth:`__init__` (seeded exactly as a
+    resumed run expects), then :meth:`run` trains to the requested total."""
 
-    def elapsed() -> float:
-        return seconds_before + time.perf_counter() - start
-
-    def save() -> None:
-        nonlocal saved
-        if info.is_main:
-            saved = _save_all(run, models, optimizers, extras, amp, step, elapsed(), history)
-
-    from tqdm.auto import tqdm
-
-    bar = tqdm(
-        total=total,
-        initial=min(step, total),
-        disable=not (info.is_main and opts.progress),
-        desc=f"{recipe.name} ({opts.preset})",
-        unit="step",
-        dynamic_ncols=True,
-    )
-    sums: dict[str, float] = {}
-    count = 0
-    epoch = step // per_epoch
-    skip = step % per_epoch
-    try:
-        while step < total:
-            for batch in batches.epoch(epoch, skip):
-                cfg.step = step
-                if lr_decay:
-                    apply_lr(optimizers, lr_factor(step, total, lr_decay))
-                losses = recipe.train_step(_to_device(batch, device), wrapped, optimizers, cfg)
-                amp.update()
-                step += 1
-                count += 1
-                for k, v in losses.items():
-                    sums[k] = sums.get(k, 0.0) + float(v)
-                bar.update(1)
-                if step % opts.log_every == 0 or step == total:
-                    means = _all_mean(sums, count, info)
-                    for k, v in means.items():
-                        if not math.isfinite(v):
-                            raise BokehError(
-                                f"Training diverged at step {step}: {k} is {v}. Lower --lr or "
-                                "check the data."
-                            )
-                    history.append(
-                        {
-                            "step": step,
-                            "epoch": round(step / per_epoch, 4),
-                            "seconds": round(elapsed(), 2),
-                            **{k: round(v, 6) for k, v in means.items()},
-                        }
-                    )
-                    bar.set_postfix({k: f"{v:.3g}" for k, v in means.items()}, refresh=False)
-                    sums, count = {}, 0
-                    if info.is_main:
-                        _write_metrics(run, history, step, elapsed())
-                if opts.save_every_steps and step % opts.save_every_steps == 0 and step < total:
-                    save()
-                if step >= total:
-                    break
-            else:  # the epoch ran to its end
-                epoch += 1
-                skip = 0
-                if opts.save_every and epoch % opts.save_every == 0 and step < total:
-                    save()
-                continue
-            break
-    except KeyboardInterrupt:
-        if not info.enabled and step > 0:  # one process: keep what was done, for --resume
-            bar.close()
-            save()
-            logger.warning(
-                "Interrupted at step %d; saved to %s (continue with --resume).", step, out
+    def __init__(self, opts: TrainOptions, recipe: Recipe, info: DistInfo) -> None:
+        self.opts, self.recipe, self.info, self.device = opts, recipe, info, info.device
+        self.out = Path(opts.out) if opts.out is not None else default_out(recipe.name)
+        if not opts.resume and ckpt.has_train_state(self.out):
+            raise BokehError(
+                f"{str(self.out)!r} already holds a training run; pass --resume to continue it "
+                "or choose another --out."
             )
-        raise
-    finally:
-        bar.close()
-    save()
-    hub_url = None
-    if opts.push_to_hub and info.is_main:
-        hub_url = ckpt.push_to_hub(
-            out, opts.push_to_hub, message=f"{recipe.name} ({opts.preset}), {step} steps"
-        )
-    if info.enabled:
-        import torch.distributed as dist
+        state = ckpt.load_train_state(self.out) if opts.resume else None
+        if state is not None:
+            _check_resume(state[1], recipe, opts)
+        self.hp = hp = _hparams(recipe, opts)
+        seed_everything(opts.seed)
+        self.models, configs = recipe.build_models(opts.preset, hp)
+        _check_crop(opts, recipe, self.models)
+        for m in self.models.values():
+            m.to(self.device).train()
+        self.optimizers = recipe.build_optimizers(self.models, hp)
+        dataset = _build_dataset(recipe, opts, hp, configs)
+        self.batches = _Batches(dataset, opts, info)
+        if self.batches.per_epoch < 1:
+            raise BokehError(
+                f"The training set has {len(dataset)} item(s): too few for one batch of "
+                f"{opts.batch_size} per process on {info.world_size} process(es)."
+            )
+        self.amp = Amp(self.device, opts.amp)
+        self.extras = recipe.make_extras(self.models, hp, self.device)
+        seed_everything(opts.seed + info.rank)
+        self.step, self.seconds_before, self.history = 0, 0.0, []
+        if state is not None:
+            self._restore(*state)
+        self.per_epoch = self.batches.per_epoch
+        self.total = _total_steps(opts, recipe, self.per_epoch)
+        self.wrapped = {
+            key: wrap_ddp(m, self.device)
+            if info.enabled and any(p.requires_grad for p in m.parameters()) else m
+            for key, m in self.models.items()
+        }  # fmt: skip
+        self.lr_decay = float(hp.get("lr_decay", 0.0))
+        try:
+            lr_factor(0, self.total, self.lr_decay)  # a bad value fails before any work
+        except ValueError as exc:
+            raise BokehError(f"Hyper-parameter {exc}") from None
+        self.cfg = StepConfig(hp=hp, device=self.device, amp=self.amp, extras=self.extras,
+                              step=self.step)  # fmt: skip
+        self.run_info = _RunInfo(opts, recipe, info, self.out, hp, configs, len(dataset),
+                                 self.per_epoch, self.total)  # fmt: skip
+        self.saved: dict[str, Path] = {}
+        self.start = time.perf_counter()
 
-        dist.barrier()
-    return TrainResult(
-        out=out,
-        step=step,
-        epoch=step / per_epoch,
-        seconds=elapsed(),
-        history=history,
-        models=models,
-        checkpoints=saved,
-        rank=info.rank,
-        world_size=info.world_size,
-        hub_url=hub_url,
-    )
+    def _restore(self, tensors: dict, meta: dict) -> None:
+        extra_state = ckpt.restore(tensors, meta, models=self.models, optimizers=self.optimizers,
+                                   restore_rng=self.info.is_main)  # fmt: skip
+        for name, state in extra_state.items():
+            if name in self.extras and hasattr(self.extras[name], "load_train_state"):
+                self.extras[name].load_train_state({k: v.to(self.device) for k, v in state.items()})
+        self.amp.load_state(meta.get("amp", {}))
+        self.step = int(meta["step"])
+        self.seconds_before = float(meta.get("seconds", 0.0))
+        self.history = [h for h in _read_history(self.out) if h.get("step", 0) <= self.step]
+        if not self.info.is_main:  # other ranks: a fresh but reproducible stream
+            seed_everything(self.opts.seed + 7919 * self.info.rank + self.step)
+
+    def elapsed(self) -> float:
+        return self.seconds_before + time.perf_counter() - self.start
+
+    def save(self) -> None:
+        if self.info.is_main:
+            self.saved = _save_all(self.run_info, self.models, self.optimizers, self.extras,
+                                   self.amp, self.step, self.elapsed(), self.history)  # fmt: skip
+
+    def _log(self, sums: dict[str, float], count: int, bar) -> None:
+        """Mean losses since the last log, on every rank; stop on a divergence."""
+        means = all_mean(sums, count, self.info)
+        for k, v in means.items():
+            if not math.isfinite(v):
+                raise BokehError(
+                    f"Training diverged at step {self.step}: {k} is {v}. Lower --lr or check "
+                    "the data."
+                )
+        self.history.append({
+            "step": self.step, "epoch": round(self.step / self.per_epoch, 4),
+            "seconds": round(self.elapsed(), 2), **{k: round(v, 6) for k, v in means.items()},
+        })  # fmt: skip
+        bar.set_postfix({k: f"{v:.3g}" for k, v in means.items()}, refresh=False)
+        if self.info.is_main:
+            _write_metrics(self.run_info, self.history, self.step, self.elapsed())
+
+    def _one_step(self, batch) -> dict[str, float]:
+        self.cfg.step = self.step
+        if self.lr_decay:
+            apply_lr(self.optimizers, lr_factor(self.step, self.total, self.lr_decay))
+        losses = self.recipe.train_step(to_device(batch, self.device), self.wrapped,
+                                        self.optimizers, self.cfg)  # fmt: skip
+        self.amp.update()
+        self.step += 1
+        return losses
+
+    def _epochs(self, bar) -> None:
+        opts, sums, count = self.opts, {}, 0
+        epoch, skip = divmod(self.step, self.per_epoch)
+        while self.step < self.total:
+            for batch in self.batches.epoch(epoch, skip):
+                for k, v in self._one_step(batch).items():
+                    sums[k] = sums.get(k, 0.0) + float(v)
+                count += 1
+                bar.update(1)
+                if self.step % opts.log_every == 0 or self.step == self.total:
+                    self._log(sums, count, bar)
+                    sums, count = {}, 0
+                if opts.save_every_steps and self.step % opts.save_every_steps == 0 and (
+                        self.step < self.total):  # fmt: skip
+                    self.save()
+                if self.step >= self.total:
+                    return
+            epoch, skip = epoch + 1, 0  # the epoch ran to its end
+            if opts.save_every and epoch % opts.save_every == 0 and self.step < self.total:
+                self.save()
+
+    def run(self) -> TrainResult:
+        opts, info = self.opts, self.info
+        bar = tqdm(total=self.total, initial=min(self.step, self.total),
+                   disable=not (info.is_main and opts.progress),
+                   desc=f"{self.recipe.name} ({opts.preset})", unit="step", dynamic_ncols=True)
+        try:
+            self._epochs(bar)
+        except KeyboardInterrupt:
+            if not info.enabled and self.step > 0:  # one process: keep what was done
+                bar.close()
+                self.save()
+                logger.warning("Interrupted at step %d; saved to %s (continue with --resume).",
+                               self.step, self.out)  # fmt: skip
+            raise
+        finally:
+            bar.close()
+        self.save()
+        hub_url = None
+        if opts.push_to_hub and info.is_main:
+            hub_url = ckpt.push_to_hub(self.out, opts.push_to_hub,
+                                       message=f"{self.recipe.name} ({opts.preset}), "
+                                       f"{self.step} steps")  # fmt: skip
+        if info.enabled:
+            dist.barrier()
+        return TrainResult(
+            out=self.out, step=self.step, epoch=self.step / self.per_epoch,
+            seconds=self.elapsed(), history=self.history, models=self.models,
+            checkpoints=self.saved, rank=info.rank, world_size=info.world_size, hub_url=hub_url,
+        )  # fmt: skip
 
 
-def _ddp(module: nn.Module, device: torch.device) -> nn.Module:
-    """DistributedDataParallel without buffer syncing in forward (BatchNorm statistics stay
-    per process; a GAN step runs a network several times before its backward)."""
-    import inspect
-
-    from torch.nn.parallel import DistributedDataParallel
-
-    kwargs: dict[str, Any] = {"device_ids": [device.index] if device.type == "cuda" else None}
-    if "forward_sync_buffers" in inspect.signature(DistributedDataParallel).parameters:
-        kwargs["forward_sync_buffers"] = False  # newer torch: replaces broadcast_buffers
-    else:
-        kwargs["broadcast_buffers"] = False
-    return DistributedDataParallel(module, **kwargs)
+def _train(opts: TrainOptions, recipe: Recipe, info: DistInfo) -> TrainResult:
+    return _Session(opts, recipe, info).run()
 
 
 @dataclass
@@ -745,15 +528,13 @@ def _save_all(
     seconds: float,
     history: list[dict],
 ) -> dict[str, Path]:
-    from bokeh.weights import save_checkpoint
-
     prov = _provenance(run, step, seconds)
     paths = {}
     for slot in run.recipe.slots:
         paths[slot.key] = save_checkpoint(
             models[slot.key],
             run.out / slot.checkpoint,
-            model_name=slot.network,
+            model_name=slot.network.name,
             config=config_dict(run.configs[slot.key]),
             provenance={**prov, "network": slot.key},
         )
@@ -780,17 +561,4 @@ def _save_all(
     return paths
 
 
-__all__ = [
-    "Amp",
-    "DistInfo",
-    "TrainOptions",
-    "TrainResult",
-    "config_dict",
-    "default_out",
-    "init_distributed",
-    "seed_everything",
-    "select_device",
-    "set_requires_grad",
-    "train",
-    "unwrap",
-]
+__all__ = ["TrainOptions", "TrainResult", "config_dict", "default_out", "train"]

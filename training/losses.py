@@ -6,7 +6,7 @@ batch) unless stated otherwise. Nothing here holds state except :class:`VGGPerce
 
 Conventions:
 
-- Generator images are in [-1, 1]; :func:`ssim` takes the ``data_range`` explicitly (2.0 for
+- Generator images are in [-1, 1]; :func:`differentiable_ssim` takes the ``data_range`` explicitly (2.0 for
   [-1, 1] images, 1.0 for [0, 1], 100 for DenseDepth's 1000/d targets) and never guesses it.
 - A discriminator may return one tensor or a list of tensors (several critics); GAN losses then
   average over the list, so a multi-critic discriminator counts as one.
@@ -15,13 +15,16 @@ Conventions:
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Callable, Sequence
 
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torchvision.models import VGG19_Weights, vgg19
 
 from bokeh.errors import BokehError
+from bokeh.weights import checkpoint
 
 logger = logging.getLogger("training.losses")
 
@@ -124,7 +127,7 @@ def _gaussian_window(size: int, sigma: float, channels: int, ref: torch.Tensor) 
     return w2.expand(channels, 1, size, size).contiguous()
 
 
-def ssim(
+def differentiable_ssim(
     x: torch.Tensor,
     y: torch.Tensor,
     *,
@@ -212,7 +215,7 @@ def densedepth_loss(
     grad = gradient_l1_loss(pred, target)
     window = min(11, *pred.shape[-2:])
     window -= (window + 1) % 2  # keep it odd
-    s = ssim(pred, target, data_range=max_val, window=window)
+    s = differentiable_ssim(pred, target, data_range=max_val, window=window)
     ssim_term = ((1.0 - s) * 0.5).clamp(0.0, 1.0)
     total = l1_weight * l1 + grad + ssim_term
     return total, {"l1": l1, "grad": grad, "ssim": ssim_term}
@@ -264,16 +267,12 @@ def vgg19_features(*, pretrained: bool = True, allow_download: bool = False) -> 
     :class:`PerceptualUnavailableError` saying to use ``--perceptual none``.
     ``pretrained=False`` gives random weights (tests only: meaningless as a loss).
     """
-    from torchvision.models import VGG19_Weights, vgg19
-
-    from bokeh import weights
-
     model = vgg19(weights=None)
     if pretrained:
         url = VGG19_Weights.IMAGENET1K_V1.url
-        state = weights.torchvision_cached_state(url)
+        state = checkpoint.torchvision_cached_state(url)
         if state is None and allow_download:
-            state = weights.torchvision_download_state(url)
+            state = checkpoint.torchvision_download_state(url)
         if state is None:
             where = (
                 "could not be downloaded" if allow_download else "are not in the torch hub cache"
@@ -288,8 +287,6 @@ def vgg19_features(*, pretrained: bool = True, allow_download: bool = False) -> 
 
 
 def weights_cache_path(url: str) -> str:
-    import os
-
     return os.path.join(torch.hub.get_dir(), "checkpoints", os.path.basename(url))
 
 
@@ -309,7 +306,7 @@ __all__ = [
     "gradient_l1_loss",
     "gradient_penalty",
     "image_gradients",
-    "ssim",
+    "differentiable_ssim",
     "vgg19_features",
     "vgg19_perceptual",
 ]

@@ -52,7 +52,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+import huggingface_hub
 import numpy as np
+from PIL import Image
 
 from bokeh.errors import DatasetNotFoundError, ImageReadError
 
@@ -116,13 +118,7 @@ def _env_settings() -> dict[str, str | None]:
 
 def _fetch_from_hub(repo: str, revision: str) -> Path:
     try:
-        from huggingface_hub import snapshot_download
-    except ImportError as exc:  # pragma: no cover - dependency is declared
-        raise DatasetNotFoundError(
-            f"BOKEH_EBB_REPO is set to {repo!r} but huggingface_hub is not installed."
-        ) from exc
-    try:
-        return Path(snapshot_download(repo_id=repo, repo_type="dataset", revision=revision))
+        return Path(huggingface_hub.snapshot_download(repo_id=repo, repo_type="dataset", revision=revision))
     except Exception as exc:  # offline, unknown repo, auth, network: all one message
         raise DatasetNotFoundError(
             f"Could not fetch the EBB! dataset repo {repo!r} (revision {revision!r}) from the "
@@ -327,8 +323,6 @@ def _collect(
 
 
 def _read_rgb(path: Path, what: str, key: str) -> np.ndarray:
-    from PIL import Image
-
     try:
         with Image.open(path) as im:
             return np.asarray(im.convert("RGB"), dtype=np.uint8)
@@ -339,8 +333,6 @@ def _read_rgb(path: Path, what: str, key: str) -> np.ndarray:
 
 
 def _read_depth(path: Path, key: str) -> np.ndarray:
-    from PIL import Image
-
     try:
         with Image.open(path) as im:
             raw = np.asarray(im)
@@ -368,16 +360,12 @@ def _reconcile(a: np.ndarray, b: np.ndarray, key: str, tol: float) -> tuple[np.n
 
 
 def _resize_rgb(img: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    from PIL import Image
-
     if (img.shape[1], img.shape[0]) == size:
         return img
     return np.asarray(Image.fromarray(img).resize(size, resample=Image.Resampling.BICUBIC))
 
 
 def _resize_depth(depth: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    from PIL import Image
-
     if (depth.shape[1], depth.shape[0]) == size:
         return depth
     out = Image.fromarray(depth.astype(np.float32), mode="F").resize(

@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from PIL import Image
 
 from bokeh.errors import DatasetNotFoundError, ImageReadError
 
@@ -110,7 +111,6 @@ class NYUPairs(Sequence[DepthSample]):
         if index < 0:
             index += len(self)
         rgb_path, depth_path = self.paths(index)
-        from PIL import Image
 
         for p in (rgb_path, depth_path):
             if not p.is_file():

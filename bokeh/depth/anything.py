@@ -2,7 +2,7 @@
 
 Depth Anything predicts relative inverse depth (disparity up to scale and shift: larger is
 nearer), so a robust min-max (percentiles) gives normalised disparity. The model folder comes
-from :func:`bokeh.weights.resolve_depth_anything` (``$BOKEH_DEPTH_ANYTHING_DIR``, the HF cache,
+from :func:`bokeh.weights.resolve.resolve_depth_anything` (``$BOKEH_DEPTH_ANYTHING_DIR``, the HF cache,
 or one download); ``transformers`` is imported only when a model is loaded.
 
 Example::
@@ -19,17 +19,18 @@ import logging
 import math
 import threading
 import time
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
+import torch
+import torch.nn.functional as F
 
-from bokeh.depth.model import _check_image
+from bokeh import config
+from bokeh.checks import check_image
 from bokeh.devices import default_device
-
-if TYPE_CHECKING:
-    import torch
-
-    from bokeh.weights import HFSnapshot
+from bokeh.weights.checkpoint import load_depth_anything
+from bokeh.weights.hub import HFSnapshot
+from bokeh.weights.resolve import resolve_depth_anything
 
 logger = logging.getLogger("bokeh.depth.anything")
 
@@ -104,10 +105,7 @@ def predict_disparity(
     ``predicted_depth`` is resized back to HxW (bilinear) and scaled with
     :func:`normalise_relative`. A metric-depth model's output is inverted first.
     """
-    import torch
-    import torch.nn.functional as F
-
-    _check_image(image)
+    check_image(image, unit_range=True, min_side=2)
     if device is None:
         first = next(model.parameters(), None)
         device = first.device if first is not None else torch.device("cpu")
@@ -138,20 +136,18 @@ _CACHE_LOCK = threading.Lock()
 
 def load_cached(*, device: str | None = None, download: bool = True):
     """``(model, processor, snapshot)``: the configured Depth Anything model, loaded once per
-    process and model folder (see :func:`bokeh.weights.resolve_depth_anything`; a different folder, e.g. after changing
+    process and model folder (see :func:`bokeh.weights.resolve.resolve_depth_anything`; a different folder, e.g. after changing
     ``$BOKEH_DEPTH_ANYTHING_DIR``, loads anew). Raises
     :class:`bokeh.errors.WeightsNotFoundError` saying how to get the model when it is not
     available."""
-    from bokeh import weights
-
     device = device or default_device()
-    snapshot = weights.resolve_depth_anything(download=download)
+    snapshot = resolve_depth_anything(download=download)
     key = (str(snapshot.folder), str(device))
     with _CACHE_LOCK:
         hit = _CACHE.get(key)
         if hit is None:
             start = time.perf_counter()
-            model, processor = weights.load_depth_anything(snapshot, device=device)
+            model, processor = load_depth_anything(snapshot, device=device)
             hit = _CACHE[key] = (model, processor, snapshot)
             logger.info("Depth Anything loaded on %s from %s in %.2f s", device,
                         snapshot.description, time.perf_counter() - start)
@@ -166,8 +162,6 @@ def clear_model_cache() -> None:
 
 def label_for(snapshot: HFSnapshot) -> str:
     """A short name of the model a snapshot holds, for people."""
-    from bokeh import config
-
     return LABEL if snapshot.repo == config.DEFAULT_DEPTH_ANYTHING_REPO else "Depth Anything"
 
 

@@ -38,6 +38,14 @@ point outside means the caller mixed up coordinates, and guessing would hide tha
 from __future__ import annotations
 
 import numpy as np
+from PIL import Image
+from scipy import ndimage, sparse
+from scipy.sparse.csgraph import shortest_path
+from scipy.sparse.linalg import spsolve
+from skimage.color import rgb2lab
+from skimage.segmentation import slic
+
+from bokeh.checks import check_image
 
 __all__ = ["estimate_disparity", "subject_mask"]
 
@@ -129,19 +137,8 @@ def estimate_disparity(
 def _check_inputs(
     image: np.ndarray, focus: tuple[float, float] | None, work_side: int
 ) -> tuple[np.ndarray, tuple[float, float]]:
-    if not isinstance(image, np.ndarray) or image.ndim != 3 or image.shape[-1] != 3:
-        shape = getattr(image, "shape", None)
-        raise ValueError(f"image must be a numpy array of shape HxWx3; got shape {shape}.")
-    if not np.issubdtype(image.dtype, np.floating):
-        raise ValueError(
-            f"image must be float in [0, 1]; got {image.dtype} (divide 8-bit images by 255)."
-        )
+    image = check_image(image, unit_range=True)
     height, width = image.shape[:2]
-    if height < 1 or width < 1:
-        raise ValueError(f"image must have at least one pixel; got shape {image.shape}.")
-    low, high = float(image.min()), float(image.max())
-    if not (np.isfinite(low) and np.isfinite(high)) or low < -1e-3 or high > 1 + 1e-3:
-        raise ValueError(f"image values must lie in [0, 1]; got range [{low:.4g}, {high:.4g}].")
     if not isinstance(work_side, (int, np.integer)) or work_side < 16:
         raise ValueError(f"work_side must be a whole number of pixels >= 16; got {work_side!r}.")
 
@@ -201,7 +198,6 @@ def _superpixels(small: np.ndarray) -> np.ndarray:
     count = height * width
     if count <= _MAX_PIXEL_NODES:
         return np.arange(count, dtype=np.intp).reshape(height, width)
-    from skimage.segmentation import slic
 
     labels = slic(
         small,
@@ -222,11 +218,6 @@ def _solve_subject_probability(
     small: np.ndarray, labels: np.ndarray, click: tuple[float, float]
 ) -> np.ndarray:
     """Soft subject probability per superpixel (float64, length n) in [0, 1]."""
-    from scipy import sparse
-    from scipy.sparse.csgraph import shortest_path
-    from scipy.sparse.linalg import spsolve
-    from skimage.color import rgb2lab
-
     height, width = labels.shape
     n = int(labels.max()) + 1
     flat = labels.ravel()
@@ -337,8 +328,6 @@ def _weighted_otsu(log_p: np.ndarray, weights: np.ndarray, *, log_domain: bool) 
 
 def _box(array: np.ndarray, radius: int) -> np.ndarray:
     """Mean over a (2r+1) square window per pixel (per channel for HxWxC)."""
-    from scipy import ndimage
-
     size = 2 * radius + 1
     window = (size, size) if array.ndim == 2 else (size, size, 1)
     return ndimage.uniform_filter(array, size=window, mode="reflect")
@@ -368,8 +357,6 @@ def _guided_coefficients(
 
 def _bulge(coarse: np.ndarray) -> np.ndarray:
     """Smooth field in [0, 1], highest deep inside the subject (work size)."""
-    from scipy import ndimage
-
     inside = coarse > 0.5
     if not inside.any():
         return np.zeros(coarse.shape, dtype=np.float32)
@@ -380,8 +367,6 @@ def _bulge(coarse: np.ndarray) -> np.ndarray:
 
 def _resize(array: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     """Bilinear (antialiased when shrinking) resize of HxW or HxWxC to size=(w, h), float32."""
-    from PIL import Image
-
     array = np.asarray(array, dtype=np.float32)
     if array.shape[1::-1] == tuple(size):
         return array.copy()

@@ -31,6 +31,8 @@ from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
+from PIL import Image, UnidentifiedImageError
+from scipy import ndimage
 
 from bokeh.errors import ImageReadError
 
@@ -94,11 +96,7 @@ def _read_array(source: Any) -> np.ndarray:
     """Any supported source -> a numeric numpy array (not yet validated for shape)."""
     if isinstance(source, np.ndarray):
         return source
-    try:
-        from PIL import Image
-    except ImportError:  # pragma: no cover - pillow is a dependency
-        Image = None
-    if Image is not None and isinstance(source, Image.Image):
+    if isinstance(source, Image.Image):
         return _array_from_pil(source)
 
     if isinstance(source, (str, os.PathLike)):
@@ -210,8 +208,6 @@ def _read_pfm(data: bytes, name: str) -> np.ndarray:
 
 
 def _read_with_pil(data: bytes, name: str) -> np.ndarray:
-    from PIL import Image, UnidentifiedImageError
-
     try:
         with Image.open(io.BytesIO(data)) as image:
             if image.width * image.height > MAX_PIXELS:
@@ -300,8 +296,6 @@ def _to_disparity(values: np.ndarray, *, kind: str) -> np.ndarray:
 
 def _fill_nearest(values: np.ndarray, valid: np.ndarray) -> np.ndarray:
     """Replace each invalid pixel with the value of the nearest valid one."""
-    from scipy import ndimage
-
     # The EDT of the invalid mask gives, for every pixel, the index of the nearest valid pixel.
     indices = ndimage.distance_transform_edt(~valid, return_distances=False, return_indices=True)
     return values[tuple(indices)]
@@ -319,8 +313,6 @@ def _normalise(disparity: np.ndarray) -> np.ndarray:
 
 def _median_range(values: np.ndarray) -> tuple[float, float]:
     """(min, max) of the 3x3 median filter of ``values`` (edges replicated)."""
-    from scipy import ndimage
-
     low, high = float(values.min()), float(values.max())
 
     def held_by_a_block(mask: np.ndarray) -> bool:
@@ -351,7 +343,6 @@ def _fit_to_size(disparity: np.ndarray, size: tuple[int, int]) -> np.ndarray:
             f"aspect ratios differ ({ratio:.2f} vs {target_ratio:.2f}){hint}, so the map does "
             "not belong to this photo."
         )
-    from PIL import Image
 
     # PIL's bilinear filter widens its support when shrinking, so downsizing is antialiased.
     resized = Image.fromarray(disparity.astype(np.float32)).resize(

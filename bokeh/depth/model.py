@@ -11,14 +11,17 @@ import logging
 import math
 import threading
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
+import torch
+import torch.nn.functional as F
 
-if TYPE_CHECKING:
-    import torch
-
-    from bokeh.weights import ResolvedWeights
+from bokeh import config
+from bokeh.checks import check_image
+from bokeh.devices import default_device
+from bokeh.models.densedepth import MODEL_NAME, build_densedepth
+from bokeh.weights.checkpoint import load_model
+from bokeh.weights.files import ResolvedWeights
 
 logger = logging.getLogger("bokeh.depth.model")
 
@@ -57,18 +60,6 @@ def normalise_disparity(raw: np.ndarray) -> np.ndarray:
     return ((raw - lo) / span).clip(0.0, 1.0).astype(np.float32)
 
 
-def _check_image(image: np.ndarray) -> None:
-    if not isinstance(image, np.ndarray) or image.ndim != 3 or image.shape[2] != 3:
-        shape = getattr(image, "shape", type(image).__name__)
-        raise ValueError(f"Expected an HxWx3 float image in [0, 1], got shape {shape}.")
-    if not np.issubdtype(image.dtype, np.floating):
-        raise ValueError(f"Expected a float image in [0, 1], got dtype {image.dtype}.")
-    if image.shape[0] < 2 or image.shape[1] < 2:
-        raise ValueError(f"Image is too small for depth estimation: {image.shape[:2]}.")
-    if not np.isfinite(image).all() or image.min() < -1e-3 or image.max() > 1 + 1e-3:
-        raise ValueError("Expected image values in [0, 1] (finite).")
-
-
 def predict_raw(
     model: torch.nn.Module,
     image: np.ndarray,
@@ -80,10 +71,7 @@ def predict_raw(
 
     image: HxWx3 float in [0, 1]. Returns float32 HxW. ``device`` defaults to the model's.
     """
-    import torch
-    import torch.nn.functional as F
-
-    _check_image(image)
+    check_image(image, unit_range=True, min_side=2)
     if device is None:
         first = next(model.parameters(), None)
         device = first.device if first is not None else torch.device("cpu")
@@ -128,8 +116,6 @@ _CACHE_LOCK = threading.Lock()
 
 
 def _cache_key(weights: str | Path | None, device: str) -> tuple:
-    from bokeh import config
-
     explicit = str(Path(weights).expanduser().resolve()) if weights else None
     return (explicit, device, str(config.weights_dir()), config.hub_repo())
 
@@ -141,14 +127,11 @@ def load_densedepth(
 
     Raises :class:`bokeh.errors.WeightsNotFoundError` (with instructions) if none are found.
     """
-    from bokeh import weights as weights_mod
-    from bokeh.models.densedepth import MODEL_NAME, build_densedepth
-
     key = _cache_key(weights, str(device))
     with _CACHE_LOCK:
         hit = _CACHE.get(key)
         if hit is None:
-            hit = weights_mod.load_model(
+            hit = load_model(
                 CHECKPOINT_NAME,
                 build_densedepth,
                 explicit=weights,
@@ -188,8 +171,6 @@ class DenseDepthEstimator:
         self.max_side = max_side
 
     def load(self) -> tuple[torch.nn.Module, ResolvedWeights]:
-        from bokeh.devices import default_device
-
         return load_densedepth(self.weights, device=self.device or default_device())
 
     @property

@@ -31,13 +31,14 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torchvision.models import DenseNet, DenseNet169_Weights
 
 from bokeh.errors import BokehError
+from bokeh.weights import checkpoint
 
 logger = logging.getLogger("bokeh.models.densedepth")
 
 MODEL_NAME = "densedepth"
-ENCODER_CHANNELS = 1664  # DenseNet-169's output channels
 # (skip name in the paper's Keras code, torchvision module whose output it is)
 SKIPS = (("relu0", "relu0"), ("pool1", "pool0"), ("pool2", "transition1"),
          ("pool3", "transition2"))  # fmt: skip
@@ -148,8 +149,6 @@ class DenseDepth(nn.Module):
 
     def __init__(self, config: DenseDepthConfig | None = None, *, download_encoder: bool = False):
         super().__init__()
-        from torchvision.models import DenseNet
-
         self.config = config or DenseDepthConfig()
         self.encoder = DenseNet(**self.config.encoder_spec()).features
         if self.config.pretrained_encoder:
@@ -169,15 +168,11 @@ class DenseDepth(nn.Module):
         self.register_buffer("std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1), persistent=False)
 
     def _init_encoder_from_imagenet(self, *, download: bool) -> None:
-        from torchvision.models import DenseNet169_Weights
-
-        from bokeh import weights
-
         url = DenseNet169_Weights.IMAGENET1K_V1.url
         state = (
-            weights.torchvision_download_state(url)
+            checkpoint.torchvision_download_state(url)
             if download
-            else weights.torchvision_cached_state(url)
+            else checkpoint.torchvision_cached_state(url)
         )
         if state is None:
             warnings.warn(
@@ -227,7 +222,7 @@ def count_parameters(model: nn.Module) -> int:
 
 
 def build_densedepth(config: dict[str, Any] | DenseDepthConfig | None = None) -> DenseDepth:
-    """Builder for :func:`bokeh.weights.load_model`: the architecture from a stored config.
+    """Builder for :func:`bokeh.weights.checkpoint.load_model`: the architecture from a stored config.
 
     The encoder is never initialised from ImageNet here (the checkpoint supplies every weight).
     """
@@ -246,6 +241,13 @@ PRESETS: dict[str, dict[str, Any]] = {
     "demo": {"decoder_width": 0.5, "pretrained_encoder": False, "growth_rate": 16,
              "block_config": (4, 6, 8, 6), "num_init_features": 32},
 }
+
+
+def preset(name: str, **overrides: Any) -> DenseDepthConfig:
+    """The config of a named preset ("full" or "demo"), with ``overrides`` applied."""
+    if name not in PRESETS:
+        raise BokehError(f"Unknown DenseDepth preset {name!r}; available: {', '.join(PRESETS)}.")
+    return DenseDepthConfig.from_dict({**PRESETS[name], **overrides})
 
 
 def depth_to_target(depth_cm, config: DenseDepthConfig | None = None):

@@ -32,7 +32,7 @@ import torch
 from torch import nn
 
 from bokeh.models.layers import add_residual, config_from_dict, preset_config, zero_init
-from bokeh.models.unet import check_input
+from bokeh.models.unet import check_tensor_input
 
 MODEL_NAME = "glassnet"
 MULTIPLE = 8  # three stride-2 convs per stage
@@ -183,7 +183,7 @@ class GlassNet(nn.Module):
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(B, 3, H, W) in [-1, 1] -> (y2, y1), each (B, 3, H, W) in [-1, 1]."""
-        check_input(x, 3, MULTIPLE, "GlassNet")
+        check_tensor_input(x, 3, MULTIPLE, "GlassNet")
         y1 = self.stage1(x)
         if self.config.residual:
             y1 = add_residual(x, y1)
@@ -194,7 +194,7 @@ class GlassNet(nn.Module):
 
 
 def build_glassnet(config: dict[str, Any] | GlassNetConfig | None = None) -> GlassNet:
-    """Builder for :func:`bokeh.weights.load_model`: the full preset when ``config`` is None."""
+    """Builder for :func:`bokeh.weights.checkpoint.load_model`: the full preset when ``config`` is None."""
     if isinstance(config, GlassNetConfig):
         return GlassNet(config)
     return GlassNet(GlassNetConfig.from_dict(config))

@@ -12,12 +12,15 @@ Conventions of the pix2pix/CycleGAN family, kept here so that every network foll
 from __future__ import annotations
 
 import dataclasses
+import functools
+from collections.abc import Callable
 from typing import Any, TypeVar
 
 import torch
 from torch import nn
 
 from bokeh.errors import BokehError
+from bokeh.specs import NetworkSpec
 
 NORMS = ("batch", "instance", "none")
 
@@ -73,6 +76,18 @@ def preset_config(cls: type[C], presets: dict[str, dict], name: str, what: str, 
 
 def count_parameters(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
+
+
+@functools.cache
+def _meta_count(build: Callable[[], nn.Module]) -> int:
+    with torch.device("meta"):
+        return count_parameters(build())
+
+
+def network_parameters(network: NetworkSpec) -> int:
+    """Parameters of a network's published configuration, counted on the meta device (nothing
+    is allocated)."""
+    return _meta_count(network.build)
 
 
 __all__ = [

@@ -32,7 +32,7 @@ from bokeh.models.layers import (
     preset_config,
     zero_init,
 )
-from bokeh.models.unet import check_input
+from bokeh.models.unet import check_tensor_input
 
 MODEL_NAME = "resnet"
 PADDINGS = {"reflect": nn.ReflectionPad2d, "replicate": nn.ReplicationPad2d, "zero": nn.ZeroPad2d}
@@ -145,13 +145,13 @@ class ResnetGenerator(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """(B, in_channels, H, W) in [-1, 1] -> (B, out_channels, H, W) in [-1, 1]."""
-        check_input(x, self.config.in_channels, self.multiple, "ResnetGenerator")
+        check_tensor_input(x, self.config.in_channels, self.multiple, "ResnetGenerator")
         out = self.model(x)
         return add_residual(x, out) if self.config.residual else out
 
 
 def build_resnet(config: dict[str, Any] | ResnetConfig | None = None) -> ResnetGenerator:
-    """Builder for :func:`bokeh.weights.load_model`: the full preset when ``config`` is None."""
+    """Builder for :func:`bokeh.weights.checkpoint.load_model`: the full preset when ``config`` is None."""
     if isinstance(config, ResnetConfig):
         return ResnetGenerator(config)
     return ResnetGenerator(ResnetConfig.from_dict(config))

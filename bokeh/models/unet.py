@@ -140,7 +140,7 @@ class UNetGenerator(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """(B, in_channels, H, W) in [-1, 1] -> (B, out_channels, H, W) in [-1, 1]."""
-        check_input(x, self.config.in_channels, self.multiple, "UNetGenerator")
+        check_tensor_input(x, self.config.in_channels, self.multiple, "UNetGenerator")
         inp = x
         skips = []
         for block in self.down:
@@ -152,7 +152,7 @@ class UNetGenerator(nn.Module):
         return add_residual(inp, x) if self.config.residual else x
 
 
-def check_input(x: torch.Tensor, channels: int, multiple: int, who: str) -> None:
+def check_tensor_input(x: torch.Tensor, channels: int, multiple: int, who: str) -> None:
     """A clear ValueError unless ``x`` is (B, channels, H, W) with H, W multiples of ``multiple``."""
     if x.ndim != 4 or x.shape[1] != channels:
         raise ValueError(f"{who} expects (B, {channels}, H, W) in [-1, 1], got {tuple(x.shape)}.")
@@ -165,7 +165,7 @@ def check_input(x: torch.Tensor, channels: int, multiple: int, who: str) -> None
 
 
 def build_unet(config: dict[str, Any] | UNetConfig | None = None) -> UNetGenerator:
-    """Builder for :func:`bokeh.weights.load_model`: the full preset when ``config`` is None."""
+    """Builder for :func:`bokeh.weights.checkpoint.load_model`: the full preset when ``config`` is None."""
     if isinstance(config, UNetConfig):
         return UNetGenerator(config)
     return UNetGenerator(UNetConfig.from_dict(config))
@@ -177,6 +177,6 @@ __all__ = [
     "UNetConfig",
     "UNetGenerator",
     "build_unet",
-    "check_input",
+    "check_tensor_input",
     "preset",
 ]

@@ -1,4 +1,9 @@
-"""Depth + blur: a depth source, then the paper's threshold Gaussian or the lens renderer."""
+"""Depth + blur: a depth source, then a renderer (the lens model, or the paper's threshold blur).
+
+The spec (see :mod:`bokeh.methods.depth_blur`) names the renderer: a function
+``render(image, disparity, *, focus, settings) -> (image, info)`` defined here, so a new
+renderer is a function and a spec, and the pipeline does not change.
+"""
 
 from __future__ import annotations
 
@@ -11,34 +16,17 @@ from typing import Any
 
 import numpy as np
 
-from bokeh.depth import SOURCES, DepthEstimate, estimate_depth, resolve_source
+from bokeh import lazy
+from bokeh.checks import check_image
+from bokeh.depth import resolve_source
+from bokeh.depth.estimate import DepthEstimate, estimate_depth
 from bokeh.errors import BokehError, WeightsNotFoundError
-from bokeh.params import Param, validate_settings
-from bokeh.pipelines.base import Result, check_focus, check_input
-
-DEPTH_PARAMS = (
-    Param("depth_source", "choice", "auto", "Depth source", choices=SOURCES,
-          help="auto: uploaded map, else Depth Anything V2 Small (local folder, HF cache or "
-               "Hub), else DenseDepth with real (non-demo) weights, else classical"),
-    Param("depth_kind", "choice", "disparity", "Depth map holds", choices=("disparity", "depth"),
-          help="disparity: brighter is nearer; depth: brighter is farther"),
-)
-LENS_PARAMS = DEPTH_PARAMS + (
-    Param("fnumber", "float", 1.8, "f-number", "smaller is blurrier (blur ~ 1/N)", 0.5, 32.0, 0.1),
-    Param("band", "float", 0.03, "In-focus band", "disparity half-width kept sharp", 0.0, 0.5,
-          0.01),
-    Param("blades", "int", 0, "Aperture blades", "0 = round, else 3..16", 0, 16, 1),
-    Param("rotation", "float", 0.0, "Aperture rotation (deg)", "", 0.0, 360.0, 1.0),
-    Param("highlight_boost", "float", 1.5, "Highlight boost",
-          "brightens out-of-focus highlights into bokeh balls", 0.0, 10.0, 0.1),
-)
-GAUSS_PARAMS = DEPTH_PARAMS + (
-    Param("threshold", "float", 0.25, "Depth threshold",
-          "normalised depth above which the image is blurred (paper: 0.2, 0.25, 0.3)", 0.0, 1.0,
-          0.01),
-    Param("sigma", "float", 10.0, "Gaussian sigma (px at 1024 px height)", "", 0.0, 100.0, 0.5),
-    Param("feather", "float", 0.0, "Feather", "0 = the paper's hard mask", 0.0, 0.5, 0.01),
-)
+from bokeh.params import validate_settings
+from bokeh.pipelines.base import Result, check_focus
+from bokeh.render.coc import strength_for_fnumber
+from bokeh.render.gauss import render_threshold_gauss
+from bokeh.render.lens import render_lens
+from bokeh.specs import MethodSpec
 
 _CACHE_SIZE = 8
 logger = logging.getLogger("bokeh.pipelines.depth_blur")
@@ -70,7 +58,7 @@ class _DepthCache:
             self._items.clear()
 
 
-_DEPTH_CACHE = _DepthCache()
+DEPTH_CACHE = _DepthCache()
 
 
 def _digest(value) -> str:
@@ -94,6 +82,28 @@ def focus_disparity(disparity: np.ndarray, focus: tuple[float, float]) -> float:
     return float(np.median(window))
 
 
+def render_lens_settings(image, disparity, *, focus, settings) -> tuple[np.ndarray, dict]:
+    """The lens renderer (:func:`bokeh.render.lens.render_lens`) with a method's settings."""
+    d_f = focus_disparity(disparity, focus)
+    out = render_lens(
+        image, disparity, focus_disparity=d_f,
+        strength=strength_for_fnumber(settings["fnumber"], image.shape[0]),
+        band=settings["band"], blades=settings["blades"], rotation=settings["rotation"],
+        highlight_boost=settings["highlight_boost"],
+    )  # fmt: skip
+    return out, {"focus_disparity": d_f}
+
+
+def render_gauss_settings(image, disparity, *, focus, settings) -> tuple[np.ndarray, dict]:
+    """The paper's threshold Gaussian (:mod:`bokeh.render.gauss`) with a method's settings;
+    sigma is given at 1024 px image height and scaled to the image."""
+    out = render_threshold_gauss(
+        image, disparity, threshold=settings["threshold"],
+        sigma=settings["sigma"] * image.shape[0] / 1024, feather=settings["feather"],
+    )  # fmt: skip
+    return out, {}
+
+
 class DepthBlurPipeline:
     """``pipe(image, focus=(x, y), depth=None, depth_file=None, **settings) -> Result``.
 
@@ -102,15 +112,12 @@ class DepthBlurPipeline:
     otherwise the ``depth_source`` setting picks the estimator.
     """
 
-    def __init__(self, name: str, mode: str, defaults: dict[str, Any] | None = None):
-        if mode not in ("lens", "gauss"):
-            raise ValueError(f"mode must be 'lens' or 'gauss', got {mode!r}")
-        self.name, self.mode = name, mode
-        self.params = LENS_PARAMS if mode == "lens" else GAUSS_PARAMS
-        self.defaults = dict(defaults or {})
+    def __init__(self, spec: MethodSpec):
+        self.spec = spec
+        self.render = lazy.load(spec.renderer)
 
     def depth_for(self, image, *, focus, depth=None, depth_file=None, source="auto",
-                  kind="disparity") -> DepthEstimate:
+                  kind="disparity") -> DepthEstimate:  # fmt: skip
         h, w = image.shape[:2]
         if depth is not None:
             disparity = np.asarray(depth, dtype=np.float32)
@@ -124,9 +131,9 @@ class DepthBlurPipeline:
 
         def cached(chosen: str) -> DepthEstimate:
             key = (_digest(image), chosen, kind, _digest(depth_file),
-                   focus if chosen == "classical" else None)
-            return _DEPTH_CACHE.get_or_compute(key, lambda: estimate_depth(
-                image, source=chosen, focus=focus, depth_file=depth_file, depth_kind=kind))
+                   focus if chosen == "classical" else None)  # fmt: skip
+            return DEPTH_CACHE.get_or_compute(key, lambda: estimate_depth(
+                image, source=chosen, focus=focus, depth_file=depth_file, depth_kind=kind))  # fmt: skip
 
         try:
             return cached(concrete)
@@ -138,35 +145,20 @@ class DepthBlurPipeline:
             return cached(resolve_source("auto", exclude=("file", "anything")))
 
     def __call__(self, image, *, focus=None, depth=None, depth_file=None, **settings) -> Result:
-        from bokeh.render.coc import strength_for_fnumber
-
         start = time.perf_counter()
-        image = check_input(image)
+        image = check_image(image)
         h, w = image.shape[:2]
         focus = check_focus(focus, w, h)
-        opts = validate_settings(self.params, {**self.defaults, **settings}, self.name)
+        spec = self.spec
+        opts = validate_settings(spec.params, {**spec.defaults, **settings}, spec.name)
         estimate = self.depth_for(image, focus=focus, depth=depth, depth_file=depth_file,
-                                  source=opts["depth_source"], kind=opts["depth_kind"])
-        disparity = estimate.disparity
+                                  source=opts["depth_source"], kind=opts["depth_kind"])  # fmt: skip
         depth_seconds = time.perf_counter() - start
-        info: dict[str, Any] = {"method": self.name, "focus": focus, "settings": opts,
-                                "depth_source": estimate.source,
-                                "depth_description": estimate.description, "notes": []}
-        if self.mode == "lens":
-            from bokeh.render.lens import render_lens
-
-            d_f = focus_disparity(disparity, focus)
-            info["focus_disparity"] = d_f
-            out = render_lens(
-                image, disparity, focus_disparity=d_f,
-                strength=strength_for_fnumber(opts["fnumber"], h), band=opts["band"],
-                blades=opts["blades"], rotation=opts["rotation"],
-                highlight_boost=opts["highlight_boost"])
-        else:
-            from bokeh.render.gauss import render_threshold_gauss
-
-            out = render_threshold_gauss(image, disparity, threshold=opts["threshold"],
-                                         sigma=opts["sigma"] * h / 1024, feather=opts["feather"])
-        info["depth_seconds"] = depth_seconds
-        info["seconds"] = time.perf_counter() - start
-        return Result(out, disparity, info)
+        out, extra = self.render(image, estimate.disparity, focus=focus, settings=opts)
+        info: dict[str, Any] = {
+            "method": spec.name, "focus": focus, "settings": opts,
+            "depth_source": estimate.source, "depth_description": estimate.description,
+            "notes": [], **extra, "depth_seconds": depth_seconds,
+            "seconds": time.perf_counter() - start,
+        }  # fmt: skip
+        return Result(out, estimate.disparity, info)

@@ -4,17 +4,21 @@ from __future__ import annotations
 
 import time
 
-from bokeh.pipelines.base import Result, check_focus, check_input
+from bokeh.checks import check_image
+from bokeh.params import validate_settings
+from bokeh.pipelines.base import Result, check_focus
+from bokeh.specs import MethodSpec
 
 
 class IdentityPipeline:
-    name = "identity"
+    def __init__(self, spec: MethodSpec) -> None:
+        self.spec = spec
 
     def __call__(self, image, *, focus=None, **settings) -> Result:
         start = time.perf_counter()
-        image = check_input(image)
+        image = check_image(image)
+        validate_settings(self.spec.params, settings, self.spec.name)
         focus = check_focus(focus, image.shape[1], image.shape[0])
-        return Result(image.copy(), None, {
-            "method": self.name, "focus": focus, "seconds": time.perf_counter() - start,
-            "notes": [],
-        })
+        info = {"method": self.spec.name, "focus": focus, "notes": [],
+                "seconds": time.perf_counter() - start}  # fmt: skip
+        return Result(image.copy(), None, info)

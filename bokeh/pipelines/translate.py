@@ -17,8 +17,7 @@
    returns ``(y2, y1)``: the final ``y2`` is used.
 
 Runs under ``torch.inference_mode`` on CUDA when available, else CPU. The pipeline holds no
-per-call state, so one instance serves concurrent requests. This module does not import torch at
-import time (the registry reads its settings).
+per-call state, so one instance serves concurrent requests.
 """
 
 from __future__ import annotations
@@ -28,28 +27,22 @@ import math
 import threading
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
+import torch
 
+from bokeh import config
+from bokeh.checks import check_image
 from bokeh.devices import default_device
 from bokeh.errors import BokehError
-from bokeh.params import Param, validate_settings
-from bokeh.pipelines.base import Result, check_input
-
-if TYPE_CHECKING:
-    import torch
-
-    from bokeh.weights import ResolvedWeights
+from bokeh.params import validate_settings
+from bokeh.pipelines.base import Result
+from bokeh.specs import MethodSpec, NetworkSpec
+from bokeh.weights.checkpoint import load_model
+from bokeh.weights.files import ResolvedWeights
 
 logger = logging.getLogger("bokeh.pipelines.translate")
-
-MAX_TILE = 4096
-TRANSLATE_PARAMS: tuple[Param, ...] = (
-    Param("tile", "int", 0, "Tile size (px)",
-          "0 = whole image at once; else overlapping tiles of this size with blended seams "
-          "(less memory on large images)", 0, MAX_TILE, 64),
-)  # fmt: skip
 
 FOCUS_NOTE = "this method does not use a focus point"
 
@@ -60,36 +53,23 @@ _MODELS: dict[tuple, tuple[torch.nn.Module, ResolvedWeights]] = {}
 _LOCK = threading.Lock()
 
 
-def _builder(network: str):
-    from bokeh.registry import NETWORKS
-
-    if network not in NETWORKS:
-        raise BokehError(f"Unknown network {network!r}; defined: {', '.join(NETWORKS)}.")
-    return NETWORKS[network].build
-
-
 def load_generator(
-    network: str, *, weights: str | Path | None = None, device: str | None = None
+    network: NetworkSpec, *, weights: str | Path | None = None, device: str | None = None
 ) -> tuple[torch.nn.Module, ResolvedWeights]:
-    """The trained network ``network`` (eval mode, no grad) and where its weights came from.
+    """The trained ``network`` (eval mode, no grad) and where its weights came from.
 
     Loaded once per process for each (network, explicit path, device, weights dir, Hub repo);
     thread-safe. Raises WeightsNotFoundError (with instructions) when no weights resolve.
     """
-    from bokeh import config
-    from bokeh import weights as weights_mod
-
     device = device or default_device()
     explicit = str(Path(weights).expanduser().resolve()) if weights else None
-    key = (network, explicit, device, str(config.weights_dir()), config.hub_repo())
+    key = (network.name, explicit, device, str(config.weights_dir()), config.hub_repo())
     with _LOCK:
         hit = _MODELS.get(key)
         if hit is None:
-            hit = weights_mod.load_model(
-                network, _builder(network), explicit=weights, device=device
-            )
+            hit = load_model(network.name, network.build, explicit=weights, device=device)
             _MODELS[key] = hit
-            logger.info("%s loaded on %s from %s", network, device, hit[1].description)
+            logger.info("%s loaded on %s from %s", network.name, device, hit[1].description)
         return hit
 
 
@@ -153,8 +133,6 @@ def _model_multiple(model: torch.nn.Module) -> tuple[int, int]:
 
 def _forward(model: torch.nn.Module, chw: np.ndarray, device: str | torch.device) -> np.ndarray:
     """(3, h, w) float32 in [-1, 1] -> (3, h, w) float32 network output (the final image)."""
-    import torch
-
     x = torch.from_numpy(np.ascontiguousarray(chw))[None].to(device)
     out = model(x)
     if isinstance(out, (tuple, list)):  # Glass-Net: (y2, y1)
@@ -177,9 +155,7 @@ def translate_image(
     processes overlapping ``tile`` x ``tile`` windows (rounded up to the multiple) blended with
     linear ramps over an overlap of a quarter tile; 0 runs the whole image at once.
     """
-    import torch
-
-    image = check_input(image)
+    image = check_image(image)
     if not np.isfinite(image).all():
         raise BokehError("The image contains NaN or infinite values.")
     if tile < 0:
@@ -222,20 +198,17 @@ def translate_image(
 
 
 class TranslationPipeline:
-    """``pipe(image, focus=None, tile=0) -> Result`` for a registered generator network.
+    """``pipe(image, focus=None, tile=0) -> Result`` for a method that runs one generator.
 
-    name: the method name (e.g. "pix2pix"); network: the NETWORKS entry whose checkpoint is loaded
-    (e.g. "pix2pix-unet"); multiple: an extra side-length constraint on top of the network's own
-    (None: just the network's); weights: an explicit checkpoint path (else the usual resolution
-    order); device: "cpu", "cuda", ... (None: CUDA when available).
+    spec: the method (its ``networks[0]`` is the checkpoint loaded, e.g. "pix2pix-unet");
+    multiple: an extra side-length constraint on top of the network's own (None: just the
+    network's); weights: an explicit checkpoint path (else the usual resolution order); device:
+    "cpu", "cuda", ... (None: CUDA when available).
     """
-
-    params = TRANSLATE_PARAMS
 
     def __init__(
         self,
-        name: str,
-        network: str,
+        spec: MethodSpec,
         multiple: int | None = None,
         *,
         weights: str | Path | None = None,
@@ -243,18 +216,19 @@ class TranslationPipeline:
     ) -> None:
         if multiple is not None and multiple < 1:
             raise ValueError(f"multiple must be a positive integer, got {multiple}.")
-        self.name, self.network, self.multiple = name, network, multiple
+        self.spec, self.name, self.network = spec, spec.name, spec.networks[0].name
+        self.params, self.multiple = spec.params, multiple
         self.weights, self.device = weights, device
 
     def load(self) -> tuple[torch.nn.Module, ResolvedWeights]:
         """The generator and its resolved weights (loaded on first use, then cached)."""
-        return load_generator(self.network, weights=self.weights, device=self.device)
+        return load_generator(self.spec.networks[0], weights=self.weights, device=self.device)
 
     def __call__(
         self, image: np.ndarray, *, focus: tuple[float, float] | None = None, **settings: Any
     ) -> Result:
         start = time.perf_counter()
-        image = check_input(image)
+        image = check_image(image)
         opts = validate_settings(self.params, settings, self.name)
         model, resolved = self.load()
         out, how = translate_image(model, image, tile=opts["tile"], multiple=self.multiple)
@@ -278,7 +252,6 @@ class TranslationPipeline:
 
 __all__ = [
     "FOCUS_NOTE",
-    "TRANSLATE_PARAMS",
     "TranslationPipeline",
     "blend_ramp",
     "clear_model_cache",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage
 
-from bokeh.render._checks import check_image, check_map, check_unit_range
+from bokeh.checks import check_image, check_map, check_unit_range
 
 
 def normalise_depth(disparity: np.ndarray) -> np.ndarray:

@@ -34,9 +34,10 @@ import numpy as np
 import scipy.fft
 import torch
 import torch.nn.functional as F
+from numpy.lib.stride_tricks import sliding_window_view
 from scipy.signal import fftconvolve
 
-from bokeh.render._checks import check_image, check_map, check_unit_range
+from bokeh.checks import check_image, check_map, check_unit_range
 from bokeh.render.aperture import aperture_kernel
 from bokeh.render.coc import signed_coc, strength_for_fnumber
 from bokeh.render.color import DEFAULT_GAMMA, to_display, to_linear
@@ -224,8 +225,6 @@ class _Levels:
 
     def _make_windows(self):
         """Per-tile views (th, tw, ..., TILE + 2 HALO, TILE + 2 HALO) of the padded inputs."""
-        from numpy.lib.stride_tricks import sliding_window_view
-
         def windows(a):
             pad = [(_HALO, _HALO), (_HALO, _HALO)] + [(0, 0)] * (a.ndim - 2)
             padded = np.pad(a, pad, mode="symmetric")

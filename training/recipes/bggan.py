@@ -26,11 +26,12 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from training.losses import critic_score, gradient_penalty, ssim, vgg19_perceptual
-from training.recipes import NetworkSlot, Recipe, StepConfig
-
-GENERATOR = "bggan-glassnet"
-DISCRIMINATOR = "bggan-critic"
+from bokeh.methods.bggan import CRITIC, GENERATOR
+from bokeh.models.glassnet import GlassNet
+from bokeh.models.patchgan import MultiPatchGAN
+from training.losses import critic_score, differentiable_ssim, gradient_penalty, vgg19_perceptual
+from training.recipe import NetworkSlot, Recipe, StepConfig
+from training.runtime import set_requires_grad, unwrap
 
 
 def default_hparams() -> dict[str, Any]:
@@ -49,11 +50,8 @@ def default_hparams() -> dict[str, Any]:
 
 
 def build_models(preset: str, hp: dict[str, Any]) -> tuple[dict, dict]:
-    from bokeh.models import glassnet, patchgan
-
-    g_cfg = glassnet.preset(preset)
-    d_cfg = patchgan.multi_preset(preset)
-    models = {"G": glassnet.GlassNet(g_cfg), "D": patchgan.MultiPatchGAN(d_cfg)}
+    g_cfg, d_cfg = GENERATOR.config(preset), CRITIC.config(preset)
+    models = {"G": GlassNet(g_cfg), "D": MultiPatchGAN(d_cfg)}
     return models, {"G": g_cfg, "D": d_cfg}
 
 
@@ -77,7 +75,7 @@ def _reconstruction(out: torch.Tensor, y: torch.Tensor, cfg: StepConfig) -> dict
     parts = {
         "l1": F.l1_loss(out.float(), y.float()),
         # SSIM's luminance term is not shift-invariant: compare in [0, 1], not [-1, 1]
-        "ssim": ssim((out.float() + 1) * 0.5, (y.float() + 1) * 0.5, data_range=1.0),
+        "ssim": differentiable_ssim((out.float() + 1) * 0.5, (y.float() + 1) * 0.5, data_range=1.0),
     }
     vgg = cfg.extras.get("perceptual")
     if vgg is not None:
@@ -90,8 +88,6 @@ def _reconstruction(out: torch.Tensor, y: torch.Tensor, cfg: StepConfig) -> dict
 
 
 def train_step(batch: dict, models: dict, optimizers: dict, cfg: StepConfig) -> dict[str, float]:
-    from training.loop import set_requires_grad, unwrap
-
     x, y = batch["original"], batch["bokeh"]
     G, D = models["G"], models["D"]
     amp, hp = cfg.amp, cfg.hp
@@ -143,27 +139,20 @@ def train_step(batch: dict, models: dict, optimizers: dict, cfg: StepConfig) -> 
 
 
 def _crop_rule(models: dict) -> tuple[int, int]:
-    from training.loop import unwrap
-
     layers = unwrap(models["D"]).config.layers
     return models["G"].multiple, max(models["G"].min_side, 3 * 2 ** max(layers))
 
 
 RECIPE = Recipe(
-    name="bggan",
     description="BGGAN: Glass-Net + two-critic WGAN-GP, 0.5 L1 + 0.05 (-SSIM) + 0.1 VGG19 + adv",
-    data_kind="paired",
-    datasets=("ebb", "synth"),
     slots=(
-        NetworkSlot("G", GENERATOR, GENERATOR, inference=True),
-        NetworkSlot("D", DISCRIMINATOR, DISCRIMINATOR),
+        NetworkSlot("G", GENERATOR, GENERATOR.name, inference=True),
+        NetworkSlot("D", CRITIC, CRITIC.name),
     ),
     default_hparams=default_hparams,
     build_models=build_models,
     build_optimizers=build_optimizers,
     train_step=train_step,
     make_extras=make_extras,
-    default_crop=256,
-    default_epochs=100,
     crop_rule=_crop_rule,
 )

@@ -14,7 +14,7 @@ Adam, lr 2e-4, betas (0.5, 0.999); one optimizer over both generators and one ov
 discriminators, as in the reference code. One step: generators first (discriminators frozen),
 then discriminators. Paper defaults: batch size 1, 256x256 crops, 200 epochs, the learning rate
 constant for the first 100 and decayed linearly to 0 over the last 100 (``lr_decay`` 0.5: the
-fraction of the run that decays; see :func:`training.loop.lr_factor`).
+fraction of the run that decays; see :func:`training.runtime.lr_factor`).
 """
 
 from __future__ import annotations
@@ -25,11 +25,12 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
+from bokeh.methods.cyclegan import CRITIC, GENERATOR
+from bokeh.models.patchgan import PatchGANDiscriminator
+from bokeh.models.resnet import ResnetGenerator
 from training.losses import gan_loss
-from training.recipes import NetworkSlot, Recipe, StepConfig
-
-GENERATOR = "cyclegan-resnet"
-DISCRIMINATOR = "cyclegan-patchgan"
+from training.recipe import NetworkSlot, Recipe, StepConfig
+from training.runtime import set_requires_grad, unwrap
 
 
 class ImagePool:
@@ -89,15 +90,12 @@ def default_hparams() -> dict[str, Any]:
 
 
 def build_models(preset: str, hp: dict[str, Any]) -> tuple[dict, dict]:
-    from bokeh.models import patchgan, resnet
-
-    g_cfg = resnet.preset(preset)
-    d_cfg = patchgan.preset(preset, in_channels=3, norm="instance")
+    g_cfg, d_cfg = GENERATOR.config(preset), CRITIC.config(preset)
     models = {
-        "G": resnet.ResnetGenerator(g_cfg),
-        "F": resnet.ResnetGenerator(g_cfg),
-        "D_bokeh": patchgan.PatchGANDiscriminator(d_cfg),
-        "D_sharp": patchgan.PatchGANDiscriminator(d_cfg),
+        "G": ResnetGenerator(g_cfg),
+        "F": ResnetGenerator(g_cfg),
+        "D_bokeh": PatchGANDiscriminator(d_cfg),
+        "D_sharp": PatchGANDiscriminator(d_cfg),
     }
     return models, {"G": g_cfg, "F": g_cfg, "D_bokeh": d_cfg, "D_sharp": d_cfg}
 
@@ -117,8 +115,6 @@ def make_extras(models: dict, hp: dict[str, Any], device: Any) -> dict[str, Any]
 
 
 def train_step(batch: dict, models: dict, optimizers: dict, cfg: StepConfig) -> dict[str, float]:
-    from training.loop import set_requires_grad, unwrap
-
     a, b = batch["original"], batch["bokeh"]
     G, Fn = models["G"], models["F"]
     D_b, D_a = models["D_bokeh"], models["D_sharp"]
@@ -177,22 +173,17 @@ def _crop_rule(models: dict) -> tuple[int, int]:
 
 
 RECIPE = Recipe(
-    name="cyclegan",
     description="CycleGAN: ResNet generators + PatchGANs, LSGAN + cycle 10 + identity 0.5",
-    data_kind="unpaired",
-    datasets=("ebb", "synth"),
     slots=(
-        NetworkSlot("G", GENERATOR, GENERATOR, inference=True),
-        NetworkSlot("F", GENERATOR, f"{GENERATOR}-inverse"),
-        NetworkSlot("D_bokeh", DISCRIMINATOR, DISCRIMINATOR),
-        NetworkSlot("D_sharp", DISCRIMINATOR, f"{DISCRIMINATOR}-sharp"),
+        NetworkSlot("G", GENERATOR, GENERATOR.name, inference=True),
+        NetworkSlot("F", GENERATOR, f"{GENERATOR.name}-inverse"),
+        NetworkSlot("D_bokeh", CRITIC, CRITIC.name),
+        NetworkSlot("D_sharp", CRITIC, f"{CRITIC.name}-sharp"),
     ),
     default_hparams=default_hparams,
     build_models=build_models,
     build_optimizers=build_optimizers,
     train_step=train_step,
     make_extras=make_extras,
-    default_crop=256,
-    default_epochs=200,
     crop_rule=_crop_rule,
 )

@@ -15,7 +15,7 @@ Data (``--dataset``):
 
 Adam, lr 1e-4, betas (0.9, 0.999). The ``full`` preset starts the encoder from torchvision's
 ImageNet DenseNet-169 (from the torch hub cache; downloaded when allowed, otherwise random with
-a warning). Presets come from ``bokeh.models.densedepth.PRESETS`` when that module defines them.
+a warning). Presets: ``bokeh.models.densedepth.PRESETS``.
 """
 
 from __future__ import annotations
@@ -25,36 +25,19 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
+from bokeh.methods.densedepth import DENSEDEPTH
+from bokeh.models.densedepth import DenseDepth
 from training.losses import densedepth_loss
-from training.recipes import NetworkSlot, Recipe, StepConfig
-
-NETWORK = "densedepth"
-
-# Used only while bokeh.models.densedepth has no PRESETS of its own.
-_FALLBACK_PRESETS: dict[str, dict[str, Any]] = {
-    "full": {"decoder_width": 1.0, "pretrained_encoder": True},
-    "demo": {"decoder_width": 0.125, "pretrained_encoder": False},
-}
+from training.recipe import NetworkSlot, Recipe, StepConfig
+from training.runtime import unwrap
 
 
 def default_hparams() -> dict[str, Any]:
     return {"lr": 1e-4, "beta1": 0.9, "beta2": 0.999, "lambda_l1": 0.1}
 
 
-def presets() -> dict[str, dict[str, Any]]:
-    from bokeh.models import densedepth
-
-    return getattr(densedepth, "PRESETS", _FALLBACK_PRESETS)
-
-
 def build_models(preset: str, hp: dict[str, Any]) -> tuple[dict, dict]:
-    from bokeh.errors import BokehError
-    from bokeh.models.densedepth import DenseDepth, DenseDepthConfig
-
-    table = presets()
-    if preset not in table:
-        raise BokehError(f"Unknown DenseDepth preset {preset!r}; available: {', '.join(table)}.")
-    cfg = DenseDepthConfig.from_dict(dict(table[preset]))
+    cfg = DENSEDEPTH.config(preset)
     model = DenseDepth(cfg, download_encoder=bool(hp.get("allow_download")))
     return {"G": model}, {"G": cfg}
 
@@ -68,8 +51,6 @@ def build_optimizers(models: dict, hp: dict[str, Any]) -> dict[str, torch.optim.
 
 
 def train_step(batch: dict, models: dict, optimizers: dict, cfg: StepConfig) -> dict[str, float]:
-    from training.loop import unwrap
-
     model = models["G"]
     config = unwrap(model).config
     x = (batch["image"] + 1.0) * 0.5  # the network takes RGB in [0, 1]
@@ -88,16 +69,11 @@ def train_step(batch: dict, models: dict, optimizers: dict, cfg: StepConfig) -> 
 
 
 RECIPE = Recipe(
-    name="densedepth",
     description="DenseDepth: 0.1 * L1 + gradient L1 + (1 - SSIM) / 2 on 1000/d targets",
-    data_kind="depth",
-    datasets=("nyu", "synth"),
-    slots=(NetworkSlot("G", NETWORK, NETWORK, inference=True),),
+    slots=(NetworkSlot("G", DENSEDEPTH, DENSEDEPTH.name, inference=True),),
     default_hparams=default_hparams,
     build_models=build_models,
     build_optimizers=build_optimizers,
     train_step=train_step,
-    default_crop=256,
-    default_epochs=20,
     crop_rule=lambda models: (1, 32),
 )

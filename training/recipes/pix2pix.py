@@ -15,11 +15,12 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
+from bokeh.methods.pix2pix import CRITIC, GENERATOR
+from bokeh.models.patchgan import PatchGANDiscriminator
+from bokeh.models.unet import UNetGenerator
 from training.losses import gan_loss
-from training.recipes import NetworkSlot, Recipe, StepConfig
-
-GENERATOR = "pix2pix-unet"
-DISCRIMINATOR = "pix2pix-patchgan"
+from training.recipe import NetworkSlot, Recipe, StepConfig
+from training.runtime import set_requires_grad, unwrap
 
 
 def default_hparams() -> dict[str, Any]:
@@ -29,13 +30,8 @@ def default_hparams() -> dict[str, Any]:
 
 
 def build_models(preset: str, hp: dict[str, Any]) -> tuple[dict, dict]:
-    from bokeh.models import patchgan, unet
-
-    g_cfg = unet.preset(preset)
-    d_cfg = patchgan.preset(
-        preset, in_channels=g_cfg.in_channels + g_cfg.out_channels, norm="batch"
-    )
-    models = {"G": unet.UNetGenerator(g_cfg), "D": patchgan.PatchGANDiscriminator(d_cfg)}
+    g_cfg, d_cfg = GENERATOR.config(preset), CRITIC.config(preset)
+    models = {"G": UNetGenerator(g_cfg), "D": PatchGANDiscriminator(d_cfg)}
     return models, {"G": g_cfg, "D": d_cfg}
 
 
@@ -48,8 +44,6 @@ def build_optimizers(models: dict, hp: dict[str, Any]) -> dict[str, torch.optim.
 
 
 def train_step(batch: dict, models: dict, optimizers: dict, cfg: StepConfig) -> dict[str, float]:
-    from training.loop import set_requires_grad, unwrap
-
     x, y = batch["original"], batch["bokeh"]
     G, D = models["G"], models["D"]
     opt_g, opt_d = optimizers["G"], optimizers["D"]
@@ -87,19 +81,14 @@ def train_step(batch: dict, models: dict, optimizers: dict, cfg: StepConfig) -> 
 
 
 RECIPE = Recipe(
-    name="pix2pix",
     description="pix2pix: U-Net + 70x70 PatchGAN, vanilla GAN + 100 * L1",
-    data_kind="paired",
-    datasets=("ebb", "synth"),
     slots=(
-        NetworkSlot("G", GENERATOR, GENERATOR, inference=True),
-        NetworkSlot("D", DISCRIMINATOR, DISCRIMINATOR),
+        NetworkSlot("G", GENERATOR, GENERATOR.name, inference=True),
+        NetworkSlot("D", CRITIC, CRITIC.name),
     ),
     default_hparams=default_hparams,
     build_models=build_models,
     build_optimizers=build_optimizers,
     train_step=train_step,
-    default_crop=256,
-    default_epochs=200,
     crop_rule=lambda models: (models["G"].multiple, models["G"].min_side),
 )

@@ -1,0 +1,77 @@
+"""Run a depth source (see :mod:`bokeh.depth`): an image in, normalised disparity out."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import numpy as np
+
+from bokeh.depth import resolve_source
+from bokeh.depth.anything import DepthAnythingEstimator
+from bokeh.depth.classical import estimate_disparity
+from bokeh.depth.files import load_depth_file
+from bokeh.depth.model import DenseDepthEstimator
+from bokeh.errors import BokehError, WeightsNotFoundError
+
+logger = logging.getLogger("bokeh.depth")
+
+
+@dataclass(frozen=True)
+class DepthEstimate:
+    disparity: np.ndarray  # (H, W) float32 in [0, 1], 1 = nearest
+    source: str  # "anything", "model", "classical", "file" or "given"
+    description: str  # for people, e.g. "DenseDepth (demo weights bundled in assets/weights)"
+
+
+def estimate_depth(
+    image: np.ndarray,
+    *,
+    source: str = "auto",
+    focus: tuple[float, float] | None = None,
+    depth_file=None,
+    depth_kind: str = "disparity",
+) -> DepthEstimate:
+    """Normalised disparity for ``image`` ((H, W, 3) float in [0, 1]) from the chosen source.
+
+    ``depth_file`` (path, bytes or array) is used by the ``file`` source, read as ``depth_kind``
+    ("depth": larger is farther, or "disparity": larger is nearer) and resized to the image.
+    An explicitly chosen source that is not available raises :class:`WeightsNotFoundError`
+    saying how to get it; ``auto`` moves on to the next source instead.
+    """
+    requested = source
+    source = resolve_source(source, has_file=depth_file is not None)
+    h, w = image.shape[:2]
+    if source == "file":
+        if depth_file is None:
+            raise BokehError(
+                "Depth source 'file' needs a depth map: upload one or pick another source."
+            )
+        disparity = load_depth_file(depth_file, kind=depth_kind, size=(w, h))
+        return DepthEstimate(disparity, "file", f"uploaded {depth_kind} map")
+    if source == "anything":
+        try:
+            disparity, description = DepthAnythingEstimator().predict(image)
+        except WeightsNotFoundError as exc:
+            if requested != "auto":
+                raise
+            logger.warning("Depth Anything is not available, auto uses another source: %s", exc)
+            source = resolve_source("auto", exclude=("file", "anything"))
+        else:
+            return DepthEstimate(disparity, "anything", description)
+    if source == "model":
+        estimator = DenseDepthEstimator()
+        try:
+            disparity = estimator(image)
+        except WeightsNotFoundError:
+            if requested != "auto":
+                raise
+        else:
+            return DepthEstimate(
+                disparity, "model", f"DenseDepth ({estimator.resolved.description})"
+            )
+    disparity = estimate_disparity(image, focus=focus)
+    return DepthEstimate(disparity, "classical", "classical subject-click estimate (no weights)")
+
+
+__all__ = ["DepthEstimate", "estimate_depth"]

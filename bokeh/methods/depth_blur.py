@@ -1,0 +1,78 @@
+"""Depth + blur: a depth source, then a renderer (the lens model or the paper's threshold blur)."""
+
+from __future__ import annotations
+
+from bokeh.depth import DEPTH_SOURCES
+from bokeh.methods.densedepth import DENSEDEPTH
+from bokeh.params import Param
+from bokeh.specs import MethodSpec
+
+PIPELINE = "bokeh.pipelines.depth_blur:DepthBlurPipeline"
+
+# Settings every depth method takes (where its depth comes from).
+DEPTH_PARAMS = (
+    Param("depth_source", "choice", "auto", "Depth source", choices=DEPTH_SOURCES,
+          help="auto: uploaded map, else Depth Anything V2 Small (local folder, HF cache or "
+               "Hub), else DenseDepth with real (non-demo) weights, else classical"),
+    Param("depth_kind", "choice", "disparity", "Depth map holds", choices=("disparity", "depth"),
+          help="disparity: brighter is nearer; depth: brighter is farther"),
+)  # fmt: skip
+LENS_PARAMS = DEPTH_PARAMS + (
+    Param("fnumber", "float", 1.8, "f-number", "smaller is blurrier (blur ~ 1/N)", 0.5, 32.0, 0.1),
+    Param("band", "float", 0.03, "In-focus band", "disparity half-width kept sharp", 0.0, 0.5,
+          0.01),
+    Param("blades", "int", 0, "Aperture blades", "0 = round, else 3..16", 0, 16, 1),
+    Param("rotation", "float", 0.0, "Aperture rotation (deg)", "", 0.0, 360.0, 1.0),
+    Param("highlight_boost", "float", 1.5, "Highlight boost",
+          "brightens out-of-focus highlights into bokeh balls", 0.0, 10.0, 0.1),
+)  # fmt: skip
+GAUSS_PARAMS = DEPTH_PARAMS + (
+    Param("threshold", "float", 0.25, "Depth threshold",
+          "normalised depth above which the image is blurred (paper: 0.2, 0.25, 0.3)", 0.0, 1.0,
+          0.01),
+    Param("sigma", "float", 10.0, "Gaussian sigma (px at 1024 px height)", "", 0.0, 100.0, 0.5),
+    Param("feather", "float", 0.0, "Feather", "0 = the paper's hard mask", 0.0, 0.5, 0.01),
+)  # fmt: skip
+
+LENS = MethodSpec(
+    name="depth-lens",
+    label="Depth + lens blur",
+    ui_label="Lens (physically based)",
+    kind="depth",
+    description="Depth source, then an occlusion-aware layered lens renderer in linear light "
+    "(f-number, in-focus band, aperture blades, highlight boost).",
+    pipeline=PIPELINE,
+    renderer="bokeh.pipelines.depth_blur:render_lens_settings",
+    params=LENS_PARAMS,
+    networks=(DENSEDEPTH,),
+)
+GAUSS = MethodSpec(
+    name="depth-gauss",
+    label="Depth + threshold Gaussian (paper)",
+    ui_label="Paper: threshold Gaussian",
+    kind="depth",
+    description="The paper's renderer: Gaussian blur wherever normalised depth exceeds a "
+    "threshold.",
+    pipeline=PIPELINE,
+    renderer="bokeh.pipelines.depth_blur:render_gauss_settings",
+    params=GAUSS_PARAMS,
+    networks=(DENSEDEPTH,),
+)
+
+
+def _paper_threshold(t: str) -> MethodSpec:
+    return MethodSpec(
+        name=f"depth-gauss-{t}",
+        label=f"Depth + threshold Gaussian, threshold {t} (paper)",
+        kind="depth",
+        description=f"The paper's renderer with its threshold {t}.",
+        pipeline=PIPELINE,
+        renderer=GAUSS.renderer,
+        params=GAUSS_PARAMS,
+        networks=GAUSS.networks,
+        family=GAUSS.name,
+        defaults={"threshold": float(t)},
+    )
+
+
+SPECS = (LENS, GAUSS, *(_paper_threshold(t) for t in ("0.2", "0.25", "0.3")))

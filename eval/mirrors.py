@@ -1,0 +1,202 @@
+"""Where evaluation results are mirrored (:mod:`eval.persist` decides what and when): a Hugging
+Face dataset repo (:class:`HubMirror`) or a folder (:class:`LocalMirror`).
+
+Layout of the mirror (that of the results directory, see :mod:`eval.store`)::
+
+    runs/<run_id>/run.json, rows.jsonl, per_image.csv, summary.csv
+    runs/<run_id>/outputs/<method>/<id>.png   the outputs the Review tab shows (small PNGs;
+                                              BOKEH_RESULTS_PUSH_IMAGES=0 leaves them out)
+    reviews.jsonl                             every saved note, history included, oldest first
+
+Never pushed: the evaluation lock, temporary files, the SQLite file itself (its notes travel as
+``reviews.jsonl``, which merges cleanly) and outputs that no line of ``rows.jsonl`` names yet.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import shutil
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Protocol
+from urllib.parse import unquote, urlparse
+
+from huggingface_hub import CommitOperationAdd, HfApi
+from huggingface_hub.errors import RepositoryNotFoundError
+
+from bokeh.errors import BokehError
+
+COMMIT_MAX_FILES = 100  # files per Hub commit (the Hub's advice for HTTP commits)
+REPO_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*")
+
+
+def safe_rel(rel: str) -> bool:
+    """A relative POSIX path without empty, hidden, ``.`` or ``..`` parts."""
+    if not rel or rel.startswith("/") or "\\" in rel:
+        return False
+    return all(part and not part.startswith(".") for part in rel.split("/"))
+
+
+class Mirror(Protocol):
+    """Where results are mirrored. Paths are POSIX, relative to the mirror's root."""
+
+    def describe(self) -> str:
+        """For people: ``"the Hub dataset owner/name"``."""
+
+    def list_files(self) -> list[str]:
+        """Every file in the mirror (empty when it does not exist yet)."""
+
+    def upload(self, files: Sequence[tuple[str, bytes | Path]], message: str) -> None:
+        """Write each ``(path, content or local file)``; files listed last land last."""
+
+    def download(self, paths: Sequence[str], dest: Path) -> None:
+        """Copy each path to ``dest / path``."""
+
+
+class LocalMirror:
+    """A folder as the mirror (self-hosting, tests). Each file is written atomically."""
+
+    def __init__(self, folder: str | os.PathLike) -> None:
+        self.folder = Path(folder).expanduser()
+
+    def __repr__(self) -> str:
+        return f"LocalMirror({str(self.folder)!r})"
+
+    def describe(self) -> str:
+        return f"the folder {self.folder}"
+
+    def _path(self, rel: str) -> Path:
+        if not safe_rel(rel):
+            raise BokehError(f"Refusing the mirror path {rel!r}.")
+        return self.folder / rel
+
+    def list_files(self) -> list[str]:
+        if not self.folder.is_dir():
+            return []
+        out = []
+        for path in self.folder.rglob("*"):
+            rel = path.relative_to(self.folder).as_posix()
+            if path.is_file() and safe_rel(rel):
+                out.append(rel)
+        return sorted(out)
+
+    def upload(self, files: Sequence[tuple[str, bytes | Path]], message: str) -> None:
+        for rel, src in files:
+            target = self._path(rel)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp",
+                                       dir=target.parent)
+            try:
+                with os.fdopen(fd, "wb") as fh:
+                    if isinstance(src, bytes):
+                        fh.write(src)
+                    else:
+                        with open(src, "rb") as inp:
+                            shutil.copyfileobj(inp, fh)
+                os.replace(tmp, target)
+            except BaseException:
+                with contextlib.suppress(OSError):
+                    os.unlink(tmp)
+                raise
+
+    def download(self, paths: Sequence[str], dest: Path) -> None:
+        for rel in paths:
+            target = Path(dest) / rel
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(self._path(rel), target)
+
+
+class HubMirror:
+    """A Hugging Face dataset repo as the mirror, through ``huggingface_hub.HfApi``.
+
+    Args:
+        repo_id: ``owner/name`` of a dataset repo; created (``private``) on the first upload
+            when missing.
+        token: passed to every call; None lets huggingface_hub find its own (``HF_TOKEN``,
+            a saved login). Never logged or shown.
+        api: an ``HfApi``-like object (tests pass a stand-in); calls used: ``create_repo``,
+            ``create_commit``, ``list_repo_files``, ``snapshot_download``.
+    """
+
+    def __init__(self, repo_id: str, *, token: str | None = None, api=None,
+                 private: bool = True) -> None:
+        self.repo_id = repo_id
+        self.token = token
+        self.private = private
+        self._api = api
+        self._created = False
+
+    def __repr__(self) -> str:  # no token here
+        return f"HubMirror({self.repo_id!r})"
+
+    def describe(self) -> str:
+        return f"the Hub dataset {self.repo_id}"
+
+    @property
+    def api(self):
+        if self._api is None:
+            self._api = HfApi()
+        return self._api
+
+    def list_files(self) -> list[str]:
+        try:
+            return list(self.api.list_repo_files(self.repo_id, repo_type="dataset",
+                                                 token=self.token))
+        except RepositoryNotFoundError:
+            return []
+
+    def upload(self, files: Sequence[tuple[str, bytes | Path]], message: str) -> None:
+        if not self._created:
+            self.api.create_repo(self.repo_id, repo_type="dataset", private=self.private,
+                                 exist_ok=True, token=self.token)
+            self._created = True
+        chunks = [files[k:k + COMMIT_MAX_FILES] for k in range(0, len(files), COMMIT_MAX_FILES)]
+        for k, chunk in enumerate(chunks, 1):
+            ops = [CommitOperationAdd(path_in_repo=rel,
+                                      path_or_fileobj=src if isinstance(src, bytes) else str(src))
+                   for rel, src in chunk]
+            suffix = f" ({k}/{len(chunks)})" if len(chunks) > 1 else ""
+            self.api.create_commit(self.repo_id, ops, commit_message=message + suffix,
+                                   repo_type="dataset", token=self.token)
+
+    def download(self, paths: Sequence[str], dest: Path) -> None:
+        if not paths:
+            return
+        # One pattern per folder (an exact pattern per file would cost files x patterns
+        # matches in huggingface_hub), then drop whatever else those patterns brought.
+        wanted = set(paths)
+        patterns = sorted({p.rsplit("/", 1)[0] + "/*" if "/" in p else p for p in wanted})
+        self.api.snapshot_download(self.repo_id, repo_type="dataset", allow_patterns=patterns,
+                                   local_dir=str(dest), token=self.token)
+        for path in Path(dest).rglob("*"):
+            rel = path.relative_to(dest).as_posix()
+            if path.is_file() and rel not in wanted and not rel.startswith(".cache/"):
+                path.unlink()
+
+
+def mirror_for(spec: str, *, token: str | None = None) -> Mirror:
+    """The mirror a ``BOKEH_RESULTS_REPO`` value names: ``file:///abs/path`` or ``/abs/path``
+    (a folder), ``owner/name`` (also ``datasets/owner/name`` or its huggingface.co URL: a Hub
+    dataset repo). Anything else raises BokehError."""
+    spec = spec.strip()
+    if spec.startswith("file://"):
+        path = unquote(urlparse(spec).path)
+        if not path or not os.path.isabs(path):
+            raise BokehError(f"BOKEH_RESULTS_REPO {spec[:80]!r} must be file:///absolute/path.")
+        return LocalMirror(path)
+    if os.path.isabs(spec) or spec.startswith("~"):
+        return LocalMirror(spec)
+    repo = spec
+    for prefix in ("https://huggingface.co/datasets/", "datasets/"):
+        if repo.startswith(prefix):
+            repo = repo[len(prefix):]
+    repo = repo.strip("/")
+    if REPO_ID.fullmatch(repo):
+        return HubMirror(repo, token=token)
+    raise BokehError(f"BOKEH_RESULTS_REPO {spec[:80]!r} is neither a Hub dataset repo id "
+                     "(owner/name) nor an absolute folder (/path or file:///path).")
+
+
