@@ -15,8 +15,9 @@ import pandas as pd
 import pytest
 
 from bokeh.errors import BokehError
-from eval import persist
-from eval.persist import HubMirror, LocalMirror, Persister
+from eval import mirrors, persist
+from eval.mirrors import HubMirror, LocalMirror
+from eval.persist import Persister
 from eval.review import ReviewStore
 from eval.store import list_runs
 
@@ -186,17 +187,17 @@ def _expected_run_files(run_dir: Path) -> set[str]:
 
 
 def test_the_setting_names_a_folder_or_a_dataset_repo(tmp_path):
-    assert isinstance(persist.mirror_for(f"file://{tmp_path}"), LocalMirror)
-    assert persist.mirror_for(f"file://{tmp_path}").folder == tmp_path
-    assert persist.mirror_for(str(tmp_path)).folder == tmp_path
+    assert isinstance(mirrors.mirror_for(f"file://{tmp_path}"), LocalMirror)
+    assert mirrors.mirror_for(f"file://{tmp_path}").folder == tmp_path
+    assert mirrors.mirror_for(str(tmp_path)).folder == tmp_path
     for spec in ("ana/bokeh-results", "datasets/ana/bokeh-results",
                  "https://huggingface.co/datasets/ana/bokeh-results"):
-        mirror = persist.mirror_for(spec, token=TOKEN)
+        mirror = mirrors.mirror_for(spec, token=TOKEN)
         assert isinstance(mirror, HubMirror) and mirror.repo_id == REPO
         assert TOKEN not in repr(mirror) and TOKEN not in mirror.describe()
     for bad in ("bokeh-results", "relative/path/too", "file://relative", "a b/c"):
         with pytest.raises(BokehError, match="BOKEH_RESULTS_REPO"):
-            persist.mirror_for(bad)
+            mirrors.mirror_for(bad)
 
 
 def test_a_bad_setting_is_reported_and_nothing_is_pushed(env, monkeypatch):
