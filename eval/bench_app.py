@@ -7,7 +7,7 @@ Both launch ``python app.py`` as a separate process on a free loopback port (res
 in a temporary folder) and talk to it with ``gradio_client``, as any script would. The request
 is the Depth + Blur endpoint ``/render_depth``: the physically based lens renderer at f/1.8 on
 a 1024x683 photo (scikit-image's ``chelsea``, resized) with a disparity map uploaded beside
-it, focused on the subject. The in-process reference is :func:`bokeh.service.run_method` on
+it, focused on the subject. The in-process reference is :func:`bokeh.service.render` on
 the same decoded photo with the same settings, timed in this process while the server idles.
 
 What the ratio contains: upload of the photo and the map, decoding, queueing, the render, PNG
@@ -44,7 +44,7 @@ from bokeh import service
 
 ROOT = Path(__file__).resolve().parents[1]
 SIZE = (1024, 683)  # (width, height)
-MODE = "Lens (physically based)"
+METHOD = "depth-lens"
 SETTINGS = {"depth_source": "file", "depth_kind": "disparity", "fnumber": 1.8, "band": 0.03,
             "blades": 0, "rotation": 0.0, "highlight_boost": 1.5}
 
@@ -74,21 +74,19 @@ def write_inputs(folder: str | os.PathLike, size: tuple[int, int] = SIZE) -> dic
 
 def predict_args(inputs: dict[str, Any]) -> tuple:
     """The positional arguments of ``/render_depth`` for ``inputs`` (see README)."""
-    s = SETTINGS
     x, y = inputs["focus"]
-    return (handle_file(str(inputs["photo"])), x, y, MODE, s["depth_source"],
-            handle_file(str(inputs["depth"])), s["depth_kind"], s["fnumber"], s["band"],
-            s["blades"], s["rotation"], s["highlight_boost"], 0.25, 10.0)
+    return (handle_file(str(inputs["photo"])), x, y, METHOD, SETTINGS,
+            handle_file(str(inputs["depth"])))
 
 
 def inprocess_times(inputs: dict[str, Any], repeats: int = 5) -> list[float]:
-    """Wall times of :func:`bokeh.service.run_method` on the decoded photo (after a warm-up)."""
+    """Wall times of :func:`bokeh.service.render` on the decoded photo (after a warm-up)."""
     photo = service.load_photo(str(inputs["photo"]))
 
     def once() -> float:
         start = time.perf_counter()
-        service.run_method("depth-lens", photo, inputs["focus"], SETTINGS,
-                           depth_file=str(inputs["depth"]))
+        service.render(photo, method=METHOD, focus=inputs["focus"], settings=SETTINGS,
+                       depth_file=str(inputs["depth"]))
         return time.perf_counter() - start
 
     once()
@@ -252,7 +250,7 @@ def format_load(r: dict[str, Any]) -> str:
         f"max {r['max_s']:.2f} s; p50 / in-process = {r['p50_ratio']:.1f}x",
         f"  throughput: {r['per_request_s']:.3f} s per request at full load; "
         f"/ in-process = {r['per_request_ratio']:.2f}x",
-        f"  in-process run_method median: {r['inprocess_median_s']:.3f} s",
+        f"  in-process render median: {r['inprocess_median_s']:.3f} s",
     ])
 
 
@@ -268,7 +266,7 @@ def benchmark_rows(*, repeats: int = 5) -> list[dict]:
     r = app_latency(repeats=repeats)
     w, h = r["size"]
     return [{"benchmark": f"app /render_depth {w}x{h} (sequential)",
-             "reference": "bokeh.service.run_method in-process", "seconds": r["app_median_s"],
+             "reference": "bokeh.service.render in-process", "seconds": r["app_median_s"],
              "reference_seconds": r["inprocess_median_s"], "ratio": r["ratio"],
              "target": "upload + decode + PNG encode + download overhead"}]
 
