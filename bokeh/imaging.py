@@ -21,7 +21,9 @@ What it does on the way, each step reported as a sentence in :attr:`LoadedImage.
 
 Every failure is a :class:`bokeh.errors.ImageReadError` whose message is one sentence for a person.
 No global PIL setting is changed (``LOAD_TRUNCATED_IMAGES`` stays off, so truncated files are
-refused instead of being returned half grey).
+refused instead of being returned half grey); PNG files whose pixel data is complete as zlib but
+shorter than the header declares (which Pillow would fill with black rows) are refused too
+(:mod:`bokeh.pngcheck`).
 """
 
 from __future__ import annotations
@@ -42,6 +44,7 @@ from PIL import ExifTags, Image, ImageOps, UnidentifiedImageError
 
 from bokeh import config
 from bokeh.errors import ImageReadError
+from bokeh.pngcheck import PngDataError, check_png_complete
 
 __all__ = [
     "DEFAULT_MAX_PIXELS",
@@ -415,6 +418,16 @@ def _load_stream(fp: Any, limit: int | None, max_pixels: int) -> LoadedImage:
         return _load_pil(im, limit, max_pixels, owned=True)
 
 
+def _check_png(fp: Any) -> None:
+    """Pillow fills missing rows of a PNG whose data ends early with zeros: refuse it first."""
+    try:
+        check_png_complete(fp)
+    except PngDataError as exc:
+        raise ImageReadError(
+            _PREFIX + "the file is truncated or damaged: its pixel data ends before the last row."
+        ) from exc
+
+
 def _load_pil(im: Image.Image, limit: int | None, max_pixels: int, *, owned: bool) -> LoadedImage:
     """Decode a PIL image. ``owned``: we opened it, so it may be changed in place."""
     notes: list[str] = []
@@ -436,6 +449,9 @@ def _load_pil(im: Image.Image, limit: int | None, max_pixels: int, *, owned: boo
 
     if _decoded_from_16bit(im):
         notes.append("16-bit image converted to 8-bit precision.")
+
+    if owned and im.format == "PNG" and getattr(im, "fp", None) is not None:
+        _check_png(im.fp)  # after the size checks, before any pixel is decoded
 
     orientation = _orientation(im)
     oriented = (height, width) if orientation in _SWAPS_AXES else (width, height)
