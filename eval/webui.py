@@ -330,10 +330,14 @@ def save_review(run_id: str, method: str, image_id: str, *, reviewer: str, note:
 
 
 def storage_status() -> str:
-    """Where results are kept, for the page (:func:`eval.persist.status`)."""
+    """Where results are kept, for the page (:func:`eval.persist.status`), and which runs have
+    lines in rows.jsonl that are not valid rows (left out of the table)."""
     from eval import persist
+    from eval.runs import list_runs
 
-    return persist.status()
+    notes = [f"Run {r.run_id}: line(s) {', '.join(map(str, r.skipped[:10]))} of rows.jsonl "
+             "are not valid rows and are left out." for r in list_runs() if r.skipped]
+    return "  \n".join([persist.status(), *notes])
 
 
 def notes_table(run_id: str, method: str, image_id: str):
