@@ -24,6 +24,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import logging
 import os
 import random
 import sqlite3
@@ -39,6 +40,8 @@ from pathlib import Path
 from typing import IO
 
 from bokeh.errors import BokehError
+
+log = logging.getLogger("eval.review")
 
 DEFAULT_TAGS = (
     "wrong focus",
@@ -100,7 +103,7 @@ def normalize_tags(tags: str | Iterable[str] | None) -> tuple[str, ...]:
     for item in items:
         if not isinstance(item, str):
             raise ReviewValidationError(f"Tags must be text; got {type(item).__name__}.")
-        for part in item.replace(";", ",").split(","):
+        for part in _text(item, "tag").replace(";", ",").split(","):
             tag = " ".join(part.split()).lower()
             if not tag:
                 continue
@@ -114,10 +117,21 @@ def normalize_tags(tags: str | Iterable[str] | None) -> tuple[str, ...]:
     return tuple(out)
 
 
+def _text(value: str, what: str) -> str:
+    """``value`` without NUL characters; refused when it is not valid Unicode (a lone
+    surrogate, which only a forged request can send, cannot be stored or exported)."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ReviewValidationError(f"The {what} holds characters that are not valid text.") \
+            from None
+    return value.replace("\x00", "")
+
+
 def _check_id(value: object, what: str) -> str:
     if not isinstance(value, str):
         raise ReviewValidationError(f"The {what} must be text; got {type(value).__name__}.")
-    text = value.strip()
+    text = _text(value, what).strip()
     if not text:
         raise ReviewValidationError(f"The {what} is required and must not be empty.")
     if len(text) > MAX_ID_CHARS:
@@ -131,7 +145,7 @@ def _check_id(value: object, what: str) -> str:
 def _check_reviewer(value: object) -> str:
     if not isinstance(value, str):
         raise ReviewValidationError(f"The reviewer name must be text; got {type(value).__name__}.")
-    name = " ".join(value.split())
+    name = " ".join(_text(value, "reviewer name").split())
     if not name:
         raise ReviewValidationError("The reviewer name is required and must not be empty.")
     if len(name) > MAX_REVIEWER_CHARS:
@@ -146,7 +160,7 @@ def _check_note(value: object) -> str:
         return ""
     if not isinstance(value, str):
         raise ReviewValidationError(f"The note must be text; got {type(value).__name__}.")
-    note = value.replace("\x00", "").strip()
+    note = _text(value, "note").strip()
     if len(note) > MAX_NOTE_CHARS:
         raise ReviewValidationError(
             f"The note is {len(note)} characters long; at most {MAX_NOTE_CHARS} are allowed.")
@@ -276,8 +290,8 @@ class ReviewStore:
             self.path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise ReviewStoreError(
-                f"Cannot create the folder for the review database {self.path}: "
-                f"{exc.strerror or exc}.") from exc
+                f"Cannot create the folder for the review database ({self.path.name}): "
+                f"{exc.strerror or 'error'}.") from exc
         self._init_schema()
 
     def __repr__(self) -> str:
@@ -303,8 +317,11 @@ class ReviewStore:
         elif "not a database" in low or "malformed" in low:
             hint = "the file is not a readable SQLite database"
         else:
-            hint = msg
-        return ReviewStoreError(f"Cannot use the review database {self.path} ({doing}): {hint}.")
+            hint = "the database reported an error (see the server log)"
+            log.warning("review database %s (%s): %s", self.path, doing, msg)
+        # The file name only: the message reaches web visitors, the folder stays private.
+        return ReviewStoreError(
+            f"Cannot use the review database ({self.path.name}, {doing}): {hint}.")
 
     @contextmanager
     def _reading(self, doing: str) -> Iterator[sqlite3.Connection]:
@@ -351,8 +368,8 @@ class ReviewStore:
         self.journal_mode = str(mode).lower()  # "wal", or what the filesystem allows
         if version > SCHEMA_VERSION:
             raise ReviewStoreError(
-                f"The review database {self.path} has schema version {version}, newer than this "
-                f"code understands ({SCHEMA_VERSION}); update the project to use it.")
+                f"The review database ({self.path.name}) has schema version {version}, "
+                f"newer than this code understands ({SCHEMA_VERSION}); update the project to use it.")
         if version < SCHEMA_VERSION:
             self._write("creating the tables", self._migrate)
 
