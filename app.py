@@ -96,7 +96,12 @@ def on_click(photo, evt: gr.SelectData):
     """Click on the photo: move the focus there."""
     if photo is None:
         raise gr.Error("Upload a photo first.")
-    x, y = service.clamp_focus(photo, *evt.index[:2])
+    if not isinstance(evt.index, (list, tuple)) or len(evt.index) < 2:
+        raise gr.Error("Click on the photo to set the focus point.")
+    try:
+        x, y = service.clamp_focus(photo, *evt.index[:2])
+    except BokehError as exc:
+        raise gr.Error(str(exc)) from exc
     return service.draw_focus(photo.pixels, (x, y)), round(x), round(y)
 
 
@@ -345,7 +350,10 @@ def pick_review(items, run_id, evt: gr.SelectData):
 
     if not items:
         raise gr.Error("Show a run's worst images first.")
-    item = items[evt.index]
+    index = evt.index
+    if isinstance(index, bool) or not isinstance(index, int) or not 0 <= index < len(items):
+        raise gr.Error("Pick one of the images shown in the gallery.")
+    item = items[index]
     try:
         inp, out, gt, heat = webui.review_images(item, run_id)
         notes = webui.notes_table(run_id, item["method"], str(item["id"]))
@@ -577,6 +585,9 @@ def build_demo() -> gr.Blocks:
     gauss = {p.name: p for p in GAUSS_PARAMS}
 
     def slider(p, **kw):
+        if p.allowed:  # a range with holes (blades: 0 or 3..16): offer exactly those values
+            return gr.Dropdown([("round" if v == 0 else str(v), v) for v in p.allowed],
+                               value=p.default, label=p.label, info=p.help or None, **kw)
         return gr.Slider(p.minimum, p.maximum, value=p.default, step=p.step, label=p.label,
                          info=p.help or None, **kw)
 
@@ -644,14 +655,17 @@ def build_demo() -> gr.Blocks:
                 outputs, fn=example_render, cache_examples=True, cache_mode="lazy",
                 example_labels=[label for label, *_ in EXAMPLES], label="Examples (no upload "
                 "needed)", examples_per_page=len(EXAMPLES), api_visibility="private")
+        # preprocess=False: the example's file goes to our loader, never to PIL inside gradio.
         examples.load_input_event.then(example_session, [photo, focus_x, focus_y],
-                                       [photo, photo_state, upload_note], **private)
+                                       [photo, photo_state, upload_note], preprocess=False,
+                                       **private)
         compare_tab["run"].click(compare_ui, render_inputs, compare_tab["outputs"], **private,
                                  **model_work)
         depth["render"].click(render_depth_ui, render_inputs, outputs, **private, **model_work)
         for control in depth["sliders"]:
-            control.release(render_depth_ui, render_inputs, outputs, **private, **model_work,
-                            trigger_mode="always_last")
+            event = control.release if isinstance(control, gr.Slider) else control.input
+            event(render_depth_ui, render_inputs, outputs, **private, **model_work,
+                  trigger_mode="always_last")
         lens_group, gauss_group = depth["groups"]
         depth["mode"].change(lambda m: (gr.update(visible=m == "Lens (physically based)"),
                                         gr.update(visible=m != "Lens (physically based)")),

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from bokeh.errors import BokehError
+from bokeh.errors import BokehError, brief
 
 log = logging.getLogger("bokeh.service")
 
@@ -85,8 +85,8 @@ def clamp_focus(photo: Photo, x: Any, y: Any) -> tuple[float, float]:
     try:
         fx = cx if x is None else float(x)
         fy = cy if y is None else float(y)
-    except (TypeError, ValueError):
-        raise BokehError(f"Focus must be numbers; got ({x!r}, {y!r}).") from None
+    except (TypeError, ValueError, OverflowError):
+        raise BokehError(f"Focus must be numbers; got ({brief(x)}, {brief(y)}).") from None
     if not (np.isfinite(fx) and np.isfinite(fy)):
         raise BokehError("Focus must be finite numbers.")
     return min(max(fx, 0.0), w - 1.0), min(max(fy, 0.0), h - 1.0)

@@ -342,7 +342,8 @@ def test_focus_outside_the_image(server, corpus, tmp_path, capsys, x, y):
 ABSURD = [  # (setting, value, words the refusal must contain)
     ("fnumber", 0, "minimum|between"),
     ("fnumber", 1e9, "maximum|between"),
-    ("blades", 99, "maximum|between"),
+    ("blades", 99, "choices"),  # a dropdown of exactly the values the renderer takes
+    ("blades", 2, "choices"),  # 0 (round) or 3..16: 1 and 2 are not apertures
     ("band", -1, "minimum|between"),
 ]
 

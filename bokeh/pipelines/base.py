@@ -7,7 +7,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from bokeh.errors import BokehError
+from bokeh.errors import BokehError, brief
 
 
 @dataclass
@@ -52,8 +52,10 @@ def check_focus(focus, width: int, height: int) -> tuple[float, float]:
         return (width - 1) / 2, (height - 1) / 2
     try:
         x, y = (float(v) for v in focus)
-    except (TypeError, ValueError):
-        raise BokehError(f"Focus must be two numbers (x, y) in pixels; got {focus!r}.") from None
+    except (TypeError, ValueError, OverflowError):
+        raise BokehError(
+            f"Focus must be two numbers (x, y) in pixels; got {brief(focus)}."
+        ) from None
     if not (np.isfinite(x) and np.isfinite(y)):
         raise BokehError(f"Focus must be finite pixel coordinates; got ({x}, {y}).")
     if not (0 <= x <= width - 1 and 0 <= y <= height - 1):
