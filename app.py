@@ -21,7 +21,7 @@ os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 import gradio as gr  # noqa: E402
 
 import bokeh  # noqa: E402
-from bokeh import service  # noqa: E402
+from bokeh import service, webhooks  # noqa: E402
 from bokeh.errors import BokehError  # noqa: E402
 from bokeh.zerogpu import gpu_task  # noqa: E402
 
@@ -688,6 +688,8 @@ def build_demo() -> gr.Blocks:
         demo.load(_eval_form, None, [board["methods"], board["dataset"], board["data_note"],
                                      review["metric"]], **private)
     demo.queue(default_concurrency_limit=_concurrency(), max_size=64)
+    # Every event: only uploaded or example files, one-line messages; uploads swept.
+    webhooks.install(demo, public_dirs=[webhooks.examples_dir()])
     return demo
 
 
@@ -708,7 +710,11 @@ def launch_kwargs() -> dict:
         "allowed_paths": [],
         # Gradio 6 would keep every call's inputs (the admin token included) in the browser.
         "run_history": False,
-        "show_error": True,
+        # Only messages written for people (gr.Error) reach the page; bokeh.webhooks turns
+        # every other failure into one of those.
+        "show_error": False,
+        # Request bodies bounded, uploads swept on a schedule and deleted at shutdown.
+        "app_kwargs": webhooks.app_kwargs(),
         "css": CSS,
         "theme": gr.themes.Soft(),
     }

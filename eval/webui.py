@@ -218,8 +218,43 @@ def worst(run_id: str, method: str, metric: str, k: int = 12, results_dir=None) 
     if not run_id or not method:
         raise BokehError("Pick a run and a method first.")
     run_dir = get_run(run_id, results_dir).path
-    return [_with_output(item, run_id, run_dir)
-            for item in worst_images(run_dir, method, metric, k=k)]
+    items = [_with_output(item, run_id, run_dir)
+             for item in worst_images(run_dir, method, metric, k=k)]
+    return [{**item, "output": servable(item["output"])} for item in items]
+
+
+SERVED_KEPT = 256
+
+
+def servable(path: str) -> str:
+    """A path gradio will send to the page: ``path`` itself inside the temp dir or the working
+    directory (the only places gradio serves returned files from), else a copy in
+    ``<temp dir>/bokeh-review-cache/served`` named by the file's path, time and size (the newest
+    :data:`SERVED_KEPT` are kept). A results folder elsewhere (``/data/...`` on a Space) would
+    otherwise make gradio refuse the gallery with a message naming server paths."""
+    import hashlib
+    import shutil
+
+    real = os.path.realpath(path)
+    for root in (tempfile.gettempdir(), os.getcwd()):
+        base = os.path.realpath(root)
+        if real.startswith(base.rstrip(os.sep) + os.sep):
+            return path
+    st = os.stat(real)
+    key = hashlib.sha256(f"{real}|{st.st_mtime_ns}|{st.st_size}".encode()).hexdigest()[:24]
+    folder = Path(tempfile.gettempdir()) / "bokeh-review-cache" / "served"
+    folder.mkdir(parents=True, exist_ok=True)
+    dest = folder / f"{key}{Path(real).suffix}"
+    if not dest.exists():
+        fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=dest.suffix)
+        os.close(fd)
+        shutil.copyfile(real, tmp)
+        os.replace(tmp, dest)
+    os.utime(dest)
+    old = sorted(folder.glob("[!.]*"), key=lambda p: p.stat().st_mtime, reverse=True)
+    for stale in old[SERVED_KEPT:]:
+        stale.unlink(missing_ok=True)
+    return str(dest)
 
 
 def _with_output(item: dict, run_id: str, run_dir) -> dict:
