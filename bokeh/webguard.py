@@ -84,8 +84,8 @@ class FileGuard:
     Args:
         known: returns the sets of paths this server created or took in (gradio's
             ``Blocks.temp_file_sets``: uploads, and files it copied into its cache); a path is
-            allowed when it is, as sent, in one of them and lies inside ``cache_root``.
-        cache_root: returns gradio's upload/cache folder.
+            allowed when it is, as sent, in one of them and lies inside a cache root.
+        cache_roots: returns gradio's upload/cache folders (where ``known`` files live).
         public_dirs: folders whose files anyone may name (the app's examples).
     """
 
@@ -93,10 +93,10 @@ class FileGuard:
         self,
         *,
         known: Callable[[], Iterable[MutableSet[str]]],
-        cache_root: Callable[[], str | os.PathLike],
+        cache_roots: Callable[[], Iterable[str | os.PathLike]],
         public_dirs: Sequence[str | os.PathLike] = (),
     ) -> None:
-        self._known, self._cache_root = known, cache_root
+        self._known, self._cache_roots = known, cache_roots
         self._public = [_real(d) for d in public_dirs]
 
     def allowed(self, path: Any) -> bool:
@@ -111,7 +111,7 @@ class FileGuard:
             return False
         if any(_inside(real, d) for d in self._public):
             return os.path.isfile(real)
-        if not _inside(real, _real(self._cache_root())):
+        if not any(_inside(real, _real(root)) for root in self._cache_roots()):
             return False
         return any(path in files for files in list(self._known()))
 

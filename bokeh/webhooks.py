@@ -68,10 +68,14 @@ def install(demo, *, public_dirs=()) -> UploadCache:
     :class:`~bokeh.webguard.UploadCache` of its uploads and outputs, for :func:`app_kwargs`."""
     import gradio as gr
     from gradio import components
-    from gradio.utils import get_upload_folder
+
+    def cache_roots() -> set[str]:
+        # gradio's folder when the page was built, and the one its server uploads to
+        server = getattr(demo, "app", None)
+        return {demo.GRADIO_CACHE, getattr(server, "uploaded_file_dir", demo.GRADIO_CACHE)}
 
     guard = FileGuard(
-        known=lambda: demo.temp_file_sets, cache_root=get_upload_folder, public_dirs=public_dirs
+        known=lambda: demo.temp_file_sets, cache_roots=cache_roots, public_dirs=public_dirs
     )
     file_types = tuple(getattr(components, n) for n in FILE_COMPONENTS if hasattr(components, n))
     preprocess, call, postprocess = demo.preprocess_data, demo.call_function, demo.postprocess_data

@@ -435,32 +435,35 @@ def test_uploads_are_swept_by_age_and_size_and_deleted_at_shutdown(tmp_path, mon
 @pytest.fixture(scope="module")
 def space_layout(tmp_path_factory):
     """The app with its results folder outside the working directory and outside the temp
-    dir (the README's /data/... layout on a Space), holding one scored run."""
+    dir (the README's /data/... layout on a Space; here a folder in the home directory,
+    deleted afterwards), holding one scored run."""
+    import shutil
     import tempfile
 
     from bokeh.data import synth
     from eval.runs import evaluate
 
-    system_tmp = tmp_path_factory.mktemp("system-tmp")
-    results = tmp_path_factory.mktemp("persistent-results")  # a sibling: outside system_tmp
-    data = tmp_path_factory.mktemp("persistent-data")
+    outside = Path(tempfile.mkdtemp(prefix=".bokeh-test-results-", dir=Path.home()))
+    results, data = outside / "results", tmp_path_factory.mktemp("data")
+    assert not str(outside).startswith((tempfile.gettempdir(), os.getcwd()))
     root = synth.generate(data / "synth" / synth.HOLDOUT_NAME, count=2, size=(96, 64), seed=7,
                           split="holdout", progress=False)
     mp = pytest.MonkeyPatch()
-    mp.setattr(tempfile, "tempdir", str(system_tmp))
     for name, value in (("BOKEH_RESULTS_DIR", str(results)), ("BOKEH_DATA_DIR", str(data))):
         mp.setenv(name, value)
-    mp.delenv("GRADIO_TEMP_DIR", raising=False)
-    run_dir = evaluate(["identity"], "synth", "holdout", root=root, results_dir=results)
-    import app
-
-    demo = app.build_demo()
-    _, url, _ = demo.launch(prevent_thread_lock=True, quiet=True, **app.launch_kwargs())
     try:
-        yield {"url": url, "run_id": run_dir.name, "results": results}
+        run_dir = evaluate(["identity"], "synth", "holdout", root=root, results_dir=results)
+        import app
+
+        demo = app.build_demo()
+        _, url, _ = demo.launch(prevent_thread_lock=True, quiet=True, **app.launch_kwargs())
+        try:
+            yield {"url": url, "run_id": run_dir.name, "results": results}
+        finally:
+            demo.close()
     finally:
-        demo.close()
         mp.undo()
+        shutil.rmtree(outside, ignore_errors=True)
 
 
 def _open_review(url: str, session: str, run_id: str) -> dict:
@@ -522,7 +525,8 @@ def test_forged_events_get_one_clear_line(server, tmp_path, monkeypatch):
     messages["gallery click"] = done
     photo = tmp_path / "p.png"
     Image.fromarray(np.full((32, 48, 3), 128, np.uint8)).save(photo)
-    assert _in_session(url, session, "on_upload", [_file_data(_upload(url, photo))])["success"]
+    uploaded_photo = _in_session(url, session, "on_upload", [_file_data(_upload(url, photo))])
+    assert uploaded_photo["success"], json.dumps(uploaded_photo)
     messages["photo click"] = _in_session(url, session, "on_click", [None],
                                           event_data={"index": None, "value": None})
     uploaded = _file_data(_upload(url, photo))

@@ -32,7 +32,7 @@ def guard_setup(tmp_path):
         f.parent.mkdir(parents=True, exist_ok=True)
         f.write_bytes(b"\x89PNG fake")
     known = [{str(uploaded)}]
-    guard = FileGuard(known=lambda: known, cache_root=lambda: cache, public_dirs=[examples])
+    guard = FileGuard(known=lambda: known, cache_roots=lambda: [cache], public_dirs=[examples])
     return guard, uploaded, stray, examples, tmp_path
 
 
