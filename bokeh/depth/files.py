@@ -46,9 +46,11 @@ __all__ = ["load_depth_file"]
 ASPECT_TOLERANCE = 0.02
 _UPLOAD = "<upload>"
 # Refuse maps larger than this many pixels (a decompression bomb guard for every format).
-MAX_PIXELS = 64_000_000
-# Refuse arrays (.npy, .npz members) that declare more bytes than this: a 64 MP float32 map.
-MAX_ARRAY_BYTES = 4 * MAX_PIXELS
+# Maps are used at the photo's size (at most 2048 px long by default); 16 MP leaves room for
+# a camera's full-resolution map while bounding what one upload costs (about 0.45 GB).
+MAX_PIXELS = 16_000_000
+# Refuse arrays (.npy, .npz members) that declare more bytes than this: a 16 MP float64 map.
+MAX_ARRAY_BYTES = 8 * MAX_PIXELS
 # Refuse depth files larger than this on disk (they are read into memory whole).
 MAX_FILE_BYTES = MAX_ARRAY_BYTES + (1 << 20)
 PIL_FORMATS = ("PNG",)  # the only format Pillow may open here (no EPS -> Ghostscript, ...)
