@@ -21,7 +21,7 @@ os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 import gradio as gr  # noqa: E402
 
 import bokeh  # noqa: E402
-from bokeh import service, webhooks  # noqa: E402
+from bokeh import service, webguard, webhooks  # noqa: E402
 from bokeh.errors import BokehError  # noqa: E402
 from bokeh.zerogpu import gpu_task  # noqa: E402
 
@@ -49,7 +49,16 @@ TRANSLATION_TABS = (("Pix2Pix", "pix2pix"), ("CycleGAN", "cyclegan"), ("BGGAN", 
 # All model work goes through this: on a ZeroGPU Space (the `spaces` package is present) it runs
 # with a GPU attached; elsewhere it is service.run_method itself. Decorated at import, as
 # ZeroGPU requires; nothing is loaded here.
-run_method = gpu_task(service.run_method)
+_run_on_device = gpu_task(service.run_method)
+
+
+def run_method(*args, **kwargs):
+    """Model work (see above); the memory of its temporary arrays goes back to the OS after
+    each run, so that a server under load does not keep growing (README, *Security*)."""
+    try:
+        return _run_on_device(*args, **kwargs)
+    finally:
+        webguard.release_free_memory()
 
 
 def _concurrency() -> int:
@@ -64,6 +73,13 @@ def _max_upload_mb() -> int:
         return max(1, int(os.environ.get("BOKEH_MAX_UPLOAD_MB", "25")))
     except ValueError:
         return 25
+
+
+def _max_sessions() -> int:
+    try:
+        return max(1, int(os.environ.get("BOKEH_MAX_SESSIONS", "200")))
+    except ValueError:
+        return 200
 
 
 def _user_error(exc: Exception) -> gr.Error:
@@ -707,6 +723,9 @@ def launch_kwargs() -> dict:
     """Settings for ``demo.launch`` suited to a 2-vCPU Space."""
     return {
         "max_file_size": f"{_max_upload_mb()}mb",
+        # gradio keeps every visitor session (its photo and a copy of the page's settings,
+        # ~0.26 MB) up to this many, least recently used first out; its default is 10,000.
+        "state_session_capacity": _max_sessions(),
         "allowed_paths": [],
         # Gradio 6 would keep every call's inputs (the admin token included) in the browser.
         "run_history": False,
@@ -748,6 +767,7 @@ def main() -> None:
 
     from eval import persist
 
+    webguard.limit_malloc_arenas()  # before any worker thread allocates (README, Security)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     log.info("bokeh %s", bokeh.__version__)
     persist.restore(timeout=120)  # runs and reviews from BOKEH_RESULTS_REPO, when set
