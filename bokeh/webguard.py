@@ -25,6 +25,7 @@ Settings (environment): ``BOKEH_MAX_UPLOAD_MB`` (one upload, default 25),
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import ctypes
 import ctypes.util
@@ -86,8 +87,13 @@ def _env_number(name: str, default: float, *, minimum: float) -> float:
 
 
 def max_upload_bytes() -> int:
-    """One upload's limit in bytes, from ``BOKEH_MAX_UPLOAD_MB`` (default 25, at least 1)."""
-    return int(_env_number("BOKEH_MAX_UPLOAD_MB", DEFAULT_UPLOAD_MB, minimum=1)) << 20
+    """One upload's limit in bytes, from ``BOKEH_MAX_UPLOAD_MB`` (whole MB, default 25, at
+    least 1; read as app.py reads it for gradio's own per-file limit)."""
+    try:
+        mb = int(os.environ.get("BOKEH_MAX_UPLOAD_MB", str(DEFAULT_UPLOAD_MB)))
+    except ValueError:
+        mb = DEFAULT_UPLOAD_MB
+    return max(1, mb) << 20
 
 
 def cache_limit_bytes() -> int:
@@ -184,10 +190,11 @@ def _file_payloads(value: Any, *, file_input: bool, depth: int = 0) -> Iterable[
 
 
 class BodyLimit:
-    """ASGI middleware: request bodies over ``limit_for(path)`` bytes get 413 and are not
-    read further (a declared Content-Length is refused before any byte is read; a chunked
-    body when the count passes the limit). ``before_upload(scope, nbytes)``, when given, runs
-    (in a worker thread) before a body on ``upload_path`` is read, to make room for it."""
+    """ASGI middleware: request bodies over their limit get 413 and are not read further (a
+    declared Content-Length is refused before any byte is read; a chunked body when the count
+    passes the limit). Bodies on ``upload_path`` may take ``upload_limit()`` bytes, all others
+    ``json_limit``. ``before_upload(scope, nbytes)``, when given, runs (in a worker thread)
+    before an upload's body is read, to make room for it."""
 
     def __init__(
         self,
@@ -216,8 +223,6 @@ class BodyLimit:
             await _too_large(send, limit)
             return
         if upload and self.before_upload is not None:
-            import asyncio
-
             await asyncio.to_thread(self.before_upload, scope, declared or limit)
         state = {"read": 0, "over": False, "started": False}
 
@@ -373,7 +378,6 @@ class UploadCache:
     @contextlib.asynccontextmanager
     async def lifespan(self, app=None):
         """An ASGI lifespan: sweep on a schedule while the server runs, clear when it stops."""
-        import asyncio
 
         async def loop():
             while True:
