@@ -11,9 +11,9 @@ import pytest
 
 # Everything the tests and the servers they start put in the temp dir (gradio's uploads and
 # cache, gradio_client's downloads, which it leaves behind in 40-hex-character folders,
-# browser profiles, the example cache) goes into one folder per test session, deleted at the
-# end. pytest's own tmp_path folders stay where pytest keeps them (its usual retention).
-os.environ.setdefault("PYTEST_DEBUG_TEMPROOT", tempfile.gettempdir())
+# browser profiles, the example cache, pytest's tmp_path folders) goes into one folder per
+# test session, deleted at the end. (tmp_path must stay inside the temp dir: gradio serves
+# files a test hands it from there.)
 _SYSTEM_TMPDIR = os.environ.get("TMPDIR")
 SESSION_TMP = tempfile.mkdtemp(prefix="bokeh-tests-")
 os.environ["TMPDIR"] = SESSION_TMP
