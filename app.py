@@ -11,8 +11,6 @@ Run: ``python app.py`` (settings in the README: GRADIO_SERVER_NAME, BOKEH_CONCUR
 
 from __future__ import annotations
 
-import functools
-import inspect
 import logging
 import os
 import signal
@@ -27,7 +25,7 @@ os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 
 import gradio as gr  # noqa: E402
 
-from bokeh import __version__, config, service  # noqa: E402
+from bokeh import __version__, config, service, webguard, webhooks  # noqa: E402
 from bokeh.depth import SOURCE_LABELS, describe_anything  # noqa: E402
 from bokeh.errors import BokehError  # noqa: E402
 from bokeh.params import Param  # noqa: E402
@@ -50,41 +48,15 @@ SAVABLE = {**SHOWN, "buttons": ["download", "fullscreen"]}
 
 # All model work goes through this: on a ZeroGPU Space (the `spaces` package is present) it runs
 # with a GPU attached; elsewhere it is service.render itself. Decorated at import, as ZeroGPU
-# requires; nothing is loaded here.
-render = gpu_task(service.render)
+# requires; nothing is loaded here. Its temporary memory goes back to the OS after each run.
+render = webguard.releasing_memory(gpu_task(service.render))
 
 
-def _user_error(exc: Exception) -> gr.Error:
-    """A clear message for the page (and for API clients); details go to the log."""
-    if isinstance(exc, BokehError):
-        return gr.Error(str(exc))
-    log.exception("unexpected error")
-    name = type(exc).__name__
-    return gr.Error(f"Something went wrong ({name}); the details are in the server log.")
-
-
-def handler(fn):
-    """Turn any exception of ``fn`` (a function or a generator) into a message for people."""
-
-    @functools.wraps(fn)
-    def gen(*args, **kwargs):
-        try:
-            yield from fn(*args, **kwargs)
-        except gr.Error:
-            raise
-        except Exception as exc:
-            raise _user_error(exc) from exc
-
-    @functools.wraps(fn)
-    def call(*args, **kwargs):
-        try:
-            return fn(*args, **kwargs)
-        except gr.Error:
-            raise
-        except Exception as exc:
-            raise _user_error(exc) from exc
-
-    return gen if inspect.isgeneratorfunction(fn) else call
+def _max_sessions() -> int:
+    try:
+        return max(1, int(os.environ.get("BOKEH_MAX_SESSIONS", "200")))
+    except ValueError:
+        return 200
 
 
 def _need(photo):
@@ -96,28 +68,26 @@ def _need(photo):
 # ----------------------------------------------------------------------------- the photo
 
 
-@handler
 def on_upload(path):
     """New photo: decode it once, keep it in the session, show it with the focus marker."""
     view = service.open_photo(path)
     return view.marked, view.photo, view.x, view.y, view.note
 
 
-@handler
 def on_click(photo, evt: gr.SelectData):
     """Click on the photo: move the focus there."""
+    if not isinstance(evt.index, (list, tuple)) or len(evt.index) < 2:
+        raise BokehError("Click on the photo to set the focus point.")
     x, y = service.clamp_focus(_need(photo), *evt.index[:2])
     return service.draw_focus(photo.pixels, (x, y)), round(x), round(y)
 
 
-@handler
 def on_focus_typed(photo, x, y):
     if photo is None:
         return gr.skip()
     return service.draw_focus(photo.pixels, service.clamp_focus(photo, x, y))
 
 
-@handler
 def example_render(photo_path, depth_file, depth_source, depth_kind, x, y):
     """Examples (cached lazily): the Depth + Blur result for an example at default settings."""
     photo, method = service.load_photo(photo_path), service.EXAMPLE_METHOD
@@ -127,7 +97,6 @@ def example_render(photo_path, depth_file, depth_source, depth_kind, x, y):
     return out.image, (photo.pixels, out.image), out.depth, out.summary
 
 
-@handler
 def example_session(path, x, y):
     """After an example fills the inputs: keep its photo in the session, mark the focus."""
     if not (path.get("path") if isinstance(path, dict) else path):
@@ -187,6 +156,9 @@ def _control(p: Param, visible: bool):
         common["info"] = f"{p.help} Depth Anything: {describe_anything()}."
         choices = [(SOURCE_LABELS.get(c, c), c) for c in p.choices]
         return gr.Radio(choices, value=p.default, **common)
+    if p.allowed:  # a range with holes (blades: 0 or 3..16): offer exactly those values
+        choices = [("round" if v == 0 else str(v), v) for v in p.allowed]
+        return gr.Dropdown(choices, value=p.default, **common)
     if p.kind == "choice":
         return gr.Radio(list(p.choices), value=p.default, **common)
     if p.kind == "bool":
@@ -223,7 +195,6 @@ def _translation_tab(spec, photo_state, model_work) -> None:
     status = service.method_status(spec.name)
     gr.Markdown(status.message or f"**{spec.label}** · weights: {status.badge}")
 
-    @handler
     def run_ui(photo):
         out = render(_need(photo), method=spec.name)
         return out.image, (photo.pixels, out.image), out.summary
@@ -240,7 +211,6 @@ def _translation_tab(spec, photo_state, model_work) -> None:
 
 
 def _translation_api(spec):
-    @handler
     def run_api(image):
         out = render(service.load_photo(image), method=spec.name)
         return out.image, out.info
@@ -279,7 +249,6 @@ def _compare_tab():
 # ----------------------------------------------------------------------------- leaderboard
 
 
-@handler
 def refresh_leaderboard(run):
     table, fig, csv_path = webui.leaderboard(run or "latest")
     runs = webui.run_choices()
@@ -287,7 +256,6 @@ def refresh_leaderboard(run):
     return table, fig, csv_path, runs, review_runs, webui.storage_status()
 
 
-@handler
 def run_eval(methods, dataset, split, limit, token, progress=gr.Progress()):
     """API: evaluate methods on a dataset split (limit = images, empty for all); yields a status
     line and the updated table and plot after each image. Needs the admin token when
@@ -299,7 +267,6 @@ def run_eval(methods, dataset, split, limit, token, progress=gr.Progress()):
         yield status, table, fig, csv_path
 
 
-@handler
 def stop_eval(token):
     """API: stop the running evaluation after the current image (needs the admin token when
     BOKEH_ADMIN_TOKEN is set)."""
@@ -357,13 +324,11 @@ def _eval_form():
 # ----------------------------------------------------------------------------- review
 
 
-@handler
 def pick_review(items, run_id, evt: gr.SelectData):
     r = webui.review_selection(items, evt.index, run_id)
     return r.item, r.input, r.output, r.gt, r.heat, (r.output, r.gt), r.title, r.notes
 
 
-@handler
 def review_methods(run_id):
     methods = webui.method_choices(run_id) if run_id else []
     return gr.update(choices=methods, value=methods[0] if methods else None)
@@ -404,13 +369,13 @@ def _review_tab():
     slider = gr.ImageSlider(label="Output / ground truth", **SHOWN)
     form = _review_form()
     run.change(review_methods, run, method, **PRIVATE)
-    show.click(handler(webui.worst_gallery), [run, method, metric], [gallery, items_state],
+    show.click(webui.worst_gallery, [run, method, metric], [gallery, items_state],
                **PRIVATE)  # fmt: skip
     picked = [item_state, inp, out, gt, heat, slider, title, form.notes]
     gallery.select(pick_review, [items_state, run], picked, **PRIVATE)
     fields = [run, item_state, form.reviewer, form.tags, form.custom, form.note]
-    form.save.click(handler(webui.save_review_form), fields, [form.notes, form.note], **PRIVATE)
-    form.export.click(handler(webui.export_reviews), run, form.export, **PRIVATE)
+    form.save.click(webui.save_review_form, fields, [form.notes, form.note], **PRIVATE)
+    form.export.click(webui.export_reviews, run, form.export, **PRIVATE)
     return SimpleNamespace(run=run, metric=metric)
 
 
@@ -421,7 +386,6 @@ def _api_endpoints(model_work) -> None:
     """Explicit endpoints for scripts (click handlers cannot be driven from gradio_client).
     Settings are named: a JSON object of the method's parameters (defaults for the rest)."""
 
-    @handler
     def render_depth(image, x, y, method, settings, depth_file):
         """API: one depth method on an image with explicit focus (x, y in the image's pixels
         after EXIF rotation and the size limit) and named settings. Returns the PNG, the depth
@@ -431,7 +395,6 @@ def _api_endpoints(model_work) -> None:
                      focus=service.api_focus(photo, x, y), depth_file=depth_file)  # fmt: skip
         return out.image, out.depth, out.info
 
-    @handler
     def compare(image, x, y, settings, depth_file):
         """API: every available method on one image (focus x, y in pixels; settings as in
         render_depth, shared by the methods that take them). Returns the gallery (the input
@@ -467,13 +430,11 @@ def _api_endpoints(model_work) -> None:
 def _wire_depth(ui, state, depth, compare_tab, controls: DepthControls, work: dict) -> None:
     """Upload, click, examples, sliders and buttons -> the Depth + Blur and Compare renders."""
 
-    @handler
     def render_depth_ui(photo, x, y, method, depth_file, *values):
         focus, settings = service.clamp_focus(_need(photo), x, y), controls.settings(method, values)
         out = render(photo, method=method, focus=focus, settings=settings, depth_file=depth_file)
         return out.image, (photo.pixels, out.image), out.depth, out.summary
 
-    @handler
     def compare_ui(photo, x, y, method, depth_file, *values):
         settings = dict(zip(controls.names, values, strict=True))
         for gallery, tiles in _compare(_need(photo), x, y, settings, depth_file):
@@ -499,13 +460,15 @@ def _wire_depth(ui, state, depth, compare_tab, controls: DepthControls, work: di
             example_labels=[e.label for e in service.EXAMPLES],
             examples_per_page=len(service.EXAMPLES), **PRIVATE,
         )  # fmt: skip
+    # preprocess=False: the example's file goes to our loader, never to PIL inside gradio.
     examples.load_input_event.then(example_session, [photo, x, y], [photo, state, note],
-                                   **PRIVATE)  # fmt: skip
+                                   preprocess=False, **PRIVATE)  # fmt: skip
     compare_tab.run.click(compare_ui, inputs, compare_tab.outputs, **work)
     depth.render.click(*run, **work)
     for control in controls.components:
-        if isinstance(control, gr.Slider):
-            control.release(*run, **work, trigger_mode="always_last")
+        if isinstance(control, (gr.Slider, gr.Dropdown)):
+            event = control.release if isinstance(control, gr.Slider) else control.input
+            event(*run, **work, trigger_mode="always_last")
 
 
 def _wire_board(demo, board, review) -> None:
@@ -547,6 +510,8 @@ def build_demo() -> gr.Blocks:
         _wire_depth(ui, state, depth, compare_tab, controls, {**PRIVATE, **model_work})
         _wire_board(demo, board, review)
     demo.queue(default_concurrency_limit=concurrency, max_size=64)
+    # Every event: only uploaded or example files, one-line messages; uploads swept.
+    webhooks.install(demo, public_dirs=[webhooks.examples_dir()])
     return demo
 
 
@@ -554,10 +519,17 @@ def launch_kwargs() -> dict:
     """Settings for ``demo.launch`` suited to a 2-vCPU Space."""
     return {
         "max_file_size": f"{config.max_upload_mb()}mb",
+        # gradio keeps every visitor session (its photo and a copy of the page's settings,
+        # ~0.26 MB) up to this many, least recently used first out; its default is 10,000.
+        "state_session_capacity": config.max_sessions(),
         "allowed_paths": [],
         # Gradio 6 would keep every call's inputs (the admin token included) in the browser.
         "run_history": False,
-        "show_error": True,
+        # Only messages written for people (gr.Error) reach the page; bokeh.webhooks turns
+        # every other failure into one of those.
+        "show_error": False,
+        # Request bodies bounded, uploads swept on a schedule and deleted at shutdown.
+        "app_kwargs": webhooks.app_kwargs(),
         "css": (config.ASSETS_DIR / "app.css").read_text(encoding="utf-8"),
         "theme": gr.themes.Soft(),
     }
@@ -581,6 +553,7 @@ def _flush_on_sigterm() -> None:
 
 
 def main() -> None:
+    webguard.limit_malloc_arenas()  # before any worker thread allocates (README, Security)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     log.info("bokeh %s", __version__)
     persist.restore(timeout=120)  # runs and reviews from BOKEH_RESULTS_REPO, when set

@@ -89,6 +89,11 @@ def max_upload_mb() -> int:
     return _positive_int("BOKEH_MAX_UPLOAD_MB", 25)
 
 
+def max_sessions() -> int:
+    """Visitor sessions the app keeps, from ``BOKEH_MAX_SESSIONS`` (default 200)."""
+    return _positive_int("BOKEH_MAX_SESSIONS", 200)
+
+
 def weights_dir() -> Path | None:
     env = os.environ.get("BOKEH_WEIGHTS_DIR")
     return Path(env).expanduser() if env else None

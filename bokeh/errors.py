@@ -2,6 +2,12 @@
 and carries a message meant for a person, not a traceback."""
 
 
+def brief(value: object, limit: int = 40) -> str:
+    """``repr(value)`` cut to ``limit`` characters, for messages that quote what was given."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
 class BokehError(Exception):
     """Base class of all errors this package raises on purpose."""
 
@@ -27,3 +33,7 @@ class UnsafeCheckpointError(BokehError, ValueError):
 
 class DatasetNotFoundError(BokehError, FileNotFoundError):
     """A dataset is missing or laid out in a way the loader does not understand."""
+
+
+class FileNotAvailableError(BokehError):
+    """A request named a file that was not uploaded to this server (or is gone)."""

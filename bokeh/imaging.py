@@ -1,4 +1,4 @@
-"""Read any upload into the library's image format, and write images back out.
+"""Read any upload into the library's image format (conversions back out: :mod:`bokeh.pixels`).
 
 This is the only module that decodes user images. Everything else in the library works on
 **float32 HxWx3 arrays, sRGB-encoded, values in [0, 1], C-contiguous**; :func:`load_image`
@@ -21,18 +21,17 @@ What it does on the way, each step reported as a sentence in :attr:`LoadedImage.
 
 Every failure is a :class:`bokeh.errors.ImageReadError` whose message is one sentence for a person.
 No global PIL setting is changed (``LOAD_TRUNCATED_IMAGES`` stays off, so truncated files are
-refused instead of being returned half grey).
+refused instead of being returned half grey); PNG files whose pixel data is complete as zlib but
+shorter than the header declares (which Pillow would fill with black rows) are refused too
+(:mod:`bokeh.pngcheck`).
 """
 
 from __future__ import annotations
 
-import contextlib
 import io
 import math
 import os
-import re
 import stat
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -41,8 +40,10 @@ import numpy as np
 from PIL import ExifTags, Image, ImageCms, ImageOps, UnidentifiedImageError
 
 from bokeh import config
-from bokeh.checks import check_image
 from bokeh.errors import ImageReadError
+from bokeh.pixels import encode_png, from_uint8, resize, save_png, to_pil, to_uint8
+from bokeh.pngcheck import PngDataError, check_png_complete
+from bokeh.sniff import diagnose, megapixels, too_large_message
 
 __all__ = [
     "DEFAULT_MAX_PIXELS",
@@ -147,144 +148,6 @@ def load_image(
         ) from exc
 
 
-def to_uint8(image: np.ndarray) -> np.ndarray:
-    """Quantise a float image in [0, 1] to uint8 (values rounded to nearest, then clipped).
-
-    Args:
-        image: float array of shape (H, W) or (H, W, C), nominally in [0, 1].
-
-    Returns:
-        uint8 array of the same shape; ``from_uint8(to_uint8(x))`` is within 0.5/255 of ``x``.
-
-    Raises:
-        ValueError: not a float array of shape (H, W) or (H, W, C), or values are NaN/inf.
-    """
-    arr = check_image(image, "to_uint8", dtype="float", channels=None)
-    if not np.isfinite(arr).all():
-        raise ValueError("to_uint8 expects finite values; the image contains NaN or inf.")
-    out = np.clip(arr, 0.0, 1.0) * 255.0
-    return np.ascontiguousarray(np.rint(out).astype(np.uint8))
-
-
-def from_uint8(image: np.ndarray) -> np.ndarray:
-    """Convert a uint8 image to float32 in [0, 1] (``value / 255``).
-
-    Args:
-        image: uint8 array of shape (H, W) or (H, W, C).
-
-    Returns:
-        C-contiguous float32 array of the same shape.
-
-    Raises:
-        ValueError: not a uint8 array of shape (H, W) or (H, W, C).
-    """
-    arr = check_image(image, "from_uint8", dtype="uint8", channels=None)
-    return np.ascontiguousarray(arr, dtype=np.float32) / np.float32(255.0)
-
-
-def to_pil(image: np.ndarray) -> Image.Image:
-    """Make an 8-bit PIL image from a float [0, 1] or uint8 array.
-
-    Args:
-        image: array of shape (H, W), (H, W, 1) -> mode ``L``; (H, W, 3) -> ``RGB``;
-            (H, W, 4) -> ``RGBA``. Float arrays are quantised with :func:`to_uint8`.
-
-    Raises:
-        ValueError: another dtype or shape.
-    """
-    arr = check_image(image, "to_pil", dtype="float_or_uint8", channels=None)
-    if arr.ndim == 3 and arr.shape[2] not in (1, 3, 4):
-        raise ValueError(
-            f"to_pil expects shape (H, W), (H, W, 1), (H, W, 3) or (H, W, 4), got {arr.shape}."
-        )
-    if arr.dtype != np.uint8:
-        arr = to_uint8(arr)
-    if arr.ndim == 3 and arr.shape[2] == 1:
-        arr = arr[:, :, 0]
-    return Image.fromarray(np.ascontiguousarray(arr))
-
-
-def encode_png(image: np.ndarray, *, compress_level: int = 6) -> bytes:
-    """Encode a float [0, 1] or uint8 image (see :func:`to_pil`) as lossless 8-bit PNG bytes.
-
-    ``compress_level`` (0-9) trades speed for size only: 1 is about twice as fast as the default
-    6 on a 2048x1536 photo, for files roughly 10 % larger.
-    """
-    buffer = io.BytesIO()
-    to_pil(image).save(buffer, format="PNG", compress_level=_check_level(compress_level))
-    return buffer.getvalue()
-
-
-def save_png(image: np.ndarray, path: str | os.PathLike[str], *, compress_level: int = 6) -> Path:
-    """Write ``image`` as a lossless 8-bit PNG, atomically.
-
-    The PNG is written to a temporary file beside ``path`` and moved over it with
-    :func:`os.replace`, so readers never see a half-written file. Parent folders are created.
-
-    Args:
-        image: float [0, 1] or uint8 array, shape as accepted by :func:`to_pil`.
-        path: destination file.
-        compress_level: zlib level 0-9 (see :func:`encode_png`); the pixels are the same.
-
-    Returns:
-        The destination as a :class:`pathlib.Path`.
-    """
-    pil = to_pil(image)  # validate before touching the file system
-    level = _check_level(compress_level)
-    dest = Path(path)
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".tmp", dir=dest.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            pil.save(fh, format="PNG", compress_level=level)
-        os.chmod(tmp_name, 0o644)  # mkstemp creates 0600 files
-        os.replace(tmp_name, dest)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp_name)
-        raise
-    return dest
-
-
-def resize(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    """Resample a float image to ``size`` with Lanczos filtering (antialiased when shrinking).
-
-    Each channel is filtered in float32 by PIL (mode ``F``), so no precision is lost. Lanczos
-    overshoot is clipped to the input's value range, so an image in [0, 1] stays in [0, 1].
-
-    Args:
-        image: float array of shape (H, W) or (H, W, C).
-        size: target ``(width, height)``, positive ints.
-
-    Returns:
-        C-contiguous float32 array of shape (height, width) or (height, width, C).
-
-    Raises:
-        ValueError: wrong dtype, shape or size.
-    """
-    arr = check_image(image, "resize", dtype="float", channels=None)
-    if (
-        not isinstance(size, (tuple, list))
-        or len(size) != 2
-        or not all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in size)
-        or min(size) < 1
-    ):
-        raise ValueError(f"resize expects size=(width, height) with positive ints, got {size!r}.")
-    width, height = int(size[0]), int(size[1])
-    arr = arr.astype(np.float32, copy=False)
-    if arr.shape[:2] == (height, width):
-        return np.array(arr, dtype=np.float32, order="C", copy=True)
-    if arr.size and not np.isfinite(arr).all():
-        raise ValueError("resize expects finite values; the image contains NaN or inf.")
-    planes = arr[:, :, None] if arr.ndim == 2 else arr
-    out = np.empty((height, width, planes.shape[2]), dtype=np.float32)
-    for c in range(planes.shape[2]):
-        plane = Image.fromarray(np.ascontiguousarray(planes[:, :, c]))  # mode "F"
-        out[:, :, c] = np.asarray(plane.resize((width, height), Image.Resampling.LANCZOS))
-    np.clip(out, arr.min(), arr.max(), out=out)
-    return out[:, :, 0] if arr.ndim == 2 else out
-
-
 # --------------------------------------------------------------------------------------------
 # Argument checks
 # --------------------------------------------------------------------------------------------
@@ -300,12 +163,6 @@ def _resolve_max_side(max_side: int | None | str) -> int | None:
     if isinstance(max_side, bool) or not isinstance(max_side, (int, np.integer)) or max_side < 1:
         raise ValueError(f"max_side must be a positive int, None or 'config', got {max_side!r}.")
     return int(max_side)
-
-
-def _check_level(level: int) -> int:
-    if isinstance(level, bool) or not isinstance(level, int) or not 0 <= level <= 9:
-        raise ValueError(f"compress_level must be an int from 0 to 9, got {level!r}.")
-    return level
 
 
 # --------------------------------------------------------------------------------------------
@@ -390,16 +247,26 @@ def _load_stream(fp: Any, limit: int | None, max_pixels: int) -> LoadedImage:
     try:
         im = Image.open(fp, formats=_allowed_formats())  # reads the header only
     except UnidentifiedImageError:
-        raise ImageReadError(_PREFIX + _diagnose(head)) from None
+        raise ImageReadError(_PREFIX + diagnose(head)) from None
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
         # PIL's own guard fired first (the warning only raises when warnings are errors).
-        raise ImageReadError(_too_large_from_pil(head, str(exc), max_pixels)) from None
+        raise ImageReadError(too_large_message(head, str(exc), max_pixels)) from None
     except Exception as exc:
         raise ImageReadError(
             _PREFIX + "the file is truncated or damaged (its header could not be read)."
         ) from exc
     with im:
         return _load_pil(im, limit, max_pixels, owned=True)
+
+
+def _check_png(fp: Any) -> None:
+    """Pillow fills missing rows of a PNG whose data ends early with zeros: refuse it first."""
+    try:
+        check_png_complete(fp)
+    except PngDataError as exc:
+        raise ImageReadError(
+            _PREFIX + "the file is truncated or damaged: its pixel data ends before the last row."
+        ) from exc
 
 
 def _load_pil(im: Image.Image, limit: int | None, max_pixels: int, *, owned: bool) -> LoadedImage:
@@ -424,6 +291,9 @@ def _load_pil(im: Image.Image, limit: int | None, max_pixels: int, *, owned: boo
     if _decoded_from_16bit(im):
         notes.append("16-bit image converted to 8-bit precision.")
 
+    if owned and im.format == "PNG" and getattr(im, "fp", None) is not None:
+        _check_png(im.fp)  # after the size checks, before any pixel is decoded
+
     orientation = _orientation(im)
     oriented = (height, width) if orientation in _SWAPS_AXES else (width, height)
 
@@ -439,7 +309,7 @@ def _load_pil(im: Image.Image, limit: int | None, max_pixels: int, *, owned: boo
     try:
         im.load()
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-        raise ImageReadError(_too_large_from_pil(b"", str(exc), max_pixels)) from None
+        raise ImageReadError(too_large_message(b"", str(exc), max_pixels)) from None
     except MemoryError:
         raise ImageReadError(_PREFIX + "there is not enough memory to decode it.") from None
     except Exception as exc:
@@ -659,30 +529,12 @@ def _target_size(size: tuple[int, int], limit: int | None) -> tuple[int, int]:
     return max(1, round(width * factor)), limit
 
 
-def _megapixels(pixels: int) -> str:
-    value = pixels / 1e6
-    return f"{value:.0f}" if value >= 10 else f"{value:.2g}"
-
-
 def _check_pixels(width: int, height: int, max_pixels: int) -> None:
     if width * height > max_pixels:
         raise ImageReadError(
-            f"Image is too large ({width}x{height} = {_megapixels(width * height)} MP; "
-            f"the limit is {_megapixels(max_pixels)} MP)."
+            f"Image is too large ({width}x{height} = {megapixels(width * height)} MP; "
+            f"the limit is {megapixels(max_pixels)} MP)."
         )
-
-
-def _too_large_from_pil(head: bytes, message: str, max_pixels: int) -> str:
-    """Message for PIL's own decompression-bomb refusal, with the size when we can tell it."""
-    limit = f"the limit is {_megapixels(max_pixels)} MP"
-    if head[:8] == b"\x89PNG\r\n\x1a\n" and head[12:16] == b"IHDR":
-        width = int.from_bytes(head[16:20], "big")
-        height = int.from_bytes(head[20:24], "big")
-        return f"Image is too large ({width}x{height} = {_megapixels(width * height)} MP; {limit})."
-    found = re.search(r"\((\d+) pixels\)", message)
-    if found:
-        return f"Image is too large ({_megapixels(int(found.group(1)))} MP; {limit})."
-    return f"Image is too large (its header claims a huge size; {limit})."
 
 
 def _orientation(im: Image.Image) -> int:
@@ -704,44 +556,4 @@ def _decoded_from_16bit(im: Image.Image) -> bool:
             rawmode = args[0]
         if rawmode and ";16" in rawmode:
             return True
-    return False
-
-
-_HEIF_BRANDS = {b"heic", b"heix", b"hevc", b"hevx", b"heim", b"heis", b"mif1", b"msf1"}
-_AVIF_BRANDS = {b"avif", b"avis"}
-
-
-def _diagnose(head: bytes) -> str:
-    """Why PIL could not identify these bytes, in words (without the leading prefix)."""
-    text = head.lstrip(b"\xef\xbb\xbf \t\r\n").lower()
-    if b"<svg" in text:
-        return "it looks like an SVG (vector) file; please upload a PNG or JPEG."
-    if text.startswith(b"%pdf"):
-        return "it is a PDF document; please upload a PNG or JPEG."
-    if head[4:8] == b"ftyp":
-        brand = head[8:12]
-        if brand in _HEIF_BRANDS or brand in _AVIF_BRANDS:
-            kind = "AVIF" if brand in _AVIF_BRANDS else "HEIC/HEIF"
-            return (
-                f"it looks like a {kind} photo, which this installation cannot decode; "
-                "please convert it to JPEG or PNG."
-            )
-        return "it looks like a video or other media file, not an image."
-    if text.startswith((b"<!doctype html", b"<html")):
-        return "it looks like a web page (HTML), not an image."
-    if _looks_like_text(head):
-        return "it looks like a text file, not an image."
-    return "the format is not recognised; please upload a PNG or JPEG."
-
-
-def _looks_like_text(head: bytes) -> bool:
-    if b"\x00" in head:
-        return False
-    for cut in range(4):  # the sniffed block may end inside a multi-byte character
-        try:
-            decoded = head[: len(head) - cut].decode("utf-8")
-        except UnicodeDecodeError:
-            continue
-        printable = sum(ch.isprintable() or ch in "\t\r\n\f" for ch in decoded)
-        return printable >= 0.95 * max(1, len(decoded))
     return False

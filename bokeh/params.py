@@ -6,7 +6,7 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from bokeh.errors import BokehError
+from bokeh.errors import BokehError, brief
 
 
 @dataclass(frozen=True)
@@ -22,6 +22,7 @@ class Param:
     maximum: float | None = None
     step: float | None = None
     choices: tuple[str, ...] = ()
+    allowed: tuple[int, ...] = ()  # int settings whose range has holes: the only valid values
 
     def validate(self, value: Any) -> Any:
         """``value`` converted to this parameter's type, or a BokehError saying what is allowed."""
@@ -33,23 +34,40 @@ class Param:
             return value
         if self.kind == "bool":
             return bool(value)
+        if isinstance(value, (str, bytes)) and len(value) > 64:
+            raise BokehError(f"{self.name} must be a number; got {brief(value)}.")
         try:
             number = float(value)
-        except (TypeError, ValueError):
-            raise BokehError(f"{self.name} must be a number; got {value!r}.") from None
+        except (TypeError, ValueError, OverflowError):
+            raise BokehError(f"{self.name} must be a number; got {brief(value)}.") from None
         if not math.isfinite(number):
-            raise BokehError(f"{self.name} must be a finite number; got {value!r}.")
+            raise BokehError(f"{self.name} must be a finite number; got {brief(value)}.")
         if self.kind == "int":
             if number != int(number):
-                raise BokehError(f"{self.name} must be a whole number; got {value!r}.")
+                raise BokehError(f"{self.name} must be a whole number; got {brief(value)}.")
             number = int(number)
         if (self.minimum is not None and number < self.minimum) or (
             self.maximum is not None and number > self.maximum
         ):
             raise BokehError(
-                f"{self.name} must lie between {self.minimum:g} and {self.maximum:g}; got {value!r}."
+                f"{self.name} must lie between {self.minimum:g} and {self.maximum:g}; "
+                f"got {brief(value)}."
             )
+        if self.allowed and number not in self.allowed:
+            raise BokehError(f"{self.name} must be {self.allowed_text()}; got {brief(value)}.")
         return number
+
+    def allowed_text(self) -> str:
+        """The values :attr:`allowed` holds, in words ("0 or 3 to 16")."""
+        values = sorted(self.allowed)
+        runs: list[list[int]] = []
+        for v in values:
+            if runs and v == runs[-1][-1] + 1:
+                runs[-1].append(v)
+            else:
+                runs.append([v])
+        parts = [f"{r[0]} to {r[-1]}" if len(r) > 2 else ", ".join(map(str, r)) for r in runs]
+        return " or ".join(parts)
 
 
 def validate_settings(params: tuple[Param, ...], settings: dict[str, Any], method: str) -> dict:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,7 +18,7 @@ import numpy as np
 
 from bokeh.config import ASSETS_DIR
 from bokeh.depth import describe_anything
-from bokeh.errors import BokehError
+from bokeh.errors import BokehError, brief
 from bokeh.imaging import load_image, to_uint8
 from bokeh.pipelines.base import check_focus
 from bokeh.registry import get_method, list_methods, load_method
@@ -114,8 +114,8 @@ def clamp_focus(photo: Photo, x: Any, y: Any) -> tuple[float, float]:
     try:
         fx = cx if x is None else float(x)
         fy = cy if y is None else float(y)
-    except (TypeError, ValueError):
-        raise BokehError(f"Focus must be numbers; got ({x!r}, {y!r}).") from None
+    except (TypeError, ValueError, OverflowError):
+        raise BokehError(f"Focus must be numbers; got ({brief(x)}, {brief(y)}).") from None
     if not (np.isfinite(fx) and np.isfinite(fy)):
         raise BokehError("Focus must be finite numbers.")
     return min(max(fx, 0.0), w - 1.0), min(max(fy, 0.0), h - 1.0)
@@ -178,6 +178,11 @@ def render(
     ``settings`` must be ones the method takes (named as its params); ``depth_file`` goes to
     depth methods only; ``focus`` is ignored by methods that do not use it."""
     spec = get_method(method)
+    if settings is not None and not isinstance(settings, Mapping):
+        raise BokehError(
+            f"Settings are a JSON object of named settings, e.g. {{\"fnumber\": 2.8}}; got "
+            f"{brief(settings)}."
+        )
     pipe = load_method(method)
     extra = {"depth_file": depth_file} if spec.kind == "depth" else {}
     start = time.perf_counter()

@@ -24,6 +24,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import logging
 import os
 import random
 import sqlite3
@@ -40,6 +41,16 @@ from typing import IO
 
 from bokeh import config
 from bokeh.errors import BokehError
+from eval.review_fields import (
+    ReviewValidationError,
+    check_id,
+    check_note,
+    check_reviewer,
+    check_time,
+    normalize_tags,
+)
+
+log = logging.getLogger("eval.review")
 
 DEFAULT_TAGS = (
     "wrong focus",
@@ -52,21 +63,12 @@ DEFAULT_TAGS = (
     "artifact",
 )
 
-MAX_NOTE_CHARS = 5000
-MAX_REVIEWER_CHARS = 80
-MAX_TAG_CHARS = 40
-MAX_TAGS = 20
-MAX_ID_CHARS = 200
 
 SCHEMA_VERSION = 1
 CSV_COLUMNS = (
     "id", "run_id", "method", "image_id", "reviewer", "note", "tags", "created_at", "updated_at",
 )
 _DB_NAME = "reviews.sqlite"
-
-
-class ReviewValidationError(BokehError, ValueError):
-    """A note, tag, reviewer name or id that the store refuses (the message says which)."""
 
 
 class ReviewStoreError(BokehError):
@@ -81,79 +83,8 @@ def default_review_db() -> Path:
     return config.results_dir() / _DB_NAME
 
 
-# ----------------------------------------------------------------------------- validation
-
-
-def normalize_tags(tags: str | Iterable[str] | None) -> tuple[str, ...]:
-    """Clean a tag list: split on commas/semicolons, strip, lowercase, collapse inner spaces,
-    drop empty entries and duplicates (first occurrence wins, order kept).
-
-    ``tags`` may be one string (``"halo, Wrong focus"``), an iterable of strings, or None.
-    Raises :class:`ReviewValidationError` for a non-string tag, a tag longer than
-    ``MAX_TAG_CHARS`` characters or more than ``MAX_TAGS`` tags.
-    """
-    if tags is None:
-        return ()
-    items = [tags] if isinstance(tags, str) else list(tags)
-    out: dict[str, None] = {}
-    for item in items:
-        if not isinstance(item, str):
-            raise ReviewValidationError(f"Tags must be text; got {type(item).__name__}.")
-        for part in item.replace(";", ",").split(","):
-            tag = " ".join(part.split()).lower()
-            if not tag:
-                continue
-            if len(tag) > MAX_TAG_CHARS:
-                raise ReviewValidationError(
-                    f"Tag '{tag[:20]}...' is {len(tag)} characters long; "
-                    f"tags are at most {MAX_TAG_CHARS}.")
-            out[tag] = None
-    if len(out) > MAX_TAGS:
-        raise ReviewValidationError(f"A note can carry at most {MAX_TAGS} tags; got {len(out)}.")
-    return tuple(out)
-
-
-def _check_id(value: object, what: str) -> str:
-    if not isinstance(value, str):
-        raise ReviewValidationError(f"The {what} must be text; got {type(value).__name__}.")
-    text = value.strip()
-    if not text:
-        raise ReviewValidationError(f"The {what} is required and must not be empty.")
-    if len(text) > MAX_ID_CHARS:
-        raise ReviewValidationError(
-            f"The {what} is {len(text)} characters long; at most {MAX_ID_CHARS} are allowed.")
-    if any(ord(c) < 32 for c in text):
-        raise ReviewValidationError(f"The {what} must not contain control characters.")
-    return text
-
-
-def _check_reviewer(value: object) -> str:
-    if not isinstance(value, str):
-        raise ReviewValidationError(f"The reviewer name must be text; got {type(value).__name__}.")
-    name = " ".join(value.split())
-    if not name:
-        raise ReviewValidationError("The reviewer name is required and must not be empty.")
-    if len(name) > MAX_REVIEWER_CHARS:
-        raise ReviewValidationError(
-            f"The reviewer name is {len(name)} characters long; "
-            f"at most {MAX_REVIEWER_CHARS} are allowed.")
-    return name
-
-
-def _check_note(value: object) -> str:
-    if value is None:
-        return ""
-    if not isinstance(value, str):
-        raise ReviewValidationError(f"The note must be text; got {type(value).__name__}.")
-    note = value.replace("\x00", "").strip()
-    if len(note) > MAX_NOTE_CHARS:
-        raise ReviewValidationError(
-            f"The note is {len(note)} characters long; at most {MAX_NOTE_CHARS} are allowed.")
-    return note
-
-
 def _image_key(run_id: object, method: object, image_id: object) -> tuple[str, str, str]:
-    return _check_id(run_id, "run id"), _check_id(method, "method"), _check_id(image_id, "image id")
+    return check_id(run_id, "run id"), check_id(method, "method"), check_id(image_id, "image id")
 
 
 def _now() -> str:
@@ -199,26 +130,13 @@ def _row_to_review(row: tuple) -> Review:
 _MERGE_COLS = "run_id, method, image_id, reviewer, note, tags, created_at, updated_at"
 
 
-def _check_time(value: object, what: str) -> str:
-    """An ISO 8601 time as :func:`_now` writes it (UTC, microseconds)."""
-    if not isinstance(value, str):
-        raise ReviewValidationError(f"The {what} must be text; got {type(value).__name__}.")
-    try:
-        when = datetime.fromisoformat(value)
-    except ValueError:
-        raise ReviewValidationError(f"The {what} {value[:40]!r} is not an ISO 8601 time.") from None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=timezone.utc)
-    return when.astimezone(timezone.utc).isoformat(timespec="microseconds")
-
-
 def _record_row(rec: Mapping) -> tuple:
     """A merge record as a row tuple in :data:`_MERGE_COLS` order (validated, normalised)."""
     run_id, method, image_id = _image_key(rec["run_id"], rec["method"], rec["image_id"])
-    return (run_id, method, image_id, _check_reviewer(rec["reviewer"]),
-            _check_note(rec.get("note")), json.dumps(list(normalize_tags(rec.get("tags")))),
-            _check_time(rec["created_at"], "creation time"),
-            _check_time(rec["updated_at"], "update time"))
+    return (run_id, method, image_id, check_reviewer(rec["reviewer"]),
+            check_note(rec.get("note")), json.dumps(list(normalize_tags(rec.get("tags")))),
+            check_time(rec["created_at"], "creation time"),
+            check_time(rec["updated_at"], "update time"))
 
 
 # ----------------------------------------------------------------------------- migrations
@@ -275,8 +193,8 @@ class ReviewStore:
             self.path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise ReviewStoreError(
-                f"Cannot create the folder for the review database {self.path}: "
-                f"{exc.strerror or exc}.") from exc
+                f"Cannot create the folder for the review database ({self.path.name}): "
+                f"{exc.strerror or 'error'}.") from exc
         self._init_schema()
 
     def __repr__(self) -> str:
@@ -302,8 +220,11 @@ class ReviewStore:
         elif "not a database" in low or "malformed" in low:
             hint = "the file is not a readable SQLite database"
         else:
-            hint = msg
-        return ReviewStoreError(f"Cannot use the review database {self.path} ({doing}): {hint}.")
+            hint = "the database reported an error (see the server log)"
+            log.warning("review database %s (%s): %s", self.path, doing, msg)
+        # The file name only: the message reaches web visitors, the folder stays private.
+        return ReviewStoreError(
+            f"Cannot use the review database ({self.path.name}, {doing}): {hint}.")
 
     @contextmanager
     def _reading(self, doing: str) -> Iterator[sqlite3.Connection]:
@@ -350,8 +271,8 @@ class ReviewStore:
         self.journal_mode = str(mode).lower()  # "wal", or what the filesystem allows
         if version > SCHEMA_VERSION:
             raise ReviewStoreError(
-                f"The review database {self.path} has schema version {version}, newer than this "
-                f"code understands ({SCHEMA_VERSION}); update the project to use it.")
+                f"The review database ({self.path.name}) has schema version {version}, "
+                f"newer than this code understands ({SCHEMA_VERSION}); update the project to use it.")
         if version < SCHEMA_VERSION:
             self._write("creating the tables", self._migrate)
 
@@ -386,8 +307,8 @@ class ReviewStore:
         allowed: it is how a reviewer clears their note (the history keeps the old one).
         """
         run_id, method, image_id = _image_key(run_id, method, image_id)
-        reviewer = _check_reviewer(reviewer)
-        text = _check_note(note)
+        reviewer = check_reviewer(reviewer)
+        text = check_note(note)
         clean_tags = normalize_tags(tags)
         key = (run_id, method, image_id, reviewer)
 
@@ -466,7 +387,7 @@ class ReviewStore:
         args: tuple = _image_key(run_id, method, image_id)
         extra = ""
         if reviewer is not None:
-            extra, args = " AND reviewer=?", (*args, _check_reviewer(reviewer))
+            extra, args = " AND reviewer=?", (*args, check_reviewer(reviewer))
         return self._query(
             f"{_SELECT} WHERE id IN (SELECT MAX(id) FROM reviews WHERE run_id=? AND method=? "
             f"AND image_id=?{extra} GROUP BY reviewer) ORDER BY id", args, "reading notes")
@@ -478,7 +399,7 @@ class ReviewStore:
         args: tuple = _image_key(run_id, method, image_id)
         extra = ""
         if reviewer is not None:
-            extra, args = " AND reviewer=?", (*args, _check_reviewer(reviewer))
+            extra, args = " AND reviewer=?", (*args, check_reviewer(reviewer))
         return self._query(
             f"{_SELECT} WHERE run_id=? AND method=? AND image_id=?{extra} ORDER BY id",
             args, "reading the history")
@@ -491,9 +412,9 @@ class ReviewStore:
         ``latest_only`` (default) keeps each reviewer's newest note per image; False returns the
         full history.
         """
-        where, args = "run_id=?", (_check_id(run_id, "run id"),)
+        where, args = "run_id=?", (check_id(run_id, "run id"),)
         if method is not None:
-            where, args = where + " AND method=?", (*args, _check_id(method, "method"))
+            where, args = where + " AND method=?", (*args, check_id(method, "method"))
         return self._select(where, args, latest_only, "reading the run's notes")
 
     def _select(self, where: str, args: tuple, latest_only: bool, doing: str) -> list[Review]:

@@ -305,15 +305,16 @@ def running_evaluation(results: str | os.PathLike | None = None) -> dict | None:
 # --------------------------------------------------------------------------- rows
 
 
-def read_rows(path: Path) -> list[dict]:
-    """Rows of a rows.jsonl; a truncated last line (killed writer) is ignored, a bad line in
-    the middle is skipped with a warning."""
+def parse_rows(path: Path) -> tuple[list[dict], list[int]]:
+    """(rows, numbers of the lines skipped) of a rows.jsonl. A row is a JSON object with a
+    non-empty text ``method`` and an ``id`` (text or whole number); any other line is skipped,
+    except a truncated last line (a killed writer), which is ignored without a report."""
     try:
         data = path.read_bytes()
     except FileNotFoundError:
-        return []
+        return [], []
     lines = data.split(b"\n")
-    rows = []
+    rows, skipped = [], []
     for k, line in enumerate(lines):
         if not line.strip():
             continue
@@ -321,10 +322,29 @@ def read_rows(path: Path) -> list[dict]:
             row = json.loads(line)
         except ValueError:
             if k < len(lines) - 1:
-                warnings.warn(f"{path}: skipping unreadable line {k + 1}", stacklevel=2)
+                skipped.append(k + 1)
             continue
-        if isinstance(row, dict):
+        if _valid_row(row):
             rows.append(row)
+        else:
+            skipped.append(k + 1)
+    return rows, skipped
+
+
+def _valid_row(row: Any) -> bool:
+    if not isinstance(row, dict):
+        return False
+    method, item = row.get("method"), row.get("id")
+    return (isinstance(method, str) and bool(method.strip())
+            and isinstance(item, (str, int)) and not isinstance(item, bool))  # fmt: skip
+
+
+def read_rows(path: Path) -> list[dict]:
+    """Rows of a rows.jsonl (:func:`parse_rows`); skipped lines are reported as a warning."""
+    rows, skipped = parse_rows(path)
+    if skipped:
+        lines = ", ".join(map(str, skipped[:10])) + (" ..." if len(skipped) > 10 else "")
+        warnings.warn(f"{path}: skipping unreadable line(s) {lines}", stacklevel=2)
     return rows
 
 
@@ -431,6 +451,7 @@ class RunInfo:
     started_at: str | None
     ended_at: str | None
     meta: dict = field(repr=False, compare=False)
+    skipped: tuple[int, ...] = ()  # rows.jsonl lines that are not valid rows (left out)
 
     @property
     def label(self) -> str:
@@ -440,21 +461,19 @@ class RunInfo:
                 + ("" if self.status == "complete" else f" ({self.done}/{self.total})"))
 
 
-def _count_rows(path: Path) -> int:
-    return len({(r.get("method"), r.get("id")) for r in read_rows(path)})
-
-
 def _run_info(path: Path) -> RunInfo | None:
     meta = read_json(path / "run.json")
     if meta is None or not meta.get("run_id"):
         return None
     labels = tuple(meta.get("labels") or ())
     n = int(meta.get("n_selected") or 0)
+    rows, skipped = parse_rows(path / "rows.jsonl")
     return RunInfo(
         run_id=str(meta["run_id"]), path=path, status=effective_status(meta),
         dataset=str(meta.get("dataset", "")), split=str(meta.get("split", "")), methods=labels,
-        n_images=n, done=_count_rows(path / "rows.jsonl"), total=n * len(labels),
-        started_at=meta.get("started_at"), ended_at=meta.get("ended_at"), meta=meta)
+        n_images=n, done=len({(r["method"], str(r["id"])) for r in rows}),
+        total=n * len(labels), started_at=meta.get("started_at"), ended_at=meta.get("ended_at"),
+        meta=meta, skipped=tuple(skipped))  # fmt: skip
 
 
 def bundled_runs_dir() -> Path:

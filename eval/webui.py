@@ -9,6 +9,7 @@ import hmac
 import json
 import math
 import os
+import shutil
 import tempfile
 import threading
 import time
@@ -242,8 +243,40 @@ def worst(run_id: str, method: str, metric: str, k: int = 12, results_dir=None) 
     if not run_id or not method:
         raise BokehError("Pick a run and a method first.")
     run_dir = get_run(run_id, results_dir).path
-    return [_with_output(item, run_id, run_dir)
-            for item in worst_images(run_dir, method, metric, k=k)]
+    items = [_with_output(item, run_id, run_dir)
+             for item in worst_images(run_dir, method, metric, k=k)]
+    return [{**item, "output": servable(item["output"])} for item in items]
+
+
+SERVED_KEPT = 256
+
+
+def servable(path: str) -> str:
+    """A path gradio will send to the page: ``path`` itself inside the temp dir or the working
+    directory (the only places gradio serves returned files from), else a copy in
+    ``<temp dir>/bokeh-review-cache/served`` named by the file's path, time and size (the newest
+    :data:`SERVED_KEPT` are kept). A results folder elsewhere (``/data/...`` on a Space) would
+    otherwise make gradio refuse the gallery with a message naming server paths."""
+    real = os.path.realpath(path)
+    for root in (tempfile.gettempdir(), os.getcwd()):
+        base = os.path.realpath(root)
+        if real.startswith(base.rstrip(os.sep) + os.sep):
+            return path
+    st = os.stat(real)
+    key = hashlib.sha256(f"{real}|{st.st_mtime_ns}|{st.st_size}".encode()).hexdigest()[:24]
+    folder = Path(tempfile.gettempdir()) / "bokeh-review-cache" / "served"
+    folder.mkdir(parents=True, exist_ok=True)
+    dest = folder / f"{key}{Path(real).suffix}"
+    if not dest.exists():
+        fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=dest.suffix)
+        os.close(fd)
+        shutil.copyfile(real, tmp)
+        os.replace(tmp, dest)
+    os.utime(dest)
+    old = sorted(folder.glob("[!.]*"), key=lambda p: p.stat().st_mtime, reverse=True)
+    for stale in old[SERVED_KEPT:]:
+        stale.unlink(missing_ok=True)
+    return str(dest)
 
 
 def worst_gallery(run_id: str, method: str, metric: str) -> tuple[list, list[dict]]:
@@ -342,7 +375,7 @@ def pick(items: Sequence[dict], index: Any) -> dict:
     if not items:
         raise BokehError("Show a run's worst images first.")
     if isinstance(index, bool) or not isinstance(index, int) or not 0 <= index < len(items):
-        raise BokehError("That image is no longer in the gallery; show the worst images again.")
+        raise BokehError("Pick one of the images shown in the gallery.")
     return items[index]
 
 
@@ -389,8 +422,11 @@ def save_review(run_id: str, method: str, image_id: str, *, reviewer: str, note:
 
 
 def storage_status() -> str:
-    """Where results are kept, for the page (:func:`eval.persist.status`)."""
-    return persist.status()
+    """Where results are kept, for the page (:func:`eval.persist.status`), and which runs have
+    lines in rows.jsonl that are not valid rows (left out of the table)."""
+    notes = [f"Run {r.run_id}: line(s) {', '.join(map(str, r.skipped[:10]))} of rows.jsonl "
+             "are not valid rows and are left out." for r in list_runs() if r.skipped]
+    return "  \n".join([persist.status(), *notes])
 
 
 def notes_table(run_id: str, method: str, image_id: str):

@@ -10,6 +10,7 @@ import io
 import json
 import os
 import time
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -148,8 +149,11 @@ class RunWriter:
         if error is not None:
             self.meta["error"] = error
         self.meta.update(status=status, ended_at=now_utc(), heartbeat=now_utc())
-        with contextlib.suppress(OSError):
+        try:
             finalise(self.run_dir, self.meta)
+        except Exception as exc:  # the status below is recorded whatever happens here
+            warnings.warn(f"{self.run_dir}: the CSV summaries were not written ({exc!r})",
+                          stacklevel=2)  # fmt: skip
         with contextlib.suppress(OSError):
             write_json(self.run_dir / "run.json", self.meta)
 

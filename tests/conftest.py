@@ -3,11 +3,21 @@
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 
 import numpy as np
 import pytest
 
+# Everything the tests and the servers they start put in the temp dir (gradio's uploads and
+# cache, gradio_client's downloads, which it leaves behind in 40-hex-character folders,
+# browser profiles, the example cache, pytest's tmp_path folders) goes into one folder per
+# test session, deleted at the end. (tmp_path must stay inside the temp dir: gradio serves
+# files a test hands it from there.)
+_SYSTEM_TMPDIR = os.environ.get("TMPDIR")
+SESSION_TMP = tempfile.mkdtemp(prefix="bokeh-tests-")
+os.environ["TMPDIR"] = SESSION_TMP
+tempfile.tempdir = None  # recomputed from TMPDIR on next use
 # Gradio caches example outputs under the working directory; tests use a fresh folder per run
 # (inherited by the servers they start), so a stale cache never answers for new code.
 os.environ.setdefault("GRADIO_EXAMPLES_CACHE", tempfile.mkdtemp(prefix="bokeh-examples-"))
@@ -54,3 +64,15 @@ def _no_bundled_runs():
         os.environ.pop("BOKEH_BUNDLED_RUNS", None)
     else:
         os.environ["BOKEH_BUNDLED_RUNS"] = old
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _session_temp_dir():
+    """Delete this session's temp folder (see the top of this file) when the tests end."""
+    yield
+    shutil.rmtree(SESSION_TMP, ignore_errors=True)
+    if _SYSTEM_TMPDIR is None:  # anything that runs at exit uses the system's temp dir again
+        os.environ.pop("TMPDIR", None)
+    else:
+        os.environ["TMPDIR"] = _SYSTEM_TMPDIR
+    tempfile.tempdir = None

@@ -170,3 +170,41 @@ class TestService:
         status = method_status("pix2pix")
         assert not status.runnable and "has no weights here" in status.message
         assert "pix2pix-unet: no weights" in status.message
+
+
+def test_every_depth_control_offers_exactly_what_the_renderer_accepts(demo):
+    """Issue #12, item 8: the page's controls allow exactly what the code accepts. Each slider
+    spans its setting's declared range, and the renderer takes its ends (and every value of
+    an integer setting); a setting whose range has holes (aperture blades: round, or 3 to
+    16; the renderer refuses 1 and 2) is a dropdown of exactly its valid values."""
+    import gradio as gr
+
+    from bokeh.methods.depth_blur import GAUSS_PARAMS, LENS_PARAMS
+    from bokeh.registry import load_method
+
+    rng = np.random.default_rng(0)
+    image = rng.random((24, 32, 3), dtype=np.float32)
+    depth = np.tile(np.linspace(0, 1, 32, dtype=np.float32), (24, 1))
+    methods = {p.label: ("depth-lens", p) for p in LENS_PARAMS}
+    methods.update({p.label: ("depth-gauss", p) for p in GAUSS_PARAMS})
+    checked = set()
+    for block in demo.blocks.values():
+        method, p = methods.get(getattr(block, "label", None), (None, None))
+        if p is None or p.kind not in ("int", "float") or block.interactive is False:
+            continue
+        if isinstance(block, gr.Dropdown):
+            values = [v for _, v in block.choices]
+            assert sorted(values) == sorted(p.allowed) and p.allowed, p.name
+        else:
+            assert isinstance(block, gr.Slider), p.name
+            assert (block.minimum, block.maximum) == (p.minimum, p.maximum), p.name
+            assert not p.allowed, f"{p.name}: a slider cannot leave out values"
+            values = ([int(v) for v in np.arange(p.minimum, p.maximum + 1, p.step)]
+                      if p.kind == "int" else [p.minimum, (p.minimum + p.maximum) / 2,
+                                               p.maximum])
+        for value in values:
+            out = load_method(method)(image, focus=(10, 10), depth=depth, **{p.name: value})
+            assert out.image.shape == image.shape, (p.name, value)
+        checked.add(p.name)
+    assert {"fnumber", "band", "blades", "rotation", "highlight_boost", "threshold",
+            "sigma"} <= checked

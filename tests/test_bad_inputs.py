@@ -341,7 +341,8 @@ def test_focus_outside_the_image(server, corpus, tmp_path, capsys, x, y):
 ABSURD = [  # (setting, value, words the refusal must contain)
     ("fnumber", 0, "minimum|between"),
     ("fnumber", 1e9, "maximum|between"),
-    ("blades", 99, "maximum|between"),
+    ("blades", 99, "between"),  # the page offers a dropdown of exactly the valid values
+    ("blades", 2, "0 or 3 to 16"),  # 1 and 2 are not apertures
     ("band", -1, "minimum|between"),
 ]
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import os
 
 import numpy as np
 import pytest
@@ -367,3 +368,159 @@ def test_astronaut_face_click():
     assert mask[:60, :60].mean() < 0.5 and mask[-60:, -120:].mean() < 0.5
     disparity = estimate_disparity(image, focus=face)
     assert disparity[face[1], face[0]] > np.median(disparity)
+
+
+# ------------------------------------------------------------------------------ hostile files
+
+
+def _npz_with_zeros(path, shape, dtype="<f8", member="depth.npy") -> None:
+    """A .npz whose one member declares ``shape`` and holds that many zero bytes, deflated
+    (streamed: nothing of that size exists in memory here)."""
+    import zipfile
+
+    with (
+        zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=1) as zf,
+        zf.open(member, "w", force_zip64=True) as fh,
+    ):
+        np.lib.format.write_array_header_1_0(
+            fh, {"descr": dtype, "fortran_order": False, "shape": shape}
+        )
+        left = int(np.prod(shape)) * np.dtype(dtype).itemsize
+        block = bytes(1 << 24)
+        while left > 0:
+            fh.write(block[: min(left, len(block))])
+            left -= len(block)
+
+
+def test_compressed_npz_bomb_is_refused_before_decompression(tmp_path):
+    """Issue #12, item 2: a .npz of ~0.6 MB whose member inflates to 648 MB (9000x9000
+    float64) is refused on its declared shape, without inflating it (peak traced memory
+    stays far below the member's size)."""
+    import tracemalloc
+
+    path = tmp_path / "bomb.npz"
+    _npz_with_zeros(path, (9000, 9000))
+    assert path.stat().st_size < 4 << 20
+    tracemalloc.start()
+    try:
+        with pytest.raises(ImageReadError, match="too large") as err:
+            load_depth_file(path, kind="disparity")
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 32 << 20, f"{peak / 2**20:.0f} MiB traced while refusing"
+    assert "\n" not in str(err.value) and str(tmp_path) not in str(err.value)
+
+
+def test_npz_member_that_lies_about_its_size_is_refused(tmp_path):
+    """A member whose header declares a small map but holds more (or fewer) bytes than that:
+    no more than the declared bytes are inflated, and the file is refused."""
+    import zipfile
+
+    path = tmp_path / "liar.npz"
+    with (
+        zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as zf,
+        zf.open("depth.npy", "w") as fh,
+    ):
+        np.lib.format.write_array_header_1_0(
+            fh, {"descr": "<f4", "fortran_order": False, "shape": (4, 4)}
+        )
+        fh.write(bytes(1 << 20))
+    with pytest.raises(ImageReadError, match="more data than its header"):
+        load_depth_file(path, kind="disparity")
+    short = io.BytesIO()
+    np.save(short, np.ones((40, 40), np.float32))
+    with pytest.raises(ImageReadError, match="truncated"):
+        load_depth_file(short.getvalue()[:-100], kind="disparity")
+
+
+def test_npz_member_that_is_not_npy_is_refused_clearly(tmp_path):
+    """Issue #12, item 2: a .npz whose member is not a .npy array (np.load hands back raw
+    bytes, which used to end in AttributeError) gets one clear line."""
+    import zipfile
+
+    path = tmp_path / "odd.npz"
+    with zipfile.ZipFile(path, "w") as zf:
+        zf.writestr("depth.txt", "1 2 3\n4 5 6\n")
+    with pytest.raises(ImageReadError, match="not a .npy array") as err:
+        load_depth_file(path, kind="disparity")
+    assert "\n" not in str(err.value)
+    many = tmp_path / "many.npz"
+    np.savez(many, a=np.ones((3, 3)), b=np.ones((3, 3)))
+    with pytest.raises(ImageReadError, match="holds 2 arrays"):
+        load_depth_file(many, kind="disparity")
+
+
+def test_npy_header_declaring_a_huge_map_is_refused_before_reading():
+    header = io.BytesIO()
+    np.lib.format.write_array_header_1_0(
+        header, {"descr": "<f4", "fortran_order": False, "shape": (100_000, 100_000)}
+    )
+    with pytest.raises(ImageReadError, match="too large"):
+        load_depth_file(header.getvalue() + bytes(64), kind="disparity")
+
+
+EPS = (
+    b"%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 8 8\n%%EndComments\n"
+    b"0 setgray 0 0 8 8 rectfill\nshowpage\n%%EOF\n"
+)
+
+
+@pytest.fixture
+def stand_in_ghostscript(tmp_path, monkeypatch):
+    """A fake ``gs`` first on PATH that records each call in a file (Pillow's EPS plugin runs
+    Ghostscript to decode EPS files); returns that file."""
+    from PIL import EpsImagePlugin
+
+    calls = tmp_path / "gs_calls.txt"
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    script = bin_dir / "gs"
+    script.write_text(f'#!/bin/sh\necho "$@" >> "{calls}"\nexit 0\n')
+    script.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}")
+    monkeypatch.setattr(EpsImagePlugin, "gs_binary", None)  # look for gs again
+    return calls
+
+
+def test_eps_depth_map_never_reaches_ghostscript(tmp_path, stand_in_ghostscript):
+    """Issue #12, item 3: depth files are opened by Pillow as PNG only, so an uploaded .eps
+    (named .png or not) never runs Ghostscript; nor does the photo loader."""
+    from bokeh.imaging import load_image
+
+    for name in ("depth.eps", "depth.png"):
+        path = tmp_path / name
+        path.write_bytes(EPS)
+        with pytest.raises(ImageReadError) as err:
+            load_depth_file(path, kind="disparity")
+        assert "\n" not in str(err.value)
+    with pytest.raises(ImageReadError):
+        load_depth_file(EPS, kind="disparity")
+    with pytest.raises(ImageReadError):
+        load_image(EPS)
+    assert not stand_in_ghostscript.exists() or "sDEVICE" not in stand_in_ghostscript.read_text()
+
+
+def test_depth_png_with_missing_rows_is_refused(tmp_path):
+    """Issue #12, item 7 for depth maps: a PNG whose zlib data is complete but holds fewer rows
+    than its header declares is refused, not filled with zeros."""
+    import struct
+    import zlib
+
+    def chunk(kind, data):
+        return (
+            struct.pack(">I", len(data))
+            + kind
+            + data
+            + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+        )
+
+    rows = b"".join(b"\x00" + bytes(range(40)) for _ in range(10))  # 10 of 30 rows
+    data = (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", struct.pack(">IIBBBBB", 40, 30, 8, 0, 0, 0, 0))
+        + chunk(b"IDAT", zlib.compress(rows))
+        + chunk(b"IEND", b"")
+    )
+    with pytest.raises(ImageReadError, match="truncated"):
+        load_depth_file(data, kind="disparity")

@@ -18,7 +18,7 @@ from PIL import Image
 
 from bokeh.errors import BokehError, DatasetNotFoundError, UnknownMethodError
 from bokeh.weights.resolve import WeightsStatus
-from eval import provenance, runs, store
+from eval import provenance, runs, store, writer
 from eval.__main__ import main as eval_main
 from eval.datasets import available_datasets, open_dataset
 from eval.metric_table import METRICS
@@ -266,6 +266,50 @@ def test_resume_after_kill_with_half_written_line(synth, tmp_path):
     assert len(pd.read_csv(run_dir / "per_image.csv")) == 12
     with pytest.raises(BokehError, match="already complete"):
         next(iter_evaluate(resume=run_id, results_dir=tmp_path))
+
+
+BAD_LINES = ['{"run_id": "x", "id": "9", "psnr": 30.0}',  # valid JSON without a method
+             '{"method": "identity", "id": ["not", "an", "id"]}', "[1, 2, 3]", "not json"]
+
+
+def test_bad_rows_are_skipped_and_reported_and_resume_finishes(synth, tmp_path, monkeypatch):
+    """Issue #12, item 6: lines of rows.jsonl that are not rows (valid JSON without a method,
+    an id that is a list, not an object, not JSON) are skipped and reported; the leaderboard
+    still shows the run and resuming it completes (it used to crash and stay "running")."""
+    from eval import webui
+
+    monkeypatch.setenv("BOKEH_RESULTS_DIR", str(tmp_path))
+    run_dir = evaluate(["identity"], "synth", root=synth, results_dir=tmp_path,
+                       should_stop=_stop_after(2))
+    run_id = _meta(run_dir)["run_id"]
+    _simulate_kill(run_dir)
+    with open(run_dir / "rows.jsonl", "a") as fh:
+        fh.write("\n".join(BAD_LINES) + "\n")
+    [info] = list_runs(tmp_path)
+    assert info.done == 2 and info.skipped == (3, 4, 5, 6)
+    table, _, _ = webui.leaderboard("all")
+    assert list(table["Method"]) == ["identity"]
+    assert f"Run {run_id}: line(s) 3, 4, 5, 6 of rows.jsonl" in webui.storage_status()
+
+    with pytest.warns(UserWarning, match="skipping unreadable line"):
+        events = list(iter_evaluate(resume=run_id, results_dir=tmp_path))
+    assert events[-1]["status"] == "complete" and events[-1]["done"] == 4
+    assert _meta(run_dir)["status"] == "complete"
+    assert [r.status for r in list_runs(tmp_path)] == ["complete"]
+    assert list(pd.read_csv(run_dir / "per_image.csv")["id"]) == [0, 1, 2, 3]
+
+
+def test_a_failing_summary_still_records_the_final_status(synth, tmp_path, monkeypatch):
+    """Whatever goes wrong while writing the CSV summaries, run.json gets the final status
+    (a run must never stay "running" after its generator ended)."""
+
+    def broken(run_dir, meta):
+        raise KeyError("method")
+
+    monkeypatch.setattr(writer, "finalise", broken)
+    with pytest.warns(UserWarning, match="CSV summaries were not written"):
+        run_dir = evaluate(["identity"], "synth", root=synth, results_dir=tmp_path)
+    assert _meta(run_dir)["status"] == "complete"
 
 
 def test_closing_the_generator_marks_the_run_cancelled(synth, tmp_path):

@@ -604,6 +604,95 @@ class TestUnreadable:
         assert info.value.__cause__ is not None
 
 
+class TestPixelDataEndsEarly:
+    """Issue #12, item 7: Pillow decodes a PNG whose zlib stream is complete but holds fewer
+    rows than the header declares, filling the rest with zeros; such files are refused."""
+
+    def test_tiny_png_claiming_100_megapixels_is_refused_without_decoding(self, monkeypatch):
+        decoded = []
+        real_load = ImageFile.ImageFile.load
+
+        def load(im, *args, **kwargs):
+            decoded.append(im.size)
+            return real_load(im, *args, **kwargs)
+
+        monkeypatch.setattr(ImageFile.ImageFile, "load", load)
+        data = raw_png(1, 100_000_000, 0, 8, b"\x00\x80" * 10)  # 10 rows of 100 million
+        assert len(data) < 80
+        with pytest.raises(ImageReadError, match="truncated") as info:
+            load_image(data)
+        assert "\n" not in str(info.value)
+        assert decoded == []  # refused before Pillow allocated its 100 MB
+
+    def test_photo_with_missing_rows_is_refused(self):
+        rng = np.random.default_rng(3)
+        width, height = 48, 32
+        pixels = rng.integers(0, 256, (height, width, 3), dtype=np.uint8)
+        rows = b"".join(b"\x00" + pixels[y].tobytes() for y in range(height))
+        assert load_image(raw_png(width, height, 2, 8, rows)).image.shape == (height, width, 3)
+        cut = rows[: (1 + 3 * width) * (height // 2)]  # a complete zlib stream, half the rows
+        with pytest.raises(ImageReadError, match="truncated"):
+            load_image(raw_png(width, height, 2, 8, cut))
+
+    def test_complete_pngs_of_every_kind_still_load(self):
+        rng = np.random.default_rng(4)
+        rgb = Image.fromarray(rng.integers(0, 256, (37, 53, 3), dtype=np.uint8))
+        for im in (
+            rgb,
+            rgb.convert("L"),
+            rgb.convert("RGBA"),
+            rgb.convert("P"),
+            rgb.convert("1"),
+            Image.fromarray(rng.integers(0, 65535, (37, 53)).astype(np.uint16)),
+        ):
+            assert load_image(encode(im)).image.shape == (37, 53, 3), im.mode
+
+    def test_interlaced_png_sizes(self):
+        """Adam7: an 8x8 8-bit grey image has passes of 1x1, 1x1, 2x1, 2x2, 4x2, 4x4, 8x4
+        pixels, each row with a filter byte: 79 bytes; a 1x1 one has only the first pass."""
+        from bokeh.pngcheck import expected_data_bytes
+
+        assert expected_data_bytes(8, 8, 8, 0, 1) == 2 + 2 + 3 + 6 + 10 + 20 + 36
+        assert expected_data_bytes(1, 1, 8, 0, 1) == 2
+        assert expected_data_bytes(8, 8, 8, 0, 0) == 8 * 9
+        assert expected_data_bytes(3, 2, 1, 0, 0) == 2 * 2  # 3 bits round up to a byte
+        assert expected_data_bytes(5, 1, 16, 6, 0) == 1 + 5 * 8
+
+    def test_interlaced_png_loads_and_its_truncation_is_refused(self):
+        """An Adam7 PNG written by hand (Pillow does not write them): complete, it loads with
+        the right pixels; without its last pass, it is refused."""
+        rng = np.random.default_rng(5)
+        grey = rng.integers(0, 256, (8, 8), dtype=np.uint8)
+        passes = (
+            (0, 0, 8, 8),
+            (4, 0, 8, 8),
+            (0, 4, 4, 8),
+            (2, 0, 4, 4),
+            (0, 2, 2, 4),
+            (1, 0, 2, 2),
+            (0, 1, 1, 2),
+        )
+        raw = b"".join(
+            b"\x00" + grey[y, x0::dx].tobytes()
+            for x0, y0, dx, dy in passes
+            for y in range(y0, 8, dy)
+        )
+        ihdr = struct.pack(">IIBBBBB", 8, 8, 8, 0, 0, 0, 1)
+
+        def png(data):
+            return (
+                b"\x89PNG\r\n\x1a\n"
+                + png_chunk(b"IHDR", ihdr)
+                + png_chunk(b"IDAT", zlib.compress(data))
+                + png_chunk(b"IEND", b"")
+            )
+
+        loaded = load_image(png(raw)).image
+        np.testing.assert_array_equal(np.rint(loaded[:, :, 0] * 255).astype(np.uint8), grey)
+        with pytest.raises(ImageReadError, match="truncated"):
+            load_image(png(raw[:-36]))
+
+
 # ------------------------------------------------------------------------------------------
 # decompression bombs
 # ------------------------------------------------------------------------------------------

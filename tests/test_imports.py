@@ -157,6 +157,14 @@ def test_every_lazy_reference_resolves(ref):
     assert lazy.load(ref) is not None
 
 
+def test_only_the_app_and_its_gradio_adapter_import_gradio():
+    users = sorted(
+        module for module, path in MODULES.items()
+        if re.search(r"^\s*(import gradio|from gradio\b)", path.read_text(encoding="utf-8"), re.M)
+    )  # fmt: skip
+    assert users == ["app", "bokeh.webhooks"]
+
+
 def test_layers_point_one_way():
     """app and training and eval import bokeh; bokeh imports none of them."""
     edges, _, _ = GRAPH

@@ -42,3 +42,25 @@ def test_no_unsafe_loading_in_library_code():
                  if pattern.search(p.read_text())] + (
         [str(ROOT / "app.py")] if pattern.search((ROOT / "app.py").read_text()) else [])
     assert not offenders
+
+
+def test_a_test_session_leaves_nothing_in_the_temp_dir(tmp_path):
+    """Issue #12, item 11: gradio_client leaves an empty 40-hex-character folder in the temp
+    dir for every file it downloads, and gradio leaves its upload folder; a test session
+    (here: one test that launches the app and downloads its results) must leave nothing
+    there."""
+    import os
+    import subprocess
+    import sys
+
+    system_tmp = tmp_path / "system-tmp"
+    system_tmp.mkdir()
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("PYTEST_DEBUG_TEMPROOT", "GRADIO_EXAMPLES_CACHE", "GRADIO_TEMP_DIR")}
+    env.update(TMPDIR=str(system_tmp), HF_HUB_OFFLINE="1")
+    out = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+         "tests/test_app.py::test_render_depth_endpoint"],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-2000:]
+    assert sorted(p.name for p in system_tmp.iterdir()) == []

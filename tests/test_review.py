@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from bokeh.errors import BokehError
-from eval import review
+from eval import review, review_fields
 from eval.review import (
     CSV_COLUMNS,
     DEFAULT_TAGS,
@@ -120,7 +120,7 @@ def test_tag_normalisation() -> None:
     with pytest.raises(ReviewValidationError, match="text"):
         normalize_tags([3])  # type: ignore[list-item]
     with pytest.raises(ReviewValidationError, match="at most"):
-        normalize_tags([f"t{i}" for i in range(review.MAX_TAGS + 1)])
+        normalize_tags([f"t{i}" for i in range(review_fields.MAX_TAGS + 1)])
     # The defaults are already in normal form.
     assert normalize_tags(DEFAULT_TAGS) == DEFAULT_TAGS
 
@@ -216,6 +216,43 @@ def test_not_a_database_gives_clear_error(tmp_path: Path) -> None:
     path.write_bytes(b"this is not sqlite" * 100)
     with pytest.raises(ReviewStoreError, match="not a readable SQLite database"):
         ReviewStore(path)
+
+
+def test_database_messages_name_no_server_folder(tmp_path: Path) -> None:
+    """Issue #12, item 9: the messages reach web visitors, so they name the file only."""
+    folder = tmp_path / "private-folder"
+    folder.mkdir()
+    path = folder / "reviews.sqlite"
+    path.write_bytes(b"this is not sqlite" * 100)
+    with pytest.raises(ReviewStoreError) as info:
+        ReviewStore(path)
+    message = str(info.value)
+    assert "reviews.sqlite" in message and "private-folder" not in message
+    assert str(tmp_path) not in message and "\n" not in message
+
+
+def test_lone_surrogates_are_refused_in_one_line(store: ReviewStore) -> None:
+    """Issue #12, item 9: a lone surrogate (only a forged request sends one) in a note, name,
+    tag or id is refused with one line instead of sqlite's UnicodeEncodeError."""
+    bad = "x\ud800y"
+    for kwargs, what in ((dict(note=bad), "note"), (dict(reviewer=bad), "reviewer name"),
+                         (dict(tags=[bad]), "tag")):
+        args = {"reviewer": "ann", **kwargs}
+        with pytest.raises(ReviewValidationError, match=f"{what} holds characters") as info:
+            store.add("r1", "m", "i1", **args)
+        assert "\n" not in str(info.value)
+    with pytest.raises(ReviewValidationError, match="image id"):
+        store.add("r1", "m", bad, reviewer="ann")
+    assert store.count() == 0
+
+
+def test_nul_is_stripped_from_names_and_tags_as_from_notes(store: ReviewStore) -> None:
+    """Issue #12, item 9: NUL bytes were stripped from notes only."""
+    saved = store.add("r1", "m", "i1", reviewer="an\x00n", note="n\x00ote",
+                      tags=["ha\x00lo", "wrong\x00 focus"])
+    assert (saved.reviewer, saved.note, saved.tags) == ("ann", "note", ("halo", "wrong focus"))
+    [again] = store.history("r1", "m", "i1")
+    assert "\x00" not in again.reviewer + again.note + "".join(again.tags)
 
 
 @pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() == 0,

@@ -5,8 +5,10 @@ The rest of the library passes depth around as normalised DISPARITY: float32 ``H
 
 * sources: a path (``str``/``os.PathLike``), ``bytes``, a binary file-like object, a PIL image or
   a numpy array;
-* formats: 8-bit and 16-bit PNG (any format PIL reads, in fact), ``.npy`` and single-array
-  ``.npz`` (never unpickled), and ``.pfm`` (the Middlebury float format);
+* formats: 8-bit and 16-bit PNG (no other format reaches Pillow), ``.npy`` and single-array
+  ``.npz`` (never unpickled; the declared shape is checked before any data is read or
+  decompressed, and no more bytes than it declares are read), and ``.pfm`` (the Middlebury
+  float format);
 * content: either depth (larger = farther) or disparity (larger = nearer), as ``kind`` says.
 
 Decisions, so that callers know what they get:
@@ -26,7 +28,10 @@ Decisions, so that callers know what they get:
 from __future__ import annotations
 
 import io
+import math
 import os
+import struct
+import zipfile
 from pathlib import Path
 from typing import Any, Literal
 
@@ -35,6 +40,7 @@ from PIL import Image, UnidentifiedImageError
 from scipy import ndimage
 
 from bokeh.errors import ImageReadError
+from bokeh.pngcheck import PngDataError, check_png_complete
 
 __all__ = ["load_depth_file"]
 
@@ -42,7 +48,14 @@ __all__ = ["load_depth_file"]
 ASPECT_TOLERANCE = 0.02
 _UPLOAD = "<upload>"
 # Refuse maps larger than this many pixels (a decompression bomb guard for every format).
-MAX_PIXELS = 64_000_000
+# Maps are used at the photo's size (at most 2048 px long by default); 16 MP leaves room for
+# a camera's full-resolution map while bounding what one upload costs (about 0.45 GB).
+MAX_PIXELS = 16_000_000
+# Refuse arrays (.npy, .npz members) that declare more bytes than this: a 16 MP float64 map.
+MAX_ARRAY_BYTES = 8 * MAX_PIXELS
+# Refuse depth files larger than this on disk (they are read into memory whole).
+MAX_FILE_BYTES = MAX_ARRAY_BYTES + (1 << 20)
+PIL_FORMATS = ("PNG",)  # the only format Pillow may open here (no EPS -> Ghostscript, ...)
 
 
 def load_depth_file(
@@ -102,21 +115,11 @@ def _read_array(source: Any) -> np.ndarray:
     if isinstance(source, (str, os.PathLike)):
         path = Path(source)
         name = path.name
-        try:
-            data = path.read_bytes()
-        except FileNotFoundError:
-            raise ImageReadError(f"The depth file '{path}' does not exist.") from None
-        except IsADirectoryError:
-            raise ImageReadError(f"'{path}' is a folder, not a depth file.") from None
-        except OSError as exc:
-            raise ImageReadError(f"The depth file '{path}' could not be read ({exc}).") from None
+        data = _read_file(path)
     elif isinstance(source, (bytes, bytearray, memoryview)):
         data, name = bytes(source), _UPLOAD
     elif hasattr(source, "read"):
-        data = source.read()
-        if not isinstance(data, (bytes, bytearray)):
-            raise TypeError("A file-like depth source must be opened in binary mode ('rb').")
-        data, name = bytes(data), str(getattr(source, "name", _UPLOAD))
+        data, name = _read_limited(source), Path(str(getattr(source, "name", _UPLOAD))).name
     else:
         raise TypeError(
             "A depth source must be a path, bytes, a binary file, a PIL image or a numpy array; "
@@ -125,6 +128,8 @@ def _read_array(source: Any) -> np.ndarray:
 
     if not data:
         raise ImageReadError(f"{_what(name)} is empty.")
+    if len(data) > MAX_FILE_BYTES:
+        raise ImageReadError(f"{_what(name)} is larger than {MAX_FILE_BYTES >> 20} MB.")
     if data[:6] == b"\x93NUMPY":
         return _read_npy(data, name)
     if data[:4] == b"PK\x03\x04":
@@ -139,39 +144,136 @@ def _what(name: str) -> str:
     return "The uploaded depth map" if name == _UPLOAD else f"The depth file '{name}'"
 
 
-def _np_load(data: bytes, name: str, kind: str) -> np.ndarray:
-    """The array in a ``.npy`` or single-array ``.npz`` file; pickled objects are refused."""
+def _read_file(path: Path) -> bytes:
+    """The bytes of a depth file; the messages name the file, never the folder it is in."""
     try:
-        # allow_pickle=False: a file holding Python objects could run code when unpickled.
-        loaded = np.load(io.BytesIO(data), allow_pickle=False)
-        if kind == "npy":
-            return loaded
-        with loaded as archive:
-            keys = list(archive.keys())
-            if len(keys) != 1:
-                raise ImageReadError(
-                    f"{_what(name)} holds {len(keys)} arrays; a depth .npz must hold exactly one."
-                )
-            return archive[keys[0]]
-    except ImageReadError:
-        raise
-    except ValueError as exc:
-        if "pickle" in str(exc).lower():
-            raise ImageReadError(
-                f"{_what(name)} stores Python objects (pickle), which are "
-                "refused because loading them can run code; save a plain numeric array instead."
-            ) from None
-        raise ImageReadError(f"{_what(name)} is not a valid .{kind} file.") from None
-    except Exception:
-        raise ImageReadError(f"{_what(name)} is not a valid .{kind} file.") from None
+        with open(path, "rb") as fh:
+            return _read_limited(fh)
+    except FileNotFoundError:
+        raise ImageReadError(f"The depth file '{path.name}' does not exist.") from None
+    except IsADirectoryError:
+        raise ImageReadError(f"'{path.name}' is a folder, not a depth file.") from None
+    except OSError as exc:
+        raise ImageReadError(
+            f"The depth file '{path.name}' could not be read ({exc.strerror or 'error'})."
+        ) from None
+
+
+def _read_limited(fh) -> bytes:
+    """At most MAX_FILE_BYTES + 1 bytes of ``fh``, read in pieces (``read(n)`` of a large ``n``
+    would reserve ``n`` bytes up front)."""
+    parts, total = [], 0
+    while total <= MAX_FILE_BYTES:
+        part = fh.read(1 << 20)
+        if not part:
+            break
+        if not isinstance(part, (bytes, bytearray)):
+            raise TypeError("A file-like depth source must be opened in binary mode ('rb').")
+        parts.append(part)
+        total += len(part)
+    return b"".join(parts)
 
 
 def _read_npy(data: bytes, name: str) -> np.ndarray:
-    return _np_load(data, name, "npy")
+    return _read_npy_stream(io.BytesIO(data), name, "npy")
 
 
 def _read_npz(data: bytes, name: str) -> np.ndarray:
-    return _np_load(data, name, "npz")
+    """The one array of a ``.npz``: one ``.npy`` member, its declared shape checked before
+    anything is decompressed, and no more bytes inflated than it declares."""
+    count, directory_size = _zip_directory(data)
+    if count != 1:
+        raise ImageReadError(
+            f"{_what(name)} holds {count} arrays; a depth .npz must hold exactly one."
+        )
+    if directory_size > 1 << 16:
+        raise ImageReadError(f"{_what(name)} is not a valid .npz file.")
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            members = archive.infolist()
+            if len(members) != 1:
+                raise ImageReadError(
+                    f"{_what(name)} holds {len(members)} arrays; a depth .npz must hold exactly "
+                    "one."
+                )
+            if not members[0].filename.endswith(".npy"):
+                raise ImageReadError(
+                    f"{_what(name)} holds a file that is not a .npy array; save the depth "
+                    "with numpy.savez."
+                )
+            with archive.open(members[0]) as member:
+                return _read_npy_stream(member, name, "npz")
+    except ImageReadError:
+        raise
+    except Exception:
+        raise ImageReadError(f"{_what(name)} is not a valid .npz file.") from None
+
+
+def _zip_directory(data: bytes) -> tuple[int, int]:
+    """(entries, central directory bytes) from a zip's end record, before the directory is
+    parsed (a forged archive could list millions of entries)."""
+    end = data.rfind(b"PK\x05\x06", max(0, len(data) - (1 << 16) - 22))
+    if end < 0 or len(data) - end < 22:
+        return 0, 0
+    _, _, _, total, size, _, _ = struct.unpack("<HHHHIIH", data[end + 4 : end + 22])
+    return total, size
+
+
+def _read_npy_stream(fh, name: str, kind: str) -> np.ndarray:
+    """An array from a ``.npy`` stream: the header read first, Python objects refused, the
+    declared size checked against MAX_PIXELS and MAX_ARRAY_BYTES, then exactly the declared
+    bytes read (more or fewer is refused)."""
+    bad = ImageReadError(f"{_what(name)} is not a valid .{kind} file.")
+    fmt = np.lib.format
+    try:
+        version = fmt.read_magic(fh)
+        read_header = {(1, 0): fmt.read_array_header_1_0, (2, 0): fmt.read_array_header_2_0}
+        shape, fortran, dtype = read_header[version](fh)
+    except (KeyError, ValueError, OSError, EOFError, zipfile.BadZipFile):
+        raise bad from None
+    if dtype.hasobject:
+        raise ImageReadError(
+            f"{_what(name)} stores Python objects (pickle), which are refused because loading "
+            "them can run code; save a plain numeric array instead."
+        )
+    _check_declared(shape, dtype, name)
+    nbytes = math.prod(shape) * dtype.itemsize
+    buffer = bytearray(nbytes)
+    view, got = memoryview(buffer), 0
+    try:
+        while got < nbytes:
+            chunk = fh.read(min(nbytes - got, 1 << 20))
+            if not chunk:
+                raise ImageReadError(f"{_what(name)} is truncated.")
+            view[got : got + len(chunk)] = chunk
+            got += len(chunk)
+        if fh.read(1):
+            raise ImageReadError(f"{_what(name)} holds more data than its header declares.")
+    except ImageReadError:
+        raise
+    except (OSError, EOFError, zipfile.BadZipFile, ValueError):
+        raise bad from None
+    array = np.frombuffer(buffer, dtype=dtype, count=math.prod(shape))
+    return array.reshape(shape, order="F" if fortran else "C")
+
+
+def _check_declared(shape: tuple, dtype: np.dtype, name: str) -> None:
+    """Refuse an array header whose shape is not a map or declares too much data."""
+    if len(shape) not in (2, 3) or (len(shape) == 3 and shape[2] not in (1, 2, 3, 4)):
+        raise ImageReadError(
+            f"A depth map must be HxW (or HxWxC with equal colour channels); {_what(name)} "
+            f"declares shape {tuple(shape)}."
+        )
+    if shape[0] * shape[1] > MAX_PIXELS:
+        raise ImageReadError(
+            f"{_what(name)} is too large ({shape[1]}x{shape[0]} pixels; the limit is "
+            f"{MAX_PIXELS // 1_000_000} MP)."
+        )
+    if math.prod(shape) * dtype.itemsize > MAX_ARRAY_BYTES:
+        raise ImageReadError(
+            f"{_what(name)} is too large ({math.prod(shape) * dtype.itemsize >> 20} MB of "
+            f"{dtype} data; the limit is {MAX_ARRAY_BYTES >> 20} MB)."
+        )
 
 
 def _read_pfm(data: bytes, name: str) -> np.ndarray:
@@ -209,18 +311,23 @@ def _read_pfm(data: bytes, name: str) -> np.ndarray:
 
 def _read_with_pil(data: bytes, name: str) -> np.ndarray:
     try:
-        with Image.open(io.BytesIO(data)) as image:
+        with Image.open(io.BytesIO(data), formats=PIL_FORMATS) as image:
             if image.width * image.height > MAX_PIXELS:
                 raise ImageReadError(
                     f"{_what(name)} is too large ({image.width}x{image.height} pixels)."
                 )
+            check_png_complete(io.BytesIO(data))
             image.load()
             return _array_from_pil(image)
     except ImageReadError:
         raise
+    except PngDataError:
+        raise ImageReadError(
+            f"{_what(name)} is truncated: its pixel data ends before the last row."
+        ) from None
     except UnidentifiedImageError:
         raise ImageReadError(
-            f"{_what(name)} is not an image, .npy, .npz or .pfm file that can be read."
+            f"{_what(name)} is not a PNG, .npy, .npz or .pfm file that can be read."
         ) from None
     except Image.DecompressionBombError:
         raise ImageReadError(f"{_what(name)} is too large to open.") from None

@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from bokeh.errors import BokehError
+from bokeh.errors import BokehError, brief
 
 
 @dataclass
@@ -37,7 +37,9 @@ def check_focus(focus, width: int, height: int) -> tuple[float, float]:
     try:
         x, y = (float(v) for v in focus)
     except (TypeError, ValueError, OverflowError):
-        raise BokehError(f"Focus must be two numbers (x, y) in pixels; got {focus!r}.") from None
+        raise BokehError(
+            f"Focus must be two numbers (x, y) in pixels; got {brief(focus)}."
+        ) from None
     if not (np.isfinite(x) and np.isfinite(y)):
         raise BokehError(f"Focus must be finite pixel coordinates; got ({x}, {y}).")
     if not (0 <= x <= width - 1 and 0 <= y <= height - 1):

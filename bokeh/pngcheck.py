@@ -1,0 +1,117 @@
+"""Refuse PNG files whose pixel data ends before their last row.
+
+Pillow decodes a PNG whose compressed image data (the IDAT stream) is complete as zlib but
+holds fewer rows than the header declares, and fills the missing rows with zeros: a 69-byte
+file that claims 1x100,000,000 pixels decodes (into 100 MB), and a photo with a cut body
+comes out with black rows. :func:`check_png_complete` inflates the IDAT stream once, without
+keeping it, and compares its length with what the header implies, before Pillow allocates
+anything.
+"""
+
+from __future__ import annotations
+
+import struct
+import zlib
+from typing import BinaryIO
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+_CHANNELS = {0: 1, 2: 3, 3: 1, 4: 2, 6: 4}  # colour type -> samples per pixel
+# Adam7 passes: (x start, y start, x step, y step)
+_ADAM7 = (
+    (0, 0, 8, 8),
+    (4, 0, 8, 8),
+    (0, 4, 4, 8),
+    (2, 0, 4, 4),
+    (0, 2, 2, 4),
+    (1, 0, 2, 2),
+    (0, 1, 1, 2),
+)
+_PIECE = 1 << 16
+
+
+class PngDataError(ValueError):
+    """The PNG's image data is shorter than its header says (or unreadable)."""
+
+
+def expected_data_bytes(
+    width: int, height: int, bit_depth: int, color_type: int, interlace: int
+) -> int:
+    """Bytes of the filtered image data (one filter byte per row) a PNG header implies."""
+    if color_type not in _CHANNELS or bit_depth not in (1, 2, 4, 8, 16):
+        raise PngDataError("unsupported PNG header")
+    bits = _CHANNELS[color_type] * bit_depth
+
+    def rows(w: int, h: int) -> int:
+        return 0 if w <= 0 or h <= 0 else h * (1 + (w * bits + 7) // 8)
+
+    if interlace == 0:
+        return rows(width, height)
+    return sum(
+        rows((width - x0 + dx - 1) // dx, (height - y0 + dy - 1) // dy) for x0, y0, dx, dy in _ADAM7
+    )
+
+
+def check_png_complete(fp: BinaryIO) -> None:
+    """Raise :class:`PngDataError` unless the PNG in ``fp`` (a seekable binary stream at any
+    position; left at an unspecified one) has an IDAT stream that inflates to at least the
+    bytes its header declares and ends properly. Memory use stays under a few hundred kB
+    whatever the file declares."""
+    fp.seek(0)
+    if fp.read(8) != PNG_SIGNATURE:
+        raise PngDataError("not a PNG file")
+    length, kind = _chunk_head(fp)
+    if kind != b"IHDR" or length != 13:
+        raise PngDataError("the PNG header is missing")
+    width, height, depth, colour, _, _, interlace = struct.unpack(">IIBBBBB", fp.read(13))
+    fp.seek(4, 1)  # CRC
+    expected = expected_data_bytes(width, height, depth, colour, interlace)
+    inflater, produced, seen_data = zlib.decompressobj(), 0, False
+    while True:
+        length, kind = _chunk_head(fp)
+        if kind == b"IEND":
+            break
+        if kind != b"IDAT":
+            fp.seek(length + 4, 1)
+            continue
+        seen_data = True
+        left = length
+        while left > 0:
+            piece = fp.read(min(left, _PIECE))
+            if not piece:
+                raise PngDataError("the file ends inside its image data")
+            left -= len(piece)
+            produced += _inflate(inflater, piece, expected - produced)
+            if produced > expected:
+                break
+        if produced > expected or inflater.eof:
+            break
+        fp.seek(4, 1)  # CRC
+    if not seen_data or produced < expected:
+        raise PngDataError(f"image data ends early ({produced} of {expected} bytes)")
+
+
+def _chunk_head(fp: BinaryIO) -> tuple[int, bytes]:
+    head = fp.read(8)
+    if len(head) < 8:
+        raise PngDataError("the file ends before its last chunk")
+    length, kind = struct.unpack(">I4s", head)
+    if length > 0x7FFFFFFF:
+        raise PngDataError("a chunk has an impossible length")
+    return length, kind
+
+
+def _inflate(inflater, data: bytes, room: int) -> int:
+    """Inflate ``data``, counting and dropping the output; stop once past ``room`` bytes."""
+    produced = 0
+    while not inflater.eof:
+        try:
+            out = inflater.decompress(data, _PIECE)
+        except zlib.error as exc:
+            raise PngDataError(f"the image data is corrupt ({exc})") from None
+        produced += len(out)
+        if produced > room:
+            break
+        data = inflater.unconsumed_tail
+        if not out and not data:
+            break  # everything given is inflated; the stream goes on in the next chunk
+    return produced

@@ -1,0 +1,190 @@
+"""Install :mod:`bokeh.webguard` on the app's gradio Blocks: the one place every event goes
+through (public or private, the page's own and forged ones alike).
+
+* Before gradio touches an event's inputs, every file reference in them goes through the
+  :class:`~bokeh.webguard.FileGuard`; anything not uploaded here or an example is refused
+  with one message, whatever the path.
+* Whatever fails while preprocessing inputs, running a handler or postprocessing outputs
+  reaches the visitor as one short line (gradio's own messages can span lines and name
+  server paths): a :class:`~bokeh.errors.BokehError` (a message written for people) as it is,
+  logged in one line; anything else as "Something went wrong", logged with its traceback. The
+  app's handlers therefore just raise; nothing converts errors twice.
+* :func:`app_kwargs` gives ``launch(app_kwargs=...)`` the request-size middleware and the
+  upload-cache lifespan.
+
+This is the one module below ``app.py`` that imports gradio (it patches gradio's Blocks); the
+rest of the library never needs it, and only ``app.py`` imports this module.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import logging
+import re
+import weakref
+from pathlib import Path
+from typing import Any
+
+import gradio as gr
+from gradio import components
+from starlette.middleware import Middleware
+
+from bokeh.config import ASSETS_DIR
+from bokeh.errors import BokehError, FileNotAvailableError
+from bokeh.webguard import FILE_REFUSED, BodyLimit, FileGuard, UploadCache
+
+log = logging.getLogger("bokeh.webhooks")
+
+# Components whose value is a file reference (gradio.components names).
+FILE_COMPONENTS = (
+    "Image",
+    "File",
+    "ImageSlider",
+    "Gallery",
+    "UploadButton",
+    "DownloadButton",
+    "Video",
+    "Audio",
+    "Model3D",
+    "ImageEditor",
+    "AnnotatedImage",
+)
+MAX_MESSAGE_CHARS = 300
+UNEXPECTED = "Something went wrong ({}); the details are in the server log."
+
+
+def one_line(text: Any, limit: int = MAX_MESSAGE_CHARS) -> str:
+    """``text`` as one line of at most ``limit`` characters (whitespace collapsed)."""
+    line = " ".join(str(text).split())
+    return line if len(line) <= limit else line[: limit - 1].rstrip() + "…"
+
+
+def _input_message(block_fn, exc: Exception) -> str:
+    """One line for an input gradio could not preprocess, naming the input when it can."""
+    found = re.search(r"at index (\d+)", str(exc))
+    label = None
+    if found and int(found.group(1)) < len(block_fn.inputs):
+        block = block_fn.inputs[int(found.group(1))]
+        label = getattr(block, "label", None) or type(block).__name__.lower()
+    what = f"'{one_line(label, 60)}'" if label else "one of the inputs"
+    return f"The value given for {what} is not valid; check it and try again."
+
+
+def install(demo, *, public_dirs=()) -> UploadCache:
+    """Guard every event of ``demo`` (see the module docstring) and return the
+    :class:`~bokeh.webguard.UploadCache` of its uploads and outputs, for :func:`app_kwargs`."""
+    def cache_roots() -> set[str]:
+        # gradio's folder when the page was built, and the one its server uploads to
+        server = getattr(demo, "app", None)
+        return {demo.GRADIO_CACHE, getattr(server, "uploaded_file_dir", demo.GRADIO_CACHE)}
+
+    guard = FileGuard(
+        known=lambda: demo.temp_file_sets, cache_roots=cache_roots, public_dirs=public_dirs
+    )
+    file_types = tuple(getattr(components, n) for n in FILE_COMPONENTS if hasattr(components, n))
+    preprocess, call, postprocess = demo.preprocess_data, demo.call_function, demo.postprocess_data
+
+    def clean(exc: gr.Error) -> gr.Error:
+        text = one_line(exc.message)
+        if text == exc.message:
+            return exc
+        return gr.Error(text, duration=exc.duration, visible=exc.visible, title=exc.title)
+
+    async def preprocess_data(block_fn, inputs, *args, **kwargs):
+        try:
+            for block, value in zip(block_fn.inputs, inputs, strict=False):
+                if not getattr(block, "stateful", False):
+                    guard.check(value, file_input=isinstance(block, file_types))
+            return await preprocess(block_fn, inputs, *args, **kwargs)
+        except FileNotAvailableError:
+            raise gr.Error(FILE_REFUSED, print_exception=False) from None
+        except gr.Error as exc:
+            raise clean(exc) from None
+        except Exception as exc:
+            log.info("refused an input: %s", one_line(exc, 2000))
+            raise gr.Error(_input_message(block_fn, exc), print_exception=False) from None
+
+    async def call_function(*args, **kwargs):
+        try:
+            return await call(*args, **kwargs)
+        except gr.Error as exc:
+            raise clean(exc) from exc
+        except BokehError as exc:  # a visitor's mistake: one line in the log, no traceback
+            log.info("refused: %s", one_line(exc, 2000))
+            raise gr.Error(one_line(exc), print_exception=False) from None
+        except Exception as exc:
+            log.exception("unexpected error in an event handler")
+            raise gr.Error(UNEXPECTED.format(type(exc).__name__)) from exc
+
+    async def postprocess_data(*args, **kwargs):
+        try:
+            return await postprocess(*args, **kwargs)
+        except gr.Error as exc:
+            raise clean(exc) from exc
+        except Exception as exc:
+            log.exception("unexpected error while sending a result")
+            raise gr.Error(UNEXPECTED.format(type(exc).__name__)) from exc
+
+    demo.preprocess_data = preprocess_data
+    demo.call_function = call_function
+    demo.postprocess_data = postprocess_data
+
+    # Files gradio copied while the page was built (the examples' photos and depth map): the
+    # page points at them for as long as it runs, so they are never swept.
+    built = {path for files in list(demo.temp_file_sets) for path in list(files)}
+
+    def keep() -> set[str]:
+        kept = set(built)
+        for block in list(demo.blocks.values()):
+            kept |= set(getattr(block, "keep_in_cache", ()))
+        return kept
+
+    cache = UploadCache(tracked=lambda: demo.temp_file_sets, keep=keep)
+    demo.bokeh_upload_cache = cache  # for tests and the launch settings
+    # A server stopped by SIGTERM (how Spaces stop) exits without its lifespan's shutdown.
+    atexit.register(_clear_at_exit, weakref.ref(cache))
+    return cache
+
+
+def _clear_at_exit(ref) -> None:
+    cache = ref()
+    if cache is not None:
+        with contextlib.suppress(Exception):
+            cache.clear()
+
+
+def _cache_of(app) -> UploadCache | None:
+    """The UploadCache :func:`install` put on the Blocks that ``app`` (gradio's) serves."""
+    try:
+        blocks = app.get_blocks()
+    except Exception:
+        return None
+    return getattr(blocks, "bokeh_upload_cache", None)
+
+
+def _make_room(scope, nbytes: int) -> None:
+    cache = _cache_of(scope.get("app"))
+    if cache is not None:
+        cache.make_room(nbytes)
+
+
+@contextlib.asynccontextmanager
+async def _lifespan(app):
+    cache = _cache_of(app)
+    if cache is None:
+        yield
+        return
+    async with cache.lifespan(app):
+        yield
+
+
+def app_kwargs() -> dict[str, Any]:
+    """``launch(app_kwargs=...)``: request bodies bounded (uploads: ``BOKEH_MAX_UPLOAD_MB``,
+    everything else 1 MiB), room made in the upload cache before each upload, the cache swept
+    on a schedule and cleared when the server stops (for a Blocks set up by :func:`install`)."""
+    return {"middleware": [Middleware(BodyLimit, before_upload=_make_room)], "lifespan": _lifespan}
+
+
+def examples_dir() -> Path:
+    return ASSETS_DIR / "examples"
