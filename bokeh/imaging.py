@@ -40,7 +40,7 @@ from typing import Any, Literal
 import numpy as np
 from PIL import ExifTags, Image, ImageCms, ImageOps, UnidentifiedImageError
 
-from bokeh import config
+from bokeh import config, heif
 from bokeh.checks import check_image
 from bokeh.errors import ImageReadError
 
@@ -376,6 +376,7 @@ def _load_path(source: str | os.PathLike, limit: int | None, max_pixels: int) ->
 
 
 def _allowed_formats() -> tuple[str, ...]:
+    heif.register()  # HEIC/HEIF through pillow-heif, when it is installed
     Image.init()  # registers every bundled plugin (once); pillow-heif may have added HEIF/AVIF
     return tuple(f for f in _ALLOWED_FORMATS if f in Image.OPEN)
 
@@ -722,10 +723,14 @@ def _diagnose(head: bytes) -> str:
         brand = head[8:12]
         if brand in _HEIF_BRANDS or brand in _AVIF_BRANDS:
             kind = "AVIF" if brand in _AVIF_BRANDS else "HEIC/HEIF"
-            return (
-                f"it looks like a {kind} photo, which this installation cannot decode; "
-                "please convert it to JPEG or PNG."
-            )
+            why = "which this installation cannot decode"
+            if kind == "HEIC/HEIF":  # pillow-heif reads HEIC; without it, say so
+                why = (
+                    "but it is damaged or of a variant that cannot be decoded"
+                    if heif.available()
+                    else f"{why} (pillow-heif is not installed)"
+                )
+            return f"it looks like a {kind} photo, {why}; please convert it to JPEG or PNG."
         return "it looks like a video or other media file, not an image."
     if text.startswith((b"<!doctype html", b"<html")):
         return "it looks like a web page (HTML), not an image."
