@@ -27,3 +27,7 @@ class UnsafeCheckpointError(BokehError, ValueError):
 
 class DatasetNotFoundError(BokehError, FileNotFoundError):
     """A dataset is missing or laid out in a way the loader does not understand."""
+
+
+class EmbeddedDepthError(BokehError, ValueError):
+    """A photo carries a depth map that cannot be used (malformed, too large, unsupported)."""

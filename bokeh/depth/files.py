@@ -36,7 +36,7 @@ from scipy import ndimage
 
 from bokeh.errors import ImageReadError
 
-__all__ = ["load_depth_file"]
+__all__ = ["load_depth_file", "read_depth_array"]
 
 # Largest relative difference between the aspect ratios of the depth map and the photo.
 ASPECT_TOLERANCE = 0.02
@@ -349,3 +349,10 @@ def _fit_to_size(disparity: np.ndarray, size: tuple[int, int]) -> np.ndarray:
         (target_w, target_h), Image.Resampling.BILINEAR
     )
     return np.asarray(resized, dtype=np.float64)
+
+
+def read_depth_array(source: Any) -> np.ndarray:
+    """The values of a depth map as stored (e.g. uint8 or uint16, HxW), read with this module's
+    formats and size guard; nothing is converted or normalised. Sources and errors as in
+    :func:`load_depth_file`."""
+    return _read_array(source)
