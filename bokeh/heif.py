@@ -8,9 +8,13 @@ Without pillow-heif, HEIC uploads are refused with a sentence that names the pac
 from __future__ import annotations
 
 import functools
+import logging
 from typing import Any
 
 from bokeh import lazy
+from bokeh.errors import BokehError
+
+logger = logging.getLogger("bokeh.heif")
 
 PACKAGE = "pillow_heif"
 PURPOSE = "Reading HEIC/HEIF photos (pip install pillow-heif)"
@@ -24,10 +28,14 @@ def available() -> bool:
 @functools.cache
 def register() -> bool:
     """Register pillow-heif's HEIF opener with PIL, once per process; False when the package
-    is not installed."""
+    is not installed or cannot be imported (logged once: other formats must keep working)."""
     if not available():
         return False
-    lazy.optional(PACKAGE, purpose=PURPOSE).register_heif_opener()
+    try:
+        lazy.optional(PACKAGE, purpose=PURPOSE).register_heif_opener()
+    except BokehError as exc:
+        logger.warning("HEIC photos cannot be read: %s", exc)
+        return False
     return True
 
 

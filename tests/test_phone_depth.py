@@ -374,3 +374,28 @@ def test_heic_upload_message_names_the_missing_package(monkeypatch):
     monkeypatch.setattr(bokeh.heif, "available", lambda: False)
     with pytest.raises(BokehError, match="pillow-heif is not installed"):
         load_image(broken)
+
+
+def test_a_broken_pillow_heif_does_not_stop_other_uploads(monkeypatch):
+    import bokeh.heif
+    from bokeh.imaging import load_image
+
+    monkeypatch.setitem(sys.modules, "pillow_heif", None)  # installed but not importable
+    bokeh.heif.register.cache_clear()
+    try:
+        assert bokeh.heif.register() is False
+        assert load_image(pp.encode(_texture(), "PNG")).image.shape == (H, W, 3)
+    finally:
+        bokeh.heif.register.cache_clear()
+
+
+def test_an_unexpected_failure_costs_the_map_not_the_upload(monkeypatch):
+    import bokeh.depth.phone as phone
+
+    def boom(data):
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(phone, "read_embedded_depth", boom)
+    loaded, depth, notes = load_with_depth(_gdepth())
+    assert depth is None and loaded.image.shape == (H, W, 3)
+    assert notes[-1].startswith("The depth map stored in the photo could not be read")

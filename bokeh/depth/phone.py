@@ -33,6 +33,7 @@ from __future__ import annotations
 import base64
 import binascii
 import io
+import logging
 import math
 import os
 from dataclasses import dataclass, replace
@@ -47,6 +48,7 @@ from bokeh.depth.xmp import fail, is_jpeg, primary_end, read_jpeg_xmp
 from bokeh.errors import BokehError, EmbeddedDepthError, ImageReadError
 from bokeh.imaging import LoadedImage, load_image
 
+logger = logging.getLogger("bokeh.depth.phone")
 GDEPTH = "{http://ns.google.com/photos/1.0/depthmap/}"
 GFOCUS = "{http://ns.google.com/photos/1.0/focus/}"
 _DD = "http://ns.google.com/photos/dd/1.0/"
@@ -87,6 +89,9 @@ class EmbeddedDepth:
     focus_distance: float | None = None
     focus_disparity: float | None = None
     notes: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        self.disparity.setflags(write=False)  # shared by every render of a session's photo
 
     def describe(self) -> str:
         """E.g. "depth map stored in the photo (GDepth, RangeInverse, near 0.3 m, far 4.1 m,
@@ -134,6 +139,10 @@ def load_with_depth(
             notes.append(f"{exc} Depth is estimated instead.")
         except BokehError as exc:  # e.g. pillow-heif missing
             notes.append(f"The depth map stored in the photo was not read: {exc}")
+        except Exception:  # a bug must not cost the upload: say so, log the details
+            logger.exception("reading the depth map stored in a photo failed")
+            notes.append("The depth map stored in the photo could not be read; depth is "
+                         "estimated instead.")  # fmt: skip
     if depth is not None:
         focus = ""
         if depth.focus_distance is not None:
