@@ -401,7 +401,8 @@ def _api_endpoints(model_work) -> None:
         first, then one PNG per method that ran) and a JSON list of {method, label, seconds,
         weights, message}."""
         photo = service.load_photo(image)
-        steps = _compare(photo, *service.api_focus(photo, x, y), settings or {}, depth_file)
+        focus = service.api_focus(photo, x, y) or (None, None)  # None: the stored focus
+        steps = _compare(photo, *focus, settings or {}, depth_file)
         gallery, tiles = list(steps)[-1]  # the last step holds every method
         return gallery, [t.as_json() for t in tiles]
 

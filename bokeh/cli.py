@@ -4,6 +4,7 @@
 
     python -m bokeh methods [--all]
     python -m bokeh render INPUT -o OUTPUT.png --method NAME [--depth FILE] [--focus X,Y] ...
+    python -m bokeh render INPUT... -o FOLDER --method NAME [--focus-csv FILE] ...   (a batch)
     python -m bokeh synth --out DIR --count N [--size WxH] [--seed S] [--split train|holdout]
 
 The render flags for method settings (``--fnumber``, ``--threshold``, ...) are generated from the
@@ -22,7 +23,8 @@ import math
 import sys
 import time
 import traceback
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -30,9 +32,11 @@ import numpy as np
 from PIL import Image
 
 from bokeh import config
+from bokeh.batch import collect_inputs, is_batch, output_paths, read_focus_csv, run_batch
 from bokeh.data.synth import synth_main
+from bokeh.depth.phone import load_with_depth
 from bokeh.errors import BokehError
-from bokeh.imaging import load_image, save_png
+from bokeh.imaging import save_png
 from bokeh.models.layers import network_parameters
 from bokeh.params import Param
 from bokeh.registry import METHODS, NETWORKS, get_method, load_method
@@ -179,16 +183,26 @@ def _add_methods(sub) -> argparse.ArgumentParser:
 def _add_render(sub) -> argparse.ArgumentParser:
     p = sub.add_parser(
         "render",
-        help="render one image with a method",
-        description="Render INPUT with a registered method and write a PNG.",
+        help="render one image, or a batch, with a method",
+        description="Render INPUT with a registered method and write a PNG. Several INPUTs, "
+        "a folder or a glob pattern render every photo with the same settings into the "
+        "OUTPUT folder (a progress bar on stderr; a photo that fails prints one line and the "
+        "rest still run; the exit status is 1 when any failed).",
     )
-    p.add_argument("input", metavar="INPUT", help="the photo (PNG, JPEG, WebP, TIFF, ...)")
+    p.add_argument(
+        "input",
+        metavar="INPUT",
+        nargs="+",
+        help="the photo (PNG, JPEG, HEIC, WebP, TIFF, ...); or several: files, folders (their "
+        "images) or quoted glob patterns such as 'photos/*.jpg'",
+    )
     p.add_argument(
         "-o",
         "--output",
         required=True,
         metavar="OUTPUT",
-        help="where to write the result; must end in .png",
+        help="where to write the result; must end in .png (a batch: a folder, created if "
+        "needed, that gets NAME.png per photo)",
     )
     p.add_argument(
         "-m",
@@ -209,8 +223,17 @@ def _add_render(sub) -> argparse.ArgumentParser:
         type=_focus,
         default=None,
         metavar="X,Y",
-        help="the point to keep sharp, in pixels of the original INPUT (default: the centre)",
+        help="the point to keep sharp, in pixels of the original INPUT (default: the focus "
+        "distance stored in the photo, else the centre)",
     )
+    p.add_argument(
+        "--focus-csv",
+        metavar="FILE",
+        default=None,
+        help="per-photo focus points: a CSV with the header file,x,y (x, y in pixels of each "
+        "original photo; file a path or a file name); photos it does not list use --focus",
+    )
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar (batches)")
     p.add_argument(
         "--max-side",
         type=_positive_int,
@@ -223,7 +246,8 @@ def _add_render(sub) -> argparse.ArgumentParser:
         "--save-depth",
         metavar="PATH",
         default=None,
-        help="also write the disparity map used (.png: 16-bit, 1 = near; .npy: float32)",
+        help="also write the disparity map used (.png: 16-bit, 1 = near; .npy: float32; "
+        "a batch: a folder that gets NAME.png per photo)",
     )
     p.set_defaults(func=cmd_render, setting_flags=_add_setting_flags(p))
     return p
@@ -373,64 +397,132 @@ def _write(save, path: Path):
         raise CliError(f"could not write {path}: {exc.strerror or exc}.") from exc
 
 
-def cmd_render(args: argparse.Namespace) -> int:
-    spec = get_method(args.method)  # UnknownMethodError says "did you mean ..."
-    settings = _chosen_settings(args, spec)
-    output = _check_png_name(args.output, "--output")
-    uses_depth = any(p.name == "depth_source" for p in spec.params)
-    save_depth = None
-    if args.save_depth is not None:
-        save_depth = Path(args.save_depth).expanduser()
-        if save_depth.suffix.lower() not in (".png", ".npy"):
-            raise CliError(f"--save-depth must end in .png or .npy; got {args.save_depth!r}.")
-        if not uses_depth:
-            raise CliError(
-                f"method {spec.name!r} uses no depth map, so --save-depth has nothing to write."
-            )
-    call: dict[str, Any] = {}
-    if args.depth is not None:
-        if not uses_depth:
-            raise CliError(f"method {spec.name!r} uses no depth map; drop --depth.")
-        if settings.get("depth_source", "auto") not in ("auto", "file"):
-            raise CliError(
-                f"--depth is only read with --depth-source file or auto, not "
-                f"{settings['depth_source']!r}."
-            )
-        depth_path = Path(args.depth).expanduser()
-        if not depth_path.is_file():
-            raise CliError(f"the depth file {args.depth!r} does not exist.")
-        call["depth_file"] = str(depth_path)
-    elif settings.get("depth_source") == "file":
-        raise CliError("--depth-source file needs a depth map: add --depth DEPTH_FILE.")
+@dataclass(frozen=True)
+class _Job:
+    """What every photo of a render command shares: method, settings, where depth goes."""
+
+    spec: Any
+    pipe: Callable
+    settings: dict[str, Any]
+    call: dict[str, Any]  # depth_file, when given
+    max_side: int
+    uses_depth: bool
 
 
-    start = time.perf_counter()
-    max_side = args.max_side if args.max_side is not None else config.max_side()
-    loaded = load_image(args.input, max_side=max_side)
-    for note in loaded.notes:
-        print(f"note: {note}", file=sys.stderr)
-    h, w = loaded.image.shape[:2]
-    focus = _scaled_focus(args.focus, loaded.original_size, (w, h))
-    if focus is not None and (w, h) != tuple(loaded.original_size):
-        print(
-            f"note: focus ({args.focus[0]:g}, {args.focus[1]:g}) in the input is "
-            f"({focus[0]:.1f}, {focus[1]:.1f}) in the {w}x{h} working image.",
-            file=sys.stderr,
+def _save_depth_target(args: argparse.Namespace, uses_depth: bool, batch: bool) -> Path | None:
+    if args.save_depth is None:
+        return None
+    target = Path(args.save_depth).expanduser()
+    if not batch and target.suffix.lower() not in (".png", ".npy"):
+        raise CliError(f"--save-depth must end in .png or .npy; got {args.save_depth!r}.")
+    if batch and target.suffix.lower() in (".png", ".npy"):
+        raise CliError(f"with several inputs, --save-depth names a folder; "
+                       f"got {args.save_depth!r}.")  # fmt: skip
+    if not uses_depth:
+        raise CliError(f"method {args.method!r} uses no depth map, so --save-depth has nothing "
+                       "to write.")  # fmt: skip
+    return target
+
+
+def _depth_call(args: argparse.Namespace, settings: dict, uses_depth: bool, batch: bool) -> dict:
+    if args.depth is None:
+        if settings.get("depth_source") == "file":
+            raise CliError("--depth-source file needs a depth map: add --depth DEPTH_FILE.")
+        return {}
+    if not uses_depth:
+        raise CliError(f"method {args.method!r} uses no depth map; drop --depth.")
+    if batch:
+        raise CliError("--depth gives one photo's depth map, so it takes a single INPUT.")
+    if settings.get("depth_source", "auto") not in ("auto", "file"):
+        raise CliError(
+            f"--depth is only read with --depth-source file or auto, not "
+            f"{settings['depth_source']!r}."
         )
+    depth_path = Path(args.depth).expanduser()
+    if not depth_path.is_file():
+        raise CliError(f"the depth file {args.depth!r} does not exist.")
+    return {"depth_file": str(depth_path)}
 
-    result = load_method(spec.name)(loaded.image, focus=focus, **call, **settings)
+
+def _render_file(job: _Job, source, output: Path, *, focus, save_depth: Path | None,
+                 say: Callable[[str], None]):  # fmt: skip
+    """Render one photo into ``output``; returns (result, written path)."""
+    loaded, embedded, notes = load_with_depth(str(source), max_side=job.max_side)
+    for note in notes:
+        say(f"note: {note}")
+    h, w = loaded.image.shape[:2]
+    scaled = _scaled_focus(focus, loaded.original_size, (w, h))
+    if scaled is not None and (w, h) != tuple(loaded.original_size):
+        say(f"note: focus ({focus[0]:g}, {focus[1]:g}) in the input is "
+            f"({scaled[0]:.1f}, {scaled[1]:.1f}) in the {w}x{h} working image.")  # fmt: skip
+    extra = {"embedded": embedded} if job.uses_depth else {}
+    result = job.pipe(loaded.image, focus=scaled, **job.call, **extra, **job.settings)
     for note in result.info.get("notes", ()):
-        print(f"note: {note}", file=sys.stderr)
+        say(f"note: {note}")
     written = _write(lambda: save_png(result.image, output), output)
     if save_depth is not None and result.disparity is not None:
         _write(lambda: _save_depth(result.disparity, save_depth), save_depth)
+    return result, written
+
+
+def cmd_render(args: argparse.Namespace) -> int:
+    spec = get_method(args.method)  # UnknownMethodError says "did you mean ..."
+    settings = _chosen_settings(args, spec)
+    batch = is_batch(args.input)
+    if batch:
+        output = Path(args.output).expanduser()
+        if output.suffix.lower() == ".png" or output.is_file():
+            raise CliError(f"with several inputs, --output names a folder; got {args.output!r}.")
+    else:
+        output = _check_png_name(args.output, "--output")
+    uses_depth = any(p.name == "depth_source" for p in spec.params)
+    save_depth = _save_depth_target(args, uses_depth, batch)
+    call = _depth_call(args, settings, uses_depth, batch)
+    inputs = collect_inputs(args.input) if batch else [Path(args.input[0])]
+    focus_of: dict[Path, tuple[float, float]] = {}
+    if args.focus_csv is not None:
+        focus_of, unmatched = read_focus_csv(args.focus_csv, inputs)
+        if unmatched:
+            print(f"note: {Path(args.focus_csv).name} lists {len(unmatched)} file(s) that are "
+                  f"not inputs: {', '.join(unmatched[:5])}", file=sys.stderr)  # fmt: skip
+    max_side = args.max_side if args.max_side is not None else config.max_side()
+    job = _Job(spec, load_method(spec.name), settings, call, max_side, uses_depth)
+    if batch:
+        return _render_batch(job, args, inputs, output, save_depth, focus_of)
+
+    start = time.perf_counter()
+    focus = focus_of.get(inputs[0], args.focus)
+    result, written = _render_file(job, args.input[0], output, focus=focus, save_depth=save_depth,
+                                   say=lambda line: print(line, file=sys.stderr))  # fmt: skip
     seconds = time.perf_counter() - start
     source = result.info.get("depth_source", "none")
     description = result.info.get("depth_description", "")
-    depth_text = f"{source}: {description}" if source in ("model", "anything") else source
+    shown = ("model", "anything", "embedded")
+    depth_text = f"{source}: {description}" if source in shown else source
     oh, ow = result.image.shape[:2]
     print(f"wrote {written} ({ow}x{oh}, {spec.name}, depth {depth_text}, {seconds:.2f} s)")
     return 0
+
+
+def _render_batch(job: _Job, args, inputs: list[Path], folder: Path, save_depth: Path | None,
+                  focus_of: dict) -> int:  # fmt: skip
+    """Render every input into ``folder``; 1 when any photo failed."""
+    outputs = output_paths(inputs, folder)
+    _write(lambda: folder.mkdir(parents=True, exist_ok=True), folder)
+    if save_depth is not None:
+        _write(lambda: save_depth.mkdir(parents=True, exist_ok=True), save_depth)
+
+    def one(pair):
+        path, out = pair
+        depth_to = None if save_depth is None else save_depth / out.name
+        result, _ = _render_file(job, path, out, focus=focus_of.get(path, args.focus),
+                                 save_depth=depth_to, say=lambda line: None)  # fmt: skip
+        return result.info
+
+    summary = run_batch(list(zip(inputs, outputs, strict=True)), one, quiet=args.quiet,
+                        name=lambda pair: str(pair[0]))  # fmt: skip
+    print(summary.line(job.spec.name, folder))
+    return 1 if summary.failed else 0
 
 
 # --------------------------------------------------------------------------- synth

@@ -37,3 +37,7 @@ class DatasetNotFoundError(BokehError, FileNotFoundError):
 
 class FileNotAvailableError(BokehError):
     """A request named a file that was not uploaded to this server (or is gone)."""
+
+
+class EmbeddedDepthError(BokehError, ValueError):
+    """A photo carries a depth map that cannot be used (malformed, too large, unsupported)."""

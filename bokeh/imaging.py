@@ -39,7 +39,7 @@ from typing import Any, Literal
 import numpy as np
 from PIL import ExifTags, Image, ImageCms, ImageOps, UnidentifiedImageError
 
-from bokeh import config
+from bokeh import config, heif
 from bokeh.errors import ImageReadError
 from bokeh.pixels import encode_png, from_uint8, resize, save_png, to_pil, to_uint8
 from bokeh.pngcheck import PngDataError, check_png_complete
@@ -233,6 +233,7 @@ def _load_path(source: str | os.PathLike, limit: int | None, max_pixels: int) ->
 
 
 def _allowed_formats() -> tuple[str, ...]:
+    heif.register()  # HEIC/HEIF through pillow-heif, when it is installed
     Image.init()  # registers every bundled plugin (once); pillow-heif may have added HEIF/AVIF
     return tuple(f for f in _ALLOWED_FORMATS if f in Image.OPEN)
 

@@ -18,8 +18,9 @@ import numpy as np
 
 from bokeh.config import ASSETS_DIR
 from bokeh.depth import describe_anything
+from bokeh.depth.phone import EmbeddedDepth, load_with_depth
 from bokeh.errors import BokehError, brief
-from bokeh.imaging import load_image, to_uint8
+from bokeh.imaging import to_uint8
 from bokeh.pipelines.base import check_focus
 from bokeh.registry import get_method, list_methods, load_method
 from bokeh.specs import MethodSpec
@@ -30,10 +31,17 @@ log = logging.getLogger("bokeh.service")
 
 @dataclass(frozen=True)
 class Photo:
-    """An upload in the library's format, kept per session (uint8 to keep sessions small)."""
+    """An upload in the library's format, kept per session (uint8 to keep sessions small),
+    with the depth map the phone stored in it, if any (at the map's own resolution)."""
 
     pixels: np.ndarray  # (H, W, 3) uint8 sRGB
     notes: tuple[str, ...]
+    depth: EmbeddedDepth | None = None
+
+    @property
+    def stored_focus(self) -> bool:
+        """Whether the photo stores a focus distance (its focal plane until someone clicks)."""
+        return self.depth is not None and self.depth.focus_disparity is not None
 
     @property
     def size(self) -> tuple[int, int]:
@@ -44,14 +52,15 @@ class Photo:
 
 
 def load_photo(source: Any) -> Photo:
-    """Decode an upload (path, bytes, PIL image or array) with the size policy applied.
+    """Decode an upload (path, bytes, PIL image or array) with the size policy applied, and
+    the depth map a phone stored in it (read from the same bytes, once).
 
     Raises :class:`bokeh.errors.ImageReadError` with a message for people.
     """
     if source is None:
         raise BokehError("Upload a photo first.")
-    loaded = load_image(source)
-    return Photo(to_uint8(loaded.image), tuple(loaded.notes))
+    loaded, depth, notes = load_with_depth(source)
+    return Photo(to_uint8(loaded.image), notes, depth)
 
 
 EXAMPLE_NOTE = "Example loaded: click anywhere on the photo to refocus there."
@@ -70,15 +79,17 @@ class PhotoView:
 
 def open_photo(source: Any, *, focus: tuple[Any, Any] | None = None, note: str = "") -> PhotoView:
     """An upload (path, raw upload payload or None) decoded once, its focus (the centre unless
-    given; clamped into the image) and the decoder's notes plus ``note``."""
+    given, or none when the photo stores a focus distance; clamped into the image) and the
+    decoder's notes plus ``note``."""
     if isinstance(source, dict):  # a raw upload payload (an event without preprocessing)
         source = source.get("path")
     if source is None:
         return PhotoView(None, None, None, None, "")
     photo = load_photo(source)
-    x, y = clamp_focus(photo, *(focus or (None, None)))
+    point = clamp_focus(photo, *(focus or (None, None)))
     notes = "  \n".join([*photo.notes, *([note] if note else [])])
-    return PhotoView(draw_focus(photo.pixels, (x, y)), photo, round(x), round(y), notes)
+    x, y = (None, None) if point is None else (round(point[0]), round(point[1]))
+    return PhotoView(draw_focus(photo.pixels, point), photo, x, y, notes)
 
 
 def draw_focus(pixels: np.ndarray, focus: tuple[float, float] | None) -> np.ndarray:
@@ -107,8 +118,11 @@ def default_focus(photo: Photo) -> tuple[float, float]:
     return (w - 1) / 2, (h - 1) / 2
 
 
-def clamp_focus(photo: Photo, x: Any, y: Any) -> tuple[float, float]:
-    """Focus from UI numbers: missing values mean the centre; values are clamped into the image."""
+def clamp_focus(photo: Photo, x: Any, y: Any) -> tuple[float, float] | None:
+    """Focus from UI numbers, clamped into the image. Missing values mean the centre, or, when
+    both are missing and the photo stores a focus distance, None (the stored focal plane)."""
+    if x is None and y is None and photo.stored_focus:
+        return None
     w, h = photo.size
     cx, cy = default_focus(photo)
     try:
@@ -121,8 +135,11 @@ def clamp_focus(photo: Photo, x: Any, y: Any) -> tuple[float, float]:
     return min(max(fx, 0.0), w - 1.0), min(max(fy, 0.0), h - 1.0)
 
 
-def api_focus(photo: Photo, x: Any, y: Any) -> tuple[float, float]:
-    """Focus given to an API endpoint: both numbers required, inside the image (not clamped)."""
+def api_focus(photo: Photo, x: Any, y: Any) -> tuple[float, float] | None:
+    """Focus given to an API endpoint: both numbers required, inside the image (not clamped);
+    both may be left out (None) when the photo stores a focus distance."""
+    if x is None and y is None and photo.stored_focus:
+        return None
     if x is None or y is None:
         raise BokehError("Focus x and y are required (pixels in the uploaded image).")
     return check_focus((x, y), *photo.size)
@@ -175,8 +192,9 @@ def render(
 ) -> Rendered:
     """Run a registered method on a session's photo; BokehError for anything a user caused.
 
-    ``settings`` must be ones the method takes (named as its params); ``depth_file`` goes to
-    depth methods only; ``focus`` is ignored by methods that do not use it."""
+    ``settings`` must be ones the method takes (named as its params); ``depth_file`` and the
+    depth map stored in the photo go to depth methods only; ``focus`` is ignored by methods
+    that do not use it (None: the photo's stored focus distance, else the centre)."""
     spec = get_method(method)
     if settings is not None and not isinstance(settings, Mapping):
         raise BokehError(
@@ -184,7 +202,7 @@ def render(
             f"{brief(settings)}."
         )
     pipe = load_method(method)
-    extra = {"depth_file": depth_file} if spec.kind == "depth" else {}
+    extra = {"depth_file": depth_file, "embedded": photo.depth} if spec.kind == "depth" else {}
     start = time.perf_counter()
     result = pipe(photo.as_float(), focus=focus if spec.kind == "depth" else None,
                   **dict(settings or {}), **extra)  # fmt: skip
@@ -209,6 +227,8 @@ def summarize(label: str, photo: Photo, info: dict[str, Any]) -> str:
     if info.get("focus") is not None:
         fx, fy = info["focus"]
         lines.append(f"Focus: ({fx:.0f}, {fy:.0f})")
+    elif info.get("focus_stored"):
+        lines.append("Focus: the focus distance stored in the photo (click to refocus)")
     lines += [f"Note: {n}" for n in info.get("notes", [])]
     return "  \n".join(lines)
 
@@ -253,6 +273,7 @@ def example_rows() -> list[list]:
 _DEPTH_BADGES = {
     "classical": "classical depth (no weights)",
     "file": "uploaded depth map",
+    "embedded": "depth map stored in the photo",
     "given": "depth supplied by the caller",
 }
 
@@ -276,9 +297,9 @@ class MethodStatus:
 
 def method_status(method: str, *, depth_source: str | None = None) -> MethodStatus:
     """The :class:`MethodStatus` of ``method``. For depth methods, ``depth_source`` is the
-    concrete source a render used ("anything", "model", "classical", "file" or "given"; see
-    ``Result.info["depth_source"]``); without it the badge describes DenseDepth, the method's
-    own network."""
+    concrete source a render used ("anything", "model", "classical", "file", "embedded" or
+    "given"; see ``Result.info["depth_source"]``); without it the badge describes DenseDepth,
+    the method's own network."""
     spec = get_method(method)
     weights = tuple(weights_status(n.name) for n in spec.networks)
     runnable = not spec.weights_required or all(w.usable for w in weights)

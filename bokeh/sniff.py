@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import re
 
+from bokeh import heif
+
 
 def megapixels(pixels: int) -> str:
     value = pixels / 1e6
@@ -39,10 +41,14 @@ def diagnose(head: bytes) -> str:
         brand = head[8:12]
         if brand in _HEIF_BRANDS or brand in _AVIF_BRANDS:
             kind = "AVIF" if brand in _AVIF_BRANDS else "HEIC/HEIF"
-            return (
-                f"it looks like a {kind} photo, which this installation cannot decode; "
-                "please convert it to JPEG or PNG."
-            )
+            why = "which this installation cannot decode"
+            if kind == "HEIC/HEIF":  # pillow-heif reads HEIC; without it, say so
+                why = (
+                    "but it is damaged or of a variant that cannot be decoded"
+                    if heif.available()
+                    else f"{why} (pillow-heif is not installed)"
+                )
+            return f"it looks like a {kind} photo, {why}; please convert it to JPEG or PNG."
         return "it looks like a video or other media file, not an image."
     if text.startswith((b"<!doctype html", b"<html")):
         return "it looks like a web page (HTML), not an image."

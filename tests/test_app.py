@@ -55,6 +55,15 @@ def test_tabs_in_order(demo):
                       "Review"]
 
 
+def test_depth_tab_offers_the_depth_map_stored_in_the_photo(demo):
+    import gradio as gr
+
+    radios = [b for b in demo.blocks.values() if isinstance(b, gr.Radio)
+              and b.label == "Depth source"]  # fmt: skip
+    assert len(radios) == 1
+    assert ("Depth map stored in the photo", "embedded") in radios[0].choices
+
+
 def test_api_names_unique_and_render_depth_public(demo):
     names = [fn.api_name for fn in demo.fns.values()
              if getattr(fn, "api_visibility", "public") != "private" and fn.api_name]
@@ -110,6 +119,33 @@ def test_render_depth_endpoint(client):
     wall = (slice(0, 120), slice(0, 200))
     assert far[wall].mean() > 0.9
     assert _laplacian_energy(out[wall]) < 0.3 * _laplacian_energy(src[wall])
+
+
+@pytest.mark.app
+def test_render_depth_uses_the_depth_map_stored_in_the_photo(client, tmp_path):
+    """A GDepth portrait JPEG (near left half, far right half, focus stored at the far end)
+    through /render_depth with the named setting depth_source "embedded" and no focus point:
+    the stored focus keeps the far half sharp and blurs the near half."""
+    from tests import phone_photos as pp
+
+    h, w = 48, 64
+    pixels = (np.random.default_rng(0).random((h, w, 3)) * 255).astype(np.uint8)
+    codes = np.zeros((h, w), np.uint8)
+    codes[:, w // 2 :] = 255  # RangeInverse: 0 = near, 255 = far
+    path = tmp_path / "portrait.jpg"
+    path.write_bytes(pp.gdepth_jpeg(pixels, codes, focus=4.1))
+    out_path, depth_path, info = _render(client, path, None, None, source="embedded",
+                                         fnumber=1.4)  # fmt: skip
+    assert info["depth_source"] == "embedded" and info["focus_stored"]
+    assert "GDepth, RangeInverse" in info["depth_description"]
+    photo = np.asarray(Image.open(path).convert("RGB")).astype(float)
+    out = np.asarray(Image.open(out_path).convert("RGB")).astype(float)
+    near, far = np.s_[:, 4 : w // 2 - 10], np.s_[:, w // 2 + 10 : -4]
+    detail = lambda a: np.abs(np.diff(a, axis=1)).mean()  # noqa: E731
+    assert detail(out[near]) < 0.5 * detail(photo[near])
+    assert np.abs(out[far] - photo[far]).mean() < 3
+    shown = np.asarray(Image.open(depth_path).convert("L")).astype(float)
+    assert shown[near].mean() > shown[far].mean() + 100  # the stored map: bright = near
 
 
 @pytest.mark.app

@@ -14,8 +14,10 @@ import pytest
 from PIL import Image
 
 import bokeh
+from bokeh import cli
 from bokeh.cli import main
 from bokeh.registry import METHODS, NETWORKS
+from tests import phone_photos as pp
 
 REPO = Path(__file__).resolve().parents[1]
 W, H = 96, 64  # small, so that every render takes well under a second
@@ -306,6 +308,153 @@ def test_no_command_and_missing_required(capsys):
     code, _, err = _run(capsys, "render", "x.png")
     assert code == 2
     _assert_one_error_line(err, "required")
+
+
+# --------------------------------------------------------------------------- stored depth
+
+
+def _portrait(path: Path, *, near: str = "left", seed: int = 0) -> Path:
+    """A GDepth portrait JPEG of a texture whose stored map is near on one half (``near``)
+    and far on the other."""
+    codes = np.zeros((H, W), np.uint8)  # RangeInverse: 0 = near, 255 = far
+    codes[:, W // 2 :] = 255
+    if near == "right":
+        codes = 255 - codes
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(pp.gdepth_jpeg(_texture(seed=seed), codes))
+    return path
+
+
+LEFT, RIGHT = np.s_[:, 4 : W // 2 - 12], np.s_[:, W // 2 + 12 : -4]
+
+
+def _sharp_side(photo: Path, rendered: Path) -> str:
+    """Which half of ``rendered`` kept the detail of ``photo`` ("left" or "right")."""
+    src = np.asarray(Image.open(photo).convert("RGB"))
+    out = np.asarray(Image.open(rendered).convert("RGB"))
+    keep = {side: _detail(out[sl]) / _detail(src[sl]) for side, sl in
+            (("left", LEFT), ("right", RIGHT))}  # fmt: skip
+    sharp = max(keep, key=keep.get)
+    assert keep[sharp] > 0.8 and min(keep.values()) < 0.5, keep
+    return sharp
+
+
+def test_render_uses_the_depth_map_stored_in_the_photo(tmp_path, capsys):
+    photo = _portrait(tmp_path / "portrait.jpg")
+    code, out, err = _run(
+        capsys, "render", photo, "-o", tmp_path / "o.png", "-m", "depth-lens", "--focus", "10,32",
+        "--fnumber", "1.4", "--save-depth", tmp_path / "used.npy",
+    )  # fmt: skip
+    assert code == 0, err
+    assert "depth embedded: depth map stored in the photo (GDepth, RangeInverse" in out
+    assert "carries its own depth map" in err
+    used = np.load(tmp_path / "used.npy")
+    assert used[LEFT].min() > 0.9 and used[RIGHT].max() < 0.1
+    assert _sharp_side(photo, tmp_path / "o.png") == "left"
+
+
+# --------------------------------------------------------------------------- batches
+
+
+def _errors(err: str) -> list[str]:
+    return [line for line in err.splitlines() if line.startswith("error: ")]
+
+
+def test_batch_renders_a_folder_and_goes_past_a_bad_file(tmp_path, capsys):
+    photos = tmp_path / "photos"
+    _portrait(photos / "a.jpg")
+    _portrait(photos / "b.jpg", seed=1)
+    Image.fromarray(_texture(seed=2)).save(photos / "c.png")  # no stored map
+    (photos / "bad.png").write_text("not a photo")
+    (photos / "notes.txt").write_text("not an image name: skipped")
+    code, out, err = _run(capsys, "render", photos, "-o", tmp_path / "out", "-m", "depth-gauss")
+    assert code == 1  # one photo failed
+    errors = _errors(err)
+    assert len(errors) == 1 and "bad.png" in errors[0] and "Could not read" in errors[0]
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["a.png", "b.png", "c.png"]
+    summary = out.strip().splitlines()[-1]
+    assert summary.startswith("rendered 3 of 4 photos with depth-gauss")
+    assert "failed 1" in summary and "depth: classical 1, embedded 2" in summary
+
+
+def test_batch_glob_with_focus_from_a_csv(tmp_path, capsys):
+    a = _portrait(tmp_path / "photos" / "a.jpg")
+    b = _portrait(tmp_path / "photos" / "b.jpg", seed=1)
+    csv = tmp_path / "focus.csv"
+    csv.write_text(f"file,x,y\na.jpg,10,32\n{b},{W - 10},32\nmissing.jpg,1,1\n")
+    code, out, err = _run(
+        capsys, "render", str(tmp_path / "photos" / "*.jpg"), "-o", tmp_path / "out",
+        "-m", "depth-lens", "--fnumber", "1.4", "--focus-csv", csv,
+    )  # fmt: skip
+    assert code == 0, err
+    assert "missing.jpg" in err and not _errors(err)  # a row for no input is a note
+    assert _sharp_side(a, tmp_path / "out" / "a.png") == "left"
+    assert _sharp_side(b, tmp_path / "out" / "b.png") == "right"
+
+
+def test_batch_loads_the_method_once_and_shows_progress(tmp_path, capsys, monkeypatch):
+    for i in range(3):
+        Image.fromarray(_texture(seed=i)).save(tmp_path / f"{i}.png")
+    loads = []
+    real = cli.load_method
+    monkeypatch.setattr(cli, "load_method", lambda name: loads.append(name) or real(name))
+    inputs = [tmp_path / f"{i}.png" for i in range(3)]
+    code, out, err = _run(capsys, "render", *inputs, "-o", tmp_path / "out", "-m", "identity")
+    assert code == 0, err
+    assert loads == ["identity"]
+    assert "100%" in err and "3/3" in err  # the progress bar
+    assert out.strip().startswith("rendered 3 of 3 photos with identity")
+    code, _, err = _run(capsys, "render", *inputs, "-o", tmp_path / "q", "-m", "identity", "-q")
+    assert code == 0 and err == ""
+
+
+def test_batch_output_names_keep_apart(tmp_path, capsys):
+    Image.fromarray(_texture()).save(tmp_path / "a.png")
+    Image.fromarray(_texture(seed=1)).save(tmp_path / "a.jpg")
+    code, _, err = _run(capsys, "render", tmp_path / "a.png", tmp_path / "a.jpg",
+                        "-o", tmp_path / "out", "-m", "identity", "-q")  # fmt: skip
+    assert code == 0, err
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["a_jpg.png", "a_png.png"]
+    np.testing.assert_array_equal(np.asarray(Image.open(tmp_path / "out" / "a_png.png")),
+                                  _texture())  # fmt: skip
+
+
+@pytest.mark.parametrize(("extra", "csv_text", "needle"), [
+    (["-o", "out.png"], None, "names a folder"),
+    (["--depth", "disp.png"], None, "single INPUT"),
+    (["--save-depth", "d.png"], None, "--save-depth names a folder"),
+    ([], "name,x,y\na.png,1,2\n", "header file,x,y"),
+    ([], "file,x,y\na.png,left,2\n", "line 2"),
+    ([], "file,x,y\na.png,1,2\na.png,3,4\n", "listed twice"),
+])  # fmt: skip
+def test_bad_batches_are_one_line(tmp_path, capsys, extra, csv_text, needle):
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    Image.fromarray(_texture()).save(folder / "a.png")
+    Image.fromarray(np.zeros((H, W), np.uint8)).save(tmp_path / "disp.png")
+    argv = ["render", folder, "-m", "depth-lens"]
+    if "-o" not in extra:
+        argv += ["-o", tmp_path / "out"]
+    if csv_text is not None:
+        (tmp_path / "f.csv").write_text(csv_text)
+        argv += ["--focus-csv", tmp_path / "f.csv"]
+    extra = [str(tmp_path / e) if e.endswith(".png") else e for e in extra]
+    code, _, err = _run(capsys, *argv, *extra)
+    assert code == 1
+    _assert_one_error_line(err, needle)
+    assert not (tmp_path / "out").exists()
+
+
+def test_batches_with_nothing_to_render(tmp_path, capsys):
+    (tmp_path / "empty").mkdir()
+    code, _, err = _run(capsys, "render", tmp_path / "empty", "-o", tmp_path / "o",
+                        "-m", "identity")  # fmt: skip
+    assert code == 1
+    _assert_one_error_line(err, "holds no images")
+    code, _, err = _run(capsys, "render", str(tmp_path / "*.png"), "-o", tmp_path / "o",
+                        "-m", "identity")  # fmt: skip
+    assert code == 1
+    _assert_one_error_line(err, "no file matches")
 
 
 # --------------------------------------------------------------------------- synth

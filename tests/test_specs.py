@@ -34,7 +34,7 @@ class InvertPipeline:
                                   "seconds": time.perf_counter() - start})  # fmt: skip
 
 
-def render_flat(image, disparity, *, focus, settings):
+def render_flat(image, disparity, *, focus, settings, plane):
     """A toy depth renderer: everything nearer than ``cut`` becomes grey."""
     out = image.copy()
     out[disparity > settings["cut"]] = settings["grey"]

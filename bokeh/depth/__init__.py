@@ -5,7 +5,10 @@
 - ``model``: the DenseDepth network (needs weights; see :mod:`bokeh.weights`);
 - ``classical``: a weights-free subject-click estimate (segmentation seeded at the focus point);
 - ``file``: a depth or disparity map supplied by the user (8/16-bit PNG, .npy, .npz or .pfm);
-- ``auto``: ``file`` when one is given, else ``anything`` when Depth Anything is at hand (local
+- ``embedded``: the depth map a phone stored in the photo (GDepth or Dynamic Depth JPEG, HEIC
+  depth image; see :mod:`bokeh.depth.phone`);
+- ``auto``: ``file`` when one is given, else ``embedded`` when the photo carries a depth map,
+  else ``anything`` when Depth Anything is at hand (local
   folder, cached snapshot, or a reachable Hub when downloads are allowed), else ``model`` when
   real DenseDepth weights are at hand (``$BOKEH_WEIGHTS_DIR`` or a cached Hub repo), else
   ``classical``. The bundled demo depth model was trained on synthetic scenes only, so ``auto``
@@ -28,7 +31,7 @@ from bokeh.weights.resolve import depth_anything_status, weights_status
 
 logger = logging.getLogger("bokeh.depth")
 
-DEPTH_SOURCES = ("auto", "anything", "model", "classical", "file")
+DEPTH_SOURCES = ("auto", "anything", "model", "classical", "file", "embedded")
 # Names for people (e.g. the app's radio buttons), by source.
 SOURCE_LABELS = {
     "auto": "Automatic",
@@ -36,6 +39,7 @@ SOURCE_LABELS = {
     "model": "DenseDepth",
     "classical": "Classical (subject click)",
     "file": "Uploaded depth map",
+    "embedded": "Depth map stored in the photo",
 }
 DENSEDEPTH = "densedepth"  # the checkpoint the ``model`` source runs
 
@@ -87,11 +91,18 @@ def describe_anything() -> str:
     return f"not available: {status.reason}"
 
 
-def resolve_source(source: str, *, has_file: bool = False, exclude: tuple[str, ...] = ()) -> str:
+def resolve_source(
+    source: str,
+    *,
+    has_file: bool = False,
+    has_embedded: bool = False,
+    exclude: tuple[str, ...] = (),
+) -> str:
     """The concrete source that ``source`` means now: itself, or for ``auto`` the first of
-    ``file`` (when ``has_file``), ``anything``, ``model`` and ``classical`` that is at hand and
-    not in ``exclude``. Cheap; never downloads (online and not cached, the Hub is asked once
-    per process whether it is reachable)."""
+    ``file`` (when ``has_file``), ``embedded`` (when ``has_embedded``: the photo carries a depth
+    map), ``anything``, ``model`` and ``classical`` that is at hand and not in ``exclude``.
+    Cheap; never downloads (online and not cached, the Hub is asked once per process whether
+    it is reachable)."""
     if source not in DEPTH_SOURCES:
         raise BokehError(
             f"Unknown depth source {source!r}; choose one of {', '.join(DEPTH_SOURCES)}."
@@ -100,6 +111,8 @@ def resolve_source(source: str, *, has_file: bool = False, exclude: tuple[str, .
         return source
     if has_file and "file" not in exclude:
         return "file"
+    if has_embedded and "embedded" not in exclude:
+        return "embedded"
     if "anything" not in exclude and anything_available():
         return "anything"
     if "model" not in exclude and model_available():

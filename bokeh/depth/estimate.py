@@ -12,6 +12,7 @@ from bokeh.depth.anything import DepthAnythingEstimator
 from bokeh.depth.classical import estimate_disparity
 from bokeh.depth.files import load_depth_file
 from bokeh.depth.model import DenseDepthEstimator
+from bokeh.depth.phone import EmbeddedDepth
 from bokeh.errors import BokehError, WeightsNotFoundError
 
 logger = logging.getLogger("bokeh.depth")
@@ -20,8 +21,9 @@ logger = logging.getLogger("bokeh.depth")
 @dataclass(frozen=True)
 class DepthEstimate:
     disparity: np.ndarray  # (H, W) float32 in [0, 1], 1 = nearest
-    source: str  # "anything", "model", "classical", "file" or "given"
+    source: str  # "anything", "model", "classical", "file", "embedded" or "given"
     description: str  # for people, e.g. "DenseDepth (demo weights bundled in assets/weights)"
+    focus_disparity: float | None = None  # the focal plane the photo stored (embedded), if any
 
 
 def estimate_depth(
@@ -31,17 +33,29 @@ def estimate_depth(
     focus: tuple[float, float] | None = None,
     depth_file=None,
     depth_kind: str = "disparity",
+    embedded: EmbeddedDepth | None = None,
 ) -> DepthEstimate:
     """Normalised disparity for ``image`` ((H, W, 3) float in [0, 1]) from the chosen source.
 
     ``depth_file`` (path, bytes or array) is used by the ``file`` source, read as ``depth_kind``
     ("depth": larger is farther, or "disparity": larger is nearer) and resized to the image.
+    ``embedded`` (the depth map stored in the photo, :mod:`bokeh.depth.phone`) is used by the
+    ``embedded`` source, stretched to the image, with its stored focal plane when it has one.
     An explicitly chosen source that is not available raises :class:`WeightsNotFoundError`
     saying how to get it; ``auto`` moves on to the next source instead.
     """
     requested = source
-    source = resolve_source(source, has_file=depth_file is not None)
+    source = resolve_source(source, has_file=depth_file is not None,
+                            has_embedded=embedded is not None)  # fmt: skip
     h, w = image.shape[:2]
+    if source == "embedded":
+        if embedded is None:
+            raise BokehError(
+                "Depth source 'embedded' needs a photo that carries a depth map (a Google "
+                "Camera portrait JPEG or an iPhone portrait HEIC); this one has none."
+            )
+        return DepthEstimate(embedded.at_size(w, h), "embedded", embedded.describe(),
+                             embedded.focus_disparity)  # fmt: skip
     if source == "file":
         if depth_file is None:
             raise BokehError(
@@ -56,7 +70,7 @@ def estimate_depth(
             if requested != "auto":
                 raise
             logger.warning("Depth Anything is not available, auto uses another source: %s", exc)
-            source = resolve_source("auto", exclude=("file", "anything"))
+            source = resolve_source("auto", exclude=("file", "embedded", "anything"))
         else:
             return DepthEstimate(disparity, "anything", description)
     if source == "model":

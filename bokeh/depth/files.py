@@ -42,7 +42,7 @@ from scipy import ndimage
 from bokeh.errors import ImageReadError
 from bokeh.pngcheck import PngDataError, check_png_complete
 
-__all__ = ["load_depth_file"]
+__all__ = ["load_depth_file", "read_depth_array"]
 
 # Largest relative difference between the aspect ratios of the depth map and the photo.
 ASPECT_TOLERANCE = 0.02
@@ -105,8 +105,9 @@ def load_depth_file(
 # --------------------------------------------------------------------------------- reading
 
 
-def _read_array(source: Any) -> np.ndarray:
-    """Any supported source -> a numeric numpy array (not yet validated for shape)."""
+def _read_array(source: Any, formats: tuple[str, ...] = PIL_FORMATS) -> np.ndarray:
+    """Any supported source -> a numeric numpy array (not yet validated for shape); pictures
+    are opened by Pillow only in ``formats``."""
     if isinstance(source, np.ndarray):
         return source
     if isinstance(source, Image.Image):
@@ -136,7 +137,7 @@ def _read_array(source: Any) -> np.ndarray:
         return _read_npz(data, name)
     if data[:3] in (b"PF\n", b"Pf\n", b"PF\r", b"Pf\r") or data[:3] in (b"PF ", b"Pf "):
         return _read_pfm(data, name)
-    return _read_with_pil(data, name)
+    return _read_with_pil(data, name, formats)
 
 
 def _what(name: str) -> str:
@@ -309,14 +310,15 @@ def _read_pfm(data: bytes, name: str) -> np.ndarray:
     return array.reshape(shape)[::-1].astype(np.float32)
 
 
-def _read_with_pil(data: bytes, name: str) -> np.ndarray:
+def _read_with_pil(data: bytes, name: str, formats: tuple[str, ...] = PIL_FORMATS) -> np.ndarray:
     try:
-        with Image.open(io.BytesIO(data), formats=PIL_FORMATS) as image:
+        with Image.open(io.BytesIO(data), formats=formats) as image:
             if image.width * image.height > MAX_PIXELS:
                 raise ImageReadError(
                     f"{_what(name)} is too large ({image.width}x{image.height} pixels)."
                 )
-            check_png_complete(io.BytesIO(data))
+            if image.format == "PNG":
+                check_png_complete(io.BytesIO(data))
             image.load()
             return _array_from_pil(image)
     except ImageReadError:
@@ -456,3 +458,11 @@ def _fit_to_size(disparity: np.ndarray, size: tuple[int, int]) -> np.ndarray:
         (target_w, target_h), Image.Resampling.BILINEAR
     )
     return np.asarray(resized, dtype=np.float64)
+
+
+def read_depth_array(source: Any, *, formats: tuple[str, ...] = PIL_FORMATS) -> np.ndarray:
+    """The values of a depth map as stored (e.g. uint8 or uint16, HxW), read with this module's
+    size guard, pictures only in ``formats`` (PNG unless the caller names more: a phone's
+    stored depth image may be a JPEG); nothing is converted or normalised. Sources and errors
+    as in :func:`load_depth_file`."""
+    return _read_array(source, formats)

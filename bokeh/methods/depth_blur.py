@@ -12,8 +12,9 @@ PIPELINE = "bokeh.pipelines.depth_blur:DepthBlurPipeline"
 # Settings every depth method takes (where its depth comes from).
 DEPTH_PARAMS = (
     Param("depth_source", "choice", "auto", "Depth source", choices=DEPTH_SOURCES,
-          help="auto: uploaded map, else Depth Anything V2 Small (local folder, HF cache or "
-               "Hub), else DenseDepth with real (non-demo) weights, else classical"),
+          help="auto: uploaded map, else the depth map stored in the photo (phone portrait "
+               "JPEG or HEIC), else Depth Anything V2 Small (local folder, HF cache or Hub), "
+               "else DenseDepth with real (non-demo) weights, else classical"),
     Param("depth_kind", "choice", "disparity", "Depth map holds", choices=("disparity", "depth"),
           help="disparity: brighter is nearer; depth: brighter is farther"),
 )  # fmt: skip

@@ -1,8 +1,10 @@
 """Depth + blur: a depth source, then a renderer (the lens model, or the paper's threshold blur).
 
 The spec (see :mod:`bokeh.methods.depth_blur`) names the renderer: a function
-``render(image, disparity, *, focus, settings) -> (image, info)`` defined here, so a new
-renderer is a function and a spec, and the pipeline does not change.
+``render(image, disparity, *, focus, settings, plane) -> (image, info)`` defined here, so a new
+renderer is a function and a spec, and the pipeline does not change. ``plane`` is the focal
+plane's disparity: read around the focus point, or the focus distance stored in the photo when
+the caller gave no focus point and the depth came from the photo (:mod:`bokeh.depth.phone`).
 """
 
 from __future__ import annotations
@@ -82,19 +84,19 @@ def focus_disparity(disparity: np.ndarray, focus: tuple[float, float]) -> float:
     return float(np.median(window))
 
 
-def render_lens_settings(image, disparity, *, focus, settings) -> tuple[np.ndarray, dict]:
-    """The lens renderer (:func:`bokeh.render.lens.render_lens`) with a method's settings."""
-    d_f = focus_disparity(disparity, focus)
+def render_lens_settings(image, disparity, *, focus, settings, plane) -> tuple[np.ndarray, dict]:
+    """The lens renderer (:func:`bokeh.render.lens.render_lens`) with a method's settings,
+    focused on the disparity ``plane``."""
     out = render_lens(
-        image, disparity, focus_disparity=d_f,
+        image, disparity, focus_disparity=plane,
         strength=strength_for_fnumber(settings["fnumber"], image.shape[0]),
         band=settings["band"], blades=settings["blades"], rotation=settings["rotation"],
         highlight_boost=settings["highlight_boost"],
     )  # fmt: skip
-    return out, {"focus_disparity": d_f}
+    return out, {}
 
 
-def render_gauss_settings(image, disparity, *, focus, settings) -> tuple[np.ndarray, dict]:
+def render_gauss_settings(image, disparity, *, focus, settings, plane) -> tuple[np.ndarray, dict]:
     """The paper's threshold Gaussian (:mod:`bokeh.render.gauss`) with a method's settings;
     sigma is given at 1024 px image height and scaled to the image."""
     out = render_threshold_gauss(
@@ -109,7 +111,10 @@ class DepthBlurPipeline:
 
     ``depth``: an (H, W) normalised disparity to use as is (e.g. ground-truth "oracle" depth);
     ``depth_file``: a user's depth or disparity map (path, bytes or array; see ``depth_kind``);
-    otherwise the ``depth_source`` setting picks the estimator.
+    ``embedded``: the depth map stored in the photo (:class:`bokeh.depth.phone.EmbeddedDepth`),
+    which ``auto`` prefers after ``depth_file``; otherwise the ``depth_source`` setting picks
+    the estimator. Without ``focus``, a focus distance stored in the photo sets the focal plane
+    (when the depth is the photo's), else the centre is in focus.
     """
 
     def __init__(self, spec: MethodSpec):
@@ -117,7 +122,7 @@ class DepthBlurPipeline:
         self.render = lazy.load(spec.renderer)
 
     def depth_for(self, image, *, focus, depth=None, depth_file=None, source="auto",
-                  kind="disparity") -> DepthEstimate:  # fmt: skip
+                  kind="disparity", embedded=None) -> DepthEstimate:  # fmt: skip
         h, w = image.shape[:2]
         if depth is not None:
             disparity = np.asarray(depth, dtype=np.float32)
@@ -127,7 +132,10 @@ class DepthBlurPipeline:
                 raise BokehError("depth must be a normalised disparity map with values in [0, 1].")
             return DepthEstimate(disparity, "given", "depth supplied by the caller")
         # Resolve auto first, so that the cache key is as narrow as it can be.
-        concrete = resolve_source(source, has_file=depth_file is not None)
+        concrete = resolve_source(source, has_file=depth_file is not None,
+                                  has_embedded=embedded is not None)  # fmt: skip
+        if concrete == "embedded":  # already decoded with the photo: nothing to cache
+            return estimate_depth(image, source="embedded", embedded=embedded)
 
         def cached(chosen: str) -> DepthEstimate:
             key = (_digest(image), chosen, kind, _digest(depth_file),
@@ -142,21 +150,28 @@ class DepthBlurPipeline:
                 raise
             # The Hub looked reachable but the download failed (not retried in this process).
             logger.warning("Depth Anything is not available, auto uses another source: %s", exc)
-            return cached(resolve_source("auto", exclude=("file", "anything")))
+            return cached(resolve_source("auto", exclude=("file", "embedded", "anything")))
 
-    def __call__(self, image, *, focus=None, depth=None, depth_file=None, **settings) -> Result:
+    def __call__(self, image, *, focus=None, depth=None, depth_file=None, embedded=None,
+                 **settings) -> Result:  # fmt: skip
         start = time.perf_counter()
         image = check_image(image)
         h, w = image.shape[:2]
+        clicked = focus is not None
         focus = check_focus(focus, w, h)
         spec = self.spec
         opts = validate_settings(spec.params, {**spec.defaults, **settings}, spec.name)
         estimate = self.depth_for(image, focus=focus, depth=depth, depth_file=depth_file,
-                                  source=opts["depth_source"], kind=opts["depth_kind"])  # fmt: skip
+                                  source=opts["depth_source"], kind=opts["depth_kind"],
+                                  embedded=embedded)  # fmt: skip
         depth_seconds = time.perf_counter() - start
-        out, extra = self.render(image, estimate.disparity, focus=focus, settings=opts)
+        stored = not clicked and estimate.focus_disparity is not None
+        plane = estimate.focus_disparity if stored else focus_disparity(estimate.disparity, focus)
+        out, extra = self.render(image, estimate.disparity, focus=focus, settings=opts,
+                                 plane=plane)  # fmt: skip
         info: dict[str, Any] = {
-            "method": spec.name, "focus": focus, "settings": opts,
+            "method": spec.name, "focus": None if stored else focus, "settings": opts,
+            "focus_disparity": plane, "focus_stored": stored,
             "depth_source": estimate.source, "depth_description": estimate.description,
             "notes": [], **extra, "depth_seconds": depth_seconds,
             "seconds": time.perf_counter() - start,
