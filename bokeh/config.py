@@ -24,6 +24,8 @@ Environment variables (all optional):
                        stay on this machine only
 ``BOKEH_RESULTS_PUSH_IMAGES``  ``0`` leaves the output PNGs out of that mirror (default: pushed,
                        the Review tab shows them)
+``BOKEH_REALDATA``     real development photos (default: ``<repo>/../shared/realdata``), read in
+                       place by the real-photo benchmark and tests; never copied
 ``HF_TOKEN``           Hugging Face token with write access to ``BOKEH_RESULTS_REPO`` (on a Space:
                        a Secret). Unset: huggingface_hub's own login, if any. Never logged
 """
@@ -70,6 +72,13 @@ def max_side() -> int:
     except ValueError:
         value = DEFAULT_MAX_SIDE
     return max(64, value)
+
+
+def realdata_dir() -> Path:
+    """The real development photos (``BOKEH_REALDATA``, else ``<repo>/../shared/realdata``);
+    the folder may not exist: callers skip or say so."""
+    env = os.environ.get("BOKEH_REALDATA")
+    return Path(env).expanduser() if env else REPO_DIR.parent / "shared" / "realdata"
 
 
 def weights_dir() -> Path | None:
