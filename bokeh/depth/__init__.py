@@ -41,6 +41,7 @@ class DepthEstimate:
     disparity: np.ndarray  # (H, W) float32 in [0, 1], 1 = nearest
     source: str  # "anything", "model", "classical" or "file"
     description: str  # for people, e.g. "DenseDepth (demo weights bundled in assets/weights)"
+    metric_scale: float | None = None  # inverse metres per unit when metric (0 = infinity)
 
 
 def model_available(*, include_demo: bool = False) -> bool:
@@ -124,11 +125,13 @@ def estimate_depth(
     focus: tuple[float, float] | None = None,
     depth_file=None,
     depth_kind: str = "disparity",
+    depth_invalid: float | None = None,
 ) -> DepthEstimate:
     """Normalised disparity for ``image`` ((H, W, 3) float in [0, 1]) from the chosen source.
 
     ``depth_file`` (path, bytes or array) is used by the ``file`` source, read as ``depth_kind``
-    ("depth": larger is farther, or "disparity": larger is nearer) and resized to the image.
+    ("depth": larger is farther, or "disparity": larger is nearer) and resized to the image;
+    pixels equal to ``depth_invalid`` (0 for Middlebury disparity) are unknown and filled.
     An explicitly chosen source that is not available raises :class:`WeightsNotFoundError`
     saying how to get it; ``auto`` moves on to the next source instead.
     """
@@ -138,10 +141,14 @@ def estimate_depth(
     if source == "file":
         if depth_file is None:
             raise BokehError("Depth source 'file' needs a depth map: upload one or pick another source.")
-        from bokeh.depth.files import load_depth_file
+        from bokeh.depth.files import read_depth_map
 
-        disparity = load_depth_file(depth_file, kind=depth_kind, size=(w, h))
-        return DepthEstimate(disparity, "file", f"uploaded {depth_kind} map")
+        read = read_depth_map(depth_file, kind=depth_kind, size=(w, h), invalid=depth_invalid)
+        description = f"uploaded {depth_kind} map"
+        if depth_invalid is not None:
+            description += (f"; {read.filled:.1%} of its pixels were unknown (value "
+                            f"{depth_invalid:g}) and filled from the nearest known ones")
+        return DepthEstimate(read.disparity, "file", description)
     if source == "anything":
         from bokeh.depth.anything import DepthAnythingEstimator
 
