@@ -45,6 +45,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from eval.exposure import psnr_exposure_matched
+
 __all__ = [
     "METRICS",
     "MetricSpec",
@@ -512,6 +514,15 @@ METRICS: dict[str, MetricSpec] = {
         description="Wang et al.: 11x11 Gaussian window, sigma 1.5, population covariance "
         "(skimage gaussian_weights=True, use_sample_covariance=False; piq/torchmetrics/TF).",
     ),
+    "psnr_em": MetricSpec(
+        name="psnr_em",
+        label="PSNR, exposure-matched (dB)",
+        higher_is_better=True,
+        decimals=2,
+        fn=psnr_exposure_matched,
+        description="PSNR after one gain per colour channel fitted to the target (least "
+        "squares), so that exposure differences are not counted as blur errors.",
+    ),
 }
 
 
@@ -522,7 +533,8 @@ def score_pair(pred: np.ndarray, gt: np.ndarray) -> dict[str, float]:
         pred, gt: uint8 RGB numpy arrays (H, W, 3) of the same shape, at native resolution.
 
     Returns:
-        ``{"psnr": dB, "ssim": [-1, 1], "ssim_gauss": [-1, 1]}`` with data_range=255
+        ``{"psnr": dB, "ssim": [-1, 1], "ssim_gauss": [-1, 1], "psnr_em": dB}`` with
+        data_range=255
         (psnr is ``inf`` for identical images).
     """
     for name, a in (("pred", pred), ("gt", gt)):

@@ -74,7 +74,7 @@ RESUMABLE = ("cancelled", "failed", "incomplete")
 
 ROW_COLUMNS = (
     "run_id", "dataset", "split", "id", "method", "base_method", "oracle", "psnr", "ssim",
-    "ssim_gauss", "seconds", "output", "input_path", "gt_path", "depth_source", "focus", "error",
+    "ssim_gauss", "psnr_em", "seconds", "output", "input_path", "gt_path", "depth_source", "focus", "error",
 )  # fmt: skip
 
 
@@ -502,7 +502,7 @@ def load_rows(run_dir: str | os.PathLike):
     for col in ROW_COLUMNS:
         if col not in df.columns:
             df[col] = pd.Series(dtype="float64" if col in ("psnr", "ssim", "ssim_gauss",
-                                                           "seconds") else "object")
+                                                           "psnr_em", "seconds") else "object")
     if len(df):
         df = df.drop_duplicates(subset=["method", "id"], keep="last").reset_index(drop=True)
     for col in ("output", "error", "depth_source", "input_path", "gt_path"):
