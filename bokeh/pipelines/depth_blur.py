@@ -22,6 +22,9 @@ DEPTH_PARAMS = (
                "Hub), else DenseDepth with real (non-demo) weights, else classical"),
     Param("depth_kind", "choice", "disparity", "Depth map holds", choices=("disparity", "depth"),
           help="disparity: brighter is nearer; depth: brighter is farther"),
+    Param("depth_invalid", "choice", "none", "Unknown value in the depth map",
+          choices=("none", "0"), help="0: pixels at 0 are unknown (Middlebury disparity) and "
+          "are filled from the nearest known ones, not read as infinitely far"),
 )
 LENS_PARAMS = DEPTH_PARAMS + (
     Param("fnumber", "float", 1.8, "f-number", "smaller is blurrier (blur ~ 1/N)", 0.5, 32.0, 0.1),
@@ -29,8 +32,14 @@ LENS_PARAMS = DEPTH_PARAMS + (
           0.01),
     Param("blades", "int", 0, "Aperture blades", "0 = round, else 3..16", 0, 16, 1),
     Param("rotation", "float", 0.0, "Aperture rotation (deg)", "", 0.0, 360.0, 1.0),
-    Param("highlight_boost", "float", 1.5, "Highlight boost",
-          "brightens out-of-focus highlights into bokeh balls", 0.0, 10.0, 0.1),
+    Param("highlight_boost", "float", 1.0, "Highlight boost",
+          "brightens small clipped highlights (lights, glints) into bright bokeh discs; 1 keeps "
+          "the brightness of a 4 px light", 0.0, 10.0, 0.1),
+    Param("input_fnumber", "float", 0.0, "Input f-number",
+          "the photo's own f-number when it has a depth of field (16 for EBB! and VABD); "
+          "0 = sharp everywhere", 0.0, 64.0, 0.1),
+    Param("subject_distance", "float", 0.0, "Subject distance (m)",
+          "sets the blur scale of relative depth; 0 = estimate", 0.0, 100.0, 0.1),
 )
 GAUSS_PARAMS = DEPTH_PARAMS + (
     Param("threshold", "float", 0.25, "Depth threshold",
@@ -110,7 +119,7 @@ class DepthBlurPipeline:
         self.defaults = dict(defaults or {})
 
     def depth_for(self, image, *, focus, depth=None, depth_file=None, source="auto",
-                  kind="disparity") -> DepthEstimate:
+                  kind="disparity", invalid=None) -> DepthEstimate:
         h, w = image.shape[:2]
         if depth is not None:
             disparity = np.asarray(depth, dtype=np.float32)
@@ -123,10 +132,11 @@ class DepthBlurPipeline:
         concrete = resolve_source(source, has_file=depth_file is not None)
 
         def cached(chosen: str) -> DepthEstimate:
-            key = (_digest(image), chosen, kind, _digest(depth_file),
+            key = (_digest(image), chosen, kind, invalid, _digest(depth_file),
                    focus if chosen == "classical" else None)
             return _DEPTH_CACHE.get_or_compute(key, lambda: estimate_depth(
-                image, source=chosen, focus=focus, depth_file=depth_file, depth_kind=kind))
+                image, source=chosen, focus=focus, depth_file=depth_file, depth_kind=kind,
+                depth_invalid=invalid))
 
         try:
             return cached(concrete)
@@ -138,30 +148,24 @@ class DepthBlurPipeline:
             return cached(resolve_source("auto", exclude=("file", "anything")))
 
     def __call__(self, image, *, focus=None, depth=None, depth_file=None, **settings) -> Result:
-        from bokeh.render.coc import strength_for_fnumber
-
         start = time.perf_counter()
         image = check_input(image)
         h, w = image.shape[:2]
         focus = check_focus(focus, w, h)
         opts = validate_settings(self.params, {**self.defaults, **settings}, self.name)
+        invalid = None if opts["depth_invalid"] == "none" else float(opts["depth_invalid"])
         estimate = self.depth_for(image, focus=focus, depth=depth, depth_file=depth_file,
-                                  source=opts["depth_source"], kind=opts["depth_kind"])
+                                  source=opts["depth_source"], kind=opts["depth_kind"],
+                                  invalid=invalid)
         disparity = estimate.disparity
         depth_seconds = time.perf_counter() - start
         info: dict[str, Any] = {"method": self.name, "focus": focus, "settings": opts,
                                 "depth_source": estimate.source,
                                 "depth_description": estimate.description, "notes": []}
+        if invalid is not None and estimate.source == "file":
+            info["notes"].append(f"Depth: {estimate.description}.")
         if self.mode == "lens":
-            from bokeh.render.lens import render_lens
-
-            d_f = focus_disparity(disparity, focus)
-            info["focus_disparity"] = d_f
-            out = render_lens(
-                image, disparity, focus_disparity=d_f,
-                strength=strength_for_fnumber(opts["fnumber"], h), band=opts["band"],
-                blades=opts["blades"], rotation=opts["rotation"],
-                highlight_boost=opts["highlight_boost"])
+            out = _render_lens(image, disparity, focus, opts, estimate, info)
         else:
             from bokeh.render.gauss import render_threshold_gauss
 
@@ -170,3 +174,28 @@ class DepthBlurPipeline:
         info["depth_seconds"] = depth_seconds
         info["seconds"] = time.perf_counter() - start
         return Result(out, disparity, info)
+
+
+def _render_lens(image, disparity, focus, opts, estimate: DepthEstimate, info) -> np.ndarray:
+    """The lens render with its blur scale (:func:`bokeh.render.scale.lens_strength`) and the
+    selective highlight boost; records both in ``info``."""
+    from bokeh.render.highlights import highlight_gain
+    from bokeh.render.lens import render_lens
+    from bokeh.render.scale import lens_strength
+
+    d_f = focus_disparity(disparity, focus)
+    try:
+        strength = lens_strength(
+            image, disparity, focus_disparity=d_f, fnumber=opts["fnumber"],
+            input_fnumber=opts["input_fnumber"], subject_distance=opts["subject_distance"],
+            metric_scale=estimate.metric_scale)
+    except ValueError as exc:
+        raise BokehError(str(exc)) from None
+    info.update(focus_disparity=d_f, strength=strength.value, blur_scale=strength.scale)
+    if not strength.scale.startswith("default scale (nearest"):
+        info["notes"].append(f"Blur scale: {strength.scale}.")
+    boost = opts["highlight_boost"]
+    return render_lens(
+        image, disparity, focus_disparity=d_f, strength=strength.value, band=opts["band"],
+        blades=opts["blades"], rotation=opts["rotation"],
+        highlight_gain=lambda img, coc: highlight_gain(img, coc, boost=boost))
