@@ -32,6 +32,9 @@ method that needs weights none of the sources holds is refused before the run st
 Oracle depth: on datasets that carry true depth (synth), every ``kind == "depth"`` method also
 runs with ``depth=item.depth`` (the same pipeline and settings) as the method
 ``"<name> (oracle depth)"``: an upper bound that separates depth errors from rendering errors.
+On real photos (vabm, pairs) depth methods run once per depth source instead ("(dataset
+depth)", "(classical)", ...), and items pass their pair's f-numbers (:mod:`eval.variants`);
+each row records where its focus point came from (``focus_source``).
 
 Timing: ``seconds`` is the wall time of the pipeline call alone (not scoring or saving). The
 depth pipelines' small depth cache is cleared before each call so that a method never reuses
@@ -129,10 +132,11 @@ def oracle_label(method: str) -> str:
 
 
 def split_label(label: str) -> tuple[str, bool]:
-    """``"depth-lens (oracle depth)"`` -> ``("depth-lens", True)``."""
-    if label.endswith(ORACLE_SUFFIX):
-        return label[: -len(ORACLE_SUFFIX)], True
-    return label, False
+    """``"depth-lens (oracle depth)"`` -> ``("depth-lens", True)``; other depth variants
+    (``"depth-lens (classical)"``, see :mod:`eval.variants`) -> ``("depth-lens", False)``."""
+    from eval.variants import is_oracle, parse_label
+
+    return parse_label(label)[0], is_oracle(label)
 
 
 def _slug(text: str) -> str:
@@ -517,7 +521,8 @@ def summarize(rows, meta: Mapping[str, Any] | None = None):
     Columns: method, base_method, oracle, dataset, split, n (scored images), n_images (images
     in the run), n_errors, then for each metric in ``eval.metrics.METRICS`` its mean and
     ``<metric>_std`` (sample standard deviation; NaN for n < 2), seconds (mean),
-    seconds_std, seconds_median, complete (every image of the run scored), run_id, weights.
+    seconds_std, seconds_median, complete (every image of the run scored), run_id, weights,
+    focus (where the focus points came from).
     Methods are listed in the run's order.
     """
     import pandas as pd
@@ -551,14 +556,27 @@ def summarize(rows, meta: Mapping[str, Any] | None = None):
         rec["seconds_std"] = float(secs.std(ddof=1)) if len(secs) > 1 else float("nan")
         rec["seconds_median"] = float(secs.median()) if len(secs) else float("nan")
         rec["complete"] = bool(rec["n"] == rec["n_images"] and rec["n"] > 0)
+        rec["focus"] = _focus_summary(sub)
         rec["run_id"] = meta.get("run_id")
         rec["weights"] = (weights.get(label) or {}).get("summary", "")
         out.append(rec)
     cols = ["method", "base_method", "oracle", "dataset", "split", "n", "n_images", "n_errors"]
     for key in METRICS:
         cols += [key, f"{key}_std"]
-    cols += ["seconds", "seconds_std", "seconds_median", "complete", "run_id", "weights"]
+    cols += ["seconds", "seconds_std", "seconds_median", "complete", "run_id", "weights",
+             "focus"]
     return pd.DataFrame(out, columns=cols)
+
+
+def _focus_summary(rows) -> str:
+    """Where the focus points of these rows came from: "annotation", "image centre (...)",
+    or counts of each; "" when the rows do not say (runs made before it was recorded)."""
+    if "focus_source" not in rows or not len(rows):
+        return ""
+    counts = rows["focus_source"].dropna().value_counts()
+    if len(counts) <= 1:
+        return str(counts.index[0]) if len(counts) else ""
+    return ", ".join(f"{k} ({v})" for k, v in counts.items())
 
 
 def run_summary(run_dir: str | os.PathLike):
@@ -685,15 +703,12 @@ def _check_settings(methods: list[str], settings: Mapping[str, Mapping] | None) 
     return settings
 
 
-def _labels(methods: list[str], has_depth: bool) -> list[str]:
+def _labels(methods: list[str], data) -> list[str]:
     from bokeh.registry import get_method
+    from eval.variants import labels_for
 
-    out = []
-    for m in methods:
-        out.append(m)
-        if has_depth and get_method(m).kind == "depth":
-            out.append(oracle_label(m))
-    return out
+    return [lb for m in methods for lb in labels_for(m, kind=get_method(m).kind,
+                                                     dataset=data.name, has_depth=data.has_depth)]
 
 
 @dataclass
@@ -701,6 +716,14 @@ class _Unit:
     label: str
     method: str
     oracle: bool
+    depth: str | None = None  # None, "item" (oracle or dataset depth) or an estimator
+
+
+def _unit(label: str) -> _Unit:
+    from eval.variants import is_oracle, parse_label
+
+    method, depth = parse_label(label)
+    return _Unit(label, method, is_oracle(label), depth)
 
 
 @dataclass
@@ -738,12 +761,18 @@ def _score_unit(unit: _Unit, item, settings: Mapping[str, Any]):
     fields: dict[str, Any] = {k: None for k in METRICS}
     fields.update(seconds=None, depth_source=None, error=None)
     try:
-        if unit.oracle and item.depth is None:
-            raise BokehError(f"image {item.id} carries no true depth")
+        if unit.depth == "item" and item.depth is None:
+            raise BokehError(f"image {item.id} carries no depth")
+        from bokeh.registry import get_method
+        from eval.variants import item_settings
+
         pipe = load_method(unit.method)
         image = from_uint8(item.input)
         _clear_depth_cache()
-        extra = {"depth": item.depth} if unit.oracle else {}
+        extra = {"depth": item.depth} if unit.depth == "item" else {}
+        settings = {**item_settings(get_method(unit.method).params, item, settings), **settings}
+        if unit.depth not in (None, "item"):
+            settings["depth_source"] = unit.depth
         start = time.perf_counter()
         result = pipe(image, focus=item.focus, **extra, **settings)
         fields["seconds"] = time.perf_counter() - start
@@ -779,9 +808,9 @@ def reproduce_output(run_dir: str | os.PathLike, label: str, item_id: str,
         root = None  # recorded on another machine: this machine's default copy
     data = open_dataset(meta.get("dataset", "synth"), meta.get("split"), root=root)
     item = data.select([str(item_id)])[0]
-    method, oracle = split_label(label)
-    settings = (meta.get("settings") or {}).get(method, {})
-    pred, fields = _score_unit(_Unit(label, method, oracle), item, settings)
+    unit = _unit(label)
+    settings = (meta.get("settings") or {}).get(unit.method, {})
+    pred, fields = _score_unit(unit, item, settings)
     if pred is None:
         raise BokehError(f"Could not recompute {label} on image {item_id}: {fields['error']}")
     dest = Path(dest)
@@ -889,8 +918,8 @@ def iter_evaluate(
     data = open_dataset(dataset, split, root=root)
     split = data.split
     data = data.select(stored["ids"]) if stored else data.head(limit)
-    labels = _labels(methods_l, data.has_depth)
-    units = [_Unit(lb, *split_label(lb)) for lb in labels]
+    labels = _labels(methods_l, data)
+    units = [_unit(lb) for lb in labels]
 
     lock = EvaluationLock(rdir).acquire()
     run_dir: Path | None = None
@@ -992,6 +1021,7 @@ def iter_evaluate(
                             "gt_path": str(item.gt_path or ""),
                             "focus": [round(float(v), 3) for v in item.focus]
                             if not isinstance(item, _Unreadable) else None,
+                            "focus_source": getattr(item, "focus_source", None),
                         }
                         rows_fh.write(json.dumps(row) + "\n")
                         rows_fh.flush()
@@ -1024,7 +1054,16 @@ def iter_evaluate(
 
 
 def _all_weights(units: list[_Unit], settings: Mapping[str, Mapping[str, Any]]) -> dict:
-    return {u.label: _weights_info(u.method, u.oracle, settings.get(u.method, {})) for u in units}
+    out = {}
+    for u in units:
+        if u.depth == "item" and not u.oracle:
+            out[u.label] = {"summary": "the dataset's depth (no weights)"}
+            continue
+        s = dict(settings.get(u.method, {}))
+        if u.depth not in (None, "item"):
+            s["depth_source"] = u.depth
+        out[u.label] = _weights_info(u.method, u.oracle, s)
+    return out
 
 
 def evaluate(
