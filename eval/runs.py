@@ -394,6 +394,13 @@ def _weights_info(method: str, oracle: bool, settings: Mapping[str, Any]) -> dic
             return {"summary": "classical depth (no weights)"}
         if source == "anything":
             return _depth_anything_info()
+        if source == "metric":
+            from bokeh.depth.metric import resolve
+
+            try:
+                return {"summary": f"metric Depth Anything: {resolve(download=False).description}"}
+            except BokehError as exc:
+                return {"summary": f"metric Depth Anything: not resolved yet ({exc})"}
     networks: dict[str, Any] = {}
     parts = []
     for net in spec.networks:

@@ -19,14 +19,14 @@ from typing import Any
 
 ORACLE = "oracle depth"
 DATASET = "dataset depth"
-ESTIMATORS = ("classical", "anything", "model")
+ESTIMATORS = ("classical", "anything", "model", "metric")
 REAL_DATASETS = ("vabm", "pairs")
 
 
 def estimators() -> list[str]:
     """Depth estimators usable here: classical always; Depth Anything when it is at hand (local
     folder, cached, or the Hub reachable: see :func:`bokeh.depth.anything_available`);
-    DenseDepth with real (not demo) weights."""
+    DenseDepth with real (not demo) weights; metric Depth Anything when local or cached."""
     from bokeh import depth
 
     out = ["classical"]
@@ -34,6 +34,10 @@ def estimators() -> list[str]:
         out.append("anything")
     if depth.model_available():
         out.append("model")
+    from bokeh.depth.metric import metric_available
+
+    if metric_available():
+        out.append("metric")
     return out
 
 

@@ -3,6 +3,8 @@
 - ``anything``: Depth Anything V2 Small through ``transformers`` (a local
   ``$BOKEH_DEPTH_ANYTHING_DIR`` folder, the Hugging Face cache, or one download from the Hub);
 - ``model``: the DenseDepth network (needs weights: explicit, $BOKEH_WEIGHTS_DIR, bundled or Hub);
+- ``metric``: Depth Anything V2 Metric (Outdoor or Indoor, Small): depth in metres, so the lens
+  renderer's blur scale comes from the camera model (chosen explicitly; ``auto`` never picks it);
 - ``classical``: a weights-free subject-click estimate (segmentation seeded at the focus point);
 - ``file``: a depth or disparity map supplied by the user (8/16-bit PNG, .npy, .npz or .pfm);
 - ``auto``: ``file`` when one is given, else ``anything`` when Depth Anything is at hand (local
@@ -25,7 +27,7 @@ from bokeh.errors import BokehError, WeightsNotFoundError
 
 logger = logging.getLogger("bokeh.depth")
 
-SOURCES = ("auto", "anything", "model", "classical", "file")
+SOURCES = ("auto", "anything", "model", "classical", "file", "metric")
 # Names for people (e.g. the app's radio buttons), by source.
 SOURCE_LABELS = {
     "auto": "Automatic",
@@ -33,6 +35,7 @@ SOURCE_LABELS = {
     "model": "DenseDepth",
     "classical": "Classical (subject click)",
     "file": "Uploaded depth map",
+    "metric": "Depth Anything V2 Metric (metres)",
 }
 
 
@@ -149,6 +152,11 @@ def estimate_depth(
             description += (f"; {read.filled:.1%} of its pixels were unknown (value "
                             f"{depth_invalid:g}) and filled from the nearest known ones")
         return DepthEstimate(read.disparity, "file", description)
+    if source == "metric":
+        from bokeh.depth.metric import MetricDepthEstimator
+
+        disparity, scale, description = MetricDepthEstimator().predict(image)
+        return DepthEstimate(disparity, "metric", description, metric_scale=scale)
     if source == "anything":
         from bokeh.depth.anything import DepthAnythingEstimator
 
