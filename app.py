@@ -111,20 +111,20 @@ def on_focus_typed(photo, x, y):
 
 
 def _depth_settings(mode, depth_source, depth_kind, fnumber, band, blades, rotation, boost,
-                    threshold, sigma):
+                    threshold, sigma, subject_distance=0.0):
     method = service.DEPTH_MODES.get(mode)
     if method is None:
         raise gr.Error(f"Unknown mode {mode!r}; choose one of {', '.join(service.DEPTH_MODES)}.")
     settings = {"depth_source": depth_source, "depth_kind": depth_kind, "fnumber": fnumber,
                 "band": band, "blades": blades, "rotation": rotation, "highlight_boost": boost,
-                "threshold": threshold, "sigma": sigma}
+                "threshold": threshold, "sigma": sigma, "subject_distance": subject_distance}
     return method, settings
 
 
 def _render_depth(photo, x, y, mode, depth_source, depth_file, depth_kind, fnumber, band, blades,
-                  rotation, boost, threshold, sigma):
+                  rotation, boost, threshold, sigma, subject_distance=0.0):
     method, settings = _depth_settings(mode, depth_source, depth_kind, fnumber, band, blades,
-                                       rotation, boost, threshold, sigma)
+                                       rotation, boost, threshold, sigma, subject_distance)
     try:
         focus = service.clamp_focus(photo, x, y)
         return run_method(method, photo, focus, settings, depth_file=depth_file)
@@ -141,7 +141,7 @@ def render_depth_ui(photo, x, y, *settings):
 
 
 def render_depth(image, x, y, mode, depth_source, depth_file, depth_kind, fnumber, band, blades,
-                 rotation, highlight_boost, threshold, sigma):
+                 rotation, highlight_boost, threshold, sigma, subject_distance=0.0):
     """API: render depth + blur for an image with explicit focus (x, y in the image's pixels
     after EXIF rotation and the size limit) and settings. Returns the PNG, the depth map used
     and a JSON description (method, depth source, seconds, notes)."""
@@ -155,7 +155,7 @@ def render_depth(image, x, y, mode, depth_source, depth_file, depth_kind, fnumbe
     except Exception as exc:
         raise _user_error(exc) from exc
     out = _render_depth(photo, *focus, mode, depth_source, depth_file, depth_kind, fnumber, band,
-                        blades, rotation, highlight_boost, threshold, sigma)
+                        blades, rotation, highlight_boost, threshold, sigma, subject_distance)
     return out.image, out.depth, out.info
 
 
@@ -407,6 +407,7 @@ def _depth_tab(lens, gauss, slider):
             with gr.Group() as lens_group:
                 lens_controls = [slider(lens[n]) for n in
                                  ("fnumber", "band", "blades", "rotation", "highlight_boost")]
+                subject = slider(lens["subject_distance"])  # last: the API keeps its order
             with gr.Group(visible=False) as gauss_group:
                 gauss_controls = [slider(gauss[n]) for n in ("threshold", "sigma")]
             render_btn = gr.Button("Render", variant="primary")
@@ -419,10 +420,11 @@ def _depth_tab(lens, gauss, slider):
                                               interactive=False)
                 depth_view = gr.Image(label="Depth used (bright = near)", format="png",
                                       interactive=False)
-    settings = [mode, depth_source, depth_file, depth_kind, *lens_controls, *gauss_controls]
+    settings = [mode, depth_source, depth_file, depth_kind, *lens_controls, *gauss_controls,
+                subject]
     return {"settings": settings, "outputs": [out_image, before_after, depth_view, info],
             "render": render_btn, "mode": mode, "groups": (lens_group, gauss_group),
-            "sliders": lens_controls + gauss_controls, "depth_source": depth_source,
+            "sliders": lens_controls + gauss_controls + [subject], "depth_source": depth_source,
             "depth_file": depth_file, "depth_kind": depth_kind}
 
 
