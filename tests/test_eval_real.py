@@ -110,3 +110,19 @@ def test_leaderboard_labels_real_and_synthetic_and_ranks_them_apart(vabm, tmp_pa
     assert frame.loc["vabm", "rank"] == 1 and frame.loc["synth", "rank"] == 1
     table = leaderboard_table(tmp_path / "r")
     assert {"Data", "Rank", "Focus"} <= set(table.columns)
+
+
+def test_review_says_when_a_runs_images_are_not_here(vabm, tmp_path, monkeypatch):
+    import shutil
+
+    from bokeh.errors import BokehError
+    from eval import webui
+
+    copy = tmp_path / "data"
+    shutil.copytree(vabm, copy)
+    run = evaluate(["identity"], "vabm", "all@8", root=copy, results_dir=tmp_path / "r")
+    shutil.rmtree(Path(run) / "outputs")  # a run that ships scores only ...
+    shutil.rmtree(copy)  # ... of photos that are not on this machine
+    monkeypatch.setenv("BOKEH_REALDATA", str(tmp_path / "nowhere"))
+    with pytest.raises(BokehError, match="images of run .* are not on this machine"):
+        webui.worst(Path(run).name, "identity", "psnr", results_dir=tmp_path / "r")
