@@ -407,7 +407,7 @@ def _depth_tab(lens, gauss, slider):
             with gr.Group() as lens_group:
                 lens_controls = [slider(lens[n]) for n in
                                  ("fnumber", "band", "blades", "rotation", "highlight_boost")]
-                subject = slider(lens["subject_distance"])  # last: the API keeps its order
+                subject = slider(lens["subject_distance"])  # last: not in the render_depth API
             with gr.Group(visible=False) as gauss_group:
                 gauss_controls = [slider(gauss[n]) for n in ("threshold", "sigma")]
             render_btn = gr.Button("Render", variant="primary")
@@ -660,7 +660,7 @@ def build_demo() -> gr.Blocks:
                              depth["mode"], [lens_group, gauss_group], **private)
         mode, depth_source, _, depth_kind, *sliders = settings
         api_btn.click(render_depth, [api_image, api_x, api_y, mode, depth_source, api_depth,
-                                     depth_kind, *sliders],
+                                     depth_kind, *sliders[:-1]],  # subject distance: UI only
                       [api_out, api_depth_out, api_info], api_name="render_depth", **model_work)
         api_compare.click(compare, [api_image, api_x, api_y, depth_source, api_depth, depth_kind],
                           [api_gallery, api_info], api_name="compare", **model_work)

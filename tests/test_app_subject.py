@@ -1,5 +1,5 @@
-"""The app's subject-distance control: a slider in the Depth + Blur tab, the last argument of the
-render_depth API (older positional calls keep working), and it sets the blur scale."""
+"""The app's subject-distance control: a slider in the Depth + Blur tab (the render_depth API keeps
+its inputs), and it sets the blur scale."""
 
 from __future__ import annotations
 
