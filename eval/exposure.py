@@ -28,7 +28,7 @@ def _batch(x: Any, name: str) -> torch.Tensor:
         if t.ndim == 3:
             t = t[None]
     elif isinstance(x, np.ndarray):
-        t = torch.from_numpy(np.ascontiguousarray(x)).to(torch.float64)
+        t = torch.from_numpy(np.array(x, dtype=np.float64))  # a copy: inputs may be read-only
         if t.ndim == 3:
             t = t[None]
         if t.ndim == 4:
