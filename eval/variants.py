@@ -70,6 +70,8 @@ def is_oracle(label: str) -> bool:
 def item_settings(params, item: Any, given: dict[str, Any]) -> dict[str, Any]:
     """The item's f-numbers as settings, for the declared ``params`` the run does not set."""
     names = {p.name for p in params}
-    facts = {"fnumber": getattr(item, "fnumber", None),
-             "input_fnumber": getattr(item, "input_fnumber", None)}
+    facts = {
+        "fnumber": getattr(item, "fnumber", None),
+        "input_fnumber": getattr(item, "input_fnumber", None),
+    }
     return {k: v for k, v in facts.items() if v is not None and k in names and k not in given}
