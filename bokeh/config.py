@@ -14,6 +14,9 @@ Environment variables (all optional):
 ``BOKEH_DEPTH_ANYTHING_DIR``       a local ``save_pretrained`` folder of a Depth Anything model
                                    (``config.json``, ``preprocessor_config.json``,
                                    ``model.safetensors``); used instead of the Hub when set
+``BOKEH_DEPTH_METRIC_REPO``, ``BOKEH_DEPTH_METRIC_REVISION``, ``BOKEH_DEPTH_METRIC_DIR``
+                       the metric Depth Anything model of depth source ``metric`` (the same
+                       rules; default ``depth-anything/Depth-Anything-V2-Metric-Outdoor-Small-hf``)
 ``BOKEH_MAX_SIDE``     long-side limit in pixels for uploads (default 2048)
 ``BOKEH_RESULTS_DIR``  evaluation runs and reviews (default: ``<data dir>/results``)
 ``BOKEH_ADMIN_TOKEN``  when set, starting an evaluation from the web page needs this token
@@ -24,6 +27,8 @@ Environment variables (all optional):
                        stay on this machine only
 ``BOKEH_RESULTS_PUSH_IMAGES``  ``0`` leaves the output PNGs out of that mirror (default: pushed,
                        the Review tab shows them)
+``BOKEH_REALDATA``     real development photos (default: ``<repo>/../shared/realdata``), read in
+                       place by the real-photo benchmark and tests; never copied
 ``HF_TOKEN``           Hugging Face token with write access to ``BOKEH_RESULTS_REPO`` (on a Space:
                        a Secret). Unset: huggingface_hub's own login, if any. Never logged
 """
@@ -94,6 +99,13 @@ def max_sessions() -> int:
     return _positive_int("BOKEH_MAX_SESSIONS", 200)
 
 
+def realdata_dir() -> Path:
+    """The real development photos (``BOKEH_REALDATA``, else ``<repo>/../shared/realdata``);
+    the folder may not exist: callers skip or say so."""
+    env = os.environ.get("BOKEH_REALDATA")
+    return Path(env).expanduser() if env else REPO_DIR.parent / "shared" / "realdata"
+
+
 def weights_dir() -> Path | None:
     env = os.environ.get("BOKEH_WEIGHTS_DIR")
     return Path(env).expanduser() if env else None
@@ -119,6 +131,26 @@ def depth_anything_repo() -> tuple[str | None, str]:
 def depth_anything_dir() -> Path | None:
     """A local ``save_pretrained`` folder of the Depth Anything model, or None when unset."""
     env = os.environ.get("BOKEH_DEPTH_ANYTHING_DIR")
+    return Path(env).expanduser() if env else None
+
+
+DEFAULT_DEPTH_METRIC_REPO = "depth-anything/Depth-Anything-V2-Metric-Outdoor-Small-hf"
+
+
+def depth_metric_repo() -> tuple[str | None, str]:
+    """(repo id or None when turned off, revision) of the metric Depth Anything model
+    (``BOKEH_DEPTH_METRIC_REPO``, default the Outdoor Small model; the Indoor one is
+    ``depth-anything/Depth-Anything-V2-Metric-Indoor-Small-hf``)."""
+    raw = os.environ.get("BOKEH_DEPTH_METRIC_REPO")
+    repo = DEFAULT_DEPTH_METRIC_REPO if raw is None else raw.strip()
+    if repo.lower() in ("", "none", "off"):
+        repo = None
+    return repo, os.environ.get("BOKEH_DEPTH_METRIC_REVISION") or "main"
+
+
+def depth_metric_dir() -> Path | None:
+    """A local ``save_pretrained`` folder of a metric Depth Anything model, or None."""
+    env = os.environ.get("BOKEH_DEPTH_METRIC_DIR")
     return Path(env).expanduser() if env else None
 
 

@@ -5,6 +5,7 @@ run        score methods on a dataset into a resumable run folder; prints the pe
 score      score a folder of outputs against a folder of ground truth (CSV, mean row last)
 runs       list the runs in the results directory, newest first
 benchmark  speed ratios of the metrics and renderers against references, in one run
+realbench  what the renderer does to real photos (VABD, Middlebury), against the targets
 
 Exit status: 0 success, 1 a clear error (printed as one line), 2 bad arguments, 130 cancelled.
 """
@@ -18,12 +19,13 @@ from pathlib import Path
 from tqdm import tqdm
 
 from bokeh.errors import BokehError, UnknownMethodError
-from bokeh.registry import list_methods
+from bokeh.registry import get_method, list_methods
 from eval import persist
 from eval.benchmark import format_rows, run
 from eval.datasets import SCORED_DATASETS
 from eval.metric_table import METRICS
 from eval.provenance import method_availability
+from eval.realbench import main as realbench
 from eval.runs import iter_evaluate
 from eval.score import score_folders, to_csv
 from eval.store import get_run, list_runs, run_summary
@@ -70,8 +72,16 @@ def _run(args) -> int:
                 methods.append(name)
             else:
                 print(f"skipping {why}", file=sys.stderr)
-    gen = iter_evaluate(methods, args.dataset, args.split, limit=args.limit,
-                        results_dir=args.results, resume=args.resume, root=args.root)
+    split = args.split
+    if args.aperture:
+        split = f"{split or 'all'}@{args.aperture}"
+    settings = None
+    if args.input_fnumber is not None and methods:
+        settings = {m: {"input_fnumber": args.input_fnumber} for m in methods
+                    if any(p.name == "input_fnumber" for p in get_method(m).params)}
+    gen = iter_evaluate(methods, args.dataset, split, limit=args.limit,
+                        results_dir=args.results, resume=args.resume, root=args.root,
+                        settings=settings or None)
     bar = None
     run_dir = run_id = None
     status = "failed"
@@ -158,12 +168,25 @@ def main(argv: list[str] | None = None) -> int:
     bench.add_argument("--quick", action="store_true",
                        help="skip the slow rows (generator throughput, app latency)")
 
+    real = sub.add_parser("realbench", help="real-photo benchmark (VABD, Middlebury)")
+    real.add_argument("--root", default=None,
+                      help="real photos (default: $BOKEH_REALDATA or ../shared/realdata)")
+    real.add_argument("--only", choices=("vabd", "middlebury"), default=None)
+    real.add_argument("--json", default=None, help="also write every number to this file")
+
     run = sub.add_parser("run", help="score methods on a dataset (resumable run folder)")
     run.add_argument("--dataset", choices=SCORED_DATASETS, default=None,
-                     help="synth (default; generated on first use) or ebb (needs EBB_ROOT)")
+                     help="synth (default; generated on first use), ebb (needs EBB_ROOT), vabm "
+                     "(real pairs in the VABM layout: --root, else the development copy) or "
+                     "pairs (a folder of original/ + bokeh/ pairs: --root)")
     run.add_argument("--split", default=None,
                      help="synth: holdout (default), train; ebb: val294 (default), holdout100, "
-                     "train")
+                     "train; vabm: all (default), train, test")
+    run.add_argument("--aperture", choices=("1.8", "2.8", "8"), default=None,
+                     help="vabm: only the pairs shot at this f-number")
+    run.add_argument("--input-fnumber", type=float, default=None,
+                     help="the inputs' own f-number for methods that take it (default: the "
+                     "dataset's: 16 for vabm and ebb)")
     run.add_argument("--methods", default=None,
                      help="comma-separated method names (default: every registered method)")
     run.add_argument("--limit", type=int, default=None, help="only the first N images")
@@ -189,6 +212,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "benchmark":
             return _benchmark(args, parser)
+        if args.command == "realbench":
+            parts = (args.only,) if args.only else ("vabd", "middlebury")
+            return realbench(args.root, parts=parts, json_out=args.json)
         if args.command == "run":
             if args.limit is not None and args.limit < 1:
                 parser.error("--limit must be a positive number of images")

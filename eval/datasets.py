@@ -16,6 +16,12 @@
                 stand-in for the paper's 100 images) and ``train``. Images at native resolution.
                 EBB! has no focus annotation: every item is focused at the **image centre**
                 ((W - 1) / 2, (H - 1) / 2), the same default the pipelines use, and recorded so.
+``vabm``        real pairs in the VABM layout (:mod:`bokeh.data.vabm`; VABD, or EBB! as the VABM
+                repository distributes it): ``root=``, else ``<realdata>/vabd``. Splits
+                ``all``, ``train``, ``test``, each optionally ``@1.8``, ``@2.8`` or ``@8`` for one
+                aperture. Items carry the dataset's depth (decoded from its colour map), the
+                focus point of the focal mask, the target's f-number and the input's (16).
+``pairs``       a generic folder of real pairs (:mod:`bokeh.data.pairs`); split ``all``.
 ``motorcycle``  the Middlebury photo with measured disparity that scikit-image ships. It has no
                 bokeh ground truth, so it is **not scored**: :data:`SCORED_DATASETS` leaves it
                 out and evaluation runs refuse it; it is here for rendering with estimated and
@@ -35,9 +41,11 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from bokeh.config import data_dir
+from bokeh.config import data_dir, realdata_dir
 from bokeh.data import ebb
 from bokeh.data.ebb import load_ebb
+from bokeh.data.pairs import load_pairs
+from bokeh.data.real import RealPair, RealPairs
 from bokeh.data.synth import (
     HOLDOUT_COUNT,
     HOLDOUT_NAME,
@@ -45,12 +53,16 @@ from bokeh.data.synth import (
     load_synth,
     motorcycle_sample,
 )
+from bokeh.data.vabm import load_vabm
 from bokeh.errors import BokehError, DatasetNotFoundError
 from bokeh.imaging import to_uint8
 
-DATASETS = ("synth", "ebb", "motorcycle")
-SCORED_DATASETS = ("synth", "ebb")  # those with a bokeh ground truth
-DEFAULT_SPLITS = {"synth": "holdout", "ebb": "val294", "motorcycle": "all"}
+DATASETS = ("synth", "ebb", "vabm", "pairs", "motorcycle")
+SCORED_DATASETS = ("synth", "ebb", "vabm", "pairs")  # those with a bokeh ground truth
+REAL_DATASETS = ("ebb", "vabm", "pairs", "motorcycle")  # real photographs, not rendered scenes
+DEFAULT_SPLITS = {"synth": "holdout", "ebb": "val294", "vabm": "all", "pairs": "all",
+                  "motorcycle": "all"}
+EBB_INPUT_FNUMBER = 16.0  # EBB!'s inputs are shot at f/16
 EBB_SPLIT_NAMES = ("val294", "holdout100", "train")
 FOCUS_CENTRE = "image centre (no focus annotation)"
 
@@ -74,6 +86,8 @@ class EvalItem:
     depth: np.ndarray | None
     focus: tuple[float, float]
     focus_source: str = "annotation"
+    fnumber: float | None = None  # the target's f-number, when the dataset knows it
+    input_fnumber: float | None = None  # the input's f-number, when it has a depth of field
 
 
 def centre_of(image: np.ndarray) -> tuple[float, float]:
@@ -145,17 +159,29 @@ class EvalDataset(Sequence[EvalItem]):
         return EvalDataset(self.name, self.split, self.root, self.has_depth, self.scorable,
                            self.description, dict(self.provenance), self._source, list(index))
 
+    @property
+    def real(self) -> bool:
+        """Real photographs (not the synthetic benchmark)."""
+        return self.name in REAL_DATASETS
+
     def _load(self, i: int) -> EvalItem:
         if isinstance(self._source, list):
             return self._source[i]
         pair = self._source[i]
+        if isinstance(pair, RealPair):
+            return EvalItem(
+                id=pair.key, input=pair.input, gt=pair.target, input_path=pair.input_path,
+                gt_path=pair.target_path, depth=pair.depth, focus=pair.focus,
+                focus_source=pair.focus_source, fnumber=pair.fnumber,
+                input_fnumber=pair.input_fnumber)
         if pair.focus is not None:
             focus, how = (float(pair.focus[0]), float(pair.focus[1])), "annotation"
         else:
             focus, how = centre_of(pair.original), FOCUS_CENTRE
         return EvalItem(
             id=pair.key, input=pair.original, gt=pair.bokeh, input_path=pair.original_path,
-            gt_path=pair.bokeh_path, depth=pair.depth, focus=focus, focus_source=how)
+            gt_path=pair.bokeh_path, depth=pair.depth, focus=focus, focus_source=how,
+            input_fnumber=EBB_INPUT_FNUMBER if self.name == "ebb" else None)
 
 
 def _from_pairs(name: str, pairs, split: str, description: str) -> EvalDataset:
@@ -179,6 +205,26 @@ def _from_pairs(name: str, pairs, split: str, description: str) -> EvalDataset:
         _index=list(range(len(pairs))))
 
 
+def _from_real(pairs: RealPairs) -> EvalDataset:
+    return EvalDataset(
+        name=pairs.name, split=pairs.split, root=Path(pairs.root), has_depth=pairs.has_depth,
+        scorable=True, description=pairs.description, provenance=dict(pairs.provenance),
+        _source=pairs, _index=list(range(len(pairs))))
+
+
+def _real(name: str, split: str, root) -> EvalDataset:
+    if name == "pairs":
+        if root is None:
+            raise DatasetNotFoundError("The paired-folder dataset needs its folder (--root DIR).")
+        return _from_real(load_pairs(root, split))
+    if root is None:
+        root = realdata_dir() / "vabd"
+        if not root.is_dir():
+            raise DatasetNotFoundError(
+                f"No VABM-layout folder given and none at {root}; pass --root DIR.")
+    return _from_real(load_vabm(root, split))
+
+
 def _motorcycle() -> EvalDataset:
     s = motorcycle_sample()
     item = EvalItem(id=s.name, input=to_uint8(s.image), gt=None, input_path=None, gt_path=None,
@@ -193,8 +239,8 @@ def _motorcycle() -> EvalDataset:
 def open_dataset(
     name: str, split: str | None = None, *, root: str | os.PathLike | None = None
 ) -> EvalDataset:
-    """Open dataset ``name`` (``"synth"``, ``"ebb"`` or ``"motorcycle"``) at ``split``
-    (default: ``holdout``, ``val294``, ``all`` respectively); ``root`` is its folder.
+    """Open dataset ``name`` (see :data:`DATASETS`) at ``split`` (default:
+    :data:`DEFAULT_SPLITS`); ``root`` is its folder.
 
     Raises :class:`~bokeh.errors.DatasetNotFoundError` with what to do when the data is missing
     or the split does not exist, and :class:`~bokeh.errors.BokehError` for an unknown name.
@@ -206,6 +252,8 @@ def open_dataset(
         if split != "all":
             raise DatasetNotFoundError("The motorcycle sample has one split, 'all'.")
         return _motorcycle()
+    if name in ("vabm", "pairs"):
+        return _real(name, split, root)
     if name == "synth":
         try:
             pairs = load_synth(root, split)
@@ -263,6 +311,11 @@ def available_datasets() -> list[DatasetInfo]:
     out.append(DatasetInfo("synth", ("holdout",), True, note))
     ok, note = _ebb_status()
     out.append(DatasetInfo("ebb", EBB_SPLIT_NAMES, ok, note))
+
+    vabd = realdata_dir() / "vabd"
+    out.append(DatasetInfo("vabm", ("all", "all@1.8", "all@2.8", "all@8"), vabd.is_dir(),
+                           f"real photos, VABM layout (VABD) at {vabd}" if vabd.is_dir() else
+                           "real photos in the VABM layout: not on this machine (--root DIR)"))
     out.append(DatasetInfo("motorcycle", ("all",), True,
                            "one real photo with measured depth; no bokeh ground truth, so it is "
                            "rendered but not scored"))

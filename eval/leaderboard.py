@@ -13,7 +13,9 @@ progress can be shown too. Which runs feed the table (``run=``):
 a run id      that run only, whatever its status (live view while it runs).
 
 Metric columns follow :data:`eval.metrics.METRICS` (label as header, values rounded to the
-metric's decimals, sorted best first using ``higher_is_better``). ``Note`` flags oracle rows
+metric's decimals, sorted best first using ``higher_is_better``). Real photographs and
+synthetic scenes are labelled as such (``Data``) and never ranked together: ``Rank`` counts
+within one dataset and split. ``Note`` flags oracle rows
 and results whose training data overlaps the evaluated images (``Train overlap``): the official
 BGGAN weights were trained on a list that includes all of EBB! Val294 (REFERENCE.md section 2).
 """
@@ -31,6 +33,7 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from bokeh.data.ebb import EBB_NUM_PAIRS, EBB_SPLITS
+from eval.datasets import REAL_DATASETS
 from eval.metric_table import METRICS
 from eval.references import REFERENCE_POINTS, ReferencePoint
 from eval.store import get_run, list_runs, load_rows, run_summary, summarize
@@ -143,7 +146,13 @@ def _run_frame(info) -> Any:
         flags.append(bool(overlap))
     df["train_overlap"] = flags
     df["note"] = notes
+    df["data"] = [data_kind(d) for d in df["dataset"]]
     return df
+
+
+def data_kind(dataset: str) -> str:
+    """"real photos" or "synthetic scenes", for people."""
+    return "real photos" if dataset in REAL_DATASETS else "synthetic scenes"
 
 
 def leaderboard_frame(
@@ -167,7 +176,7 @@ def leaderboard_frame(
     if not frames:
         empty = summarize(pd.DataFrame(columns=["method", "error", "seconds", "dataset",
                                                 "split"]))
-        for col in ("status", "started_at", "train_overlap", "note"):
+        for col in ("status", "started_at", "train_overlap", "note", "data", "rank"):
             empty[col] = pd.Series(dtype=object)
         return empty
     df = pd.concat(frames, ignore_index=True)
@@ -177,13 +186,21 @@ def leaderboard_frame(
         df = df[df["split"] == split]
     if run == "latest":  # newest complete run per (method, dataset, split): runs are newest first
         df = df.drop_duplicates(subset=["method", "dataset", "split"], keep="first")
-    return _sorted(df).reset_index(drop=True)
+    df = _sorted(df).reset_index(drop=True)
+    scored = df[next(iter(_metric_key()))].notna()
+    df["rank"] = scored.groupby([df["dataset"], df["split"]]).cumsum().where(scored)
+    return df
+
+
+def _metric_key():
+    key, spec = next(iter(METRICS.items()))
+    return key, spec
 
 
 def _sorted(df):
-    key, spec = next(iter(METRICS.items()))
-    return df.sort_values(["dataset", "split", key], ascending=[True, True,
-                                                                not spec.higher_is_better],
+    key, spec = _metric_key()
+    return df.sort_values(["data", "dataset", "split", key],
+                          ascending=[True, True, True, not spec.higher_is_better],
                           kind="stable", na_position="last")
 
 
@@ -193,8 +210,12 @@ def leaderboard_columns() -> list[dict[str, Any]]:
     ``decimals``, ``higher_is_better`` and ``description`` (for tooltips)."""
     cols: list[dict[str, Any]] = [
         {"name": "Method", "key": "method", "kind": "text"},
+        {"name": "Data", "key": "data", "kind": "text",
+         "description": "real photos or synthetic scenes: never ranked together"},
         {"name": "Dataset", "key": "dataset", "kind": "text"},
         {"name": "Split", "key": "split", "kind": "text"},
+        {"name": "Rank", "key": "rank", "kind": "number", "decimals": 0,
+         "description": "by the first metric, within this dataset and split"},
         {"name": "n", "key": "n", "kind": "number", "decimals": 0},
     ]
     for key, spec in METRICS.items():
@@ -213,6 +234,9 @@ def leaderboard_columns() -> list[dict[str, Any]]:
         {"name": "Status", "key": "status", "kind": "text"},
         {"name": "Weights", "key": "weights", "kind": "text"},
         {"name": "Train overlap", "key": "train_overlap", "kind": "bool"},
+        {"name": "Focus", "key": "focus", "kind": "text",
+         "description": "where the focus points came from: the dataset's annotation or the "
+         "image centre"},
         {"name": "Note", "key": "note", "kind": "text"},
     ]
     return cols
@@ -264,7 +288,7 @@ def rows_for_plot(df) -> list[dict[str, Any]]:
         if not (math.isfinite(x) and math.isfinite(y)):
             continue
         name = str(r[method])
-        label = f"{name} · {r[ds]}/{r[sp]}" if mixed else name
+        label = f"{name} · {data_kind(str(r[ds]))}: {r[ds]}/{r[sp]}" if mixed else name
         out.append({"method": label, "psnr": x, "ssim": y,
                     "oracle": name.endswith(" (oracle depth)"),
                     "dataset": r[ds], "split": r[sp]})

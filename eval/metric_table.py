@@ -78,6 +78,15 @@ METRICS: dict[str, MetricSpec] = {
         description="Wang et al.: 11x11 Gaussian window, sigma 1.5, population covariance "
         "(skimage gaussian_weights=True, use_sample_covariance=False; piq/torchmetrics/TF).",
     ),
+    "psnr_em": MetricSpec(
+        name="psnr_em",
+        label="PSNR, exposure-matched (dB)",
+        higher_is_better=True,
+        decimals=2,
+        fn="eval.exposure:psnr_exposure_matched",
+        description="PSNR after one gain per colour channel fitted to the target (least "
+        "squares), so that exposure differences are not counted as blur errors.",
+    ),
 }
 
 __all__ = ["METRICS", "MetricSpec"]

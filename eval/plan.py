@@ -19,16 +19,25 @@ from bokeh.params import validate_settings
 from bokeh.registry import get_method
 from eval.datasets import SCORED_DATASETS, open_dataset
 from eval.provenance import method_availability
-from eval.store import RunInfo, get_run, oracle_label, split_label
+from eval.store import RunInfo, get_run
+from eval.variants import is_oracle, labels_for, parse_label
 
 
 @dataclass(frozen=True)
 class Unit:
-    """One column of a run: a method (``oracle``: run on the image's true depth)."""
+    """One column of a run: a method; for depth methods the depth it runs on (:mod:`eval.variants`:
+    None = its own setting, "item" = the item's depth, else an estimator). ``oracle``: the item's
+    depth is the true depth (synthetic scenes)."""
 
     label: str
     method: str
     oracle: bool
+    depth: str | None = None
+
+    @classmethod
+    def from_label(cls, label: str) -> Unit:
+        method, depth = parse_label(label)
+        return cls(label, method, is_oracle(label), depth)
 
 
 @dataclass
@@ -71,14 +80,10 @@ def check_settings(methods: list[str], settings: Mapping[str, Mapping] | None) -
     return settings
 
 
-def labels_for(methods: list[str], has_depth: bool) -> list[str]:
-    """Each method, and after each depth method its oracle variant when true depth exists."""
-    out = []
-    for m in methods:
-        out.append(m)
-        if has_depth and get_method(m).kind == "depth":
-            out.append(oracle_label(m))
-    return out
+def row_labels(methods: list[str], data) -> list[str]:
+    """The rows of each method on ``data`` (:func:`eval.variants.labels_for`)."""
+    return [label for m in methods for label in labels_for(
+        m, kind=get_method(m).kind, dataset=data.name, has_depth=data.has_depth)]  # fmt: skip
 
 
 def _resumed(resume: str, rdir, given: dict[str, Any], settings) -> RunInfo:
@@ -137,9 +142,9 @@ def plan_run(
     data = open_dataset(dataset, split, root=root)
     split = data.split
     data = data.select(info.meta["ids"]) if info else data.head(limit)
-    labels = labels_for(methods_l, data.has_depth)
-    units = [Unit(lb, *split_label(lb)) for lb in labels]
+    labels = row_labels(methods_l, data)
+    units = [Unit.from_label(lb) for lb in labels]
     return RunPlan(methods_l, dataset, split, limit, settings_d, data, labels, units, info)
 
 
-__all__ = ["RunPlan", "Unit", "as_list", "check_settings", "labels_for", "plan_run"]
+__all__ = ["RunPlan", "Unit", "as_list", "check_settings", "plan_run", "row_labels"]

@@ -17,7 +17,7 @@ from bokeh.errors import BokehError
 from bokeh.registry import get_method
 from bokeh.version import __version__
 from bokeh.weights.files import checked_checkpoint, file_sha256
-from bokeh.weights.resolve import resolve_depth_anything, weights_status
+from bokeh.weights.resolve import resolve_depth_anything, resolve_depth_metric, weights_status
 
 
 def git_commit() -> dict[str, Any]:
@@ -67,6 +67,12 @@ def weights_info(method: str, oracle: bool, settings: Mapping[str, Any]) -> dict
             return {"summary": "classical depth (no weights)"}
         if source == "anything":
             return depth_anything_info()
+        if source == "metric":
+            try:
+                where = resolve_depth_metric(download=False).description
+            except BokehError as exc:
+                return {"summary": f"metric Depth Anything: not resolved yet ({exc})"}
+            return {"summary": f"metric Depth Anything: {where}"}
     networks: dict[str, Any] = {}
     parts = []
     for net in (n.name for n in spec.networks):

@@ -33,6 +33,9 @@ method that needs weights none of the sources holds is refused before the run st
 Oracle depth: on datasets that carry true depth (synth), every ``kind == "depth"`` method also
 runs with ``depth=item.depth`` (the same pipeline and settings) as the method
 ``"<name> (oracle depth)"``: an upper bound that separates depth errors from rendering errors.
+On real photos (vabm, pairs) depth methods run once per depth source instead ("(dataset
+depth)", "(classical)", ...), and items pass their pair's f-numbers (:mod:`eval.variants`);
+each row records where its focus point came from (``focus_source``).
 
 Timing: ``seconds`` is the wall time of the pipeline call alone (not scoring or saving). The
 depth pipelines' small depth cache is cleared before each call so that a method never reuses
@@ -53,12 +56,13 @@ from typing import Any
 from bokeh.errors import BokehError
 from bokeh.imaging import from_uint8, save_png, to_uint8
 from bokeh.pipelines.depth_blur import DEPTH_CACHE
-from bokeh.registry import load_method
+from bokeh.registry import get_method, load_method
 from eval.datasets import open_dataset
 from eval.metric_table import METRICS
 from eval.plan import RunPlan, Unit, plan_run
 from eval.score import score_pair
-from eval.store import EvaluationLock, read_json, results_root, split_label
+from eval.store import EvaluationLock, read_json, results_root
+from eval.variants import item_settings
 from eval.writer import RunWriter
 
 
@@ -90,12 +94,15 @@ def _score_unit(unit: Unit, item, settings: Mapping[str, Any]):
     fields: dict[str, Any] = {k: None for k in METRICS}
     fields.update(seconds=None, depth_source=None, error=None)
     try:
-        if unit.oracle and item.depth is None:
-            raise BokehError(f"image {item.id} carries no true depth")
+        if unit.depth == "item" and item.depth is None:
+            raise BokehError(f"image {item.id} carries no depth")
         pipe = load_method(unit.method)
         image = from_uint8(item.input)
         DEPTH_CACHE.clear()
-        extra = {"depth": item.depth} if unit.oracle else {}
+        extra = {"depth": item.depth} if unit.depth == "item" else {}
+        settings = {**item_settings(get_method(unit.method).params, item, settings), **settings}
+        if unit.depth not in (None, "item"):
+            settings["depth_source"] = unit.depth
         start = time.perf_counter()
         result = pipe(image, focus=item.focus, **extra, **settings)
         fields["seconds"] = time.perf_counter() - start
@@ -128,9 +135,9 @@ def reproduce_output(run_dir: str | os.PathLike, label: str, item_id: str,
         root = None  # recorded on another machine: this machine's default copy
     data = open_dataset(meta.get("dataset", "synth"), meta.get("split"), root=root)
     item = data.select([str(item_id)])[0]
-    method, oracle = split_label(label)
-    settings = (meta.get("settings") or {}).get(method, {})
-    pred, fields = _score_unit(Unit(label, method, oracle), item, settings)
+    unit = Unit.from_label(label)
+    settings = (meta.get("settings") or {}).get(unit.method, {})
+    pred, fields = _score_unit(unit, item, settings)
     if pred is None:
         raise BokehError(f"Could not recompute {label} on image {item_id}: {fields['error']}")
     dest = Path(dest)

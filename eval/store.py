@@ -45,16 +45,16 @@ import pandas as pd
 from bokeh import config
 from bokeh.errors import BokehError
 from eval.metric_table import METRICS
+from eval.variants import is_oracle, parse_label
 
 FORMAT_VERSION = 1
-ORACLE_SUFFIX = " (oracle depth)"
 STALE_AFTER_S = 3600.0  # no heartbeat for this long (other host) => incomplete
 HEARTBEAT_EVERY_S = 5.0
 LOCK_NAME = ".eval.lock"
 
 ROW_COLUMNS = (
-    "run_id", "dataset", "split", "id", "method", "base_method", "oracle", "psnr", "ssim",
-    "ssim_gauss", "seconds", "output", "input_path", "gt_path", "depth_source", "focus", "error",
+    "run_id", "dataset", "split", "id", "method", "base_method", "oracle", *METRICS, "seconds",
+    "output", "input_path", "gt_path", "depth_source", "focus", "focus_source", "error",
 )  # fmt: skip
 
 
@@ -102,16 +102,10 @@ def new_run_id() -> str:
     return f"{now:%Y%m%dT%H%M%S}{now.microsecond // 1000:03d}Z-{secrets.token_hex(3)}"
 
 
-def oracle_label(method: str) -> str:
-    """The label of ``method`` run on true depth."""
-    return method + ORACLE_SUFFIX
-
-
 def split_label(label: str) -> tuple[str, bool]:
-    """``"depth-lens (oracle depth)"`` -> ``("depth-lens", True)``."""
-    if label.endswith(ORACLE_SUFFIX):
-        return label[: -len(ORACLE_SUFFIX)], True
-    return label, False
+    """``"depth-lens (oracle depth)"`` -> ``("depth-lens", True)``; other depth variants
+    (``"depth-lens (classical)"``, see :mod:`eval.variants`) -> ``("depth-lens", False)``."""
+    return parse_label(label)[0], is_oracle(label)
 
 
 def slug(text: str) -> str:
@@ -368,11 +362,11 @@ def load_rows(run_dir: str | os.PathLike):
     df = pd.DataFrame(rows)
     for col in ROW_COLUMNS:
         if col not in df.columns:
-            df[col] = pd.Series(dtype="float64" if col in ("psnr", "ssim", "ssim_gauss",
-                                                           "seconds") else "object")
+            numeric = col in METRICS or col == "seconds"
+            df[col] = pd.Series(dtype="float64" if numeric else "object")
     if len(df):
         df = df.drop_duplicates(subset=["method", "id"], keep="last").reset_index(drop=True)
-    for col in ("output", "error", "depth_source", "input_path", "gt_path"):
+    for col in ("output", "error", "depth_source", "input_path", "gt_path", "focus_source"):
         df[col] = df[col].astype(object).where(df[col].notna(), None)  # None, never NaN
     extra = [c for c in df.columns if c not in ROW_COLUMNS]
     return df[list(ROW_COLUMNS) + extra]
@@ -384,8 +378,8 @@ def summarize(rows, meta: Mapping[str, Any] | None = None):
     Columns: method, base_method, oracle, dataset, split, n (scored images), n_images (images
     in the run), n_errors, then for each metric in ``eval.metrics.METRICS`` its mean and
     ``<metric>_std`` (sample standard deviation; NaN for n < 2), seconds (mean),
-    seconds_std, seconds_median, complete (every image of the run scored), run_id, weights.
-    Methods are listed in the run's order.
+    seconds_std, seconds_median, complete (every image of the run scored), run_id, weights,
+    focus (where the focus points came from). Methods are listed in the run's order.
     """
 
     meta = dict(meta or {})
@@ -415,14 +409,26 @@ def summarize(rows, meta: Mapping[str, Any] | None = None):
         rec["seconds_std"] = float(secs.std(ddof=1)) if len(secs) > 1 else float("nan")
         rec["seconds_median"] = float(secs.median()) if len(secs) else float("nan")
         rec["complete"] = bool(rec["n"] == rec["n_images"] and rec["n"] > 0)
+        rec["focus"] = _focus_summary(sub)
         rec["run_id"] = meta.get("run_id")
         rec["weights"] = (weights.get(label) or {}).get("summary", "")
         out.append(rec)
     cols = ["method", "base_method", "oracle", "dataset", "split", "n", "n_images", "n_errors"]
     for key in METRICS:
         cols += [key, f"{key}_std"]
-    cols += ["seconds", "seconds_std", "seconds_median", "complete", "run_id", "weights"]
+    cols += ["seconds", "seconds_std", "seconds_median", "complete", "focus", "run_id", "weights"]
     return pd.DataFrame(out, columns=cols)
+
+
+def _focus_summary(rows) -> str:
+    """Where the focus points of these rows came from: "annotation", "image centre (...)",
+    or counts of each; "" when the rows do not say (runs made before it was recorded)."""
+    if "focus_source" not in rows or not len(rows):
+        return ""
+    counts = rows["focus_source"].dropna().value_counts()
+    if len(counts) <= 1:
+        return str(counts.index[0]) if len(counts) else ""
+    return ", ".join(f"{k} ({v})" for k, v in counts.items())
 
 
 def run_summary(run_dir: str | os.PathLike):

@@ -243,8 +243,12 @@ def worst(run_id: str, method: str, metric: str, k: int = 12, results_dir=None) 
     if not run_id or not method:
         raise BokehError("Pick a run and a method first.")
     run_dir = get_run(run_id, results_dir).path
-    items = [_with_output(item, run_id, run_dir)
-             for item in worst_images(run_dir, method, metric, k=k)]
+    try:
+        items = [_with_output(item, run_id, run_dir)
+                 for item in worst_images(run_dir, method, metric, k=k)]
+    except BokehError as exc:  # e.g. a reference run on real photos that are not here
+        raise BokehError(f"The images of run {run_id} are not on this machine, so they cannot "
+                         f"be shown; its scores are in the leaderboard. ({exc})") from None
     return [{**item, "output": servable(item["output"])} for item in items]
 
 

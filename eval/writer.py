@@ -38,8 +38,16 @@ from eval.store import (
 
 def all_weights(plan: RunPlan) -> dict:
     """Which weights each unit of ``plan`` uses (:func:`eval.provenance.weights_info`)."""
-    return {u.label: weights_info(u.method, u.oracle, plan.settings.get(u.method, {}))
-            for u in plan.units}  # fmt: skip
+    out = {}
+    for u in plan.units:
+        if u.depth == "item" and not u.oracle:
+            out[u.label] = {"summary": "the dataset's depth (no weights)"}
+            continue
+        settings = dict(plan.settings.get(u.method, {}))
+        if u.depth not in (None, "item"):
+            settings["depth_source"] = u.depth
+        out[u.label] = weights_info(u.method, u.oracle, settings)
+    return out
 
 
 def finalise(run_dir: Path, meta: dict) -> None:
@@ -119,6 +127,7 @@ class RunWriter:
                 "oracle": unit.oracle, **fields, "output": out_rel,
                 "input_path": str(item.input_path or ""), "gt_path": str(item.gt_path or ""),
                 "focus": None if focus is None else [round(float(v), 3) for v in focus],
+                "focus_source": getattr(item, "focus_source", None),
             }  # fmt: skip
             self._rows.write(json.dumps(row) + "\n")
             self._rows.flush()

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from bokeh.depth.classical import estimate_disparity, subject_mask
+from bokeh.depth.classical import estimate_disparity, ground_prior, subject_mask
 from bokeh.depth.files import load_depth_file
 from bokeh.errors import ImageReadError
 
@@ -268,9 +268,19 @@ def test_click_on_the_object_segments_it():
     assert _iou(mask > 0.5, disc) > 0.8
 
     disparity = estimate_disparity(image, focus=centre)
-    assert disparity[disc].mean() > disparity[~disc].mean() + 0.3
-    # The confident background stays behind the confident subject.
-    assert disparity[mask < 0.05].max() < disparity[mask > 0.95].min()
+    h = image.shape[0]
+    prior = ground_prior(h)
+    assert (disparity >= prior[:, None] - 1e-6).all()  # nothing is pushed behind the ground
+    # The subject stands at one depth, the ground's at its contact row: its bottom, at most 5 %
+    # of the height below the click (plus at most the relief towards its middle).
+    rows = np.arange(h)[:, None]
+    contact = round(centre[1] + 0.05 * h)
+    core = disc & (rows >= centre[1]) & (rows <= contact)  # unfaded, above the contact row
+    assert prior[contact] - 1e-6 <= disparity[core].min()
+    assert disparity[core].max() <= prior[contact] + 0.05 + 1e-6
+    # The background above the subject is behind it.
+    above = np.broadcast_to(rows < centre[1] - 0.22 * 240 - 5, disc.shape)
+    assert disparity[above].max() < disparity[core].min()
 
 
 def test_segmentation_works_on_a_downscaled_copy():
@@ -286,7 +296,11 @@ def test_click_on_the_background_gives_another_result():
     assert mask[20, 15] > 0.5  # the clicked place is the subject now
     assert mask[disc].mean() < 0.5 and _iou(mask > 0.5, disc) < 0.2
     on_background = estimate_disparity(image, focus=(15.0, 20.0))
-    assert on_background[disc].mean() < on_object[disc].mean() - 0.2
+    # Clicked, the disc is pulled forward to where it stands; otherwise it is ground.
+    assert on_background[disc].mean() < on_object[disc].mean() - 0.02
+    upper = disc & (np.arange(240)[:, None] < 100)
+    ground = np.broadcast_to(ground_prior(240)[:, None], disc.shape)
+    np.testing.assert_allclose(on_background[upper], ground[upper], atol=1e-6)
 
 
 def test_grey_looking_image():
@@ -367,7 +381,8 @@ def test_astronaut_face_click():
     # The top-left flag and the bottom-right helmet are not her face.
     assert mask[:60, :60].mean() < 0.5 and mask[-60:, -120:].mean() < 0.5
     disparity = estimate_disparity(image, focus=face)
-    assert disparity[face[1], face[0]] > np.median(disparity)
+    # The face stands on the ground lower in the frame: nearer than the ground at its own row.
+    assert disparity[face[1], face[0]] > ground_prior(image.shape[0])[face[1]] + 0.01
 
 
 # ------------------------------------------------------------------------------ hostile files

@@ -130,7 +130,8 @@ def test_mixed_datasets_are_labelled_in_the_plot():
     df = pd.DataFrame({"method": ["identity", "identity"], "dataset": ["synth", "ebb"],
                        "split": ["holdout", "val294"], "psnr": [30.0, 20.0],
                        "ssim": [0.9, float("nan")]})
-    assert lb.rows_for_plot(df) == [{"method": "identity · synth/holdout", "psnr": 30.0,
+    assert lb.rows_for_plot(df) == [{"method": "identity · synthetic scenes: synth/holdout",
+                                     "psnr": 30.0,
                                      "ssim": 0.9, "oracle": False, "dataset": "synth",
                                      "split": "holdout"}]
 

@@ -34,10 +34,10 @@ class InvertPipeline:
                                   "seconds": time.perf_counter() - start})  # fmt: skip
 
 
-def render_flat(image, disparity, *, focus, settings, plane):
+def render_flat(image, estimate, *, focus, settings, plane):
     """A toy depth renderer: everything nearer than ``cut`` becomes grey."""
     out = image.copy()
-    out[disparity > settings["cut"]] = settings["grey"]
+    out[estimate.disparity > settings["cut"]] = settings["grey"]
     return out, {"cut": settings["cut"]}
 
 

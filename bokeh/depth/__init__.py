@@ -3,6 +3,8 @@
 - ``anything``: Depth Anything V2 Small through ``transformers`` (a local
   ``$BOKEH_DEPTH_ANYTHING_DIR`` folder, the Hugging Face cache, or one download from the Hub);
 - ``model``: the DenseDepth network (needs weights; see :mod:`bokeh.weights`);
+- ``metric``: Depth Anything V2 Metric (Outdoor or Indoor, Small): depth in metres, so the lens
+  renderer's blur scale comes from the camera model (chosen explicitly; ``auto`` never picks it);
 - ``classical``: a weights-free subject-click estimate (segmentation seeded at the focus point);
 - ``file``: a depth or disparity map supplied by the user (8/16-bit PNG, .npy, .npz or .pfm);
 - ``embedded``: the depth map a phone stored in the photo (GDepth or Dynamic Depth JPEG, HEIC
@@ -31,7 +33,7 @@ from bokeh.weights.resolve import depth_anything_status, weights_status
 
 logger = logging.getLogger("bokeh.depth")
 
-DEPTH_SOURCES = ("auto", "anything", "model", "classical", "file", "embedded")
+DEPTH_SOURCES = ("auto", "anything", "model", "classical", "file", "embedded", "metric")
 # Names for people (e.g. the app's radio buttons), by source.
 SOURCE_LABELS = {
     "auto": "Automatic",
@@ -40,6 +42,7 @@ SOURCE_LABELS = {
     "classical": "Classical (subject click)",
     "file": "Uploaded depth map",
     "embedded": "Depth map stored in the photo",
+    "metric": "Depth Anything V2 Metric (metres)",
 }
 DENSEDEPTH = "densedepth"  # the checkpoint the ``model`` source runs
 

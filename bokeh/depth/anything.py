@@ -105,6 +105,13 @@ def predict_disparity(
     ``predicted_depth`` is resized back to HxW (bilinear) and scaled with
     :func:`normalise_relative`. A metric-depth model's output is inverted first.
     """
+    raw = predict_raw(model, processor, image, device=device, max_side=max_side)
+    return normalise_relative(raw, percentiles=percentiles)
+
+
+def predict_raw(model, processor, image: np.ndarray, *, device=None, max_side=None) -> np.ndarray:
+    """The model's output as disparity, float32 (H, W): relative inverse depth for a relative
+    model, 1 / metres for a metric one (``config.depth_estimation_type == "metric"``)."""
     check_image(image, unit_range=True, min_side=2)
     if device is None:
         first = next(model.parameters(), None)
@@ -124,8 +131,7 @@ def predict_disparity(
         if getattr(model.config, "depth_estimation_type", "relative") == "metric":
             pred = 1.0 / pred.clamp_min(1e-3)  # metres -> disparity
         pred = F.interpolate(pred, size=(h, w), mode="bilinear", align_corners=False)
-        raw = pred[0, 0].cpu().numpy()
-    return normalise_relative(raw, percentiles=percentiles)
+        return pred[0, 0].cpu().numpy().astype(np.float32)
 
 
 # --------------------------------------------------------------------------- cached estimator
@@ -212,5 +218,6 @@ __all__ = [
     "load_cached",
     "normalise_relative",
     "predict_disparity",
+    "predict_raw",
     "working_size",
 ]

@@ -10,7 +10,8 @@ import numpy as np
 from bokeh.depth import resolve_source
 from bokeh.depth.anything import DepthAnythingEstimator
 from bokeh.depth.classical import estimate_disparity
-from bokeh.depth.files import load_depth_file
+from bokeh.depth.files import read_depth_map
+from bokeh.depth.metric import MetricDepthEstimator
 from bokeh.depth.model import DenseDepthEstimator
 from bokeh.depth.phone import EmbeddedDepth
 from bokeh.errors import BokehError, WeightsNotFoundError
@@ -24,6 +25,18 @@ class DepthEstimate:
     source: str  # "anything", "model", "classical", "file", "embedded" or "given"
     description: str  # for people, e.g. "DenseDepth (demo weights bundled in assets/weights)"
     focus_disparity: float | None = None  # the focal plane the photo stored (embedded), if any
+    metric_scale: float | None = None  # inverse metres per unit when metric (0 = infinity)
+
+
+def _from_file(depth_file, *, kind: str, size: tuple[int, int], invalid: float | None):
+    if depth_file is None:
+        raise BokehError("Depth source 'file' needs a depth map: upload one or pick another source.")
+    read = read_depth_map(depth_file, kind=kind, size=size, invalid=invalid)
+    description = f"uploaded {kind} map"
+    if invalid is not None:
+        description += (f"; {read.filled:.1%} of its pixels were unknown (value {invalid:g}) and "
+                        "filled from the nearest known ones")  # fmt: skip
+    return DepthEstimate(read.disparity, "file", description)
 
 
 def estimate_depth(
@@ -33,12 +46,14 @@ def estimate_depth(
     focus: tuple[float, float] | None = None,
     depth_file=None,
     depth_kind: str = "disparity",
+    depth_invalid: float | None = None,
     embedded: EmbeddedDepth | None = None,
 ) -> DepthEstimate:
     """Normalised disparity for ``image`` ((H, W, 3) float in [0, 1]) from the chosen source.
 
     ``depth_file`` (path, bytes or array) is used by the ``file`` source, read as ``depth_kind``
-    ("depth": larger is farther, or "disparity": larger is nearer) and resized to the image.
+    ("depth": larger is farther, or "disparity": larger is nearer) and resized to the image;
+    pixels equal to ``depth_invalid`` (0 for Middlebury disparity) are unknown and filled.
     ``embedded`` (the depth map stored in the photo, :mod:`bokeh.depth.phone`) is used by the
     ``embedded`` source, stretched to the image, with its stored focal plane when it has one.
     An explicitly chosen source that is not available raises :class:`WeightsNotFoundError`
@@ -57,12 +72,10 @@ def estimate_depth(
         return DepthEstimate(embedded.at_size(w, h), "embedded", embedded.describe(),
                              embedded.focus_disparity)  # fmt: skip
     if source == "file":
-        if depth_file is None:
-            raise BokehError(
-                "Depth source 'file' needs a depth map: upload one or pick another source."
-            )
-        disparity = load_depth_file(depth_file, kind=depth_kind, size=(w, h))
-        return DepthEstimate(disparity, "file", f"uploaded {depth_kind} map")
+        return _from_file(depth_file, kind=depth_kind, size=(w, h), invalid=depth_invalid)
+    if source == "metric":
+        disparity, scale, description = MetricDepthEstimator().predict(image)
+        return DepthEstimate(disparity, "metric", description, metric_scale=scale)
     if source == "anything":
         try:
             disparity, description = DepthAnythingEstimator().predict(image)

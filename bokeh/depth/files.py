@@ -16,7 +16,8 @@ Decisions, so that callers know what they get:
 * Invalid values are filled with the nearest valid value (Euclidean nearest pixel). Invalid means
   NaN or +-inf for both kinds; for ``kind="depth"`` also zero or negative depth (the usual "no
   measurement" of depth sensors); for ``kind="disparity"`` also negative values, while zero
-  disparity is valid (infinitely far, e.g. sky).
+  disparity is valid (infinitely far, e.g. sky) unless ``invalid=0`` says that 0 means
+  "unknown" (Middlebury disparity files); :func:`read_depth_map` reports the share filled.
 * Normalisation is min/max (not percentiles), with the min and max read from a 3x3 median of the
   map (the map itself is not filtered). Maps without speckles (smooth maps, ramps, regions of a
   few pixels or more) keep their exact range, ordering and spacing; isolated speckles of sensor
@@ -32,6 +33,7 @@ import math
 import os
 import struct
 import zipfile
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
@@ -42,7 +44,7 @@ from scipy import ndimage
 from bokeh.errors import ImageReadError
 from bokeh.pngcheck import PngDataError, check_png_complete
 
-__all__ = ["load_depth_file", "read_depth_array"]
+__all__ = ["DepthMap", "load_depth_file", "read_depth_array", "read_depth_map"]
 
 # Largest relative difference between the aspect ratios of the depth map and the photo.
 ASPECT_TOLERANCE = 0.02
@@ -58,12 +60,33 @@ MAX_FILE_BYTES = MAX_ARRAY_BYTES + (1 << 20)
 PIL_FORMATS = ("PNG",)  # the only format Pillow may open here (no EPS -> Ghostscript, ...)
 
 
+@dataclass(frozen=True)
+class DepthMap:
+    """A read depth map: ``disparity`` as :func:`load_depth_file` returns it, and ``filled``,
+    the fraction of its pixels that were invalid (or equal to ``invalid``) and filled."""
+
+    disparity: np.ndarray
+    filled: float
+
+
 def load_depth_file(
     source: Any,
     *,
     kind: Literal["depth", "disparity"],
     size: tuple[int, int] | None = None,
+    invalid: float | None = None,
 ) -> np.ndarray:
+    """:func:`read_depth_map`'s disparity."""
+    return read_depth_map(source, kind=kind, size=size, invalid=invalid).disparity
+
+
+def read_depth_map(
+    source: Any,
+    *,
+    kind: Literal["depth", "disparity"],
+    size: tuple[int, int] | None = None,
+    invalid: float | None = None,
+) -> DepthMap:
     """Read a depth or disparity map and return normalised disparity.
 
     Args:
@@ -74,11 +97,13 @@ def load_depth_file(
             ``"disparity"`` (larger = nearer; only normalised).
         size: ``(width, height)`` of the photo the map belongs to. When the map has another size
             it is resized bilinearly, provided the aspect ratios agree within 2 %.
+        invalid: a raw value that means "unknown" (0 for Middlebury disparity files); such
+            pixels are filled like other invalid ones (never read as infinitely far).
 
     Returns:
-        float32 array ``HxW`` (``size[1] x size[0]`` when ``size`` is given) in ``[0, 1]``,
-        1 = nearest. See the module docstring for invalid values, the normalisation and
-        constant maps.
+        :class:`DepthMap`: float32 disparity ``HxW`` (``size[1] x size[0]`` when ``size`` is
+        given) in ``[0, 1]``, 1 = nearest, and the fraction of pixels filled. See the module
+        docstring for invalid values, the normalisation and constant maps.
 
     Raises:
         ImageReadError: the source cannot be read as a map, holds no valid value, has colour
@@ -93,13 +118,17 @@ def load_depth_file(
     ):
         raise ValueError(f"size must be (width, height) in whole pixels >= 1, got {size!r}.")
 
+    if invalid is not None and not np.isfinite(invalid):
+        raise ValueError(f"invalid must be a finite number or None, got {invalid!r}.")
     raw = _read_array(source)
     values = _to_single_channel(raw)
-    disparity = _to_disparity(values, kind=kind)
+    valid = _valid(values, kind=kind, invalid=invalid)
+    disparity = _to_disparity(values, kind=kind, valid=valid)
     disparity = _normalise(disparity)
     if size is not None:
         disparity = _fit_to_size(disparity, (int(size[0]), int(size[1])))
-    return np.ascontiguousarray(np.clip(disparity, 0.0, 1.0), dtype=np.float32)
+    disparity = np.ascontiguousarray(np.clip(disparity, 0.0, 1.0), dtype=np.float32)
+    return DepthMap(disparity, float(1.0 - valid.mean()))
 
 
 # --------------------------------------------------------------------------------- reading
@@ -386,12 +415,19 @@ def _to_single_channel(array: np.ndarray) -> np.ndarray:
     return array.astype(np.float64)
 
 
-def _to_disparity(values: np.ndarray, *, kind: str) -> np.ndarray:
-    """Raw depth or disparity (float64 HxW) -> disparity with invalid pixels filled."""
+def _valid(values: np.ndarray, *, kind: str, invalid: float | None) -> np.ndarray:
+    """Pixels that hold a measurement (see the module docstring; ``invalid`` marks unknowns)."""
     if kind == "depth":
         valid = np.isfinite(values) & (values > 0)
     else:
         valid = np.isfinite(values) & (values >= 0)
+    if invalid is not None:
+        valid &= values != invalid
+    return valid
+
+
+def _to_disparity(values: np.ndarray, *, kind: str, valid: np.ndarray) -> np.ndarray:
+    """Raw depth or disparity (float64 HxW) -> disparity with invalid pixels filled."""
     if not valid.any():
         raise ImageReadError(
             f"The {kind} map holds no valid value (all are missing, zero, negative or not finite)."

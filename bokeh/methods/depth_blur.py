@@ -17,6 +17,9 @@ DEPTH_PARAMS = (
                "else DenseDepth with real (non-demo) weights, else classical"),
     Param("depth_kind", "choice", "disparity", "Depth map holds", choices=("disparity", "depth"),
           help="disparity: brighter is nearer; depth: brighter is farther"),
+    Param("depth_invalid", "choice", "none", "Unknown value in the depth map",
+          choices=("none", "0"), help="0: pixels at 0 are unknown (Middlebury disparity) and "
+          "are filled from the nearest known ones, not read as infinitely far"),
 )  # fmt: skip
 LENS_PARAMS = DEPTH_PARAMS + (
     Param("fnumber", "float", 1.8, "f-number", "smaller is blurrier (blur ~ 1/N)", 0.5, 32.0, 0.1),
@@ -25,8 +28,14 @@ LENS_PARAMS = DEPTH_PARAMS + (
     Param("blades", "int", 0, "Aperture blades", "0 = round, else 3..16", 0, 16, 1,
           allowed=(0, *range(3, 17))),
     Param("rotation", "float", 0.0, "Aperture rotation (deg)", "", 0.0, 360.0, 1.0),
-    Param("highlight_boost", "float", 1.5, "Highlight boost",
-          "brightens out-of-focus highlights into bokeh balls", 0.0, 10.0, 0.1),
+    Param("highlight_boost", "float", 1.0, "Highlight boost",
+          "brightens small clipped highlights (lights, glints) into bright bokeh discs; 1 keeps "
+          "the brightness of a 4 px light", 0.0, 10.0, 0.1),
+    Param("input_fnumber", "float", 0.0, "Input f-number",
+          "the photo's own f-number when it has a depth of field (16 for EBB! and VABD); "
+          "0 = sharp everywhere", 0.0, 64.0, 0.1),
+    Param("subject_distance", "float", 0.0, "Subject distance (m)",
+          "sets the blur scale of relative depth; 0 = estimate", 0.0, 100.0, 0.1),
 )  # fmt: skip
 GAUSS_PARAMS = DEPTH_PARAMS + (
     Param("threshold", "float", 0.25, "Depth threshold",

@@ -1,10 +1,12 @@
 """Depth + blur: a depth source, then a renderer (the lens model, or the paper's threshold blur).
 
 The spec (see :mod:`bokeh.methods.depth_blur`) names the renderer: a function
-``render(image, disparity, *, focus, settings, plane) -> (image, info)`` defined here, so a new
-renderer is a function and a spec, and the pipeline does not change. ``plane`` is the focal
-plane's disparity: read around the focus point, or the focus distance stored in the photo when
-the caller gave no focus point and the depth came from the photo (:mod:`bokeh.depth.phone`).
+``render(image, estimate, *, focus, settings, plane) -> (image, info)`` defined here, so a new
+renderer is a function and a spec, and the pipeline does not change. ``estimate`` is the
+:class:`~bokeh.depth.estimate.DepthEstimate` (its ``disparity``, and a metric scale when the
+depth is metric); ``plane`` is the focal plane's disparity: read around the focus point, or the
+focus distance stored in the photo when the caller gave no focus point and the depth came from
+the photo (:mod:`bokeh.depth.phone`).
 """
 
 from __future__ import annotations
@@ -25,9 +27,10 @@ from bokeh.depth.estimate import DepthEstimate, estimate_depth
 from bokeh.errors import BokehError, WeightsNotFoundError
 from bokeh.params import validate_settings
 from bokeh.pipelines.base import Result, check_focus
-from bokeh.render.coc import strength_for_fnumber
 from bokeh.render.gauss import render_threshold_gauss
+from bokeh.render.highlights import highlight_gain
 from bokeh.render.lens import render_lens
+from bokeh.render.scale import lens_strength
 from bokeh.specs import MethodSpec
 
 _CACHE_SIZE = 8
@@ -84,23 +87,36 @@ def focus_disparity(disparity: np.ndarray, focus: tuple[float, float]) -> float:
     return float(np.median(window))
 
 
-def render_lens_settings(image, disparity, *, focus, settings, plane) -> tuple[np.ndarray, dict]:
-    """The lens renderer (:func:`bokeh.render.lens.render_lens`) with a method's settings,
-    focused on the disparity ``plane``."""
+def render_lens_settings(image, estimate, *, focus, settings, plane) -> tuple[np.ndarray, dict]:
+    """The lens renderer (:func:`bokeh.render.lens.render_lens`) with a method's settings: its
+    blur scale from :func:`bokeh.render.scale.lens_strength` (metric depth, a subject distance,
+    the input's own depth of field, or the default) and the selective highlight boost
+    (:func:`bokeh.render.highlights.highlight_gain`)."""
+    try:
+        strength = lens_strength(
+            image, estimate.disparity, focus_disparity=plane, fnumber=settings["fnumber"],
+            input_fnumber=settings["input_fnumber"],
+            subject_distance=settings["subject_distance"], metric_scale=estimate.metric_scale,
+        )  # fmt: skip
+    except ValueError as exc:
+        raise BokehError(str(exc)) from None
+    boost = settings["highlight_boost"]
     out = render_lens(
-        image, disparity, focus_disparity=plane,
-        strength=strength_for_fnumber(settings["fnumber"], image.shape[0]),
+        image, estimate.disparity, focus_disparity=plane, strength=strength.value,
         band=settings["band"], blades=settings["blades"], rotation=settings["rotation"],
-        highlight_boost=settings["highlight_boost"],
+        highlight_gain=lambda img, coc: highlight_gain(img, coc, boost=boost),
     )  # fmt: skip
-    return out, {}
+    info = {"strength": strength.value, "blur_scale": strength.scale}
+    if not strength.scale.startswith("default scale (nearest"):
+        info["notes"] = [f"Blur scale: {strength.scale}."]
+    return out, info
 
 
-def render_gauss_settings(image, disparity, *, focus, settings, plane) -> tuple[np.ndarray, dict]:
+def render_gauss_settings(image, estimate, *, focus, settings, plane) -> tuple[np.ndarray, dict]:
     """The paper's threshold Gaussian (:mod:`bokeh.render.gauss`) with a method's settings;
     sigma is given at 1024 px image height and scaled to the image."""
     out = render_threshold_gauss(
-        image, disparity, threshold=settings["threshold"],
+        image, estimate.disparity, threshold=settings["threshold"],
         sigma=settings["sigma"] * image.shape[0] / 1024, feather=settings["feather"],
     )  # fmt: skip
     return out, {}
@@ -122,7 +138,7 @@ class DepthBlurPipeline:
         self.render = lazy.load(spec.renderer)
 
     def depth_for(self, image, *, focus, depth=None, depth_file=None, source="auto",
-                  kind="disparity", embedded=None) -> DepthEstimate:  # fmt: skip
+                  kind="disparity", invalid=None, embedded=None) -> DepthEstimate:  # fmt: skip
         h, w = image.shape[:2]
         if depth is not None:
             disparity = np.asarray(depth, dtype=np.float32)
@@ -138,10 +154,11 @@ class DepthBlurPipeline:
             return estimate_depth(image, source="embedded", embedded=embedded)
 
         def cached(chosen: str) -> DepthEstimate:
-            key = (_digest(image), chosen, kind, _digest(depth_file),
+            key = (_digest(image), chosen, kind, invalid, _digest(depth_file),
                    focus if chosen == "classical" else None)  # fmt: skip
             return DEPTH_CACHE.get_or_compute(key, lambda: estimate_depth(
-                image, source=chosen, focus=focus, depth_file=depth_file, depth_kind=kind))  # fmt: skip
+                image, source=chosen, focus=focus, depth_file=depth_file, depth_kind=kind,
+                depth_invalid=invalid))  # fmt: skip
 
         try:
             return cached(concrete)
@@ -161,19 +178,21 @@ class DepthBlurPipeline:
         focus = check_focus(focus, w, h)
         spec = self.spec
         opts = validate_settings(spec.params, {**spec.defaults, **settings}, spec.name)
+        invalid = None if opts.get("depth_invalid", "none") == "none" else float(opts["depth_invalid"])
         estimate = self.depth_for(image, focus=focus, depth=depth, depth_file=depth_file,
                                   source=opts["depth_source"], kind=opts["depth_kind"],
-                                  embedded=embedded)  # fmt: skip
+                                  invalid=invalid, embedded=embedded)  # fmt: skip
         depth_seconds = time.perf_counter() - start
         stored = not clicked and estimate.focus_disparity is not None
         plane = estimate.focus_disparity if stored else focus_disparity(estimate.disparity, focus)
-        out, extra = self.render(image, estimate.disparity, focus=focus, settings=opts,
-                                 plane=plane)  # fmt: skip
+        out, extra = self.render(image, estimate, focus=focus, settings=opts, plane=plane)
+        notes = [f"Depth: {estimate.description}."] if invalid is not None and (
+            estimate.source == "file") else []  # fmt: skip
         info: dict[str, Any] = {
             "method": spec.name, "focus": None if stored else focus, "settings": opts,
             "focus_disparity": plane, "focus_stored": stored,
             "depth_source": estimate.source, "depth_description": estimate.description,
-            "notes": [], **extra, "depth_seconds": depth_seconds,
+            **extra, "notes": notes + extra.get("notes", []), "depth_seconds": depth_seconds,
             "seconds": time.perf_counter() - start,
         }  # fmt: skip
         return Result(out, estimate.disparity, info)

@@ -59,3 +59,28 @@ def signed_coc(
     delta = disparity.astype(np.float32, copy=False) - np.float32(focus_disparity)
     magnitude = np.maximum(np.abs(delta) - np.float32(band), 0.0)
     return (np.sign(delta) * magnitude * np.float32(strength)).astype(np.float32, copy=False)
+
+
+def residual_factor(*, fnumber: float, input_fnumber: float | None) -> float:
+    """Share of the target blur still to add to an input that already has its own depth of field.
+
+    The input, shot at ``input_fnumber`` by the same camera, is already blurred by
+    ``r * fnumber / input_fnumber`` where the target at ``fnumber`` needs ``r``. Blur spreads add
+    in quadrature (second moments of the kernels add), so the blur still to add is
+    ``r * sqrt(1 - (fnumber / input_fnumber)^2)``: 0.866 r at f/8 from f/16, 0.994 r at f/1.8.
+
+    Args:
+        fnumber: the target f-number (> 0).
+        input_fnumber: the input's f-number, or None / 0 for an input sharp everywhere.
+
+    Returns:
+        A factor in [0, 1]; 0 when the input is already at least as blurred as the target.
+    """
+    if not (math.isfinite(fnumber) and fnumber > 0):
+        raise ValueError(f"fnumber must be a positive number, got {fnumber}")
+    if input_fnumber is None or input_fnumber == 0:
+        return 1.0
+    if not (math.isfinite(input_fnumber) and input_fnumber > 0):
+        raise ValueError(f"input_fnumber must be a positive number or 0, got {input_fnumber}")
+    ratio = fnumber / input_fnumber
+    return math.sqrt(1.0 - ratio * ratio) if ratio < 1.0 else 0.0

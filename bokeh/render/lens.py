@@ -27,7 +27,7 @@ model; its hidden background is known, so nothing is filled.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -409,6 +409,7 @@ def render_lens(
     highlight_boost: float = 0.0,
     gamma: float = DEFAULT_GAMMA,
     min_lowres_radius: float = 4.0,
+    highlight_gain: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None,
 ) -> np.ndarray:
     """Render a shallow depth of field from one photo and its disparity map.
 
@@ -425,6 +426,8 @@ def render_lens(
         gamma: power law between display values and linear light.
         min_lowres_radius: smallest kernel radius (px) kept when blurring at reduced
             resolution; larger is more exact and slower.
+        highlight_gain: ``f(image, coc) -> (H, W) gain >= 1`` applied to linear light instead
+            of ``highlight_boost``'s rule (e.g. :func:`bokeh.render.highlights.highlight_gain`).
 
     Returns:
         (H, W, 3) float32 sRGB in [0, 1]. Pixels inside the in-focus band, away from blurred
@@ -441,7 +444,11 @@ def render_lens(
     if max_r < 0.5:
         return image.copy()
     h, w = image.shape[:2]
-    lin = _boost_highlights(to_linear(image, gamma=gamma), image, coc, highlight_boost)
+    if highlight_gain is None:
+        lin = _boost_highlights(to_linear(image, gamma=gamma), image, coc, highlight_boost)
+    else:
+        lin = to_linear(image, gamma=gamma) * check_map(highlight_gain(image, coc), (h, w),
+                                                        "highlight_gain")[..., None]
     lin, coc = _pad_to_tiles(lin), _pad_to_tiles(coc)
     levels = level_values(max_r)
     blur = _Levels(lin, coc, levels, blades=blades, rotation=rotation,

@@ -265,6 +265,31 @@ def resolve_depth_anything(*, download: bool = True) -> hub.HFSnapshot:
         ) from exc
 
 
+def depth_metric_status() -> hub.SnapshotStatus:
+    """Where the configured metric Depth Anything model would come from (never downloads)."""
+    if not lazy.available("transformers"):
+        return hub.SnapshotStatus(None, reason="the transformers package is not installed")
+    repo, revision = _config.depth_metric_repo()
+    return hub.snapshot_status(repo, revision, local_dir=_config.depth_metric_dir())
+
+
+def resolve_depth_metric(*, download: bool = True) -> hub.HFSnapshot:
+    """The metric Depth Anything folder: ``$BOKEH_DEPTH_METRIC_DIR``, else the HF cache, else a
+    download of ``$BOKEH_DEPTH_METRIC_REPO``; WeightsNotFoundError says how to get it."""
+    repo, revision = _config.depth_metric_repo()
+    try:
+        return hub.resolve_snapshot(
+            repo, revision, local_dir=_config.depth_metric_dir(), download=download
+        )
+    except WeightsNotFoundError as exc:
+        name = repo or _config.DEFAULT_DEPTH_METRIC_REPO
+        raise WeightsNotFoundError(
+            f"Metric Depth Anything is not available ({str(exc).rstrip('.')}): run "
+            f"`hf download {name}` once with network access, or set BOKEH_DEPTH_METRIC_DIR to "
+            "a save_pretrained folder of it."
+        ) from exc
+
+
 def prefetch(names: list[str]) -> dict[str, str]:
     """Fetch what the configured Hub repos hold into the local cache, so that first use does
     not wait for a download (the app runs this in a thread at start-up). Never raises.
@@ -295,8 +320,10 @@ __all__ = [
     "WEIGHTS_SOURCES",
     "WeightsStatus",
     "depth_anything_status",
+    "depth_metric_status",
     "prefetch",
     "resolve",
     "resolve_depth_anything",
+    "resolve_depth_metric",
     "weights_status",
 ]
