@@ -31,15 +31,16 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-import scipy.fft
 import torch
 import torch.nn.functional as F
-from scipy.signal import fftconvolve
 
 from bokeh.render._checks import check_image, check_map, check_unit_range
 from bokeh.render.aperture import aperture_kernel
 from bokeh.render.coc import signed_coc, strength_for_fnumber
 from bokeh.render.color import DEFAULT_GAMMA, to_display, to_linear
+from bokeh.render.levels import Levels
+from bokeh.render.levels import pad_to_tiles as _pad_to_tiles
+from bokeh.threads import single_threaded_torch
 
 __all__ = [
     "SceneLayer",
@@ -50,7 +51,6 @@ __all__ = [
 ]
 
 LEVEL_GROWTH = 1.35  # ratio between consecutive blur radii above 2 px
-TILE = 32  # tile size (and the largest downsampling factor)
 MAX_RADIUS = 256.0  # blur radii are clipped here (pixels)
 _FILL_TAU = 0.05  # below this accumulated weight, colours come from the fill
 
@@ -82,61 +82,6 @@ def level_values(max_radius: float) -> np.ndarray:
     return np.concatenate([-positive[::-1], [0.0], positive])
 
 
-def _scale_for(radius: float, min_lowres_radius: float) -> int:
-    """Largest power-of-two downsampling (<= TILE) that keeps the kernel >= min_lowres_radius px."""
-    if radius < 2 * min_lowres_radius:
-        return 1
-    return int(min(TILE, 2 ** math.floor(math.log2(radius / min_lowres_radius))))
-
-
-def _pad_to_tiles(array: np.ndarray) -> np.ndarray:
-    h, w = array.shape[:2]
-    ph, pw = (-h) % TILE, (-w) % TILE
-    if ph == 0 and pw == 0:
-        return np.ascontiguousarray(array)
-    pad = [(0, ph), (0, pw)] + [(0, 0)] * (array.ndim - 2)
-    return np.pad(array, pad, mode="edge")
-
-
-def _tile_range(coc: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    th, tw = coc.shape[0] // TILE, coc.shape[1] // TILE
-    tiles = coc.reshape(th, TILE, tw, TILE)
-    return tiles.min(axis=(1, 3)), tiles.max(axis=(1, 3))
-
-
-def _level_index(coc: np.ndarray, levels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """For each pixel, the index i of the level just below its CoC and the fraction t towards
-    level i + 1: the pixel belongs to level i with weight 1 - t and to level i + 1 with t."""
-    idx = np.clip(np.searchsorted(levels, coc, side="right") - 1, 0, len(levels) - 2)
-    lo = levels[idx].astype(np.float32)
-    step = (levels[idx + 1] - levels[idx]).astype(np.float32)
-    frac = np.clip((coc - lo) / step, 0.0, 1.0)
-    return idx.astype(np.int16), frac.astype(np.float32)
-
-
-def _tent_weight(idx: np.ndarray, frac: np.ndarray, k: int) -> np.ndarray:
-    """Weight of level k: 1 at the level, falling linearly to 0 at its neighbours."""
-    return np.where(idx == k, 1.0 - frac, np.where(idx == k - 1, frac, 0.0)).astype(np.float32)
-
-
-def _blur_same(stack: np.ndarray, kernel: np.ndarray) -> np.ndarray:
-    """Convolve each channel of a (C, h, w) stack with ``kernel``, symmetric boundary."""
-    if kernel.shape == (1, 1):
-        return stack
-    r = kernel.shape[0] // 2
-    padded = np.pad(stack, ((0, 0), (r, r), (r, r)), mode="symmetric")
-    with scipy.fft.set_workers(torch.get_num_threads()):
-        out = fftconvolve(padded, kernel[None], mode="valid", axes=(1, 2))
-    return np.maximum(out, 0.0, out=out).astype(np.float32, copy=False)
-
-
-def _downsample(stack: np.ndarray, s: int) -> np.ndarray:
-    if s == 1:
-        return stack
-    t = torch.from_numpy(stack)[None]
-    return F.avg_pool2d(t, s).numpy()[0]
-
-
 def _upsample(stack: np.ndarray, factor: int) -> np.ndarray:
     if factor == 1:
         return stack
@@ -144,111 +89,23 @@ def _upsample(stack: np.ndarray, factor: int) -> np.ndarray:
     return F.interpolate(t, scale_factor=factor, mode="bilinear", align_corners=False).numpy()[0]
 
 
-class _Levels:
-    """Blurred premultiplied layers of one CoC map, one level at a time.
-
-    ``blurred(k)`` returns ``None`` when level k is empty, else one of
-    ``("crop", s, (y0, y1, x0, x1), rgba)``: (4, h/s, w/s) blurred RGBA of a tile-aligned crop
-    at downsampling factor s, or ``("tiles", ty, tx, rgba)``: (N, 4, TILE, TILE) blurred RGBA of
-    N full-resolution tiles, used when a sharp-ish level covers few tiles (object outlines).
-    """
-
-    def __init__(self, lin, coc, levels, *, blades, rotation, min_lowres_radius, coverage=None):
-        self.lin, self.levels, self.coverage = lin, levels, coverage
-        self.blades, self.rotation, self.min_lowres_radius = blades, rotation, min_lowres_radius
-        self.tmin, self.tmax = _tile_range(coc)
-        self.idx, self.frac = _level_index(coc, levels)
-        self._windows = None
-
-    def _kernel(self, radius: float, s: int) -> np.ndarray:
-        # Edge softness of one full-resolution pixel at every scale: the area downsampling and
-        # bilinear upsampling around a low-resolution blur already soften it by about s pixels.
-        return aperture_kernel(radius / s, blades=self.blades, rotation=self.rotation,
-                               softness=max(1.0 / s, 0.25))
-
-    def _weight(self, k, idx, frac, coverage):
-        w = _tent_weight(idx, frac, k)
-        if coverage is not None:
-            w *= coverage
-        return w
-
-    def blurred(self, k: int):
-        levels = self.levels
-        lo = levels[k - 1] if k > 0 else -np.inf
-        hi = levels[k + 1] if k < len(levels) - 1 else np.inf
-        active = (self.tmax > lo) & (self.tmin < hi)
-        if not active.any():
-            return None
-        radius = abs(float(levels[k]))
-        s = _scale_for(radius, self.min_lowres_radius)
-        kernel = self._kernel(radius, s)
-        rows, cols = np.nonzero(active.any(axis=1))[0], np.nonzero(active.any(axis=0))[0]
-        margin = int(math.ceil((radius + 2) / TILE))
-        th, tw = active.shape
-        ty0, ty1 = max(rows[0] - margin, 0), min(rows[-1] + 1 + margin, th)
-        tx0, tx1 = max(cols[0] - margin, 0), min(cols[-1] + 1 + margin, tw)
-        if s == 1 and 1 < kernel.shape[0] <= 2 * _HALO + 1:
-            out_tiles = _dilate(active)  # kernels here are smaller than a tile
-            # Direct convolution of the few tiles where the level lives, unless an FFT over the
-            # whole crop is cheaper (costs measured on a 2-core CPU: ~0.6 us per tile and kernel
-            # tap, ~40 us per tile of FFT).
-            if out_tiles.sum() * kernel.size < _TILE_VS_FFT * (ty1 - ty0) * (tx1 - tx0):
-                return self._blurred_tiles(k, out_tiles, kernel)
-        y0, y1, x0, x1 = ty0 * TILE, ty1 * TILE, tx0 * TILE, tx1 * TILE
-        cov = None if self.coverage is None else self.coverage[y0:y1, x0:x1]
-        w = self._weight(k, self.idx[y0:y1, x0:x1], self.frac[y0:y1, x0:x1], cov)
-        if not w.any():
-            return None
-        stack = np.empty((4, y1 - y0, x1 - x0), np.float32)
-        np.multiply(self.lin[y0:y1, x0:x1].transpose(2, 0, 1), w[None], out=stack[:3])
-        stack[3] = w
-        return "crop", s, (y0, y1, x0, x1), _blur_same(_downsample(stack, s), kernel)
-
-    def _blurred_tiles(self, k, out_tiles, kernel):
-        if self._windows is None:
-            self._windows = self._make_windows()
-        r = kernel.shape[0] // 2
-        ty, tx = np.nonzero(out_tiles)
-        cut = slice(_HALO - r, _HALO + TILE + r)
-        lin_w, idx_w, frac_w, cov_w = self._windows
-        idx = idx_w[ty, tx, cut, cut]
-        frac = frac_w[ty, tx, cut, cut]
-        cov = None if cov_w is None else cov_w[ty, tx, cut, cut]
-        w = self._weight(k, idx, frac, cov)
-        stack = np.empty((len(ty), 4) + w.shape[1:], np.float32)
-        np.multiply(lin_w[ty, tx, :, cut, cut], w[:, None], out=stack[:, :3])
-        stack[:, 3] = w
-        weight = torch.from_numpy(np.ascontiguousarray(kernel[::-1, ::-1]))[None, None]
-        out = F.conv2d(torch.from_numpy(stack), weight.expand(4, 1, -1, -1), groups=4)
-        return "tiles", ty, tx, out.clamp_min_(0.0).numpy()
-
-    def _make_windows(self):
-        """Per-tile views (th, tw, ..., TILE + 2 HALO, TILE + 2 HALO) of the padded inputs."""
-        from numpy.lib.stride_tricks import sliding_window_view
-
-        def windows(a):
-            pad = [(_HALO, _HALO), (_HALO, _HALO)] + [(0, 0)] * (a.ndim - 2)
-            padded = np.pad(a, pad, mode="symmetric")
-            view = sliding_window_view(padded, (TILE + 2 * _HALO,) * 2, axis=(0, 1))
-            return view[::TILE, ::TILE]
-
-        cov = None if self.coverage is None else windows(self.coverage)
-        return windows(self.lin), windows(self.idx), windows(self.frac), cov
+def _downsample(stack: np.ndarray, s: int) -> np.ndarray:
+    if s == 1:
+        return stack
+    return F.avg_pool2d(torch.from_numpy(stack)[None], s).numpy()[0]
 
 
-_TILE_VS_FFT = 60.0
-_HALO = 16  # padding around tiles for the sparse path (>= the largest full-resolution kernel)
-
-
-def _dilate(mask: np.ndarray) -> np.ndarray:
-    """Tiles within one tile of a True tile (8-neighbourhood)."""
-    out = mask.copy()
-    out[1:] |= mask[:-1]
-    out[:-1] |= mask[1:]
-    grown = out.copy()
-    grown[:, 1:] |= out[:, :-1]
-    grown[:, :-1] |= out[:, 1:]
-    return grown
+def _combine(region: np.ndarray, layer: np.ndarray, mode: str) -> None:
+    """Composite ``layer`` into ``region`` in place; both (4, ...) premultiplied RGBA."""
+    if mode == "over":  # layer in front of what is accumulated
+        region *= np.subtract(1.0, layer[3], dtype=np.float32)
+        region += layer
+    elif mode == "under":  # layer behind what is accumulated
+        clear = np.clip(region[3], 0.0, 1.0)
+        np.subtract(1.0, clear, out=clear)
+        region += layer * clear
+    else:  # "add": levels of one surface
+        region += layer
 
 
 class _Accumulator:
@@ -277,15 +134,6 @@ class _Accumulator:
                 self.sum_alpha = _upsample(self.sum_alpha[None], factor)[0]
             self.scale = s
 
-    def _combine(self, region: np.ndarray, layer: np.ndarray, channel_axis: int) -> np.ndarray:
-        alpha = np.take(layer, [3], axis=channel_axis)
-        if self.mode == "over":  # layer in front of what is accumulated
-            return layer + (1.0 - alpha) * region
-        if self.mode == "under":  # layer behind what is accumulated
-            acc_alpha = np.clip(np.take(region, [3], axis=channel_axis), 0.0, 1.0)
-            return region + (1.0 - acc_alpha) * layer
-        return region + layer  # "add": levels of one surface
-
     def add(self, item) -> None:
         if item is None:
             return
@@ -293,17 +141,20 @@ class _Accumulator:
             _, s, (y0, y1, x0, x1), layer = item
             self._rescale(s)
             rows, cols = slice(y0 // s, y1 // s), slice(x0 // s, x1 // s)
-            self.rgba[:, rows, cols] = self._combine(self.rgba[:, rows, cols], layer, 0)
+            _combine(self.rgba[:, rows, cols], layer, self.mode)
             if self.sum_alpha is not None:
                 self.sum_alpha[rows, cols] += layer[3]
             return
-        _, ty, tx, layer = item
+        _, size, by, bx, layer = item  # layer (N, 4, size, size)
         self._rescale(1)
         h, w = self.shape
-        tiled = self.rgba.reshape(4, h // TILE, TILE, w // TILE, TILE)
-        tiled[:, ty, :, tx, :] = self._combine(tiled[:, ty, :, tx, :], layer, 1)
+        blocks = self.rgba.reshape(4, h // size, size, w // size, size).transpose(1, 3, 0, 2, 4)
+        region = blocks[by, bx]  # (N, 4, size, size), a copy
+        _combine(region.transpose(1, 0, 2, 3), layer.transpose(1, 0, 2, 3), self.mode)
+        blocks[by, bx] = region
         if self.sum_alpha is not None:
-            self.sum_alpha.reshape(h // TILE, TILE, w // TILE, TILE)[ty, :, tx, :] += layer[:, 3]
+            sums = self.sum_alpha.reshape(h // size, size, w // size, size).transpose(0, 2, 1, 3)
+            sums[by, bx] += layer[:, 3]
 
     def full(self) -> tuple[np.ndarray, np.ndarray | None]:
         """(4, H, W) accumulated RGBA at full resolution (and the summed alpha in "under" mode)."""
@@ -380,6 +231,18 @@ def _boost_highlights(lin, image, coc, boost):
     return lin
 
 
+def _kernels(levels: np.ndarray, blades: int, rotation: float):
+    """``kernel_for(k, s)``: the aperture kernel of level k at downsampling factor s."""
+
+    def kernel_for(k: int, s: int) -> np.ndarray:
+        # Edge softness of one full-resolution pixel at every scale: the area downsampling and
+        # bilinear upsampling around a low-resolution blur already soften it by about s pixels.
+        return aperture_kernel(abs(float(levels[k])) / s, blades=blades, rotation=rotation,
+                               softness=max(1.0 / s, 0.25))
+
+    return kernel_for
+
+
 def _check_options(strength, band, blades, highlight_boost, min_lowres_radius, rotation=0.0,
                    gamma=DEFAULT_GAMMA):
     if not math.isfinite(rotation):
@@ -445,16 +308,15 @@ def render_lens(
     lin = _boost_highlights(to_linear(image, gamma=gamma), image, coc, highlight_boost)
     lin, coc = _pad_to_tiles(lin), _pad_to_tiles(coc)
     levels = level_values(max_r)
-    blur = _Levels(lin, coc, levels, blades=blades, rotation=rotation,
-                   min_lowres_radius=min_lowres_radius)
     zero = int(np.argmin(np.abs(levels)))
-
+    blur = Levels(lin, coc, levels, kernel_for=_kernels(levels, blades, rotation),
+                  min_lowres_radius=min_lowres_radius)
     behind = _Accumulator(coc.shape, "over")  # back to front: farthest (coarsest) first
-    for k in range(0, zero + 1):
-        behind.add(blur.blurred(k))
     front = _Accumulator(coc.shape, "under")  # front to back: nearest (coarsest) first
-    for k in range(len(levels) - 1, zero, -1):
-        front.add(blur.blurred(k))
+    order = [*range(0, zero + 1), *range(len(levels) - 1, zero, -1)]
+    with single_threaded_torch() as threads:
+        for k, item in zip(order, blur.iter_blurred(order, threads), strict=True):
+            (behind if k <= zero else front).add(item)
 
     background = _fill(behind.full()[0])
     front_rgba, coverage = front.full()
@@ -503,11 +365,13 @@ def render_scene(
         lin = _boost_highlights(to_linear(rgb, gamma=gamma), rgb, coc, highlight_boost)
         lin, coc, alpha = _pad_to_tiles(lin), _pad_to_tiles(coc), _pad_to_tiles(alpha)
         levels = level_values(max(float(np.abs(coc).max()), 0.5))
-        blur = _Levels(lin, coc, levels, blades=blades, rotation=rotation,
-                       min_lowres_radius=min_lowres_radius, coverage=alpha)
+        blur = Levels(lin, coc, levels, kernel_for=_kernels(levels, blades, rotation),
+                      min_lowres_radius=min_lowres_radius, coverage=alpha)
         acc = _Accumulator(coc.shape, "add")
-        for k in np.argsort(-np.abs(levels), kind="stable"):  # coarse to fine
-            acc.add(blur.blurred(int(k)))
+        order = [int(k) for k in np.argsort(-np.abs(levels), kind="stable")]  # coarse to fine
+        with single_threaded_torch() as threads:
+            for item in blur.iter_blurred(order, threads):
+                acc.add(item)
         rgba = acc.full()[0]
         # "over": this layer in front of everything composited so far
         total = rgba if total is None else rgba + (1.0 - np.clip(rgba[3:4], 0.0, 1.0)) * total
