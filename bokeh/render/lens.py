@@ -29,6 +29,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 import torch
@@ -40,6 +41,7 @@ from bokeh.render.coc import signed_coc, strength_for_fnumber
 from bokeh.render.color import DEFAULT_GAMMA, to_display, to_linear
 from bokeh.render.levels import Levels
 from bokeh.render.levels import pad_to_tiles as _pad_to_tiles
+from bokeh.render.resample import area_downsample, lowres_kernel, upsample2
 from bokeh.threads import single_threaded_torch
 
 __all__ = [
@@ -89,12 +91,6 @@ def _upsample(stack: np.ndarray, factor: int) -> np.ndarray:
     return F.interpolate(t, scale_factor=factor, mode="bilinear", align_corners=False).numpy()[0]
 
 
-def _downsample(stack: np.ndarray, s: int) -> np.ndarray:
-    if s == 1:
-        return stack
-    return F.avg_pool2d(torch.from_numpy(stack)[None], s).numpy()[0]
-
-
 def _combine(region: np.ndarray, layer: np.ndarray, mode: str) -> None:
     """Composite ``layer`` into ``region`` in place; both (4, ...) premultiplied RGBA."""
     if mode == "over":  # layer in front of what is accumulated
@@ -127,12 +123,11 @@ class _Accumulator:
             return
         if s > self.scale:
             raise AssertionError("levels must be fed coarse to fine")
-        if s < self.scale:
-            factor = self.scale // s
-            self.rgba = _upsample(self.rgba, factor)
+        while s < self.scale:  # x2 steps: what the low-resolution kernels compensate
+            self.rgba = upsample2(self.rgba)
             if self.sum_alpha is not None:
-                self.sum_alpha = _upsample(self.sum_alpha[None], factor)[0]
-            self.scale = s
+                self.sum_alpha = upsample2(self.sum_alpha[None])[0]
+            self.scale //= 2
 
     def add(self, item) -> None:
         if item is None:
@@ -198,7 +193,7 @@ def _fill(rgba: np.ndarray) -> np.ndarray:
         return rgba[:3] / alpha
     h, w = alpha.shape[1:]
     s = 4 if min(h, w) >= 64 else 1
-    coarse = _downsample(rgba[:, : h - h % s, : w - w % s], s) if s > 1 else rgba
+    coarse = area_downsample(rgba[:, : h - h % s, : w - w % s], s) if s > 1 else rgba
     extra = _push_pull(coarse)
     if s > 1:
         extra = _upsample(extra, s)
@@ -232,15 +227,19 @@ def _boost_highlights(lin, image, coc, boost):
 
 
 def _kernels(levels: np.ndarray, blades: int, rotation: float):
-    """``kernel_for(k, s)``: the aperture kernel of level k at downsampling factor s."""
+    """``kernel_for(k, s)``: the aperture kernel of level k, compensated for blurring at 1/s
+    resolution (:func:`bokeh.render.resample.lowres_kernel`)."""
 
     def kernel_for(k: int, s: int) -> np.ndarray:
-        # Edge softness of one full-resolution pixel at every scale: the area downsampling and
-        # bilinear upsampling around a low-resolution blur already soften it by about s pixels.
-        return aperture_kernel(abs(float(levels[k])) / s, blades=blades, rotation=rotation,
-                               softness=max(1.0 / s, 0.25))
+        return _level_kernel(round(abs(float(levels[k])), 4), s, blades, round(rotation, 4))
 
     return kernel_for
+
+
+@lru_cache(maxsize=512)
+def _level_kernel(radius: float, s: int, blades: int, rotation: float) -> np.ndarray:
+    kernel = aperture_kernel(radius, blades=blades, rotation=rotation, softness=1.0)
+    return kernel if s == 1 else lowres_kernel(kernel, s)
 
 
 def _check_options(strength, band, blades, highlight_boost, min_lowres_radius, rotation=0.0,

@@ -36,6 +36,8 @@ import torch.nn.functional as F
 from numpy.lib.stride_tricks import sliding_window_view
 from scipy.signal import fftconvolve
 
+from bokeh.render.resample import area_downsample
+
 TILE = 32  # tile size (and the largest downsampling factor)
 CELL = 8  # granularity of where a level lives
 _DIRECT_MAX = 25  # kernels wider than this many taps use FFT convolution
@@ -109,16 +111,6 @@ def _any_blocks(cells: np.ndarray, f: int) -> np.ndarray:
     """(h/f, w/f) blocks holding any True cell of (h, w) ``cells``."""
     h, w = cells.shape
     return cells.reshape(h // f, f, w // f, f).any(axis=(1, 3))
-
-
-def _downsample(stack: np.ndarray, s: int) -> np.ndarray:
-    """Area downsampling of a (C, h, w) stack by s (a power of two dividing h and w)."""
-    while s > 1:
-        rows = stack[:, 0::2] + stack[:, 1::2]  # contiguous rows first: cheap
-        stack = rows[:, :, 0::2] + rows[:, :, 1::2]
-        stack *= np.float32(0.25)
-        s //= 2
-    return stack
 
 
 def _cell_range(coc: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -285,7 +277,7 @@ class Levels:
         y0, y1 = max(rows[0] - margin, 0) * TILE, min(rows[-1] + 1 + margin, th) * TILE
         x0, x1 = max(cols[0] - margin, 0) * TILE, min(cols[-1] + 1 + margin, tw) * TILE
         stack = self._layer(self.src[y0:y1, x0:x1], k)
-        return "crop", s, (y0, y1, x0, x1), blur_same(_downsample(stack, s), kernel)
+        return "crop", s, (y0, y1, x0, x1), blur_same(area_downsample(stack, s), kernel)
 
     def _blurred_full(self, k: int, out_cells: np.ndarray, kernel: np.ndarray) -> Item:
         """A full-resolution level on the cells ``out_cells`` (already grown by the kernel's
