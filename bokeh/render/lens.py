@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -39,9 +40,10 @@ from bokeh.render._checks import check_image, check_map, check_unit_range
 from bokeh.render.aperture import aperture_kernel
 from bokeh.render.coc import signed_coc, strength_for_fnumber
 from bokeh.render.color import DEFAULT_GAMMA, to_display, to_linear
+from bokeh.render.composite import Accumulator
 from bokeh.render.levels import Levels
 from bokeh.render.levels import pad_to_tiles as _pad_to_tiles
-from bokeh.render.resample import area_downsample, lowres_kernel, upsample2
+from bokeh.render.resample import area_downsample, lowres_kernel
 from bokeh.threads import single_threaded_torch
 
 __all__ = [
@@ -91,76 +93,6 @@ def _upsample(stack: np.ndarray, factor: int) -> np.ndarray:
     return F.interpolate(t, scale_factor=factor, mode="bilinear", align_corners=False).numpy()[0]
 
 
-def _combine(region: np.ndarray, layer: np.ndarray, mode: str) -> None:
-    """Composite ``layer`` into ``region`` in place; both (4, ...) premultiplied RGBA."""
-    if mode == "over":  # layer in front of what is accumulated
-        region *= np.subtract(1.0, layer[3], dtype=np.float32)
-        region += layer
-    elif mode == "under":  # layer behind what is accumulated
-        clear = np.clip(region[3], 0.0, 1.0)
-        np.subtract(1.0, clear, out=clear)
-        region += layer * clear
-    else:  # "add": levels of one surface
-        region += layer
-
-
-class _Accumulator:
-    """A full-image RGBA accumulator that lives at the scale of the levels fed to it."""
-
-    def __init__(self, shape: tuple[int, int], mode: str):
-        self.shape, self.mode = shape, mode
-        self.scale = None
-        self.rgba = None
-        self.sum_alpha = None  # "under" mode: total blurred weight (coverage)
-
-    def _rescale(self, s: int) -> None:
-        h, w = self.shape
-        if self.scale is None:
-            self.scale = s
-            self.rgba = np.zeros((4, h // s, w // s), np.float32)
-            if self.mode == "under":
-                self.sum_alpha = np.zeros((h // s, w // s), np.float32)
-            return
-        if s > self.scale:
-            raise AssertionError("levels must be fed coarse to fine")
-        while s < self.scale:  # x2 steps: what the low-resolution kernels compensate
-            self.rgba = upsample2(self.rgba)
-            if self.sum_alpha is not None:
-                self.sum_alpha = upsample2(self.sum_alpha[None])[0]
-            self.scale //= 2
-
-    def add(self, item) -> None:
-        if item is None:
-            return
-        if item[0] == "crop":
-            _, s, (y0, y1, x0, x1), layer = item
-            self._rescale(s)
-            rows, cols = slice(y0 // s, y1 // s), slice(x0 // s, x1 // s)
-            _combine(self.rgba[:, rows, cols], layer, self.mode)
-            if self.sum_alpha is not None:
-                self.sum_alpha[rows, cols] += layer[3]
-            return
-        _, size, by, bx, layer = item  # layer (N, 4, size, size)
-        self._rescale(1)
-        h, w = self.shape
-        blocks = self.rgba.reshape(4, h // size, size, w // size, size).transpose(1, 3, 0, 2, 4)
-        region = blocks[by, bx]  # (N, 4, size, size), a copy
-        _combine(region.transpose(1, 0, 2, 3), layer.transpose(1, 0, 2, 3), self.mode)
-        blocks[by, bx] = region
-        if self.sum_alpha is not None:
-            sums = self.sum_alpha.reshape(h // size, size, w // size, size).transpose(0, 2, 1, 3)
-            sums[by, bx] += layer[:, 3]
-
-    def full(self) -> tuple[np.ndarray, np.ndarray | None]:
-        """(4, H, W) accumulated RGBA at full resolution (and the summed alpha in "under" mode)."""
-        if self.scale is None:
-            h, w = self.shape
-            zeros = np.zeros((4, h, w), np.float32)
-            return zeros, (zeros[3] if self.mode == "under" else None)
-        self._rescale(1)
-        return self.rgba, self.sum_alpha
-
-
 def _push_pull(rgba: np.ndarray) -> np.ndarray:
     """Extrapolate premultiplied (4, H, W) RGBA into a complete (3, H, W) colour image.
 
@@ -185,23 +117,76 @@ def _push_pull(rgba: np.ndarray) -> np.ndarray:
     return color[0].numpy()
 
 
+def _extrapolated(rgba: np.ndarray) -> tuple[np.ndarray, int] | None:
+    """Push-pull extrapolation of accumulated (4, H, W) RGBA at reduced resolution:
+    ((3, H/s, W/s) colour, s), or None when no pixel lacks weight."""
+    alpha = rgba[3]
+    if float(alpha.min()) >= _FILL_TAU:
+        return None
+    h, w = alpha.shape
+    s = 4 if min(h, w) >= 64 else 1
+    coarse = area_downsample(rgba[:, : h - h % s, : w - w % s], s) if s > 1 else rgba
+    return _push_pull(coarse), s
+
+
+def _fill_rows(rgba: np.ndarray, extra, y0: int, y1: int) -> np.ndarray:
+    """Rows y0..y1 of :func:`_fill` (``extra`` from :func:`_extrapolated`): (3, y1-y0, W)."""
+    alpha = rgba[3:4, y0:y1]
+    denom = np.maximum(alpha, np.float32(_FILL_TAU))
+    out = rgba[:3, y0:y1] / denom
+    if extra is None or float(alpha.min()) >= _FILL_TAU:
+        return out
+    coarse, s = extra
+    h, w = rgba.shape[1:]
+    last = coarse.shape[1] * s - 1  # rows beyond (H not a multiple of s) repeat the last one
+    ya, yb = min(y0, last), min(y1 - 1, last) + 1
+    ca, cb = max(ya // s - 1, 0), min(-(-yb // s) + 1, coarse.shape[1])  # one row of halo
+    up = _upsample(coarse[:, ca:cb], s)
+    if y1 - 1 <= last:
+        up = up[:, y0 - ca * s : y1 - ca * s]
+    else:
+        up = up[:, np.minimum(np.arange(y0, y1), last) - ca * s]
+    if w > up.shape[2]:
+        up = np.pad(up, ((0, 0), (0, 0), (0, w - up.shape[2])), mode="edge")
+    lack = np.maximum(np.float32(_FILL_TAU) - alpha, 0.0)
+    lack /= denom
+    up *= lack
+    out += up
+    return out
+
+
 def _fill(rgba: np.ndarray) -> np.ndarray:
     """Complete (3, H, W) colour image from accumulated (4, H, W) RGBA: normalised where the
     accumulated weight suffices, extrapolated where the background was hidden."""
-    alpha = rgba[3:4]
-    if float(alpha.min()) >= _FILL_TAU:
-        return rgba[:3] / alpha
-    h, w = alpha.shape[1:]
-    s = 4 if min(h, w) >= 64 else 1
-    coarse = area_downsample(rgba[:, : h - h % s, : w - w % s], s) if s > 1 else rgba
-    extra = _push_pull(coarse)
-    if s > 1:
-        extra = _upsample(extra, s)
-        if extra.shape[1:] != (h, w):
-            extra = np.pad(extra, ((0, 0), (0, h - extra.shape[1]), (0, w - extra.shape[2])),
-                           mode="edge")
-    lack = np.maximum(_FILL_TAU - alpha, 0.0)
-    return (rgba[:3] + lack * extra) / np.maximum(alpha, _FILL_TAU)
+    return _fill_rows(rgba, _extrapolated(rgba), 0, rgba.shape[1])
+
+
+def _finish(behind, front, coverage, shape, gamma, threads):
+    """The output (H, W, 3) in display values: the filled background under the blurred
+    foreground (whose weight is ``coverage``), in row bands on ``threads`` threads."""
+    h, w = shape
+    extra = _extrapolated(behind)
+    out = np.empty((h, w, 3), np.float32)
+
+    def band(y0: int, y1: int) -> None:
+        color = _fill_rows(behind, extra, y0, y1)
+        cover = np.clip(coverage[y0:y1], 0.0, 1.0)
+        if cover.any():
+            fg = front[:3, y0:y1] / np.maximum(front[3:4, y0:y1], np.float32(1e-6))
+            fg -= color
+            fg *= cover
+            color += fg
+        out[y0:y1] = to_display(color[:, :, :w].transpose(1, 2, 0), gamma=gamma)
+
+    edges = list(range(0, h, 64)) + [h]
+    spans = list(zip(edges[:-1], edges[1:], strict=True))
+    if threads <= 1:
+        for y0, y1 in spans:
+            band(y0, y1)
+    else:
+        with ThreadPoolExecutor(threads) as pool:
+            list(pool.map(lambda span: band(*span), spans))
+    return out
 
 
 def _smoothstep_(x: np.ndarray, lo: float, hi: float) -> np.ndarray:
@@ -240,6 +225,19 @@ def _kernels(levels: np.ndarray, blades: int, rotation: float):
 def _level_kernel(radius: float, s: int, blades: int, rotation: float) -> np.ndarray:
     kernel = aperture_kernel(radius, blades=blades, rotation=rotation, softness=1.0)
     return kernel if s == 1 else lowres_kernel(kernel, s)
+
+
+def _composite_levels(blur: Levels, groups, threads: int) -> None:
+    """Composite each group's levels, in order (coarse to fine), into its accumulator: the
+    coarse levels as they come from worker threads, then the fine ones block by block."""
+    groups = [([int(k) for k in order], acc) for order, acc in groups]
+    coarse = [(k, acc) for order, acc in groups for k in order if k not in blur.fine]
+    items = blur.iter_blurred([k for k, _ in coarse], threads)
+    for (_, acc), item in zip(coarse, items, strict=True):
+        acc.add(item)
+    for _, acc in groups:
+        acc.rescale(1)
+    blur.composite_fine([([k for k in o if k in blur.fine], acc) for o, acc in groups], threads)
 
 
 def _check_options(strength, band, blades, highlight_boost, min_lowres_radius, rotation=0.0,
@@ -310,19 +308,16 @@ def render_lens(
     zero = int(np.argmin(np.abs(levels)))
     blur = Levels(lin, coc, levels, kernel_for=_kernels(levels, blades, rotation),
                   min_lowres_radius=min_lowres_radius)
-    behind = _Accumulator(coc.shape, "over")  # back to front: farthest (coarsest) first
-    front = _Accumulator(coc.shape, "under")  # front to back: nearest (coarsest) first
-    order = [*range(0, zero + 1), *range(len(levels) - 1, zero, -1)]
+    behind = Accumulator(coc.shape, "over")  # back to front: farthest (coarsest) first
+    front = Accumulator(coc.shape, "under")  # front to back: nearest (coarsest) first
     with single_threaded_torch() as threads:
-        for k, item in zip(order, blur.iter_blurred(order, threads), strict=True):
-            (behind if k <= zero else front).add(item)
-
-    background = _fill(behind.full()[0])
-    front_rgba, coverage = front.full()
-    cover = np.clip(coverage, 0.0, 1.0)[None]
-    front_color = front_rgba[:3] / np.maximum(front_rgba[3:4], 1e-6)
-    out = cover * front_color + (1.0 - cover) * background
-    return to_display(out[:, :h, :w].transpose(1, 2, 0), gamma=gamma)
+        _composite_levels(
+            blur,
+            [(range(0, zero + 1), behind), (range(len(levels) - 1, zero, -1), front)],
+            threads,
+        )
+        front_rgba, coverage = front.full()
+        return _finish(behind.full()[0], front_rgba, coverage, (h, w), gamma, threads)
 
 
 def render_scene(
@@ -366,11 +361,10 @@ def render_scene(
         levels = level_values(max(float(np.abs(coc).max()), 0.5))
         blur = Levels(lin, coc, levels, kernel_for=_kernels(levels, blades, rotation),
                       min_lowres_radius=min_lowres_radius, coverage=alpha)
-        acc = _Accumulator(coc.shape, "add")
+        acc = Accumulator(coc.shape, "add")
         order = [int(k) for k in np.argsort(-np.abs(levels), kind="stable")]  # coarse to fine
         with single_threaded_torch() as threads:
-            for item in blur.iter_blurred(order, threads):
-                acc.add(item)
+            _composite_levels(blur, [(order, acc)], threads)
         rgba = acc.full()[0]
         # "over": this layer in front of everything composited so far
         total = rgba if total is None else rgba + (1.0 - np.clip(rgba[3:4], 0.0, 1.0)) * total

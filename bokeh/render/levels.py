@@ -2,31 +2,32 @@
 
 :mod:`bokeh.render.lens` cuts the signed circle-of-confusion range into levels; level k's layer
 is (linear colour x w_k, w_k), where w_k is the pixel's tent weight for that level (times a
-coverage, for scene layers). Blurring every layer with its aperture kernel is most of a render's
-work, and this module does it:
+coverage, for scene layers). Blurring every layer with its aperture kernel and compositing it is
+most of a render's work, and this module does it, only where each level lives (the ``CELL`` x
+``CELL`` cells whose CoC range meets the level's support), in two stages:
 
-- at the level's *scale*: full resolution below ``2 * min_lowres_radius`` px, otherwise area
-  downsampled by a power of two (at most ``TILE``) so that the kernel keeps at least
-  ``min_lowres_radius`` px;
-- only where the level lives: on the ``TILE`` x ``TILE`` tiles whose CoC range meets the level's
-  support. A sparse full-resolution level is blurred tile by tile (each output tile from its
-  block with a halo of the kernel radius); a dense level on the tile-aligned crop that holds
-  it, cut into horizontal bands;
-- by direct convolution, as a depthwise ``torch.conv2d`` in which the blocks (tiles or bands)
-  times the four channels are the channels: every channel may have its own kernel, so a kernel
-  per level, per tile region or per colour channel fits the same call. Kernels larger than
-  ``_DIRECT_MAX`` taps across (only with a large ``min_lowres_radius``) use FFT convolution.
+- *coarse* levels (kernels of ``2 * min_lowres_radius`` px and more) are blurred on the
+  tile-aligned crop that holds them, area-downsampled by a power of two (at most ``TILE``) so
+  that the kernel keeps at least ``min_lowres_radius`` px (:mod:`bokeh.render.resample`);
+  :meth:`Levels.iter_blurred` computes them on worker threads and yields them in order for the
+  caller to composite;
+- *fine* levels, at full resolution, are blurred and composited block by block
+  (:meth:`Levels.composite_fine`): the ``BLOCK`` x ``BLOCK`` blocks any fine level reaches are
+  split into batches; a batch gathers its source pixels (with a halo) and its accumulator
+  blocks once, composites every fine level in order while they are in cache, and writes the
+  blocks back. Batches are independent, so they run on worker threads.
 
-Levels are independent of one another, so :meth:`Levels.iter_blurred` computes them on
-``threads`` Python threads (torch single-threaded, see :mod:`bokeh.threads`) and yields them in
-the order asked, for the caller to composite.
+Blurs are direct convolutions, as a depthwise ``torch.conv2d`` in which the blocks (or bands of
+a crop) times the four channels are the channels: every channel may have its own kernel, so a
+kernel per level, per block or per colour channel fits the same call. Kernels wider than
+``_DIRECT_MAX`` taps (only with a large ``min_lowres_radius``) use FFT convolution.
 """
 
 from __future__ import annotations
 
 import math
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -36,25 +37,20 @@ import torch.nn.functional as F
 from numpy.lib.stride_tricks import sliding_window_view
 from scipy.signal import fftconvolve
 
+from bokeh.render.composite import Accumulator, combine
 from bokeh.render.resample import area_downsample
 
 TILE = 32  # tile size (and the largest downsampling factor)
 CELL = 8  # granularity of where a level lives
+BLOCK = 16  # block size of the fine stage
 _DIRECT_MAX = 25  # kernels wider than this many taps use FFT convolution
-_MAX_HALO = 16  # widest kernel radius of the full-resolution paths
-_BAND_ROWS = 128  # about this many rows per band of a dense level
-# Costs in ns per pixel (4 channels, one 2-core CPU) that pick blocks or one crop for a level:
-# an output pixel (composite, plus per kernel tap), an input pixel of a crop or of a block.
-_COST_OUT = 12.0
-_COST_TAP = 0.12
-_COST_IN = 5.0
-_COST_IN_BLOCK = 9.0
+_MAX_HALO = 16  # widest kernel radius of the fine stage
+_BAND_ROWS = 128  # about this many rows per band of a crop
+_BATCH_BLOCKS = 512  # about this many blocks per batch of the fine stage
 
-# An item is what a level gives the compositor, or None when the level is empty:
-#   ("crop", s, (y0, y1, x0, x1), rgba): (4, (y1-y0)/s, (x1-x0)/s) blurred RGBA of a
-#       tile-aligned crop at downsampling factor s;
-#   ("tiles", size, by, bx, rgba): (N, 4, size, size) blurred RGBA of N full-resolution
-#       blocks at block rows by and columns bx.
+# What a coarse level gives the compositor (None when the level is empty):
+# ("crop", s, (y0, y1, x0, x1), rgba), rgba (4, (y1-y0)/s, (x1-x0)/s) blurred RGBA of a
+# tile-aligned crop at downsampling factor s.
 Item = tuple
 
 
@@ -188,7 +184,7 @@ def blur_same(stack: np.ndarray, kernel: np.ndarray) -> np.ndarray:
 
 
 class Levels:
-    """Blurred premultiplied layers of one CoC map, one level at a time.
+    """Blurred premultiplied layers of one CoC map.
 
     Args:
         lin: (H, W, 3) float32 linear colour, H and W whole tiles.
@@ -217,7 +213,8 @@ class Levels:
         self.min_lowres_radius = min_lowres_radius
         self.shape = (h, w)
         self.cmin, self.cmax = _cell_range(coc)
-        self.halo = p = self._halo()
+        self.fine = {k for k in range(len(levels)) if self._is_fine(k)}
+        self.halo = p = max((self.kernel_for(k, 1).shape[0] // 2 for k in self.fine), default=0)
         # Channels last: r, g, b, coc (, coverage), with a symmetric halo of p pixels.
         c = 4 if coverage is None else 5
         src = np.empty((h + 2 * p, w + 2 * p, c), np.float32)
@@ -233,14 +230,18 @@ class Levels:
         self.padded = src
         self.src = src[p : p + h, p : p + w]
 
-    def _halo(self) -> int:
-        """Halo of the full-resolution paths: the widest full-resolution kernel radius."""
-        widths = [
-            self.kernel_for(k, 1).shape[0]
-            for k, r in enumerate(self.levels)
-            if scale_for(abs(float(r)), self.min_lowres_radius) == 1
-        ]
-        return min(max(widths, default=1) // 2, _MAX_HALO)
+    def _is_fine(self, k: int) -> bool:
+        if scale_for(abs(float(self.levels[k])), self.min_lowres_radius) != 1:
+            return False
+        width = self.kernel_for(k, 1).shape[0]
+        return width <= _DIRECT_MAX and width // 2 <= _MAX_HALO
+
+    def _cells(self, k: int) -> np.ndarray:
+        """(H/CELL, W/CELL) bool: cells where level k has weight."""
+        levels = self.levels
+        lo = levels[k - 1] if k > 0 else -np.inf
+        hi = levels[k + 1] if k < len(levels) - 1 else np.inf
+        return (self.cmax > lo) & (self.cmin < hi)
 
     def _layer(self, src: np.ndarray, k: int) -> np.ndarray:
         """Premultiplied layer of level k from channels-last ``src`` (..., C) with channels
@@ -257,19 +258,14 @@ class Levels:
         return stack
 
     def blurred(self, k: int) -> Item | None:
-        """Level k's blurred layer as an item (see ``Item``), or None when it is empty."""
-        levels = self.levels
-        lo = levels[k - 1] if k > 0 else -np.inf
-        hi = levels[k + 1] if k < len(levels) - 1 else np.inf
-        cells = (self.cmax > lo) & (self.cmin < hi)  # cells where the level has weight
+        """Level k blurred on the tile-aligned crop that holds it, at its scale (see ``Item``);
+        None when the level is empty."""
+        cells = self._cells(k)
         if not cells.any():
             return None
-        radius = abs(float(levels[k]))
+        radius = abs(float(self.levels[k]))
         s = scale_for(radius, self.min_lowres_radius)
         kernel = self.kernel_for(k, s)
-        r = kernel.shape[0] // 2
-        if s == 1 and r <= self.halo and kernel.shape[0] <= _DIRECT_MAX:
-            return self._blurred_full(k, _grow(cells, -(-r // CELL)), kernel)
         tiles = _any_blocks(cells, TILE // CELL)
         rows, cols = np.nonzero(tiles.any(axis=1))[0], np.nonzero(tiles.any(axis=0))[0]
         margin = int(math.ceil((radius + 2) / TILE))
@@ -278,45 +274,6 @@ class Levels:
         x0, x1 = max(cols[0] - margin, 0) * TILE, min(cols[-1] + 1 + margin, tw) * TILE
         stack = self._layer(self.src[y0:y1, x0:x1], k)
         return "crop", s, (y0, y1, x0, x1), blur_same(area_downsample(stack, s), kernel)
-
-    def _blurred_full(self, k: int, out_cells: np.ndarray, kernel: np.ndarray) -> Item:
-        """A full-resolution level on the cells ``out_cells`` (already grown by the kernel's
-        reach): as blocks of 16 or 32 px, or one crop, whichever costs least."""
-        r = kernel.shape[0] // 2
-        per_out = _COST_OUT + _COST_TAP * kernel.size
-        rows, cols = np.nonzero(out_cells.any(axis=1))[0], np.nonzero(out_cells.any(axis=0))[0]
-        y0, y1 = rows[0] * CELL, (rows[-1] + 1) * CELL
-        x0, x1 = cols[0] * CELL, (cols[-1] + 1) * CELL
-        best = (
-            (y1 - y0) * (x1 - x0) * per_out + (y1 - y0 + 2 * r) * (x1 - x0 + 2 * r) * _COST_IN,
-            None,
-        )
-        for size in (16, 32):
-            blocks = _any_blocks(out_cells, size // CELL)
-            cost = blocks.sum() * (size * size * per_out + (size + 2 * r) ** 2 * _COST_IN_BLOCK)
-            if cost < best[0]:
-                best = (cost, (size, blocks))
-        if best[1] is not None:
-            return self._blurred_blocks(k, *best[1], kernel)
-        h = self.halo
-        src = self.padded[h + y0 - r : h + y1 + r, h + x0 - r : h + x1 + r]
-        return "crop", 1, (y0, y1, x0, x1), _conv_valid(self._layer(src, k), kernel)
-
-    def _blurred_blocks(self, k: int, size: int, blocks: np.ndarray, kernel: np.ndarray) -> Item:
-        r = kernel.shape[0] // 2
-        by, bx = np.nonzero(blocks)
-        b = size + 2 * r
-        # (bh, bw, b, b, C) windows of the padded source, one per block (a view, no copy).
-        h = self.halo
-        view = self.padded[h - r :, h - r :]
-        windows = sliding_window_view(view, (b, b), axis=(0, 1))[::size, ::size]
-        src = windows.transpose(0, 1, 3, 4, 2)[by, bx]  # (N, b, b, C)
-        layer = self._layer(src, k)  # (N, 4, b, b)
-        n = len(by)
-        if r == 0:
-            return "tiles", size, by, bx, layer
-        out = _depthwise(layer.reshape(4 * n, b, b), kernel)
-        return "tiles", size, by, bx, out.reshape(n, 4, size, size)
 
     def iter_blurred(self, order: Iterable[int], threads: int = 1) -> Iterator[Item | None]:
         """``blurred(k)`` for each k of ``order``, in that order, computed ``threads`` at a
@@ -333,3 +290,70 @@ class Levels:
                     yield pending.popleft().result()
             while pending:
                 yield pending.popleft().result()
+
+    def composite_fine(
+        self, groups: Sequence[tuple[Sequence[int], Accumulator]], threads: int = 1
+    ) -> None:
+        """Blur the fine levels of each group and composite them, in the group's order, into
+        its accumulator (which must be at full resolution and hold everything coarser)."""
+        plans = []
+        for order, acc in groups:
+            for k in order:
+                if k not in self.fine:
+                    raise ValueError(f"level {k} is not a fine level")
+                cells = self._cells(k)
+                if cells.any():
+                    kernel = self.kernel_for(k, 1)
+                    reach = _grow(cells, -(-(kernel.shape[0] // 2) // CELL))
+                    plans.append((k, kernel, _any_blocks(reach, BLOCK // CELL).ravel(), acc))
+        if not plans:
+            return
+        ids = np.flatnonzero(np.logical_or.reduce([p[2] for p in plans]))
+        batches = np.array_split(ids, max(threads, -(-len(ids) // _BATCH_BLOCKS)))
+        if threads <= 1:
+            for part in batches:
+                self._fine_batch(part, plans)
+            return
+        with ThreadPoolExecutor(threads) as pool:
+            list(pool.map(lambda part: self._fine_batch(part, plans), batches))
+
+    def _fine_batch(self, ids: np.ndarray, plans: list) -> None:
+        """Composite every planned fine level on the blocks ``ids`` (row-major block numbers)."""
+        h, w = self.shape
+        by, bx = np.divmod(ids, w // BLOCK)
+        p, b = self.halo, BLOCK + 2 * self.halo
+        windows = sliding_window_view(self.padded, (b, b), axis=(0, 1))[::BLOCK, ::BLOCK]
+        src = windows.transpose(0, 1, 3, 4, 2)[by, bx]  # (N, b, b, C)
+        blocks = {}  # accumulator -> (rgba (N, 4, BLOCK, BLOCK), summed alpha or None)
+        for *_, acc in plans:
+            if acc not in blocks:
+                blocks[acc] = (
+                    _blocks(acc.rgba)[by, bx],
+                    None if acc.sum_alpha is None else _blocks(acc.sum_alpha[None])[by, bx][:, 0],
+                )
+        for k, kernel, reach, acc in plans:
+            sel = np.flatnonzero(reach[ids])
+            if not len(sel):
+                continue
+            r = kernel.shape[0] // 2
+            layer = self._layer(src[:, p - r : p + BLOCK + r, p - r : p + BLOCK + r][sel], k)
+            if r:
+                size = BLOCK + 2 * r
+                layer = _depthwise(layer.reshape(-1, size, size), kernel)
+                layer = layer.reshape(len(sel), 4, BLOCK, BLOCK)
+            rgba, sums = blocks[acc]
+            region = rgba[sel]
+            combine(region, layer, acc.mode)
+            rgba[sel] = region
+            if sums is not None:
+                sums[sel] += layer[:, 3]
+        for acc, (rgba, sums) in blocks.items():
+            _blocks(acc.rgba)[by, bx] = rgba
+            if sums is not None:
+                _blocks(acc.sum_alpha[None])[by, bx] = sums[:, None]
+
+
+def _blocks(frame: np.ndarray) -> np.ndarray:
+    """(H/BLOCK, W/BLOCK, C, BLOCK, BLOCK) view of a (C, H, W) array."""
+    c, h, w = frame.shape
+    return frame.reshape(c, h // BLOCK, BLOCK, w // BLOCK, BLOCK).transpose(1, 3, 0, 2, 4)

@@ -1,0 +1,90 @@
+"""Compositing blurred premultiplied RGBA levels, and the image-wide accumulators they go into.
+
+Three modes (all premultiplied, in place):
+
+- ``"over"``: the new layer lies in front of what is accumulated (levels behind the focal
+  plane, fed back to front);
+- ``"under"``: the new layer lies behind what is accumulated (levels in front of the focal
+  plane, fed front to back); the accumulator also sums the layers' alpha (their coverage);
+- ``"add"``: levels of one surface (a scene layer), summed.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from bokeh.render.resample import upsample2
+
+MODES = ("over", "under", "add")
+
+
+def combine(region: np.ndarray, layer: np.ndarray, mode: str) -> None:
+    """Composite ``layer`` into ``region`` in place.
+
+    Args:
+        region, layer: premultiplied RGBA of the same shape, channels on axis 0 (4, ...), or
+            on axis 1 for a batch of blocks (N, 4, ...) when ``region.ndim == 4``.
+        mode: ``"over"``, ``"under"`` or ``"add"`` (see the module docstring).
+    """
+    axis = 1 if region.ndim == 4 else 0
+    alpha = (slice(None),) * axis + (slice(3, 4),)
+    if mode == "over":  # layer in front of what is accumulated
+        region *= np.subtract(1.0, layer[alpha], dtype=np.float32)
+        region += layer
+    elif mode == "under":  # layer behind what is accumulated
+        clear = np.clip(region[alpha], 0.0, 1.0)
+        np.subtract(1.0, clear, out=clear)
+        region += layer * clear
+    elif mode == "add":
+        region += layer
+    else:
+        raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
+
+
+class Accumulator:
+    """An image-wide RGBA accumulator that lives at the scale of the levels fed to it.
+
+    Levels must arrive coarse to fine; when a finer one arrives, what is accumulated is
+    upsampled by bilinear x2 steps (the steps the low-resolution kernels compensate for).
+    """
+
+    def __init__(self, shape: tuple[int, int], mode: str):
+        if mode not in MODES:
+            raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
+        self.shape, self.mode = shape, mode
+        self.scale: int | None = None
+        self.rgba: np.ndarray | None = None
+        self.sum_alpha: np.ndarray | None = None  # "under" mode: total blurred weight
+
+    def rescale(self, s: int) -> None:
+        """Bring the accumulator to downsampling factor s (<= the current one)."""
+        h, w = self.shape
+        if self.scale is None:
+            self.scale = s
+            self.rgba = np.zeros((4, h // s, w // s), np.float32)
+            if self.mode == "under":
+                self.sum_alpha = np.zeros((h // s, w // s), np.float32)
+            return
+        if s > self.scale:
+            raise AssertionError("levels must be fed coarse to fine")
+        while s < self.scale:
+            self.rgba = upsample2(self.rgba)
+            if self.sum_alpha is not None:
+                self.sum_alpha = upsample2(self.sum_alpha[None])[0]
+            self.scale //= 2
+
+    def add(self, item) -> None:
+        """Composite a ``("crop", s, (y0, y1, x0, x1), rgba)`` item (or None: nothing)."""
+        if item is None:
+            return
+        _, s, (y0, y1, x0, x1), layer = item
+        self.rescale(s)
+        rows, cols = slice(y0 // s, y1 // s), slice(x0 // s, x1 // s)
+        combine(self.rgba[:, rows, cols], layer, self.mode)
+        if self.sum_alpha is not None:
+            self.sum_alpha[rows, cols] += layer[3]
+
+    def full(self) -> tuple[np.ndarray, np.ndarray | None]:
+        """(4, H, W) accumulated RGBA at full resolution (and the summed alpha in "under" mode)."""
+        self.rescale(1)
+        return self.rgba, self.sum_alpha
