@@ -14,6 +14,7 @@ from __future__ import annotations
 import numpy as np
 
 from bokeh.render.resample import upsample2
+from bokeh.threads import Workers
 
 MODES = ("over", "under", "add")
 
@@ -56,7 +57,7 @@ class Accumulator:
         self.rgba: np.ndarray | None = None
         self.sum_alpha: np.ndarray | None = None  # "under" mode: total blurred weight
 
-    def rescale(self, s: int) -> None:
+    def rescale(self, s: int, workers: Workers | None = None) -> None:
         """Bring the accumulator to downsampling factor s (<= the current one)."""
         h, w = self.shape
         if self.scale is None:
@@ -68,9 +69,9 @@ class Accumulator:
         if s > self.scale:
             raise AssertionError("levels must be fed coarse to fine")
         while s < self.scale:
-            self.rgba = upsample2(self.rgba)
+            self.rgba = _upsample2(self.rgba, workers)
             if self.sum_alpha is not None:
-                self.sum_alpha = upsample2(self.sum_alpha[None])[0]
+                self.sum_alpha = _upsample2(self.sum_alpha[None], workers)[0]
             self.scale //= 2
 
     def add(self, item) -> None:
@@ -84,7 +85,22 @@ class Accumulator:
         if self.sum_alpha is not None:
             self.sum_alpha[rows, cols] += layer[3]
 
-    def full(self) -> tuple[np.ndarray, np.ndarray | None]:
+    def full(self, workers: Workers | None = None) -> tuple[np.ndarray, np.ndarray | None]:
         """(4, H, W) accumulated RGBA at full resolution (and the summed alpha in "under" mode)."""
-        self.rescale(1)
+        self.rescale(1, workers)
         return self.rgba, self.sum_alpha
+
+
+def _upsample2(stack: np.ndarray, workers: Workers | None) -> np.ndarray:
+    """:func:`upsample2` of a (C, h, w) stack in row bands on ``workers``: the same values."""
+    c, h, w = stack.shape
+    if workers is None or workers.n == 1 or h < 8:
+        return upsample2(stack)
+    out = np.empty((c, 2 * h, 2 * w), np.float32)
+
+    def band(y0: int, y1: int) -> None:
+        a, b = max(y0 - 1, 0), min(y1 + 1, h)  # one row of context on each side
+        out[:, 2 * y0 : 2 * y1] = upsample2(stack[:, a:b])[:, 2 * (y0 - a) : 2 * (y1 - a)]
+
+    workers.map_rows(band, h)
+    return out

@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -41,10 +40,10 @@ from bokeh.render.aperture import aperture_kernel
 from bokeh.render.coc import signed_coc, strength_for_fnumber
 from bokeh.render.color import DEFAULT_GAMMA, to_display, to_linear
 from bokeh.render.composite import Accumulator
-from bokeh.render.levels import Levels
+from bokeh.render.levels import TILE, Levels
 from bokeh.render.levels import pad_to_tiles as _pad_to_tiles
 from bokeh.render.resample import area_downsample, lowres_kernel
-from bokeh.threads import single_threaded_torch
+from bokeh.threads import Workers, single_threaded_torch
 
 __all__ = [
     "SceneLayer",
@@ -161,9 +160,9 @@ def _fill(rgba: np.ndarray) -> np.ndarray:
     return _fill_rows(rgba, _extrapolated(rgba), 0, rgba.shape[1])
 
 
-def _finish(behind, front, coverage, shape, gamma, threads):
+def _finish(behind, front, coverage, shape, gamma, workers: Workers):
     """The output (H, W, 3) in display values: the filled background under the blurred
-    foreground (whose weight is ``coverage``), in row bands on ``threads`` threads."""
+    foreground (whose weight is ``coverage``), in row bands on ``workers``."""
     h, w = shape
     extra = _extrapolated(behind)
     out = np.empty((h, w, 3), np.float32)
@@ -178,14 +177,7 @@ def _finish(behind, front, coverage, shape, gamma, threads):
             color += fg
         out[y0:y1] = to_display(color[:, :, :w].transpose(1, 2, 0), gamma=gamma)
 
-    edges = list(range(0, h, 64)) + [h]
-    spans = list(zip(edges[:-1], edges[1:], strict=True))
-    if threads <= 1:
-        for y0, y1 in spans:
-            band(y0, y1)
-    else:
-        with ThreadPoolExecutor(threads) as pool:
-            list(pool.map(lambda span: band(*span), spans))
+    workers.map_rows(band, h, step=TILE)
     return out
 
 
@@ -227,17 +219,17 @@ def _level_kernel(radius: float, s: int, blades: int, rotation: float) -> np.nda
     return kernel if s == 1 else lowres_kernel(kernel, s)
 
 
-def _composite_levels(blur: Levels, groups, threads: int) -> None:
+def _composite_levels(blur: Levels, groups, workers: Workers) -> None:
     """Composite each group's levels, in order (coarse to fine), into its accumulator: the
-    coarse levels as they come from worker threads, then the fine ones block by block."""
+    coarse levels as they come from the workers, then the fine ones block by block."""
     groups = [([int(k) for k in order], acc) for order, acc in groups]
     coarse = [(k, acc) for order, acc in groups for k in order if k not in blur.fine]
-    items = blur.iter_blurred([k for k, _ in coarse], threads)
+    items = blur.iter_blurred([k for k, _ in coarse], workers)
     for (_, acc), item in zip(coarse, items, strict=True):
         acc.add(item)
     for _, acc in groups:
-        acc.rescale(1)
-    blur.composite_fine([([k for k in o if k in blur.fine], acc) for o, acc in groups], threads)
+        acc.rescale(1, workers)
+    blur.composite_fine([([k for k in o if k in blur.fine], acc) for o, acc in groups], workers)
 
 
 def _check_options(strength, band, blades, highlight_boost, min_lowres_radius, rotation=0.0,
@@ -306,18 +298,15 @@ def render_lens(
     lin, coc = _pad_to_tiles(lin), _pad_to_tiles(coc)
     levels = level_values(max_r)
     zero = int(np.argmin(np.abs(levels)))
-    blur = Levels(lin, coc, levels, kernel_for=_kernels(levels, blades, rotation),
-                  min_lowres_radius=min_lowres_radius)
     behind = Accumulator(coc.shape, "over")  # back to front: farthest (coarsest) first
     front = Accumulator(coc.shape, "under")  # front to back: nearest (coarsest) first
-    with single_threaded_torch() as threads:
-        _composite_levels(
-            blur,
-            [(range(0, zero + 1), behind), (range(len(levels) - 1, zero, -1), front)],
-            threads,
-        )
-        front_rgba, coverage = front.full()
-        return _finish(behind.full()[0], front_rgba, coverage, (h, w), gamma, threads)
+    with single_threaded_torch() as threads, Workers(threads) as workers:
+        blur = Levels(lin, coc, levels, kernel_for=_kernels(levels, blades, rotation),
+                      min_lowres_radius=min_lowres_radius, workers=workers)
+        groups = [(range(0, zero + 1), behind), (range(len(levels) - 1, zero, -1), front)]
+        _composite_levels(blur, groups, workers)
+        front_rgba, coverage = front.full(workers)
+        return _finish(behind.full(workers)[0], front_rgba, coverage, (h, w), gamma, workers)
 
 
 def render_scene(
@@ -359,13 +348,13 @@ def render_scene(
         lin = _boost_highlights(to_linear(rgb, gamma=gamma), rgb, coc, highlight_boost)
         lin, coc, alpha = _pad_to_tiles(lin), _pad_to_tiles(coc), _pad_to_tiles(alpha)
         levels = level_values(max(float(np.abs(coc).max()), 0.5))
-        blur = Levels(lin, coc, levels, kernel_for=_kernels(levels, blades, rotation),
-                      min_lowres_radius=min_lowres_radius, coverage=alpha)
         acc = Accumulator(coc.shape, "add")
-        order = [int(k) for k in np.argsort(-np.abs(levels), kind="stable")]  # coarse to fine
-        with single_threaded_torch() as threads:
-            _composite_levels(blur, [(order, acc)], threads)
-        rgba = acc.full()[0]
+        order = [int(k) for k in np.argsort(-np.abs(levels), kind="stable")]  # coarse first
+        with single_threaded_torch() as threads, Workers(threads) as workers:
+            blur = Levels(lin, coc, levels, kernel_for=_kernels(levels, blades, rotation),
+                          min_lowres_radius=min_lowres_radius, coverage=alpha, workers=workers)
+            _composite_levels(blur, [(order, acc)], workers)
+            rgba = acc.full(workers)[0]
         # "over": this layer in front of everything composited so far
         total = rgba if total is None else rgba + (1.0 - np.clip(rgba[3:4], 0.0, 1.0)) * total
     out = total[:3, :h, :w].transpose(1, 2, 0)

@@ -28,7 +28,6 @@ from __future__ import annotations
 import math
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import scipy.fft
@@ -39,6 +38,7 @@ from scipy.signal import fftconvolve
 
 from bokeh.render.composite import Accumulator, combine
 from bokeh.render.resample import area_downsample
+from bokeh.threads import Workers
 
 TILE = 32  # tile size (and the largest downsampling factor)
 CELL = 8  # granularity of where a level lives
@@ -47,6 +47,7 @@ _DIRECT_MAX = 25  # kernels wider than this many taps use FFT convolution
 _MAX_HALO = 16  # widest kernel radius of the fine stage
 _BAND_ROWS = 128  # about this many rows per band of a crop
 _BATCH_BLOCKS = 512  # about this many blocks per batch of the fine stage
+_DENSE = 0.7  # a coarse level on more than this part of its crop is computed on all of it
 
 # What a coarse level gives the compositor (None when the level is empty):
 # ("crop", s, (y0, y1, x0, x1), rgba), rgba (4, (y1-y0)/s, (x1-x0)/s) blurred RGBA of a
@@ -205,6 +206,7 @@ class Levels:
         kernel_for: Callable[[int, int], np.ndarray],
         min_lowres_radius: float,
         coverage: np.ndarray | None = None,
+        workers: Workers | None = None,
     ):
         h, w = coc.shape
         if h % TILE or w % TILE:
@@ -218,10 +220,15 @@ class Levels:
         # Channels last: r, g, b, coc (, coverage), with a symmetric halo of p pixels.
         c = 4 if coverage is None else 5
         src = np.empty((h + 2 * p, w + 2 * p, c), np.float32)
-        src[p : p + h, p : p + w, :3] = lin
-        src[p : p + h, p : p + w, 3] = coc
-        if coverage is not None:
-            src[p : p + h, p : p + w, 4] = coverage
+
+        def fill(y0: int, y1: int) -> None:
+            rows = slice(p + y0, p + y1)
+            src[rows, p : p + w, :3] = lin[y0:y1]
+            src[rows, p : p + w, 3] = coc[y0:y1]
+            if coverage is not None:
+                src[rows, p : p + w, 4] = coverage[y0:y1]
+
+        (workers or Workers(1)).map_rows(fill, h)
         if p:
             src[:p] = src[2 * p - 1 : p - 1 : -1]
             src[h + p :] = src[h + p - 1 : h - 1 : -1]
@@ -270,29 +277,33 @@ class Levels:
         rows, cols = np.nonzero(tiles.any(axis=1))[0], np.nonzero(tiles.any(axis=0))[0]
         margin = int(math.ceil((radius + 2) / TILE))
         th, tw = tiles.shape
-        y0, y1 = max(rows[0] - margin, 0) * TILE, min(rows[-1] + 1 + margin, th) * TILE
-        x0, x1 = max(cols[0] - margin, 0) * TILE, min(cols[-1] + 1 + margin, tw) * TILE
-        stack = self._layer(self.src[y0:y1, x0:x1], k)
-        return "crop", s, (y0, y1, x0, x1), blur_same(area_downsample(stack, s), kernel)
+        ty0, ty1 = max(rows[0] - margin, 0), min(rows[-1] + 1 + margin, th)
+        tx0, tx1 = max(cols[0] - margin, 0), min(cols[-1] + 1 + margin, tw)
+        box = (ty0 * TILE, ty1 * TILE, tx0 * TILE, tx1 * TILE)
+        if tiles.sum() > _DENSE * (ty1 - ty0) * (tx1 - tx0):
+            stack = area_downsample(self._layer(self.src[box[0] : box[1], box[2] : box[3]], k), s)
+        else:  # only the tiles where the level lives (downsampling is local to a tile)
+            ty, tx = np.nonzero(tiles)
+            src = _blocks(self.src.transpose(2, 0, 1), TILE)[ty, tx].transpose(0, 2, 3, 1)
+            low = area_downsample(self._layer(src, k), s)  # (N, 4, TILE/s, TILE/s)
+            t = TILE // s
+            stack = np.zeros((4, (ty1 - ty0) * t, (tx1 - tx0) * t), np.float32)
+            _blocks(stack, t)[ty - ty0, tx - tx0] = low
+        return "crop", s, box, blur_same(stack, kernel)
 
-    def iter_blurred(self, order: Iterable[int], threads: int = 1) -> Iterator[Item | None]:
-        """``blurred(k)`` for each k of ``order``, in that order, computed ``threads`` at a
-        time (each on its own Python thread, ``threads`` + 1 levels in flight at most)."""
-        if threads <= 1:
-            for k in order:
-                yield self.blurred(k)
-            return
-        with ThreadPoolExecutor(threads) as pool:
-            pending: deque = deque()
-            for k in order:
-                pending.append(pool.submit(self.blurred, k))
-                if len(pending) > threads:
-                    yield pending.popleft().result()
-            while pending:
+    def iter_blurred(self, order: Iterable[int], workers: Workers) -> Iterator[Item | None]:
+        """``blurred(k)`` for each k of ``order``, in that order, computed on ``workers``
+        (their number + 1 levels in flight at most)."""
+        pending: deque = deque()
+        for k in order:
+            pending.append(workers.submit(self.blurred, k))
+            if len(pending) > workers.n:
                 yield pending.popleft().result()
+        while pending:
+            yield pending.popleft().result()
 
     def composite_fine(
-        self, groups: Sequence[tuple[Sequence[int], Accumulator]], threads: int = 1
+        self, groups: Sequence[tuple[Sequence[int], Accumulator]], workers: Workers
     ) -> None:
         """Blur the fine levels of each group and composite them, in the group's order, into
         its accumulator (which must be at full resolution and hold everything coarser)."""
@@ -309,13 +320,8 @@ class Levels:
         if not plans:
             return
         ids = np.flatnonzero(np.logical_or.reduce([p[2] for p in plans]))
-        batches = np.array_split(ids, max(threads, -(-len(ids) // _BATCH_BLOCKS)))
-        if threads <= 1:
-            for part in batches:
-                self._fine_batch(part, plans)
-            return
-        with ThreadPoolExecutor(threads) as pool:
-            list(pool.map(lambda part: self._fine_batch(part, plans), batches))
+        batches = np.array_split(ids, max(2 * workers.n, -(-len(ids) // _BATCH_BLOCKS)))
+        workers.map(lambda part: self._fine_batch(part, plans), batches)
 
     def _fine_batch(self, ids: np.ndarray, plans: list) -> None:
         """Composite every planned fine level on the blocks ``ids`` (row-major block numbers)."""
@@ -353,7 +359,7 @@ class Levels:
                 _blocks(acc.sum_alpha[None])[by, bx] = sums[:, None]
 
 
-def _blocks(frame: np.ndarray) -> np.ndarray:
-    """(H/BLOCK, W/BLOCK, C, BLOCK, BLOCK) view of a (C, H, W) array."""
+def _blocks(frame: np.ndarray, size: int = BLOCK) -> np.ndarray:
+    """(H/size, W/size, C, size, size) view of a (C, H, W) array."""
     c, h, w = frame.shape
-    return frame.reshape(c, h // BLOCK, BLOCK, w // BLOCK, BLOCK).transpose(1, 3, 0, 2, 4)
+    return frame.reshape(c, h // size, size, w // size, size).transpose(1, 3, 0, 2, 4)

@@ -22,15 +22,16 @@ _PAD = 2  # low-resolution taps added on each side for the compensation's ringin
 
 
 def area_downsample(stack: np.ndarray, s: int) -> np.ndarray:
-    """Mean of each s x s block of a (C, h, w) stack; s a power of two dividing h and w.
+    """Mean of each s x s block over the last two axes of a (..., h, w) stack; s a power of
+    two dividing h and w.
 
-    Returns (C, h/s, w/s) float32 (the input itself when s is 1).
+    Returns (..., h/s, w/s) float32 (the input itself when s is 1).
     """
     if s < 1 or s & (s - 1):
         raise ValueError(f"s must be a power of two, got {s}")
     while s > 1:
-        rows = stack[:, 0::2] + stack[:, 1::2]  # contiguous rows first: cheap
-        stack = rows[:, :, 0::2] + rows[:, :, 1::2]
+        rows = stack[..., 0::2, :] + stack[..., 1::2, :]  # contiguous rows first: cheap
+        stack = rows[..., 0::2] + rows[..., 1::2]
         stack *= np.float32(0.25)
         s //= 2
     return stack
