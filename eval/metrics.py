@@ -66,6 +66,7 @@ GAUSS_TRUNCATE = 3.5  # scikit-image's choice: radius int(3.5 * 1.5 + 0.5) = 5, 
 # (measured best on 2 cores at 1024 x 1536). A GPU prefers few large launches.
 _STRIP_ELEMENTS = 1 << 16
 _STRIP_ELEMENTS_GPU = 1 << 24
+_STRIP_ROWS = 16
 
 
 # --------------------------------------------------------------------------------------------
@@ -260,18 +261,22 @@ def _gauss_taps(sigma: float, truncate: float) -> tuple[list[float], float]:
 
 
 class _Strip:
-    """Work buffers for one strip of ``n`` images x ``r`` output rows x ``w`` columns."""
+    """Work buffers for one strip of ``n`` images x ``r`` output rows x ``w`` columns; the
+    filtering in ``mdtype``, the SSIM formula in ``dtype``."""
 
-    def __init__(self, n: int, r: int, k: int, w: int, dtype: torch.dtype, dev) -> None:
+    def __init__(
+        self, n: int, r: int, k: int, w: int, dtype: torch.dtype, mdtype: torch.dtype, dev
+    ) -> None:
         wo = w - k + 1
-        opts = {"dtype": dtype, "device": dev}
+        opts = {"dtype": mdtype, "device": dev}
         self.maps = torch.empty(4, n, r + k - 1, w, **opts)  # x, y, x^2 + y^2, x y
         self.vert = torch.empty(4, n, r, w, **opts)  # after the vertical pass
-        self.horz = torch.empty(4, n, r, wo, **opts)  # after the horizontal pass: local means
+        self.horz = torch.empty(4, n, r, wo, **opts)  # after the horizontal pass
         self.pairs = torch.empty(4, n, r, w - 1, **opts)  # box window partial sums
         self.quads = torch.empty(4, n, r, w - 3, **opts)
-        self.a1 = torch.empty(n, r, wo, **opts)
-        self.b1 = torch.empty(n, r, wo, **opts)
+        self.sums = torch.empty(4, n, r, wo, dtype=dtype, device=dev) if mdtype != dtype else None
+        self.a1 = torch.empty(n, r, wo, dtype=dtype, device=dev)
+        self.b1 = torch.empty(n, r, wo, dtype=dtype, device=dev)
 
 
 def _filter_rows(v: torch.Tensor, taps: list[float], box: bool, st: _Strip) -> torch.Tensor:
@@ -336,17 +341,26 @@ def _ssim_core(
     a_shift = 0.5 * c1 + 0.5 * c2 / cov_norm
     b_shift = c1 + c2 / cov_norm
 
-    # Strip height (output rows) and images per chunk so that one map of a strip has about
-    # `budget` elements.
+    # uint8 images under the box window: the window sums of x, y, x^2 + y^2 and x y are
+    # integers below 2^24, exact in float32 whatever the order of the additions; only the
+    # formula needs `dtype`. The means are then sums / k^2 (`scale`).
+    exact = box and p.dtype == torch.uint8 and t.dtype == torch.uint8 and dtype == torch.float64
+    mdtype = torch.float32 if exact else dtype
+    scale = 1.0 / (k * k) if exact else 1.0
+
+    # Strip height (output rows): short strips keep the banded vertical matrix product from
+    # multiplying mostly zeros (16 rows measured best on a CPU). Images per chunk so that one
+    # map of a strip has about `budget` elements.
     budget = _STRIP_ELEMENTS if dev.type == "cpu" else _STRIP_ELEMENTS_GPU
-    rows = max(16, min(ho, budget // w))
+    rows = min(ho, _STRIP_ROWS) if dev.type == "cpu" else max(16, min(ho, budget // w))
     per_chunk = max(1, min(n, budget // (w * (rows + k - 1))))
 
     # Banded vertical matrix: out[j] = sum_i taps[i] * in[j + i]. For the box window it holds
-    # 1/k^2 so that, with the horizontal window sums, the result is the window mean.
-    vert = torch.zeros(rows, rows + k - 1, dtype=dtype, device=dev)
+    # 1/k^2 so that, with the horizontal window sums, the result is the window mean (or 1, for
+    # exact sums).
+    vert = torch.zeros(rows, rows + k - 1, dtype=mdtype, device=dev)
     for i, tap in enumerate(taps):
-        vert.diagonal(i).fill_(1.0 / (k * k) if box else tap)
+        vert.diagonal(i).fill_((1.0 if exact else 1.0 / (k * k)) if box else tap)
 
     items = [
         (n0, min(n, n0 + per_chunk), r0, min(rows, ho - r0))
@@ -362,7 +376,7 @@ def _ssim_core(
             hi = r + k - 1
             st = strips.get((n1 - n0, r))
             if st is None:
-                st = strips[(n1 - n0, r)] = _Strip(n1 - n0, r, k, w, dtype, dev)
+                st = strips[(n1 - n0, r)] = _Strip(n1 - n0, r, k, w, dtype, mdtype, dev)
             xs, ys, sq, xy = st.maps.unbind(0)
             xs.copy_(x[n0:n1, r0 : r0 + hi])
             ys.copy_(y[n0:n1, r0 : r0 + hi])
@@ -370,9 +384,14 @@ def _ssim_core(
             torch.mul(xs, ys, out=xy)
 
             v = torch.matmul(vert if r == rows else vert[:r, :hi], st.maps, out=st.vert)
-            ux, uy, uq, uxy = _filter_rows(v, taps, box, st).unbind(0)  # local means
-            a1 = torch.addcmul(c1_t, ux, uy, value=2.0, out=st.a1)
-            b1 = torch.addcmul(c1_t, ux, ux, out=st.b1).addcmul_(uy, uy)
+            f = _filter_rows(v, taps, box, st)  # local means (or sums)
+            ux, uy, uq, uxy = (f if st.sums is None else st.sums.copy_(f)).unbind(0)
+            a1 = torch.addcmul(c1_t, ux, uy, value=2.0 * scale * scale, out=st.a1)
+            b1 = torch.addcmul(c1_t, ux, ux, value=scale * scale, out=st.b1)
+            b1.addcmul_(uy, uy, value=scale * scale)
+            if scale != 1.0:
+                uxy.mul_(scale)
+                uq.mul_(scale)
             a2 = uxy.sub_(a1, alpha=0.5).add_(a_shift)
             b2 = uq.sub_(b1).add_(b_shift)
             s = a1.mul_(a2).div_(b1.mul_(b2))
