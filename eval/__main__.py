@@ -4,7 +4,7 @@ run        score methods on a dataset into a resumable run folder; prints the pe
            summary and the folder (Ctrl-C cancels: rows are kept, ``--resume RUN_ID`` goes on)
 score      score a folder of outputs against a folder of ground truth (CSV, mean row last)
 runs       list the runs in the results directory, newest first
-benchmark  speed ratios of the metrics and renderers against references, in one run
+benchmark  speed ratios against references with the same threads, pass/fail per target
 
 Exit status: 0 success, 1 a clear error (printed as one line), 2 bad arguments, 130 cancelled.
 """
@@ -16,15 +16,9 @@ import sys
 
 
 def _benchmark(args, parser) -> int:
-    from eval.benchmark import format_rows, run
+    from eval.benchmark import main as benchmark_main
 
-    try:
-        width, height = (int(v) for v in args.size.lower().split("x"))
-    except ValueError:
-        parser.error(f"--size must look like 1536x1024, got {args.size!r}")
-    rows = run(repeats=max(1, args.repeats), width=width, height=height, quick=args.quick)
-    print(format_rows(rows))
-    return 0
+    return benchmark_main(args, parser)
 
 
 def format_summary(summary) -> str:
@@ -157,11 +151,9 @@ def main(argv: list[str] | None = None) -> int:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
 
-    bench = sub.add_parser("benchmark", help="print speed ratios against references")
-    bench.add_argument("--repeats", type=int, default=5)
-    bench.add_argument("--size", default="1536x1024", help="WxH of the benchmark image")
-    bench.add_argument("--quick", action="store_true",
-                       help="skip the slow rows (generator throughput, app latency)")
+    from eval.benchmark import add_arguments as benchmark_arguments
+
+    benchmark_arguments(sub.add_parser("benchmark", help="speed against references, pass/fail"))
 
     run = sub.add_parser("run", help="score methods on a dataset (resumable run folder)")
     run.add_argument("--dataset", choices=SCORED_DATASETS, default=None,
