@@ -13,16 +13,19 @@ from __future__ import annotations
 import logging
 import os
 import warnings
+from pathlib import Path
 
 # Environment first: huggingface_hub (imported by gradio) reads these at import time.
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 
 import gradio as gr  # noqa: E402
+from gradio.utils import get_upload_folder  # noqa: E402
 
 import bokeh  # noqa: E402
 from bokeh import service  # noqa: E402
 from bokeh.errors import BokehError  # noqa: E402
+from bokeh.pngout import png_files  # noqa: E402
 from bokeh.zerogpu import gpu_task  # noqa: E402
 
 log = logging.getLogger("bokeh.app")
@@ -64,6 +67,12 @@ def _max_upload_mb() -> int:
         return max(1, int(os.environ.get("BOKEH_MAX_UPLOAD_MB", "25")))
     except ValueError:
         return 25
+
+
+def _png(*images):
+    """Output images as PNG files, each written once into Gradio's cache (bokeh.pngout): Gradio
+    would re-encode a numpy image, slowly, every time an output updates."""
+    return png_files(images, Path(get_upload_folder()) / "bokeh-outputs")
 
 
 def _user_error(exc: Exception) -> gr.Error:
@@ -136,8 +145,8 @@ def render_depth_ui(photo, x, y, *settings):
     if photo is None:
         raise gr.Error("Upload a photo first (or load the example).")
     out = _render_depth(photo, x, y, *settings)
-    before_after = (photo.pixels, out.image)
-    return out.image, before_after, out.depth, out.summary
+    image, depth, original = _png(out.image, out.depth, photo.pixels)
+    return image, (original, image), depth, out.summary
 
 
 def render_depth(image, x, y, mode, depth_source, depth_file, depth_kind, fnumber, band, blades,
@@ -156,7 +165,7 @@ def render_depth(image, x, y, mode, depth_source, depth_file, depth_kind, fnumbe
         raise _user_error(exc) from exc
     out = _render_depth(photo, *focus, mode, depth_source, depth_file, depth_kind, fnumber, band,
                         blades, rotation, highlight_boost, threshold, sigma)
-    return out.image, out.depth, out.info
+    return *_png(out.image, out.depth), out.info
 
 
 def on_clear():
@@ -171,7 +180,8 @@ def _translation_ui(method):
             out = run_method(method, photo, None, {})
         except Exception as exc:
             raise _user_error(exc) from exc
-        return out.image, (photo.pixels, out.image), out.summary
+        image, original = _png(out.image, photo.pixels)
+        return image, (original, image), out.summary
 
     return run
 
@@ -183,7 +193,7 @@ def _translation_api(method):
             out = run_method(method, photo, None, {})
         except Exception as exc:
             raise _user_error(exc) from exc
-        return out.image, out.info
+        return *_png(out.image), out.info
 
     run.__name__ = f"render_{method}"
     return run
@@ -214,13 +224,13 @@ def _compare(photo, x, y, settings, depth_file):
         focus = service.clamp_focus(photo, x, y)
     except Exception as exc:
         raise _user_error(exc) from exc
-    gallery, tiles = [(photo.pixels, "Original (input)")], []
+    gallery, tiles = [(*_png(photo.pixels), "Original (input)")], []
     try:
         for tile in service.compare(photo, focus, settings, depth_file=depth_file,
                                     run=run_method):
             tiles.append(tile)
-            if tile.image is not None:
-                gallery.append((tile.image, tile.caption))
+            if tile.image is not None:  # a file, encoded once: the gallery updates each step
+                gallery.append((*_png(tile.image), tile.caption))
             yield gallery, tiles
     except Exception as exc:
         raise _user_error(exc) from exc
