@@ -254,26 +254,28 @@ def app_rows(repeats: int) -> list[Row]:
     return rows
 
 
-def model_rows(repeats: int) -> list[Row]:
+def model_rows(threads: Sequence[int], repeats: int) -> list[Row]:
     from eval import bench_models
 
-    result = bench_models.measure(size=512, repeats=repeats)
     rows = []
-    for g in result["generators"]:
-        rows.append(
-            Row(
-                f"{g['network']} forward 512x512",
-                str(result["threads"]),
-                g["ratio"],
-                "of mm",
-                None,
-                g["seconds"],
-                None,
-                f"torch.mm {result['matmul']['gflops']:.0f} GFLOP/s",
-                f"{g['gflops']:.0f} GFLOP/s = {g['ratio_conv1x1']:.2f} of a 1x1 conv "
-                f"({result['conv1x1']['gflops']:.0f} GFLOP/s)",
+    for t in threads:
+        result = bench_models.measure(size=512, repeats=repeats, threads=t)
+        mm, conv = result["matmul"]["gflops"], result["conv1x1"]["gflops"]
+        for g in result["generators"]:
+            rows.append(
+                Row(
+                    f"{g['network']} forward 512x512",
+                    str(t),
+                    g["ratio"],
+                    "of mm",
+                    None,
+                    g["seconds"],
+                    None,
+                    f"torch.mm {mm:.0f} GFLOP/s",
+                    f"{g['gflops']:.0f} GFLOP/s = {g['ratio_conv1x1']:.2f} of a 1x1 "
+                    f"conv ({conv:.0f} GFLOP/s)",
+                )
             )
-        )
     return rows
 
 
@@ -293,7 +295,7 @@ def run(
         rows += accuracy_rows(width, height)
         rows += growth_rows(max(1, min(repeats, 3)), timer)
         rows += app_rows(max(1, min(repeats, 3)))
-        rows += model_rows(max(1, min(repeats, 2)))
+        rows += model_rows(threads, max(1, min(repeats, 2)))
     return rows
 
 
