@@ -135,23 +135,30 @@ def _fill_rows(rgba: np.ndarray, extra, y0: int, y1: int) -> np.ndarray:
     out = rgba[:3, y0:y1] / denom
     if extra is None or float(alpha.min()) >= _FILL_TAU:
         return out
-    coarse, s = extra
-    h, w = rgba.shape[1:]
-    last = coarse.shape[1] * s - 1  # rows beyond (H not a multiple of s) repeat the last one
-    ya, yb = min(y0, last), min(y1 - 1, last) + 1
-    ca, cb = max(ya // s - 1, 0), min(-(-yb // s) + 1, coarse.shape[1])  # one row of halo
-    up = _upsample(coarse[:, ca:cb], s)
-    if y1 - 1 <= last:
-        up = up[:, y0 - ca * s : y1 - ca * s]
-    else:
-        up = up[:, np.minimum(np.arange(y0, y1), last) - ca * s]
-    if w > up.shape[2]:
-        up = np.pad(up, ((0, 0), (0, 0), (0, w - up.shape[2])), mode="edge")
-    lack = np.maximum(np.float32(_FILL_TAU) - alpha, 0.0)
-    lack /= denom
+    cols = np.flatnonzero((alpha[0] < _FILL_TAU).any(axis=0))  # where colour is missing
+    x0, x1 = int(cols[0]), int(cols[-1]) + 1
+    lack = np.maximum(np.float32(_FILL_TAU) - alpha[:, :, x0:x1], 0.0)
+    lack /= denom[:, :, x0:x1]
+    up = _upsampled_window(*extra, y0, y1, x0, x1)
     up *= lack
-    out += up
+    out[:, :, x0:x1] += up
     return out
+
+
+def _upsampled_window(coarse: np.ndarray, s: int, y0: int, y1: int, x0: int, x1: int):
+    """[:, y0:y1, x0:x1] of the bilinear x s upsampling of (C, h, w) ``coarse``, with rows
+    and columns beyond h*s and w*s repeating the last ones (edge padding)."""
+    last_y, last_x = coarse.shape[1] * s - 1, coarse.shape[2] * s - 1
+    ya, yb = min(y0, last_y), min(y1 - 1, last_y) + 1
+    xa, xb = min(x0, last_x), min(x1 - 1, last_x) + 1
+    # one coarse pixel of context on each side keeps the window's values exact
+    ca, cb = max(ya // s - 1, 0), min(-(-yb // s) + 1, coarse.shape[1])
+    da, db = max(xa // s - 1, 0), min(-(-xb // s) + 1, coarse.shape[2])
+    up = _upsample(coarse[:, ca:cb, da:db], s)
+    rows = np.minimum(np.arange(y0, y1), last_y) - ca * s
+    cols = np.minimum(np.arange(x0, x1), last_x) - da * s
+    up = up[:, rows[0] : rows[-1] + 1] if y1 - 1 <= last_y else up[:, rows]
+    return up[:, :, cols[0] : cols[-1] + 1] if x1 - 1 <= last_x else up[:, :, cols]
 
 
 def _fill(rgba: np.ndarray) -> np.ndarray:
@@ -177,7 +184,8 @@ def _finish(behind, front, coverage, shape, gamma, workers: Workers):
             color += fg
         out[y0:y1] = to_display(color[:, :, :w].transpose(1, 2, 0), gamma=gamma)
 
-    workers.map_rows(band, h, step=TILE)
+    spans = [(y, min(y + TILE, h)) for y in range(0, h, TILE)]  # bands that stay in cache
+    workers.map(lambda span: band(*span), spans)
     return out
 
 
