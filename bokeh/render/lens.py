@@ -223,8 +223,16 @@ def _kernels(levels: np.ndarray, blades: int, rotation: float):
 
 @lru_cache(maxsize=512)
 def _level_kernel(radius: float, s: int, blades: int, rotation: float) -> np.ndarray:
-    kernel = aperture_kernel(radius, blades=blades, rotation=rotation, softness=1.0)
+    kernel = _trimmed(aperture_kernel(radius, blades=blades, rotation=rotation, softness=1.0))
     return kernel if s == 1 else lowres_kernel(kernel, s)
+
+
+def _trimmed(kernel: np.ndarray) -> np.ndarray:
+    """``kernel`` without its all-zero outer rings (a soft disc's outermost ring is always
+    empty): the same convolution, fewer taps."""
+    while kernel.shape[0] > 1 and not (kernel[[0, -1]].any() or kernel[:, [0, -1]].any()):
+        kernel = kernel[1:-1, 1:-1]
+    return kernel
 
 
 def _composite_levels(blur: Levels, groups, workers: Workers) -> None:
