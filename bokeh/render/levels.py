@@ -330,13 +330,18 @@ class Levels:
         p, b = self.halo, BLOCK + 2 * self.halo
         windows = sliding_window_view(self.padded, (b, b), axis=(0, 1))[::BLOCK, ::BLOCK]
         src = windows.transpose(0, 1, 3, 4, 2)[by, bx]  # (N, b, b, C)
-        blocks = {}  # accumulator -> (rgba (N, 4, BLOCK, BLOCK), summed alpha or None)
-        for *_, acc in plans:
-            if acc not in blocks:
-                blocks[acc] = (
-                    _blocks(acc.rgba)[by, bx],
-                    None if acc.sum_alpha is None else _blocks(acc.sum_alpha[None])[by, bx][:, 0],
-                )
+        # Each accumulator's blocks: those of the batch that any of its levels reaches.
+        blocks = {}  # accumulator -> (rows of the batch, their position, rgba, summed alpha)
+        for acc in dict.fromkeys(plan[3] for plan in plans):
+            mine = np.flatnonzero(
+                np.logical_or.reduce([pl[2][ids] for pl in plans if pl[3] is acc])
+            )
+            where = np.full(len(ids), -1)
+            where[mine] = np.arange(len(mine))
+            sums = (
+                None if acc.sum_alpha is None else _blocks(acc.sum_alpha[None])[by[mine], bx[mine]]
+            )
+            blocks[acc] = (mine, where, _blocks(acc.rgba)[by[mine], bx[mine]], sums)
         for k, kernel, reach, acc in plans:
             sel = np.flatnonzero(reach[ids])
             if not len(sel):
@@ -347,16 +352,17 @@ class Levels:
                 size = BLOCK + 2 * r
                 layer = _depthwise(layer.reshape(-1, size, size), kernel)
                 layer = layer.reshape(len(sel), 4, BLOCK, BLOCK)
-            rgba, sums = blocks[acc]
-            region = rgba[sel]
+            _, where, rgba, sums = blocks[acc]
+            at = where[sel]
+            region = rgba[at]
             combine(region, layer, acc.mode)
-            rgba[sel] = region
+            rgba[at] = region
             if sums is not None:
-                sums[sel] += layer[:, 3]
-        for acc, (rgba, sums) in blocks.items():
-            _blocks(acc.rgba)[by, bx] = rgba
+                sums[at] += layer[:, 3:4]
+        for acc, (mine, _, rgba, sums) in blocks.items():
+            _blocks(acc.rgba)[by[mine], bx[mine]] = rgba
             if sums is not None:
-                _blocks(acc.sum_alpha[None])[by, bx] = sums[:, None]
+                _blocks(acc.sum_alpha[None])[by[mine], bx[mine]] = sums
 
 
 def _blocks(frame: np.ndarray, size: int = BLOCK) -> np.ndarray:
