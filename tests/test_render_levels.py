@@ -84,6 +84,21 @@ class TestResample:
 
 
 class TestLevels:
+    @pytest.mark.parametrize(
+        ("shape", "k"), [((4, 37, 53), 5), ((2, 300, 21), 9), ((1, 3, 40), 11), ((2, 2, 1), 7)]
+    )
+    def test_blur_same_is_a_convolution_with_reflected_edges(self, shape, k):
+        from bokeh.render.levels import blur_same
+
+        rng = np.random.default_rng(k)
+        x = rng.random(shape, dtype=np.float32)
+        kernel = rng.random((k, k)).astype(np.float32)
+        kernel /= kernel.sum()
+        expected = np.stack(
+            [ndimage.convolve(c.astype(np.float64), kernel, mode="reflect") for c in x]
+        )
+        np.testing.assert_allclose(blur_same(x, kernel), expected, atol=2e-6)
+
     def test_tent_weights_are_a_partition_of_unity(self):
         levels = lens.level_values(30.0)
         coc = np.linspace(-40, 40, 2001, dtype=np.float32)

@@ -14,7 +14,10 @@ from __future__ import annotations
 import numpy as np
 
 from bokeh.render.resample import upsample2
+from bokeh.render.scratch import POOL
 from bokeh.threads import Workers
+
+_BAND = 64  # rows per band of the x2 upsampling (small temporaries, reused)
 
 MODES = ("over", "under", "add")
 
@@ -62,16 +65,18 @@ class Accumulator:
         h, w = self.shape
         if self.scale is None:
             self.scale = s
-            self.rgba = np.zeros((4, h // s, w // s), np.float32)
+            self.rgba = POOL.zeros((4, h // s, w // s))
             if self.mode == "under":
-                self.sum_alpha = np.zeros((h // s, w // s), np.float32)
+                self.sum_alpha = POOL.zeros((h // s, w // s))
             return
         if s > self.scale:
             raise AssertionError("levels must be fed coarse to fine")
         while s < self.scale:
-            self.rgba = _upsample2(self.rgba, workers)
+            coarse, self.rgba = self.rgba, _upsample2(self.rgba, workers)
+            POOL.give(coarse)
             if self.sum_alpha is not None:
-                self.sum_alpha = _upsample2(self.sum_alpha[None], workers)[0]
+                coarse, self.sum_alpha = self.sum_alpha, _upsample2(self.sum_alpha, workers)
+                POOL.give(coarse)
             self.scale //= 2
 
     def add(self, item) -> None:
@@ -90,17 +95,25 @@ class Accumulator:
         self.rescale(1, workers)
         return self.rgba, self.sum_alpha
 
+    def release(self) -> None:
+        """Give the arrays back to the pool (:mod:`bokeh.render.scratch`); nothing may use
+        them afterwards."""
+        POOL.give(self.rgba, self.sum_alpha)
+        self.rgba = self.sum_alpha = self.scale = None
+
 
 def _upsample2(stack: np.ndarray, workers: Workers | None) -> np.ndarray:
-    """:func:`upsample2` of a (C, h, w) stack in row bands on ``workers``: the same values."""
+    """:func:`upsample2` of a (C, h, w) or (h, w) array, in bands of rows (on ``workers``)
+    written into an array of the pool: the same values."""
+    flat = stack.ndim == 2
+    stack = stack[None] if flat else stack
     c, h, w = stack.shape
-    if workers is None or workers.n == 1 or h < 8:
-        return upsample2(stack)
-    out = np.empty((c, 2 * h, 2 * w), np.float32)
+    out = POOL.empty((c, 2 * h, 2 * w))
 
     def band(y0: int, y1: int) -> None:
         a, b = max(y0 - 1, 0), min(y1 + 1, h)  # one row of context on each side
         out[:, 2 * y0 : 2 * y1] = upsample2(stack[:, a:b])[:, 2 * (y0 - a) : 2 * (y1 - a)]
 
-    workers.map_rows(band, h)
-    return out
+    spans = [(y, min(y + _BAND, h)) for y in range(0, h, _BAND)]
+    (workers or Workers(1)).map(lambda span: band(*span), spans)
+    return out[0] if flat else out

@@ -123,8 +123,13 @@ def _extrapolated(rgba: np.ndarray) -> tuple[np.ndarray, int] | None:
     if float(alpha.min()) >= _FILL_TAU:
         return None
     h, w = alpha.shape
-    s = 4 if min(h, w) >= 64 else 1
-    coarse = area_downsample(rgba[:, : h - h % s, : w - w % s], s) if s > 1 else rgba
+    if min(h, w) < 64:
+        return _push_pull(rgba), 1
+    s, rows = 4, 64  # 64 rows at a time: small temporaries
+    coarse = np.empty((4, h // s, w // s), np.float32)
+    for y in range(0, h - h % s, rows):
+        y1 = min(y + rows, h - h % s)
+        coarse[:, y // s : y1 // s] = area_downsample(rgba[:, y:y1, : w - w % s], s)
     return _push_pull(coarse), s
 
 
@@ -321,8 +326,12 @@ def render_lens(
                       min_lowres_radius=min_lowres_radius, workers=workers)
         groups = [(range(0, zero + 1), behind), (range(len(levels) - 1, zero, -1), front)]
         _composite_levels(blur, groups, workers)
+        blur.release()
         front_rgba, coverage = front.full(workers)
-        return _finish(behind.full(workers)[0], front_rgba, coverage, (h, w), gamma, workers)
+        out = _finish(behind.full(workers)[0], front_rgba, coverage, (h, w), gamma, workers)
+        behind.release()
+        front.release()
+        return out
 
 
 def render_scene(

@@ -38,6 +38,7 @@ from scipy.signal import fftconvolve
 
 from bokeh.render.composite import Accumulator, combine
 from bokeh.render.resample import area_downsample
+from bokeh.render.scratch import POOL
 from bokeh.threads import Workers
 
 TILE = 32  # tile size (and the largest downsampling factor)
@@ -48,6 +49,8 @@ _MAX_HALO = 16  # widest kernel radius of the fine stage
 _BAND_ROWS = 128  # about this many rows per band of a crop
 _BATCH_BLOCKS = 512  # about this many blocks per batch of the fine stage
 _DENSE = 0.7  # a coarse level on more than this part of its crop is computed on all of it
+_CHUNK_ROWS = 4  # rows of tiles, and tiles, per chunk of a coarse level's full-resolution layer
+_CHUNK_TILES = 256
 
 # What a coarse level gives the compositor (None when the level is empty):
 # ("crop", s, (y0, y1, x0, x1), rgba), rgba (4, (y1-y0)/s, (x1-x0)/s) blurred RGBA of a
@@ -145,25 +148,36 @@ def _blur_fft(stack: np.ndarray, kernel: np.ndarray) -> np.ndarray:
     return np.maximum(out, 0.0, out=out).astype(np.float32, copy=False)
 
 
-def _conv_valid(stack: np.ndarray, kernel: np.ndarray) -> np.ndarray:
-    """Valid convolution of each channel of a (C, h + 2R, w + 2R) stack: (C, h, w) float32.
+def _conv_valid(stack: np.ndarray, kernel: np.ndarray, pad: int = 0) -> np.ndarray:
+    """Valid convolution of each channel of a (C, h + 2R - 2 pad, w + 2R - 2 pad) stack, after
+    padding it by ``pad`` (symmetric: edge pixels repeated): (C, h, w) float32.
 
-    The rows are cut into bands with their halos, and the bands are channels of one
-    depthwise convolution (a few large channels run far slower than many small ones).
+    The rows are cut into bands with their halos (the padding is made while copying them), and
+    the bands are channels of one depthwise convolution (a few large channels run far slower
+    than many small ones).
     """
     k = kernel.shape[0]
     r = k // 2
     if k == 1:
         return stack if kernel[0, 0] == 1 else stack * kernel[0, 0]
-    c, hp, wp = stack.shape
-    h = hp - 2 * r
+    if pad > min(stack.shape[1:]):  # reflected more than once: leave it to numpy
+        stack, pad = np.pad(stack, ((0, 0), (pad, pad), (pad, pad)), mode="symmetric"), 0
+    c, hs, ws = stack.shape
+    h, wp = hs + 2 * pad - 2 * r, ws + 2 * pad
     nb = max(1, min(-(-h // max(_BAND_ROWS, 4 * r)), 64))
     hb = -(-h // nb)
     bands = np.empty((c, nb, hb + 2 * r, wp), np.float32)
     for i in range(nb):
-        rows = stack[:, i * hb : i * hb + hb + 2 * r]
-        bands[:, i, : rows.shape[1]] = rows
-        bands[:, i, rows.shape[1] :] = 0.0
+        rows = np.arange(i * hb - pad, min(i * hb + hb + 2 * r, h + 2 * r) - pad)
+        if rows[0] < 0 or rows[-1] >= hs:  # mirrored at the top or bottom edge
+            rows = np.where(rows < 0, -1 - rows, np.where(rows >= hs, 2 * hs - 1 - rows, rows))
+            bands[:, i, : len(rows), pad : pad + ws] = stack[:, rows]
+        else:
+            bands[:, i, : len(rows), pad : pad + ws] = stack[:, rows[0] : rows[-1] + 1]
+        bands[:, i, len(rows) :] = 0.0
+    if pad:  # mirrored columns
+        bands[..., :pad] = bands[..., 2 * pad - 1 : pad - 1 : -1]
+        bands[..., pad + ws :] = bands[..., pad + ws - 1 : ws - 1 : -1]
     out = _depthwise(bands.reshape(c * nb, hb + 2 * r, wp), kernel)
     return out.reshape(c, nb * hb, wp - 2 * r)[:, :h]
 
@@ -178,10 +192,7 @@ def blur_same(stack: np.ndarray, kernel: np.ndarray) -> np.ndarray:
     k = kernel.shape[0]
     if k > _DIRECT_MAX:
         return _blur_fft(stack, kernel)
-    r = k // 2
-    if r == 0:
-        return _conv_valid(stack, kernel)
-    return _conv_valid(np.pad(stack, ((0, 0), (r, r), (r, r)), mode="symmetric"), kernel)
+    return _conv_valid(stack, kernel, pad=k // 2)
 
 
 class Levels:
@@ -219,7 +230,7 @@ class Levels:
         self.halo = p = max((self.kernel_for(k, 1).shape[0] // 2 for k in self.fine), default=0)
         # Channels last: r, g, b, coc (, coverage), with a symmetric halo of p pixels.
         c = 4 if coverage is None else 5
-        src = np.empty((h + 2 * p, w + 2 * p, c), np.float32)
+        src = POOL.empty((h + 2 * p, w + 2 * p, c))
 
         def fill(y0: int, y1: int) -> None:
             rows = slice(p + y0, p + y1)
@@ -236,6 +247,11 @@ class Levels:
             src[:, w + p :] = src[:, w + p - 1 : w - 1 : -1]
         self.padded = src
         self.src = src[p : p + h, p : p + w]
+
+    def release(self) -> None:
+        """Give the padded source back to the pool; the object is unusable afterwards."""
+        POOL.give(self.padded)
+        self.padded = self.src = None
 
     def _is_fine(self, k: int) -> bool:
         if scale_for(abs(float(self.levels[k])), self.min_lowres_radius) != 1:
@@ -280,15 +296,23 @@ class Levels:
         ty0, ty1 = max(rows[0] - margin, 0), min(rows[-1] + 1 + margin, th)
         tx0, tx1 = max(cols[0] - margin, 0), min(cols[-1] + 1 + margin, tw)
         box = (ty0 * TILE, ty1 * TILE, tx0 * TILE, tx1 * TILE)
+        t = TILE // s
+        stack = np.empty((4, (ty1 - ty0) * t, (tx1 - tx0) * t), np.float32)  # at 1/s
+        # The layer at full resolution, a few rows of tiles (or tiles) at a time: small
+        # temporaries, each area-downsampled straight into the low-resolution crop.
         if tiles.sum() > _DENSE * (ty1 - ty0) * (tx1 - tx0):
-            stack = area_downsample(self._layer(self.src[box[0] : box[1], box[2] : box[3]], k), s)
+            for y in range(ty0, ty1, _CHUNK_ROWS):
+                y1 = min(y + _CHUNK_ROWS, ty1)
+                layer = self._layer(self.src[y * TILE : y1 * TILE, box[2] : box[3]], k)
+                stack[:, (y - ty0) * t : (y1 - ty0) * t] = area_downsample(layer, s)
         else:  # only the tiles where the level lives (downsampling is local to a tile)
+            stack.fill(0.0)
             ty, tx = np.nonzero(tiles)
-            src = _blocks(self.src.transpose(2, 0, 1), TILE)[ty, tx].transpose(0, 2, 3, 1)
-            low = area_downsample(self._layer(src, k), s)  # (N, 4, TILE/s, TILE/s)
-            t = TILE // s
-            stack = np.zeros((4, (ty1 - ty0) * t, (tx1 - tx0) * t), np.float32)
-            _blocks(stack, t)[ty - ty0, tx - tx0] = low
+            tiled = _blocks(self.src.transpose(2, 0, 1), TILE)
+            for i in range(0, len(ty), _CHUNK_TILES):
+                a, b = ty[i : i + _CHUNK_TILES], tx[i : i + _CHUNK_TILES]
+                layer = self._layer(tiled[a, b].transpose(0, 2, 3, 1), k)
+                _blocks(stack, t)[a - ty0, b - tx0] = area_downsample(layer, s)
         return "crop", s, box, blur_same(stack, kernel)
 
     def iter_blurred(self, order: Iterable[int], workers: Workers) -> Iterator[Item | None]:
