@@ -370,32 +370,27 @@ def overhead(
             tiles = list(service.compare(photo, (x, y), defaults, depth_file=depth))
             methods.append(sum(t.seconds or 0.0 for t in tiles))
 
-        rows = []
-        for name, app_fn, local_fn in (
+        calls = (
             ("render_depth", app_render, local_render),
             ("compare", app_compare, local_compare),
-        ):
-            app_fn(), local_fn()  # warm-up: models loaded, caches filled on both sides
-            app_t, local_t = [], []
-            for _ in range(max(1, repeats)):
-                app_t.append(_timed(app_fn))
-                local_t.append(_timed(local_fn))
-            a, b = float(np.median(app_t)), float(np.median(local_t))
-            note = (
-                f"per-method times add to {np.median(methods[1:]):.2f} s"
-                if name == "compare"
-                else ""
-            )
-            rows.append(
-                {
-                    "name": f"app /{name} {size[0]}x{size[1]}",
-                    "app_s": a,
-                    "inprocess_s": b,
-                    "ratio": a / b,
-                    "note": note,
-                }
-            )
+        )
+        rows = [
+            _paired(f"app /{name} {size[0]}x{size[1]}", app_fn, local_fn, repeats)
+            for name, app_fn, local_fn in calls
+        ]
+        rows[1]["note"] = f"per-method times add to {np.median(methods[1:]):.2f} s"
     return rows
+
+
+def _paired(name: str, app_fn, local_fn, repeats: int) -> dict[str, Any]:
+    """Medians of alternating app and in-process calls, after one warm-up of each."""
+    app_fn(), local_fn()  # warm-up: models loaded, caches filled on both sides
+    app_t, local_t = [], []
+    for _ in range(max(1, repeats)):
+        app_t.append(_timed(app_fn))
+        local_t.append(_timed(local_fn))
+    a, b = float(np.median(app_t)), float(np.median(local_t))
+    return {"name": name, "app_s": a, "inprocess_s": b, "ratio": a / b, "note": ""}
 
 
 def _timed(fn) -> float:

@@ -306,6 +306,32 @@ def _filter_rows(v: torch.Tensor, taps: list[float], box: bool, st: _Strip) -> t
     return out
 
 
+def _strips(
+    n: int, ho: int, w: int, taps: list[float], *, box: bool, exact: bool, dtype: torch.dtype, dev
+) -> tuple[int, torch.Tensor, list[tuple[int, int, int, int]]]:
+    """(strip height, banded vertical matrix, work items (n0, n1, r0, rows)) for ``n`` maps of
+    ``ho`` valid output rows and ``w`` columns."""
+    k = len(taps)
+    # Strip height (output rows): short strips keep the banded vertical matrix product from
+    # multiplying mostly zeros (16 rows measured best on a CPU). Images per chunk so that one
+    # map of a strip has about `budget` elements.
+    budget = _STRIP_ELEMENTS if dev.type == "cpu" else _STRIP_ELEMENTS_GPU
+    rows = min(ho, _STRIP_ROWS) if dev.type == "cpu" else max(16, min(ho, budget // w))
+    per_chunk = max(1, min(n, budget // (w * (rows + k - 1))))
+    # Banded vertical matrix: out[j] = sum_i taps[i] * in[j + i]. For the box window it holds
+    # 1/k^2 so that, with the horizontal window sums, the result is the window mean (or 1, for
+    # exact sums).
+    vert = torch.zeros(rows, rows + k - 1, dtype=dtype, device=dev)
+    for i, tap in enumerate(taps):
+        vert.diagonal(i).fill_((1.0 if exact else 1.0 / (k * k)) if box else tap)
+    items = [
+        (n0, min(n, n0 + per_chunk), r0, min(rows, ho - r0))
+        for n0 in range(0, n, per_chunk)
+        for r0 in range(0, ho, rows)
+    ]
+    return rows, vert, items
+
+
 def _ssim_core(
     p: torch.Tensor,
     t: torch.Tensor,
@@ -348,25 +374,7 @@ def _ssim_core(
     mdtype = torch.float32 if exact else dtype
     scale = 1.0 / (k * k) if exact else 1.0
 
-    # Strip height (output rows): short strips keep the banded vertical matrix product from
-    # multiplying mostly zeros (16 rows measured best on a CPU). Images per chunk so that one
-    # map of a strip has about `budget` elements.
-    budget = _STRIP_ELEMENTS if dev.type == "cpu" else _STRIP_ELEMENTS_GPU
-    rows = min(ho, _STRIP_ROWS) if dev.type == "cpu" else max(16, min(ho, budget // w))
-    per_chunk = max(1, min(n, budget // (w * (rows + k - 1))))
-
-    # Banded vertical matrix: out[j] = sum_i taps[i] * in[j + i]. For the box window it holds
-    # 1/k^2 so that, with the horizontal window sums, the result is the window mean (or 1, for
-    # exact sums).
-    vert = torch.zeros(rows, rows + k - 1, dtype=mdtype, device=dev)
-    for i, tap in enumerate(taps):
-        vert.diagonal(i).fill_((1.0 if exact else 1.0 / (k * k)) if box else tap)
-
-    items = [
-        (n0, min(n, n0 + per_chunk), r0, min(rows, ho - r0))
-        for n0 in range(0, n, per_chunk)
-        for r0 in range(0, ho, rows)
-    ]
+    rows, vert, items = _strips(n, ho, w, taps, box=box, exact=exact, dtype=mdtype, dev=dev)
 
     def run(part: list[tuple[int, int, int, int]]) -> torch.Tensor:
         """Sum of the SSIM-map numerators/2 over the strips in ``part``, per channel map."""
