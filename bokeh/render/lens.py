@@ -7,9 +7,10 @@ How :func:`render_lens` works (one photo plus its disparity map):
 2. The CoC range is cut into *levels* (0, +-1, +-2 px, then growing by ``LEVEL_GROWTH``); every
    pixel belongs to the two nearest levels with linear (tent) weights, so there is no banding.
 3. Each level is a premultiplied RGBA layer (linear light times weight, weight) blurred with
-   the aperture kernel of its radius. Large radii are blurred at reduced resolution (area
+   the aperture kernel of its radius, only where the level is present (see
+   :mod:`bokeh.render.levels`). Large radii are blurred at reduced resolution (area
    downsampling by a power of two so that the kernel keeps at least ``min_lowres_radius``
-   pixels), only over the tiles where the level is present, with FFT convolution.
+   pixels) with kernels that compensate the resampling (:mod:`bokeh.render.resample`).
 4. Levels behind the focal plane and the focal plane itself are composited back to front with
    "over" and normalised by accumulated weight: a sharp subject neither bleeds into the blurred
    background nor leaves a dark halo around itself. Where the background is hidden (behind
@@ -19,7 +20,8 @@ How :func:`render_lens` works (one photo plus its disparity map):
 6. Bright pixels are boosted in linear light before blurring (``highlight_boost``), so that
    out-of-focus highlights turn into bokeh balls; in-focus pixels are never boosted.
 
-The whole pipeline works coarse to fine, so most of the work happens at low resolution.
+Levels are composited coarse to fine: the reduced-resolution ones first, then the
+full-resolution ones block by block. The output does not depend on the thread count.
 :func:`render_scene` renders known RGBA scene layers (the synthetic benchmark) with the same lens
 model; its hidden background is known, so nothing is filled.
 """
