@@ -313,10 +313,14 @@ def _strips(
     ``ho`` valid output rows and ``w`` columns."""
     k = len(taps)
     # Strip height (output rows): short strips keep the banded vertical matrix product from
-    # multiplying mostly zeros (16 rows measured best on a CPU). Images per chunk so that one
-    # map of a strip has about `budget` elements.
+    # multiplying mostly zeros (16 rows measured best on one CPU thread; with more threads,
+    # twice that, as each op then also waits for the GIL). Images per chunk so that one map of
+    # a strip has about `budget` elements.
     budget = _STRIP_ELEMENTS if dev.type == "cpu" else _STRIP_ELEMENTS_GPU
-    rows = min(ho, _STRIP_ROWS) if dev.type == "cpu" else max(16, min(ho, budget // w))
+    if dev.type == "cpu":
+        rows = min(ho, _STRIP_ROWS * (2 if torch.get_num_threads() > 1 else 1))
+    else:
+        rows = max(16, min(ho, budget // w))
     per_chunk = max(1, min(n, budget // (w * (rows + k - 1))))
     # Banded vertical matrix: out[j] = sum_i taps[i] * in[j + i]. For the box window it holds
     # 1/k^2 so that, with the horizontal window sums, the result is the window mean (or 1, for
