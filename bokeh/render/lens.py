@@ -324,8 +324,14 @@ def render_lens(
     behind = Accumulator(coc.shape, "over")  # back to front: farthest (coarsest) first
     front = Accumulator(coc.shape, "under")  # front to back: nearest (coarsest) first
     with single_threaded_torch() as threads, Workers(threads) as workers:
-        blur = Levels(lin, coc, levels, kernel_for=_kernels(levels, blades, rotation),
-                      min_lowres_radius=min_lowres_radius, workers=workers)
+        blur = Levels(
+            lin,
+            coc,
+            levels,
+            kernel_for=_kernels(levels, blades, rotation),
+            min_lowres_radius=min_lowres_radius,
+            workers=workers,
+        )
         groups = [(range(0, zero + 1), behind), (range(len(levels) - 1, zero, -1), front)]
         _composite_levels(blur, groups, workers)
         blur.release()
@@ -378,8 +384,15 @@ def render_scene(
         acc = Accumulator(coc.shape, "add")
         order = [int(k) for k in np.argsort(-np.abs(levels), kind="stable")]  # coarse first
         with single_threaded_torch() as threads, Workers(threads) as workers:
-            blur = Levels(lin, coc, levels, kernel_for=_kernels(levels, blades, rotation),
-                          min_lowres_radius=min_lowres_radius, coverage=alpha, workers=workers)
+            blur = Levels(
+                lin,
+                coc,
+                levels,
+                kernel_for=_kernels(levels, blades, rotation),
+                min_lowres_radius=min_lowres_radius,
+                coverage=alpha,
+                workers=workers,
+            )
             _composite_levels(blur, [(order, acc)], workers)
             rgba = acc.full(workers)[0]
         # "over": this layer in front of everything composited so far
