@@ -24,8 +24,8 @@ then crops a border of the window radius, so boundary handling never reaches the
 The work is done in row strips so that temporaries stay in cache: vertical filtering is a banded
 matrix product, horizontal filtering a sum of shifted slices. On the CPU the strips are shared
 among ``torch.get_num_threads()`` Python threads while torch's intra-op thread count is set to 1
-(restored afterwards; concurrent metric calls wait for each other): per-op thread barriers made
-2-thread torch up to 10x slower whenever another process used a core.
+(restored afterwards, see ``bokeh.threads``; concurrent metric calls wait for each other): per-op
+thread barriers made 2-thread torch up to 10x slower whenever another process used a core.
 
 The metrics are not differentiable (they run under ``torch.no_grad``); use a loss module for
 training.
@@ -44,6 +44,8 @@ from typing import Any
 
 import numpy as np
 import torch
+
+from bokeh.threads import single_threaded_torch, thread_budget
 
 __all__ = [
     "METRICS",
@@ -178,19 +180,15 @@ def _run_parallel(run: Callable[[list], torch.Tensor], items: list, dev: torch.d
 
     Each strip is small, so torch's own intra-op threads would meet at a barrier after every
     one of thousands of small ops, and one busy core then stalls them all. Whole strips per
-    thread instead, with torch single-threaded meanwhile (ops release the GIL).
+    thread instead, with torch single-threaded meanwhile (ops release the GIL), through
+    :func:`bokeh.threads.single_threaded_torch`, which the lens renderer also uses: the
+    process-wide setting comes back whatever order such blocks close in.
     """
-    workers = min(torch.get_num_threads(), len(items)) if dev.type == "cpu" else 1
+    workers = min(thread_budget(), len(items)) if dev.type == "cpu" else 1
     if workers <= 1:
         return run(items)
-    with _THREADS_LOCK:
-        previous = torch.get_num_threads()
-        torch.set_num_threads(1)
-        try:
-            with ThreadPoolExecutor(workers) as pool:
-                parts = list(pool.map(run, [items[i::workers] for i in range(workers)]))
-        finally:
-            torch.set_num_threads(previous)
+    with _THREADS_LOCK, single_threaded_torch(), ThreadPoolExecutor(workers) as pool:
+        parts = list(pool.map(run, [items[i::workers] for i in range(workers)]))
     return torch.stack(parts).sum(dim=0)
 
 
@@ -318,7 +316,7 @@ def _strips(
     # a strip has about `budget` elements.
     budget = _STRIP_ELEMENTS if dev.type == "cpu" else _STRIP_ELEMENTS_GPU
     if dev.type == "cpu":
-        rows = min(ho, _STRIP_ROWS * (2 if torch.get_num_threads() > 1 else 1))
+        rows = min(ho, _STRIP_ROWS * (2 if thread_budget() > 1 else 1))
     else:
         rows = max(16, min(ho, budget // w))
     per_chunk = max(1, min(n, budget // (w * (rows + k - 1))))

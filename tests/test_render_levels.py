@@ -217,3 +217,33 @@ def test_motorcycle_measured_disparity_against_the_exact_reference():
     value = _psnr(fast, exact)
     print(f"\n[lens vs reference] motorcycle 768x512 f/1.8: {value:.2f} dB")
     assert value >= 60.0  # the issue asks >= 54 dB at 1536 px wide
+
+
+def test_renders_and_metrics_in_parallel_leave_the_thread_setting_alone():
+    """Both set torch single-threaded for a while; whatever order they finish in, the caller's
+    setting comes back."""
+    import threading
+
+    from eval.bench_lens import lens_kwargs, make_scene
+    from eval.metrics import score_pair
+
+    scene = make_scene("motorcycle", 256, 160)
+    pair = np.random.default_rng(5).integers(0, 256, (2, 200, 240, 3), dtype=np.uint8)
+    before = torch.get_num_threads()
+    torch.set_num_threads(3)
+    try:
+        jobs = [
+            lambda: [
+                lens.render_lens(scene.image, scene.disparity, **lens_kwargs(scene))
+                for _ in range(4)
+            ],
+            lambda: [score_pair(pair[0], pair[1]) for _ in range(6)],
+        ]
+        threads = [threading.Thread(target=job) for job in jobs]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert torch.get_num_threads() == 3
+    finally:
+        torch.set_num_threads(before)
