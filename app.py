@@ -17,6 +17,7 @@ import signal
 import sys
 import threading
 import warnings
+from pathlib import Path
 from types import SimpleNamespace
 
 # Environment first: huggingface_hub (imported by gradio) reads these at import time.
@@ -24,11 +25,13 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 
 import gradio as gr  # noqa: E402
+from gradio.utils import get_upload_folder  # noqa: E402
 
 from bokeh import __version__, config, service, webguard, webhooks  # noqa: E402
 from bokeh.depth import SOURCE_LABELS, describe_anything  # noqa: E402
 from bokeh.errors import BokehError  # noqa: E402
 from bokeh.params import Param  # noqa: E402
+from bokeh.pngout import png_files  # noqa: E402
 from bokeh.registry import get_method, list_methods, method_networks, method_specs  # noqa: E402
 from bokeh.weights.resolve import prefetch  # noqa: E402
 from bokeh.zerogpu import gpu_task  # noqa: E402
@@ -103,6 +106,12 @@ def example_session(path, x, y):
         return gr.skip(), None, ""
     view = service.open_photo(path, focus=(x, y), note=service.EXAMPLE_NOTE)
     return view.marked, view.photo, view.note
+
+
+def _png(*images):
+    """Outputs as PNG files written once into Gradio's cache (bokeh.pngout), not re-encoded
+    by Gradio on every update."""
+    return png_files(images, Path(get_upload_folder()) / "bokeh-outputs")
 
 
 def _photo_panel():
@@ -197,7 +206,8 @@ def _translation_tab(spec, photo_state, model_work) -> None:
 
     def run_ui(photo):
         out = render(_need(photo), method=spec.name)
-        return out.image, (photo.pixels, out.image), out.summary
+        image, original = _png(out.image, photo.pixels)
+        return image, (original, image), out.summary
 
     with gr.Row(elem_classes="result-first"):
         with gr.Column(scale=1, min_width=220):
@@ -213,7 +223,7 @@ def _translation_tab(spec, photo_state, model_work) -> None:
 def _translation_api(spec):
     def run_api(image):
         out = render(service.load_photo(image), method=spec.name)
-        return out.image, out.info
+        return *_png(out.image), out.info
 
     run_api.__name__ = f"render_{spec.name}"
     return run_api
@@ -225,12 +235,12 @@ def _translation_api(spec):
 def _compare(photo, x, y, settings, depth_file):
     """Yield (gallery items, tiles) as each method finishes."""
     focus = service.clamp_focus(photo, x, y)
-    gallery, tiles = [(photo.pixels, "Original (input)")], []
+    gallery, tiles = [(*_png(photo.pixels), "Original (input)")], []
     for tile in service.compare(photo, focus=focus, settings=settings, depth_file=depth_file,
                                 run=render):  # fmt: skip
         tiles.append(tile)
         if tile.image is not None:
-            gallery.append((tile.image, tile.caption))
+            gallery.append((*_png(tile.image), tile.caption))
         yield gallery, tiles
 
 
@@ -393,7 +403,7 @@ def _api_endpoints(model_work) -> None:
         photo = service.load_photo(image)
         out = render(photo, method=method or service.EXAMPLE_METHOD, settings=settings,
                      focus=service.api_focus(photo, x, y), depth_file=depth_file)  # fmt: skip
-        return out.image, out.depth, out.info
+        return *_png(out.image, out.depth), out.info
 
     def compare(image, x, y, settings, depth_file):
         """API: every available method on one image (focus x, y in pixels; settings as in
@@ -434,7 +444,8 @@ def _wire_depth(ui, state, depth, compare_tab, controls: DepthControls, work: di
     def render_depth_ui(photo, x, y, method, depth_file, *values):
         focus, settings = service.clamp_focus(_need(photo), x, y), controls.settings(method, values)
         out = render(photo, method=method, focus=focus, settings=settings, depth_file=depth_file)
-        return out.image, (photo.pixels, out.image), out.depth, out.summary
+        image, depth, original = _png(out.image, out.depth, photo.pixels)
+        return image, (original, image), depth, out.summary
 
     def compare_ui(photo, x, y, method, depth_file, *values):
         settings = dict(zip(controls.names, values, strict=True))

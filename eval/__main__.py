@@ -4,7 +4,7 @@ run        score methods on a dataset into a resumable run folder; prints the pe
            summary and the folder (Ctrl-C cancels: rows are kept, ``--resume RUN_ID`` goes on)
 score      score a folder of outputs against a folder of ground truth (CSV, mean row last)
 runs       list the runs in the results directory, newest first
-benchmark  speed ratios of the metrics and renderers against references, in one run
+benchmark  speed ratios against references with the same threads, pass/fail per target
 realbench  what the renderer does to real photos (VABD, Middlebury), against the targets
 
 Exit status: 0 success, 1 a clear error (printed as one line), 2 bad arguments, 130 cancelled.
@@ -21,7 +21,8 @@ from tqdm import tqdm
 from bokeh.errors import BokehError, UnknownMethodError
 from bokeh.registry import get_method, list_methods
 from eval import persist
-from eval.benchmark import format_rows, run
+from eval.benchmark import add_arguments as benchmark_arguments
+from eval.benchmark import main as benchmark_main
 from eval.datasets import SCORED_DATASETS
 from eval.metric_table import METRICS
 from eval.provenance import method_availability
@@ -29,16 +30,6 @@ from eval.realbench import main as realbench
 from eval.runs import iter_evaluate
 from eval.score import score_folders, to_csv
 from eval.store import get_run, list_runs, run_summary
-
-
-def _benchmark(args, parser) -> int:
-    try:
-        width, height = (int(v) for v in args.size.lower().split("x"))
-    except ValueError:
-        parser.error(f"--size must look like 1536x1024, got {args.size!r}")
-    rows = run(repeats=max(1, args.repeats), width=width, height=height, quick=args.quick)
-    print(format_rows(rows))
-    return 0
 
 
 def format_summary(summary) -> str:
@@ -162,11 +153,7 @@ def main(argv: list[str] | None = None) -> int:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
 
-    bench = sub.add_parser("benchmark", help="print speed ratios against references")
-    bench.add_argument("--repeats", type=int, default=5)
-    bench.add_argument("--size", default="1536x1024", help="WxH of the benchmark image")
-    bench.add_argument("--quick", action="store_true",
-                       help="skip the slow rows (generator throughput, app latency)")
+    benchmark_arguments(sub.add_parser("benchmark", help="speed against references, pass/fail"))
 
     real = sub.add_parser("realbench", help="real-photo benchmark (VABD, Middlebury)")
     real.add_argument("--root", default=None,
@@ -211,7 +198,7 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         if args.command == "benchmark":
-            return _benchmark(args, parser)
+            return benchmark_main(args, parser)
         if args.command == "realbench":
             parts = (args.only,) if args.only else ("vabd", "middlebury")
             return realbench(args.root, parts=parts, json_out=args.json)
