@@ -36,9 +36,9 @@ from scipy import ndimage
 from skimage import data, transform
 
 from bokeh.pipelines.depth_blur import focus_disparity
-from bokeh.render.coc import signed_coc, strength_for_fnumber
-from bokeh.render.gauss import render_threshold_gauss
-from bokeh.render.lens import render_lens
+from bokeh.renderers.coc import signed_coc, strength_for_fnumber
+from bokeh.renderers.gauss import render_threshold_gauss
+from bokeh.renderers.lens import render_lens
 from tests.lens_reference import reference_render
 
 ROOT = Path(__file__).resolve().parents[1]

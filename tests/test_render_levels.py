@@ -12,11 +12,11 @@ import pytest
 import torch
 from scipy import ndimage
 
-from bokeh.render import lens
-from bokeh.render.aperture import aperture_kernel
-from bokeh.render.composite import Accumulator, _upsample2, combine
-from bokeh.render.levels import tent_weight
-from bokeh.render.resample import area_downsample, lowres_kernel, resampling_response, upsample2
+from bokeh.renderers import lens
+from bokeh.renderers.aperture import aperture_kernel
+from bokeh.renderers.composite import Accumulator, _upsample2, combine
+from bokeh.renderers.levels import tent_weight
+from bokeh.renderers.resample import area_downsample, lowres_kernel, resampling_response, upsample2
 from bokeh.threads import Workers, single_threaded_torch, thread_budget
 
 
@@ -88,7 +88,7 @@ class TestLevels:
         ("shape", "k"), [((4, 37, 53), 5), ((2, 300, 21), 9), ((1, 3, 40), 11), ((2, 2, 1), 7)]
     )
     def test_blur_same_is_a_convolution_with_reflected_edges(self, shape, k):
-        from bokeh.render.levels import blur_same
+        from bokeh.renderers.levels import blur_same
 
         rng = np.random.default_rng(k)
         x = rng.random(shape, dtype=np.float32)

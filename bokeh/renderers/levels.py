@@ -1,6 +1,6 @@
 """The level machinery of the lens renderer: one blurred premultiplied layer per CoC level.
 
-:mod:`bokeh.render.lens` cuts the signed circle-of-confusion range into levels; level k's layer
+:mod:`bokeh.renderers.lens` cuts the signed circle-of-confusion range into levels; level k's layer
 is (linear colour x w_k, w_k), where w_k is the pixel's tent weight for that level (times a
 coverage, for scene layers). Blurring every layer with its aperture kernel and compositing it is
 most of a render's work, and this module does it, only where each level lives (the ``CELL`` x
@@ -8,7 +8,7 @@ most of a render's work, and this module does it, only where each level lives (t
 
 - *coarse* levels (kernels of ``2 * min_lowres_radius`` px and more) are blurred on the
   tile-aligned crop that holds them, area-downsampled by a power of two (at most ``TILE``) so
-  that the kernel keeps at least ``min_lowres_radius`` px (:mod:`bokeh.render.resample`);
+  that the kernel keeps at least ``min_lowres_radius`` px (:mod:`bokeh.renderers.resample`);
   :meth:`Levels.iter_blurred` computes them on worker threads and yields them in order for the
   caller to composite;
 - *fine* levels, at full resolution, are blurred and composited block by block
@@ -36,9 +36,9 @@ import torch.nn.functional as F
 from numpy.lib.stride_tricks import sliding_window_view
 from scipy.signal import fftconvolve
 
-from bokeh.render.composite import Accumulator, combine
-from bokeh.render.resample import area_downsample
-from bokeh.render.scratch import POOL
+from bokeh.renderers.composite import Accumulator, combine
+from bokeh.renderers.resample import area_downsample
+from bokeh.renderers.scratch import POOL
 from bokeh.threads import Workers
 
 TILE = 32  # tile size (and the largest downsampling factor)
@@ -201,7 +201,7 @@ class Levels:
     Args:
         lin: (H, W, 3) float32 linear colour, H and W whole tiles.
         coc: (H, W) float32 signed CoC in pixels.
-        levels: ascending signed radii (see :func:`bokeh.render.lens.level_values`).
+        levels: ascending signed radii (see :func:`bokeh.renderers.lens.level_values`).
         kernel_for: ``kernel_for(k, s)`` -> (2R+1, 2R+1) float32 kernel of level k at
             downsampling factor s, normalised, in low-resolution pixels.
         min_lowres_radius: smallest kernel radius kept when blurring at reduced resolution.

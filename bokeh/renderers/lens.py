@@ -2,15 +2,15 @@
 
 How :func:`render_lens` works (one photo plus its disparity map):
 
-1. Signed circle of confusion per pixel (:func:`bokeh.render.coc.signed_coc`): positive in front
+1. Signed circle of confusion per pixel (:func:`bokeh.renderers.coc.signed_coc`): positive in front
    of the focal plane, negative behind it, zero inside the in-focus band.
 2. The CoC range is cut into *levels* (0, +-1, +-2 px, then growing by ``LEVEL_GROWTH``); every
    pixel belongs to the two nearest levels with linear (tent) weights, so there is no banding.
 3. Each level is a premultiplied RGBA layer (linear light times weight, weight) blurred with
    the aperture kernel of its radius, only where the level is present (see
-   :mod:`bokeh.render.levels`). Large radii are blurred at reduced resolution (area
+   :mod:`bokeh.renderers.levels`). Large radii are blurred at reduced resolution (area
    downsampling by a power of two so that the kernel keeps at least ``min_lowres_radius``
-   pixels) with kernels that compensate the resampling (:mod:`bokeh.render.resample`).
+   pixels) with kernels that compensate the resampling (:mod:`bokeh.renderers.resample`).
 4. Levels behind the focal plane and the focal plane itself are composited back to front with
    "over" and normalised by accumulated weight: a sharp subject neither bleeds into the blurred
    background nor leaves a dark halo around itself. Where the background is hidden (behind
@@ -38,13 +38,13 @@ import torch
 import torch.nn.functional as F
 
 from bokeh.checks import check_image, check_map, check_unit_range
-from bokeh.render.aperture import aperture_kernel
-from bokeh.render.coc import signed_coc, strength_for_fnumber
-from bokeh.render.color import DEFAULT_GAMMA, to_display, to_linear
-from bokeh.render.composite import Accumulator
-from bokeh.render.levels import TILE, Levels
-from bokeh.render.levels import pad_to_tiles as _pad_to_tiles
-from bokeh.render.resample import area_downsample, lowres_kernel
+from bokeh.renderers.aperture import aperture_kernel
+from bokeh.renderers.coc import signed_coc, strength_for_fnumber
+from bokeh.renderers.color import DEFAULT_GAMMA, to_display, to_linear
+from bokeh.renderers.composite import Accumulator
+from bokeh.renderers.levels import TILE, Levels
+from bokeh.renderers.levels import pad_to_tiles as _pad_to_tiles
+from bokeh.renderers.resample import area_downsample, lowres_kernel
 from bokeh.threads import Workers, single_threaded_torch
 
 __all__ = [
@@ -220,7 +220,7 @@ def _boost_highlights(lin, image, coc, boost):
 
 def _kernels(levels: np.ndarray, blades: int, rotation: float):
     """``kernel_for(k, s)``: the aperture kernel of level k, compensated for blurring at 1/s
-    resolution (:func:`bokeh.render.resample.lowres_kernel`)."""
+    resolution (:func:`bokeh.renderers.resample.lowres_kernel`)."""
 
     def kernel_for(k: int, s: int) -> np.ndarray:
         return _level_kernel(round(abs(float(levels[k])), 4), s, blades, round(rotation, 4))
@@ -303,7 +303,7 @@ def render_lens(
         min_lowres_radius: smallest kernel radius (px) kept when blurring at reduced
             resolution; larger is more exact and slower.
         highlight_gain: ``f(image, coc) -> (H, W) gain >= 1`` applied to linear light instead
-            of ``highlight_boost``'s rule (e.g. :func:`bokeh.render.highlights.highlight_gain`).
+            of ``highlight_boost``'s rule (e.g. :func:`bokeh.renderers.highlights.highlight_gain`).
 
     Returns:
         (H, W, 3) float32 sRGB in [0, 1]. Pixels inside the in-focus band, away from blurred

@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from bokeh.render.resample import upsample2
-from bokeh.render.scratch import POOL
+from bokeh.renderers.resample import upsample2
+from bokeh.renderers.scratch import POOL
 from bokeh.threads import Workers
 
 _BAND = 64  # rows per band of the x2 upsampling (small temporaries, reused)
@@ -96,7 +96,7 @@ class Accumulator:
         return self.rgba, self.sum_alpha
 
     def release(self) -> None:
-        """Give the arrays back to the pool (:mod:`bokeh.render.scratch`); nothing may use
+        """Give the arrays back to the pool (:mod:`bokeh.renderers.scratch`); nothing may use
         them afterwards."""
         POOL.give(self.rgba, self.sum_alpha)
         self.rgba = self.sum_alpha = self.scale = None
