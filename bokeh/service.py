@@ -19,6 +19,7 @@ import numpy as np
 from bokeh.config import ASSETS_DIR
 from bokeh.depth import describe_anything
 from bokeh.depth.phone import EmbeddedDepth, load_with_depth
+from bokeh.depthviews import colorize_disparity, depth_histogram, depth_overlay
 from bokeh.errors import BokehError, brief
 from bokeh.imaging import to_uint8
 from bokeh.pipelines.base import check_focus
@@ -145,35 +146,14 @@ def api_focus(photo: Photo, x: Any, y: Any) -> tuple[float, float] | None:
     return check_focus((x, y), *photo.size)
 
 
-_STOPS = np.array(
-    [  # a dark-to-bright perceptual ramp (far = dark, near = bright)
-        [0, 0, 4],
-        [40, 11, 84],
-        [101, 21, 110],
-        [159, 42, 99],
-        [212, 72, 66],
-        [245, 125, 21],
-        [250, 193, 39],
-        [252, 255, 164],
-    ],
-    dtype=np.float32,
-)
-
-
-def colorize_disparity(disparity: np.ndarray) -> np.ndarray:
-    """(H, W) normalised disparity in [0, 1] -> (H, W, 3) uint8 colour image (near = bright)."""
-    d = np.clip(np.nan_to_num(disparity, nan=0.0), 0.0, 1.0) * (len(_STOPS) - 1)
-    i = np.minimum(d.astype(np.int32), len(_STOPS) - 2)
-    t = (d - i)[..., None]
-    return (_STOPS[i] * (1 - t) + _STOPS[i + 1] * t + 0.5).astype(np.uint8)
-
-
 @dataclass(frozen=True)
 class Rendered:
     image: np.ndarray  # (H, W, 3) uint8
     depth: np.ndarray | None  # (H, W, 3) uint8 picture of the disparity used, or None
     info: dict[str, Any]
     summary: str  # Markdown for people
+    disparity: np.ndarray | None = None  # (H, W) float32 disparity used (after any edits)
+    histogram: np.ndarray | None = None  # uint8 picture of the depths, the in-focus range marked
 
 
 def settings_for(spec: MethodSpec, settings: dict[str, Any] | None) -> dict[str, Any]:
@@ -198,7 +178,7 @@ def render(
     spec = get_method(method)
     if settings is not None and not isinstance(settings, Mapping):
         raise BokehError(
-            f"Settings are a JSON object of named settings, e.g. {{\"fnumber\": 2.8}}; got "
+            f'Settings are a JSON object of named settings, e.g. {{"fnumber": 2.8}}; got '
             f"{brief(settings)}."
         )
     pipe = load_method(method)
@@ -211,8 +191,24 @@ def render(
     info["settings"] = result.info.get("settings", {})
     info["notes"] = list(photo.notes) + list(result.info.get("notes", []))
     info["seconds"] = round(seconds, 3)
-    depth = colorize_disparity(result.disparity) if result.disparity is not None else None
-    return Rendered(to_uint8(result.image), depth, info, summarize(spec.label, photo, info))
+    depth, histogram = depth_pictures(photo, result.disparity, info)
+    return Rendered(to_uint8(result.image), depth, info, summarize(spec.label, photo, info),
+                    result.disparity, histogram)  # fmt: skip
+
+
+def depth_pictures(photo: Photo, disparity: np.ndarray | None, info: dict[str, Any]):
+    """(Visualize depth, depth histogram) of a render's disparity (None, None without one):
+    the in-focus range is the focal plane +- the band the render used."""
+    if disparity is None:
+        return None, None
+    plane, band = info.get("focus_disparity"), info.get("band")
+    in_focus = (plane - band, plane + band) if plane is not None and band is not None else None
+    opacity = info.get("settings", {}).get("depth_overlay", 1.0)
+    if disparity.shape != photo.pixels.shape[:2]:
+        return colorize_disparity(disparity), None
+    view = depth_overlay(photo.pixels, disparity, opacity=opacity, in_focus=in_focus)
+    falloff = info.get("settings", {}).get("falloff", 0.0)
+    return view, depth_histogram(disparity, in_focus=in_focus, plane=plane, falloff=falloff)
 
 
 def summarize(label: str, photo: Photo, info: dict[str, Any]) -> str:
