@@ -172,6 +172,8 @@ def _control(p: Param, visible: bool):
         return gr.Radio(list(p.choices), value=p.default, **common)
     if p.kind == "bool":
         return gr.Checkbox(value=p.default, **common)
+    if p.kind in ("box", "refine"):  # a focus range box, refine strokes: typed or set on the photo
+        return gr.Textbox(value="", **common)
     return gr.Slider(p.minimum, p.maximum, value=p.default, step=p.step, **common)
 
 

@@ -35,6 +35,7 @@ from bokeh import config
 from bokeh.batch import collect_inputs, is_batch, output_paths, read_focus_csv, run_batch
 from bokeh.data.synth import synth_main
 from bokeh.depth.phone import load_with_depth
+from bokeh.editing import scale_edits
 from bokeh.errors import BokehError
 from bokeh.imaging import save_png
 from bokeh.models.layers import network_parameters
@@ -63,6 +64,9 @@ class _Parser(argparse.ArgumentParser):
 
 
 # --------------------------------------------------------------------------- parser
+
+
+_METAVARS = {"int": "N", "box": "X0,Y0,X1,Y1", "refine": "JSON"}
 
 
 def _flag(name: str) -> str:
@@ -113,8 +117,8 @@ def _add_setting_flags(parser: argparse.ArgumentParser) -> dict[str, str]:
             for _, q in uses:
                 choices += [c for c in q.choices if c not in choices]
             kwargs["choices"] = choices
-        else:  # numbers stay text here; the method's Param converts and range-checks them
-            kwargs["metavar"] = "N" if p.kind == "int" else "X"
+        else:  # numbers, boxes, strokes stay text here; the method's Param converts them
+            kwargs["metavar"] = _METAVARS.get(p.kind, "X")
         group.add_argument(*names, **kwargs)
         flags[name] = names[0]
     return flags
@@ -456,7 +460,8 @@ def _render_file(job: _Job, source, output: Path, *, focus, save_depth: Path | N
         say(f"note: focus ({focus[0]:g}, {focus[1]:g}) in the input is "
             f"({scaled[0]:.1f}, {scaled[1]:.1f}) in the {w}x{h} working image.")  # fmt: skip
     extra = {"embedded": embedded} if job.uses_depth else {}
-    result = job.pipe(loaded.image, focus=scaled, **job.call, **extra, **job.settings)
+    settings = scale_edits(job.settings, loaded.original_size, (w, h))  # boxes, strokes
+    result = job.pipe(loaded.image, focus=scaled, **job.call, **extra, **settings)
     for note in result.info.get("notes", ()):
         say(f"note: {note}")
     written = _write(lambda: save_png(result.image, output), output)

@@ -6,12 +6,17 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
+from bokeh.editing import parse_box, parse_refine
 from bokeh.errors import BokehError, brief
+
+KINDS = ("float", "int", "choice", "bool", "box", "refine")
 
 
 @dataclass(frozen=True)
 class Param:
-    """A user-facing setting. ``kind`` is "float", "int", "choice" or "bool"."""
+    """A user-facing setting. ``kind`` is "float", "int", "choice", "bool", "box" (a box on
+    the photo, x0,y0,x1,y1 pixels, or None) or "refine" (refine strokes or a painted mask, or
+    None; see :mod:`bokeh.editing`)."""
 
     name: str
     kind: str
@@ -30,10 +35,16 @@ class Param:
             return self.default
         if self.kind == "choice":
             if value not in self.choices:
-                raise BokehError(f"{self.name} must be one of {', '.join(self.choices)}; got {value!r}.")
+                raise BokehError(
+                    f"{self.name} must be one of {', '.join(self.choices)}; got {value!r}."
+                )
             return value
         if self.kind == "bool":
             return bool(value)
+        if self.kind == "box":
+            return parse_box(value, self.name)
+        if self.kind == "refine":
+            return parse_refine(value, self.name)
         if isinstance(value, (str, bytes)) and len(value) > 64:
             raise BokehError(f"{self.name} must be a number; got {brief(value)}.")
         try:
