@@ -318,8 +318,7 @@ def overhead(
             )
 
         def local_render():
-            service.render(photo, method=METHOD, focus=(x, y), settings=SETTINGS,
-                           depth_file=depth)
+            service.render(photo, method=METHOD, focus=(x, y), settings=SETTINGS, depth_file=depth)
 
         def app_compare():
             client.predict(*cmp_args, api_name="/compare")
@@ -327,8 +326,9 @@ def overhead(
         methods: list[float] = []
 
         def local_compare():  # every other setting at its default, as in the app
-            tiles = list(service.compare(photo, focus=(x, y), settings=cmp_settings,
-                                         depth_file=depth))
+            tiles = list(
+                service.compare(photo, focus=(x, y), settings=cmp_settings, depth_file=depth)
+            )
             methods.append(sum(t.seconds or 0.0 for t in tiles))
 
         calls = (

@@ -238,6 +238,7 @@ def growth(
     """depth-lens times (one thread, median of ``repeats``) at ``widths`` (3:2, f/1.8) and at
     ``fnumbers`` (``width`` wide), with the fitted exponents of time against pixel count and
     against the largest blur radius (px)."""
+
     def median_time(scene: Scene, fnumber: float) -> float:
         kwargs = lens_kwargs(scene, fnumber)
         label = f"growth {scene_name} {scene.image.shape[1]}x{scene.image.shape[0]} f/{fnumber:g}"

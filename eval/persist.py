@@ -37,7 +37,6 @@ from __future__ import annotations
 
 import atexit
 import contextlib
-import hashlib
 import json
 import logging
 import os
@@ -46,77 +45,41 @@ import shutil
 import tempfile
 import threading
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from datetime import datetime, timezone
 from pathlib import Path
 
 from bokeh import config
 from bokeh.errors import BokehError
-from eval.mirrors import Mirror, mirror_for
+from eval.mirrors import (
+    REVIEWS_FILE,
+    RUN_ID,
+    RUN_PATH,
+    Mirror,
+    mirror_for,
+    reviews_from_jsonl,
+    reviews_to_jsonl,
+    run_files,
+    sha,
+    sig_of_file,
+)
 from eval.review import ReviewStore
 from eval.store import atomic_write
 
 log = logging.getLogger("bokeh.persist")
 
-REVIEWS_FILE = "reviews.jsonl"
-RUN_FILES = ("run.json", "rows.jsonl", "per_image.csv", "summary.csv")
 STATE_DIR = ".persist"
 PROGRESS_PUSH_EVERY_S = 600.0
 RETRY_DELAYS_S = (30.0, 120.0, 600.0)
 MIN_PUSH_INTERVAL_S = 30.0
 UNCONFIGURED = "Results are kept on this machine only (set BOKEH_RESULTS_REPO to keep them)."
 
-_NAME = r"[A-Za-z0-9_-][A-Za-z0-9._-]{0,199}"  # one path part; never "." or ".." or hidden
-_RUN_PATH = re.compile(
-    rf"runs/(?P<run>{_NAME})/(?:run\.json|rows\.jsonl|per_image\.csv|summary\.csv"
-    rf"|outputs/{_NAME}/{_NAME}\.png)")
-_RUN_ID = re.compile(_NAME)
 _HF_TOKEN = re.compile(r"hf_[A-Za-z0-9]{8,}")
-_REVIEW_FIELDS = ("run_id", "method", "image_id", "reviewer", "note", "tags", "created_at",
-                  "updated_at")
-
-
 # ----------------------------------------------------------------------------- helpers
-
-
-def _sha(data: bytes) -> str:
-    return "sha256:" + hashlib.sha256(data).hexdigest()
-
-
-def _stat_sig(path: Path) -> str:
-    st = path.stat()
-    return f"stat:{st.st_size}:{st.st_mtime_ns}"
-
-
-def _sig_of_file(rel: str, path: Path) -> str:
-    """How a pushed file is remembered: PNG outputs (never rewritten) by size and time, the
-    small text files by content."""
-    return _stat_sig(path) if rel.endswith(".png") else _sha(path.read_bytes())
 
 
 def _utc_now() -> datetime:
     return datetime.now(timezone.utc)
-
-
-def reviews_to_jsonl(reviews: Iterable) -> bytes:
-    """Notes (:class:`eval.review.Review`) as JSON lines, oldest first, without local ids."""
-    rows = sorted(reviews, key=lambda r: (r.updated_at, r.id))
-    lines = []
-    for r in rows:
-        d = r.to_dict()
-        lines.append(json.dumps({k: d[k] for k in _REVIEW_FIELDS}, ensure_ascii=False))
-    return "".join(line + "\n" for line in lines).encode()
-
-
-def reviews_from_jsonl(data: bytes) -> list[dict]:
-    """Records of a ``reviews.jsonl`` (unreadable lines are skipped)."""
-    out = []
-    for line in data.decode("utf-8", errors="replace").splitlines():
-        with contextlib.suppress(ValueError):
-            rec = json.loads(line)
-            if isinstance(rec, dict):
-                out.append(rec)
-    return out
 
 
 # ----------------------------------------------------------------------------- the worker
@@ -137,9 +100,16 @@ class Persister:
         problem: a configuration error to show instead of the status (the mirror is None).
     """
 
-    def __init__(self, mirror: Mirror | None, root: str | os.PathLike, *,
-                 push_images: bool = True, retry_delays: Sequence[float] = RETRY_DELAYS_S,
-                 min_interval: float = MIN_PUSH_INTERVAL_S, problem: str | None = None) -> None:
+    def __init__(
+        self,
+        mirror: Mirror | None,
+        root: str | os.PathLike,
+        *,
+        push_images: bool = True,
+        retry_delays: Sequence[float] = RETRY_DELAYS_S,
+        min_interval: float = MIN_PUSH_INTERVAL_S,
+        problem: str | None = None,
+    ) -> None:
         self.mirror = mirror
         self.root = Path(root).expanduser()
         self.push_images = push_images
@@ -182,7 +152,7 @@ class Persister:
 
     def push_run(self, run_id: str) -> None:
         """Queue a push of ``runs/<run_id>`` (returns at once)."""
-        if self.enabled and isinstance(run_id, str) and _RUN_ID.fullmatch(run_id):
+        if self.enabled and isinstance(run_id, str) and RUN_ID.fullmatch(run_id):
             with self._cond:
                 self._submit(f"run:{run_id}")
 
@@ -202,7 +172,8 @@ class Persister:
             self._cond.notify_all()
             try:
                 idle = self._cond.wait_for(
-                    lambda: self._closed or (not self._pending and self._busy is None), timeout)
+                    lambda: self._closed or (not self._pending and self._busy is None), timeout
+                )
             finally:
                 self._hurry -= 1
             return idle and not self._failed
@@ -224,8 +195,7 @@ class Persister:
             self._pending[failed] = None
         self._failed.clear()
         if self._thread is None or not self._thread.is_alive():
-            self._thread = threading.Thread(target=self._work, name="bokeh-persist",
-                                            daemon=True)
+            self._thread = threading.Thread(target=self._work, name="bokeh-persist", daemon=True)
             self._thread.start()
         self._cond.notify_all()
 
@@ -246,10 +216,14 @@ class Persister:
         if errors:
             key, (when, msg) = list(errors.items())[-1]  # the newest failure
             if key == "restore":
-                return (f"Reading results back from {where} failed at {when:%H:%M} UTC ({msg}); "
-                        "showing the results on this machine, will retry.")
-            return (f"Saving results to {where} failed at {when:%H:%M} UTC ({msg}); they are "
-                    "kept on this machine for now, will retry.")
+                return (
+                    f"Reading results back from {where} failed at {when:%H:%M} UTC ({msg}); "
+                    "showing the results on this machine, will retry."
+                )
+            return (
+                f"Saving results to {where} failed at {when:%H:%M} UTC ({msg}); they are "
+                "kept on this machine for now, will retry."
+            )
         if restoring:
             return f"Reading results back from {where}…"
         when = f"last push {last:%H:%M} UTC" if last else "nothing pushed yet"
@@ -278,7 +252,8 @@ class Persister:
                         del self._failed[key]
                         self._pending[key] = None
                 if "restore" in self._pending or (
-                        self._pending and (now >= self._next_start or self._hurry)):
+                    self._pending and (now >= self._next_start or self._hurry)
+                ):
                     key = "restore" if "restore" in self._pending else next(iter(self._pending))
                     del self._pending[key]
                     self._busy = key
@@ -300,10 +275,12 @@ class Persister:
                     self._push_run(key.removeprefix("run:"))
             except Exception as exc:  # logged and shown; the app goes on
                 error = self._clean(exc)
-                what = ("reading results back from" if key == "restore"
-                        else f"pushing {key.replace('run:', 'run ')} to")
-                log.warning("Results mirror: %s %s failed: %s", what, self.mirror.describe(),
-                            error)
+                what = (
+                    "reading results back from"
+                    if key == "restore"
+                    else f"pushing {key.replace('run:', 'run ')} to"
+                )
+                log.warning("Results mirror: %s %s failed: %s", what, self.mirror.describe(), error)
             with self._cond:
                 if error is None:
                     self._errors.pop(key, None)
@@ -352,35 +329,8 @@ class Persister:
 
     # -- jobs
 
-    def _run_files(self, run_id: str) -> list[tuple[str, bytes | Path, str]]:
-        """(mirror path, content or file, signature) of a run's files, text files last."""
-        run_dir = self.root / "runs" / run_id
-        texts: dict[str, bytes] = {}
-        for name in RUN_FILES:  # run.json before rows: rows are then at least as new
-            with contextlib.suppress(FileNotFoundError):
-                texts[name] = (run_dir / name).read_bytes()
-        if "run.json" not in texts:
-            return []
-        rows = texts.get("rows.jsonl", b"")
-        texts["rows.jsonl"] = rows = rows[: rows.rfind(b"\n") + 1]  # whole lines only
-        files: list[tuple[str, bytes | Path, str]] = []
-        if self.push_images:
-            for line in rows.splitlines():
-                try:
-                    out = json.loads(line).get("output")
-                except (ValueError, AttributeError):
-                    continue
-                rel = f"runs/{run_id}/{out}"
-                if isinstance(out, str) and _RUN_PATH.fullmatch(rel):
-                    path = run_dir / out
-                    with contextlib.suppress(OSError):
-                        files.append((rel, path, _stat_sig(path)))
-        order = ("per_image.csv", "summary.csv", "rows.jsonl", "run.json")
-        files += [(f"runs/{run_id}/{n}", texts[n], _sha(texts[n])) for n in order if n in texts]
-        return files
-
     def _push_run(self, run_id: str) -> None:
-        files = self._run_files(run_id)
+        files = run_files(self.root, run_id, images=self.push_images)
         manifest = self._load_manifest()
         changed = [f for f in files if manifest.get(f[0]) != f[2]]
         if not changed:
@@ -388,13 +338,18 @@ class Persister:
         status = "?"
         with contextlib.suppress(ValueError, AttributeError):
             status = json.loads(files[-1][1]).get("status", "?")  # run.json comes last
-        self.mirror.upload([(p, s) for p, s, _ in changed],
-                           f"Run {run_id} ({status}): {len(changed)} file(s)")
+        self.mirror.upload(
+            [(p, s) for p, s, _ in changed], f"Run {run_id} ({status}): {len(changed)} file(s)"
+        )
         manifest.update({p: sig for p, _, sig in changed})
         self._save_manifest(manifest)
         self._pushed()
-        log.info("Results mirror: pushed %d file(s) of run %s to %s", len(changed), run_id,
-                 self.mirror.describe())
+        log.info(
+            "Results mirror: pushed %d file(s) of run %s to %s",
+            len(changed),
+            run_id,
+            self.mirror.describe(),
+        )
 
     def _store(self):
         return ReviewStore(self.root / "reviews.sqlite")
@@ -409,14 +364,14 @@ class Persister:
         added = self._store().merge(reviews_from_jsonl(data))
         if added:
             log.info("Results mirror: merged %d note(s) from %s", added, self.mirror.describe())
-        return _sha(data)
+        return sha(data)
 
     def _push_reviews(self, listing: Sequence[str] | None = None) -> None:
         if listing is None:
             listing = self.mirror.list_files()
         remote = self._merge_remote_reviews(listing)
         data = reviews_to_jsonl(self._store().all())
-        if _sha(data) == remote or (remote is None and not data):
+        if sha(data) == remote or (remote is None and not data):
             return
         n_notes = data.count(b"\n")
         self.mirror.upload([(REVIEWS_FILE, data)], f"Reviews: {n_notes} note(s)")
@@ -438,7 +393,7 @@ class Persister:
         self._push_reviews(listing)
         remote_runs: dict[str, set[str]] = {}
         for rel in listing:
-            m = _RUN_PATH.fullmatch(rel)
+            m = RUN_PATH.fullmatch(rel)
             if m:
                 remote_runs.setdefault(m["run"], set()).add(rel)
         runs_dir = self.root / "runs"
@@ -454,12 +409,13 @@ class Persister:
                 failed.append(f"{run_id}: {self._clean(exc)}")
         self.restored_runs += restored
         if restored:
-            log.info("Results mirror: restored %d run(s) from %s", len(restored),
-                     self.mirror.describe())
+            log.info(
+                "Results mirror: restored %d run(s) from %s", len(restored), self.mirror.describe()
+            )
         # Runs that only this machine has (or that changed since their last push) go up too.
         with contextlib.suppress(OSError):
             for path in sorted(runs_dir.iterdir()):
-                if path.is_dir() and _RUN_ID.fullmatch(path.name) and path.name not in restored:
+                if path.is_dir() and RUN_ID.fullmatch(path.name) and path.name not in restored:
                     self.push_run(path.name)
         if failed:
             raise BokehError(f"{len(failed)} run(s) could not be read back ({failed[0]}).")
@@ -477,7 +433,7 @@ class Persister:
             for rel in paths:
                 local = tmp / rel
                 if local.is_file():
-                    manifest[rel] = _sig_of_file(rel, local)
+                    manifest[rel] = sig_of_file(rel, local)
             target.parent.mkdir(parents=True, exist_ok=True)
             if target.exists():
                 return False
@@ -502,9 +458,14 @@ def from_config() -> Persister:
     except OSError as exc:
         if spec is None:
             return Persister(None, ".")
-        return Persister(None, ".", problem=(
-            f"Results cannot be saved: the results folder is not writable "
-            f"({exc.strerror or exc})."))
+        return Persister(
+            None,
+            ".",
+            problem=(
+                f"Results cannot be saved: the results folder is not writable "
+                f"({exc.strerror or exc})."
+            ),
+        )
     if spec is None:
         return Persister(None, root)
     try:
@@ -518,8 +479,13 @@ def default() -> Persister:
     """The process's Persister, rebuilt when its configuration changes (env variables)."""
     global _default, _default_key, _atexit_registered
 
-    key = (config.results_repo(), os.environ.get("BOKEH_RESULTS_DIR"),
-           os.environ.get("BOKEH_DATA_DIR"), config.results_push_images(), config.hf_token())
+    key = (
+        config.results_repo(),
+        os.environ.get("BOKEH_RESULTS_DIR"),
+        os.environ.get("BOKEH_DATA_DIR"),
+        config.results_push_images(),
+        config.hf_token(),
+    )
     with _default_lock:
         if _default is None or key != _default_key or _default._closed:
             if _default is not None:
@@ -550,8 +516,9 @@ def _guarded(fn, *args, **kwargs):
     try:
         return fn(*args, **kwargs)
     except Exception as exc:
-        log.warning("Results mirror: %s failed: %s", getattr(fn, "__name__", fn),
-                    type(exc).__name__)
+        log.warning(
+            "Results mirror: %s failed: %s", getattr(fn, "__name__", fn), type(exc).__name__
+        )
         return None
 
 
@@ -570,6 +537,7 @@ def restore(*, timeout: float | None = None) -> bool:
 def push_run(run_id: str, *, results_dir=None) -> None:
     """Queue a push of a run (no-op when unconfigured or when ``results_dir`` is not the
     configured results directory)."""
+
     def go() -> None:
         p = default()
         if _same_root(p, results_dir):
@@ -580,6 +548,7 @@ def push_run(run_id: str, *, results_dir=None) -> None:
 
 def push_reviews(*, results_dir=None) -> None:
     """Queue a push of the notes (same rules as :func:`push_run`)."""
+
     def go() -> None:
         p = default()
         if _same_root(p, results_dir):

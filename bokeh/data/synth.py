@@ -104,9 +104,14 @@ def render_pair(scene: Scene, settings: dict[str, dict[str, float]] | None = Non
     """Render ``scene`` as (original, bokeh), each float32 HxWx3 sRGB in [0, 1]."""
     height = scene.layers[0].alpha.shape[0]
     settings = settings or render_settings(height)
-    lens = lazy.load("bokeh.renderers.lens:SceneLayer"), lazy.load("bokeh.renderers.lens:render_scene")
+    lens = (
+        lazy.load("bokeh.renderers.lens:SceneLayer"),
+        lazy.load("bokeh.renderers.lens:render_scene"),
+    )
     scene_layer, render_scene = lens
-    layers = [scene_layer(rgb=ly.rgb, alpha=ly.alpha, disparity=ly.disparity) for ly in scene.layers]
+    layers = [
+        scene_layer(rgb=ly.rgb, alpha=ly.alpha, disparity=ly.disparity) for ly in scene.layers
+    ]
     out = []
     for which in ("original", "bokeh"):
         s = settings[which]

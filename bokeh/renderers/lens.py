@@ -107,7 +107,9 @@ def _push_pull(rgba: np.ndarray) -> np.ndarray:
     alpha = top[:, 3:4]
     total = float(alpha.sum())
     mean = top[:, :3].sum(dim=(2, 3), keepdim=True) / total if total > 0 else top[:, :3] * 0
-    color = torch.where(alpha > 1e-6, top[:, :3] / alpha.clamp_min(1e-6), mean.expand_as(top[:, :3]))
+    color = torch.where(
+        alpha > 1e-6, top[:, :3] / alpha.clamp_min(1e-6), mean.expand_as(top[:, :3])
+    )
     for level in reversed(pyramid[:-1]):
         up = F.interpolate(color, size=level.shape[-2:], mode="bilinear", align_corners=False)
         a = level[:, 3:4].clamp(0.0, 1.0)
@@ -209,8 +211,9 @@ def _boost_highlights(lin, image, coc, boost):
     """Multiply bright, out-of-focus pixels (in place) so that they stay bright after spreading."""
     if boost <= 0:
         return lin
-    gain = _smoothstep_(np.maximum(np.maximum(image[..., 0], image[..., 1]), image[..., 2]),
-                        0.75, 1.0)
+    gain = _smoothstep_(
+        np.maximum(np.maximum(image[..., 0], image[..., 1]), image[..., 2]), 0.75, 1.0
+    )
     gain *= _smoothstep_(np.abs(coc), 0.5, 2.0)
     gain *= np.float32(boost)
     gain += 1.0
@@ -255,8 +258,9 @@ def _composite_levels(blur: Levels, groups, workers: Workers) -> None:
     blur.composite_fine([([k for k in o if k in blur.fine], acc) for o, acc in groups], workers)
 
 
-def _check_options(strength, band, blades, highlight_boost, min_lowres_radius, rotation=0.0,
-                   gamma=DEFAULT_GAMMA):
+def _check_options(
+    strength, band, blades, highlight_boost, min_lowres_radius, rotation=0.0, gamma=DEFAULT_GAMMA
+):
     if not math.isfinite(rotation):
         raise ValueError(f"rotation must be a finite number of degrees, got {rotation}")
     if not (math.isfinite(gamma) and gamma > 0):
@@ -314,8 +318,11 @@ def render_lens(
     disparity = check_map(disparity, image.shape[:2], "disparity")
     check_unit_range(disparity, "disparity")
     _check_options(strength, band, blades, highlight_boost, min_lowres_radius, rotation, gamma)
-    coc = np.clip(signed_coc(disparity, focus_disparity=focus_disparity, strength=strength,
-                             band=band), -MAX_RADIUS, MAX_RADIUS)
+    coc = np.clip(
+        signed_coc(disparity, focus_disparity=focus_disparity, strength=strength, band=band),
+        -MAX_RADIUS,
+        MAX_RADIUS,
+    )
     max_r = float(np.abs(coc).max())
     if max_r < 0.5:
         return image.copy()
@@ -323,8 +330,10 @@ def render_lens(
     if highlight_gain is None:
         lin = _boost_highlights(to_linear(image, gamma=gamma), image, coc, highlight_boost)
     else:
-        lin = to_linear(image, gamma=gamma) * check_map(highlight_gain(image, coc), (h, w),
-                                                        "highlight_gain")[..., None]
+        lin = (
+            to_linear(image, gamma=gamma)
+            * check_map(highlight_gain(image, coc), (h, w), "highlight_gain")[..., None]
+        )
     lin, coc = _pad_to_tiles(lin), _pad_to_tiles(coc)
     levels = level_values(max_r)
     zero = int(np.argmin(np.abs(levels)))
@@ -383,8 +392,11 @@ def render_scene(
         disp = check_map(layer.disparity, shape, f"layers[{i}].disparity")
         check_unit_range(alpha, f"layers[{i}].alpha")
         check_unit_range(disp, f"layers[{i}].disparity")
-        coc = np.clip(signed_coc(disp, focus_disparity=focus_disparity, strength=strength,
-                                 band=band), -MAX_RADIUS, MAX_RADIUS)
+        coc = np.clip(
+            signed_coc(disp, focus_disparity=focus_disparity, strength=strength, band=band),
+            -MAX_RADIUS,
+            MAX_RADIUS,
+        )
         lin = _boost_highlights(to_linear(rgb, gamma=gamma), rgb, coc, highlight_boost)
         lin, coc, alpha = _pad_to_tiles(lin), _pad_to_tiles(coc), _pad_to_tiles(alpha)
         levels = level_values(max(float(np.abs(coc).max()), 0.5))
