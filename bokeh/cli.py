@@ -307,8 +307,12 @@ def _weights_text(spec) -> str:
 
 def cmd_methods(args: argparse.Namespace) -> int:
     rows = [
-        (s.name, s.kind, _millions(sum(network_parameters(n) for n in s.networks)),
-         _weights_text(s))
+        (
+            s.name,
+            s.kind,
+            _millions(sum(network_parameters(n) for n in s.networks)),
+            _weights_text(s),
+        )
         for s in METHODS.values()
     ]
     if args.all:
@@ -317,8 +321,7 @@ def cmd_methods(args: argparse.Namespace) -> int:
         print(("  " if args.all else "") + line)
     if args.all:
         nets = [
-            (n.name, n.role, _millions(network_parameters(n)), n.label)
-            for n in NETWORKS.values()
+            (n.name, n.role, _millions(network_parameters(n)), n.label) for n in NETWORKS.values()
         ]
         print()
         print("networks:")

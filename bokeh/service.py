@@ -198,7 +198,7 @@ def render(
     spec = get_method(method)
     if settings is not None and not isinstance(settings, Mapping):
         raise BokehError(
-            f"Settings are a JSON object of named settings, e.g. {{\"fnumber\": 2.8}}; got "
+            f'Settings are a JSON object of named settings, e.g. {{"fnumber": 2.8}}; got '
             f"{brief(settings)}."
         )
     pipe = load_method(method)

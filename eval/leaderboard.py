@@ -41,45 +41,71 @@ from eval.store import get_run, list_runs, load_rows, run_summary, summarize
 _SYMBOLS = {"Singh & Gothe, Table 1": "diamond-open", "published, EBB! Val294": "square-open"}
 
 ORACLE_NOTE = "oracle: true depth (an upper bound for this renderer, not a method)"
-BGGAN_NOTE = ("official BGGAN weights were trained on a list that includes all of Val294 "
-              "(ids 4400-4693): not a holdout score")
+BGGAN_NOTE = (
+    "official BGGAN weights were trained on a list that includes all of Val294 "
+    "(ids 4400-4693): not a holdout score"
+)
 LPIPS_LABEL = "LPIPS"
 
 
 # --------------------------------------------------------------------------- figure
 
 
-def scatter_figure(rows: Sequence[dict] = (), references: Sequence[ReferencePoint] = REFERENCE_POINTS):
+def scatter_figure(
+    rows: Sequence[dict] = (), references: Sequence[ReferencePoint] = REFERENCE_POINTS
+):
     """PSNR (x) against SSIM (y): one marker per evaluated method (``rows`` of dicts with
     method, psnr, ssim; rows with ``"oracle": True`` form their own, open-marker trace) plus
     labelled reference markers reported elsewhere."""
     fig = go.Figure()
     for source in dict.fromkeys(r.source for r in references):
         pts = [r for r in references if r.source == source]
-        fig.add_trace(go.Scatter(
-            x=[p.psnr for p in pts], y=[p.ssim for p in pts], mode="markers+text",
-            text=[p.method for p in pts], textposition="top center",
-            marker={"symbol": _SYMBOLS.get(source, "circle-open"), "size": 11, "color": "#888"},
-            name=f"reported elsewhere: {source}",
-            hovertemplate="%{text}<br>PSNR %{x:.2f} dB<br>SSIM %{y:.3f}<br>" + pts[0].protocol
-            + "<extra></extra>"))
+        fig.add_trace(
+            go.Scatter(
+                x=[p.psnr for p in pts],
+                y=[p.ssim for p in pts],
+                mode="markers+text",
+                text=[p.method for p in pts],
+                textposition="top center",
+                marker={"symbol": _SYMBOLS.get(source, "circle-open"), "size": 11, "color": "#888"},
+                name=f"reported elsewhere: {source}",
+                hovertemplate="%{text}<br>PSNR %{x:.2f} dB<br>SSIM %{y:.3f}<br>"
+                + pts[0].protocol
+                + "<extra></extra>",
+            )
+        )
     ours = [r for r in rows if not r.get("oracle")]
     oracle = [r for r in rows if r.get("oracle")]
     for group, name, marker in (
         (ours, "this project", {"size": 13}),
-        (oracle, "this project, oracle depth (upper bound)",
-         {"size": 12, "symbol": "circle-open", "line": {"width": 2}}),
+        (
+            oracle,
+            "this project, oracle depth (upper bound)",
+            {"size": 12, "symbol": "circle-open", "line": {"width": 2}},
+        ),
     ):
         if not group:
             continue
-        fig.add_trace(go.Scatter(
-            x=[r["psnr"] for r in group], y=[r["ssim"] for r in group], mode="markers+text",
-            text=[r["method"] for r in group], textposition="bottom center",
-            marker=marker, name=name,
-            hovertemplate="%{text}<br>PSNR %{x:.2f} dB<br>SSIM %{y:.3f}<extra></extra>"))
+        fig.add_trace(
+            go.Scatter(
+                x=[r["psnr"] for r in group],
+                y=[r["ssim"] for r in group],
+                mode="markers+text",
+                text=[r["method"] for r in group],
+                textposition="bottom center",
+                marker=marker,
+                name=name,
+                hovertemplate="%{text}<br>PSNR %{x:.2f} dB<br>SSIM %{y:.3f}<extra></extra>",
+            )
+        )
     fig.update_layout(
-        xaxis_title="PSNR (dB)", yaxis_title="SSIM", template="plotly_white", height=460,
-        legend={"orientation": "h", "y": -0.2}, margin={"l": 50, "r": 20, "t": 30, "b": 40})
+        xaxis_title="PSNR (dB)",
+        yaxis_title="SSIM",
+        template="plotly_white",
+        height=460,
+        legend={"orientation": "h", "y": -0.2},
+        margin={"l": 50, "r": 20, "t": 30, "b": 40},
+    )
     return fig
 
 
@@ -100,8 +126,9 @@ def _overlap_note(base: str, dataset: str, split: str, weights: dict | None) -> 
     evaluated = ids(split)
     for net, entry in ((weights or {}).get("networks") or {}).items():
         prov = (entry or {}).get("provenance") or {}
-        trained = prov.get("train_split") or (prov.get("split") if prov.get("dataset") == "ebb"
-                                              else None)
+        trained = prov.get("train_split") or (
+            prov.get("split") if prov.get("dataset") == "ebb" else None
+        )
         if isinstance(trained, str) and evaluated is not None:
             seen = ids(trained)
             if seen is None or seen & evaluated:
@@ -136,8 +163,9 @@ def _run_frame(info) -> Any:
     df["started_at"] = info.started_at
     notes, flags = [], []
     for _, r in df.iterrows():
-        overlap = _overlap_note(str(r["base_method"]), str(r["dataset"]), str(r["split"]),
-                                weights.get(r["method"]))
+        overlap = _overlap_note(
+            str(r["base_method"]), str(r["dataset"]), str(r["split"]), weights.get(r["method"])
+        )
         parts = [ORACLE_NOTE] if r["oracle"] else []
         parts += [overlap] if overlap else []
         if r["n_errors"]:
@@ -151,7 +179,7 @@ def _run_frame(info) -> Any:
 
 
 def data_kind(dataset: str) -> str:
-    """"real photos" or "synthetic scenes", for people."""
+    """ "real photos" or "synthetic scenes", for people."""
     return "real photos" if dataset in REAL_DATASETS else "synthetic scenes"
 
 
@@ -174,8 +202,7 @@ def leaderboard_frame(
         frames = [_run_frame(r) for r in runs]
     frames = [f for f in frames if len(f)]
     if not frames:
-        empty = summarize(pd.DataFrame(columns=["method", "error", "seconds", "dataset",
-                                                "split"]))
+        empty = summarize(pd.DataFrame(columns=["method", "error", "seconds", "dataset", "split"]))
         for col in ("status", "started_at", "train_overlap", "note", "data", "rank"):
             empty[col] = pd.Series(dtype=object)
         return empty
@@ -199,9 +226,12 @@ def _metric_key():
 
 def _sorted(df):
     key, spec = _metric_key()
-    return df.sort_values(["data", "dataset", "split", key],
-                          ascending=[True, True, True, not spec.higher_is_better],
-                          kind="stable", na_position="last")
+    return df.sort_values(
+        ["data", "dataset", "split", key],
+        ascending=[True, True, True, not spec.higher_is_better],
+        kind="stable",
+        na_position="last",
+    )
 
 
 def leaderboard_columns() -> list[dict[str, Any]]:
@@ -210,33 +240,66 @@ def leaderboard_columns() -> list[dict[str, Any]]:
     ``decimals``, ``higher_is_better`` and ``description`` (for tooltips)."""
     cols: list[dict[str, Any]] = [
         {"name": "Method", "key": "method", "kind": "text"},
-        {"name": "Data", "key": "data", "kind": "text",
-         "description": "real photos or synthetic scenes: never ranked together"},
+        {
+            "name": "Data",
+            "key": "data",
+            "kind": "text",
+            "description": "real photos or synthetic scenes: never ranked together",
+        },
         {"name": "Dataset", "key": "dataset", "kind": "text"},
         {"name": "Split", "key": "split", "kind": "text"},
-        {"name": "Rank", "key": "rank", "kind": "number", "decimals": 0,
-         "description": "by the first metric, within this dataset and split"},
+        {
+            "name": "Rank",
+            "key": "rank",
+            "kind": "number",
+            "decimals": 0,
+            "description": "by the first metric, within this dataset and split",
+        },
         {"name": "n", "key": "n", "kind": "number", "decimals": 0},
     ]
     for key, spec in METRICS.items():
-        cols.append({"name": spec.label, "key": key, "kind": "number", "decimals": spec.decimals,
-                     "higher_is_better": spec.higher_is_better, "description": spec.description})
-        cols.append({"name": f"{spec.label} std", "key": f"{key}_std", "kind": "number",
-                     "decimals": spec.decimals, "description": f"sample standard deviation of "
-                     f"{spec.label} over the images"})
+        cols.append(
+            {
+                "name": spec.label,
+                "key": key,
+                "kind": "number",
+                "decimals": spec.decimals,
+                "higher_is_better": spec.higher_is_better,
+                "description": spec.description,
+            }
+        )
+        cols.append(
+            {
+                "name": f"{spec.label} std",
+                "key": f"{key}_std",
+                "kind": "number",
+                "decimals": spec.decimals,
+                "description": f"sample standard deviation of {spec.label} over the images",
+            }
+        )
     if "lpips" not in METRICS:
-        cols.append({"name": LPIPS_LABEL, "key": None, "kind": "text",
-                     "description": "LPIPS (AlexNet) needs weights that are not available "
-                     "offline here: n/a, never an estimate"})
+        cols.append(
+            {
+                "name": LPIPS_LABEL,
+                "key": None,
+                "kind": "text",
+                "description": "LPIPS (AlexNet) needs weights that are not available "
+                "offline here: n/a, never an estimate",
+            }
+        )
     cols += [
         {"name": "Seconds / image", "key": "seconds", "kind": "number", "decimals": 3},
         {"name": "Run", "key": "run_id", "kind": "text"},
         {"name": "Status", "key": "status", "kind": "text"},
         {"name": "Weights", "key": "weights", "kind": "text"},
         {"name": "Train overlap", "key": "train_overlap", "kind": "bool"},
-        {"name": "Focus", "key": "focus", "kind": "text",
-         "description": "where the focus points came from: the dataset's annotation or the "
-         "image centre"},
+        {
+            "name": "Focus",
+            "key": "focus",
+            "kind": "text",
+            "description": "where the focus points came from: the dataset's annotation or the "
+            "image centre",
+        },
         {"name": "Note", "key": "note", "kind": "text"},
     ]
     return cols
@@ -270,6 +333,7 @@ def rows_for_plot(df) -> list[dict[str, Any]]:
     :func:`leaderboard_frame` output: ``{"method", "psnr", "ssim", "oracle", "dataset",
     "split"}``; rows without finite PSNR and SSIM are left out. The dataset is added to the
     label when the table mixes datasets."""
+
     def col(key: str, label: str) -> str:
         return key if key in df.columns else label
 
@@ -289,9 +353,16 @@ def rows_for_plot(df) -> list[dict[str, Any]]:
             continue
         name = str(r[method])
         label = f"{name} · {data_kind(str(r[ds]))}: {r[ds]}/{r[sp]}" if mixed else name
-        out.append({"method": label, "psnr": x, "ssim": y,
-                    "oracle": name.endswith(" (oracle depth)"),
-                    "dataset": r[ds], "split": r[sp]})
+        out.append(
+            {
+                "method": label,
+                "psnr": x,
+                "ssim": y,
+                "oracle": name.endswith(" (oracle depth)"),
+                "dataset": r[ds],
+                "split": r[sp],
+            }
+        )
     return out
 
 
@@ -303,13 +374,15 @@ def per_image(run_dir: str | os.PathLike):
     each saved output (None for rows with an error)."""
     run_dir = Path(run_dir)
     df = load_rows(run_dir)
-    df["output_path"] = [str(run_dir / o) if isinstance(o, str) and o else None
-                         for o in df["output"]]
+    df["output_path"] = [
+        str(run_dir / o) if isinstance(o, str) and o else None for o in df["output"]
+    ]
     return df
 
 
-def worst_images(run_dir: str | os.PathLike, method: str, metric: str = "psnr", k: int = 12
-                 ) -> list[dict[str, Any]]:
+def worst_images(
+    run_dir: str | os.PathLike, method: str, metric: str = "psnr", k: int = 12
+) -> list[dict[str, Any]]:
     """The ``k`` worst scored images of ``method`` in a run, worst first.
 
     "Worst" follows the metric's ``higher_is_better`` (lowest PSNR/SSIM first). Rows with an
@@ -330,11 +403,17 @@ def worst_images(run_dir: str | os.PathLike, method: str, metric: str = "psnr", 
     out = []
     for _, r in df.iterrows():
         value = float(r["_v"])
-        out.append({
-            "id": str(r["id"]), "method": method, "metric": metric, "value": value,
-            **{m: (None if pd.isna(r[m]) else float(r[m])) for m in METRICS},
-            "output": r["output_path"], "input": r["input_path"] or None,
-            "gt": r["gt_path"] or None,
-            "caption": f"{r['id']} · {spec.label} {spec.format(value)}",
-        })
+        out.append(
+            {
+                "id": str(r["id"]),
+                "method": method,
+                "metric": metric,
+                "value": value,
+                **{m: (None if pd.isna(r[m]) else float(r[m])) for m in METRICS},
+                "output": r["output_path"],
+                "input": r["input_path"] or None,
+                "gt": r["gt_path"] or None,
+                "caption": f"{r['id']} · {spec.label} {spec.format(value)}",
+            }
+        )
     return out

@@ -76,7 +76,9 @@ def vabd_rows(root: str | os.PathLike, *, log=None) -> list[dict[str, Any]]:
                 name, settings = spec
                 pipe = load_method(name)
                 extra = {"fnumber": pair.fnumber, "input_fnumber": INPUT_FNUMBER}
-                extra = {k: v for k, v in extra.items() if k in {p.name for p in get_method(name).params}}
+                extra = {
+                    k: v for k, v in extra.items() if k in {p.name for p in get_method(name).params}
+                }
                 result = pipe(image, focus=pair.focus, depth=pair.depth, **extra, **settings)
                 out = to_uint8(result.image)
             rows.append(

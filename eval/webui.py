@@ -66,11 +66,14 @@ def check_admin_token(given: str | None) -> None:
         if space_id():
             raise AdminTokenError(
                 "Evaluations from the page are turned off on this Space: its owner can allow "
-                "them by setting the BOKEH_ADMIN_TOKEN secret.")
+                "them by setting the BOKEH_ADMIN_TOKEN secret."
+            )
         return
     if not given or not hmac.compare_digest(str(given).encode(), expected.encode()):
-        raise AdminTokenError("Starting an evaluation needs the admin token (BOKEH_ADMIN_TOKEN); "
-                              "the one given is missing or wrong.")
+        raise AdminTokenError(
+            "Starting an evaluation needs the admin token (BOKEH_ADMIN_TOKEN); "
+            "the one given is missing or wrong."
+        )
 
 
 class StopFlag:
@@ -99,7 +102,8 @@ STOP = StopFlag()
 def run_choices(results_dir=None) -> list[tuple[str, str]]:
     """(label, value) pairs for the run selector: latest complete, all, then each run."""
     return [(LATEST, "latest"), (ALL_RUNS, "all")] + [
-        (r.label, r.run_id) for r in list_runs(results_dir)]
+        (r.label, r.run_id) for r in list_runs(results_dir)
+    ]
 
 
 def leaderboard(run: str = "latest", results_dir=None):
@@ -141,9 +145,12 @@ def dataset_note() -> str:
         mark = "available" if info.available else "not available"
         lines.append(f"- **{info.name}** ({mark}; splits: {', '.join(info.splits)}). {info.note}")
     if not evaluations_allowed():
-        lines.insert(0, "**Evaluations are turned off on this Space** until its owner sets the "
-                        "`BOKEH_ADMIN_TOKEN` secret; the leaderboard above still shows the "
-                        "stored runs.\n")
+        lines.insert(
+            0,
+            "**Evaluations are turned off on this Space** until its owner sets the "
+            "`BOKEH_ADMIN_TOKEN` secret; the leaderboard above still shows the "
+            "stored runs.\n",
+        )
     return "\n".join(lines)
 
 
@@ -164,8 +171,12 @@ def empty_figure():
 
 
 def evaluation_progress(
-    methods: Sequence[str], dataset: str, split: str | None, limit: int | None,
-    token: str | None, **kwargs: Any,
+    methods: Sequence[str],
+    dataset: str,
+    split: str | None,
+    limit: int | None,
+    token: str | None,
+    **kwargs: Any,
 ) -> Iterator[tuple[str, float]]:
     """:func:`stream_evaluation` as (status line, fraction done) after each event."""
     status, done = "Starting…", 0
@@ -175,8 +186,10 @@ def evaluation_progress(
         if event.get("event") == "start":
             status = f"Run {event['run_id']}: 0 / {total}"
         elif event.get("event") == "row":
-            status = (f"Run {event['run_id']}: {done} / {total} "
-                      f"(last: {event.get('method')} on {event.get('id')})")
+            status = (
+                f"Run {event['run_id']}: {done} / {total} "
+                f"(last: {event.get('method')} on {event.get('id')})"
+            )
         elif event.get("event") == "end":
             status = f"Run {event['run_id']} {event.get('status')}: {done} / {total}"
         yield status, done / total
@@ -211,8 +224,14 @@ def stream_evaluation(
         limit = int(limit)
         if limit < 1:
             raise BokehError("The image limit must be at least 1 (or empty for all images).")
-    events = lazy.load("eval.runs:iter_evaluate")(list(methods), dataset, split or None, limit=limit,
-                           results_dir=results_dir, should_stop=should_stop)
+    events = lazy.load("eval.runs:iter_evaluate")(
+        list(methods),
+        dataset,
+        split or None,
+        limit=limit,
+        results_dir=results_dir,
+        should_stop=should_stop,
+    )
     run_id, last_push = None, time.monotonic()
     try:
         for event in events:
@@ -244,11 +263,15 @@ def worst(run_id: str, method: str, metric: str, k: int = 12, results_dir=None) 
         raise BokehError("Pick a run and a method first.")
     run_dir = get_run(run_id, results_dir).path
     try:
-        items = [_with_output(item, run_id, run_dir)
-                 for item in worst_images(run_dir, method, metric, k=k)]
+        items = [
+            _with_output(item, run_id, run_dir)
+            for item in worst_images(run_dir, method, metric, k=k)
+        ]
     except BokehError as exc:  # e.g. a reference run on real photos that are not here
-        raise BokehError(f"The images of run {run_id} are not on this machine, so they cannot "
-                         f"be shown; its scores are in the leaderboard. ({exc})") from None
+        raise BokehError(
+            f"The images of run {run_id} are not on this machine, so they cannot "
+            f"be shown; its scores are in the leaderboard. ({exc})"
+        ) from None
     return [{**item, "output": servable(item["output"])} for item in items]
 
 
@@ -296,8 +319,13 @@ def _with_output(item: dict, run_id: str, run_dir) -> dict:
 
     if item.get("output") and Path(item["output"]).is_file():
         return item
-    dest = (Path(tempfile.gettempdir()) / "bokeh-review-cache" / slug(run_id)
-            / slug(item["method"]) / f"{slug(item['id'])}.png")
+    dest = (
+        Path(tempfile.gettempdir())
+        / "bokeh-review-cache"
+        / slug(run_id)
+        / slug(item["method"])
+        / f"{slug(item['id'])}.png"
+    )
     scores = dest.with_suffix(".json")
     if not (dest.is_file() and scores.is_file()):
         fields = lazy.load("eval.runs:reproduce_output")(run_dir, item["method"], item["id"], dest)
@@ -322,8 +350,9 @@ def error_heatmap(output: np.ndarray, gt: np.ndarray) -> np.ndarray:
         raise BokehError(f"Output {output.shape} and ground truth {gt.shape} differ in size.")
     err = np.abs(output.astype(np.float32) - gt.astype(np.float32)).mean(axis=2) / 64.0
     err = np.clip(err, 0.0, 1.0)
-    heat = np.stack([np.clip(3 * err, 0, 1), np.clip(3 * err - 1, 0, 1),
-                     np.clip(3 * err - 2, 0, 1)], axis=2)
+    heat = np.stack(
+        [np.clip(3 * err, 0, 1), np.clip(3 * err - 1, 0, 1), np.clip(3 * err - 2, 0, 1)], axis=2
+    )
     return (heat * 255 + 0.5).astype(np.uint8)
 
 
@@ -350,8 +379,9 @@ def relocate_dataset_file(path: str | None, run_meta: dict) -> str | None:
     return str(moved) if moved is not None and moved.is_file() else None
 
 
-def review_images(item: dict, run_id: str | None = None, results_dir=None
-                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def review_images(
+    item: dict, run_id: str | None = None, results_dir=None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """(input, output, ground truth, error heat map) as uint8 arrays for one worst_images item;
     with ``run_id``, inputs and ground truths recorded on another machine are looked up in this
     machine's copy of the dataset (:func:`relocate_dataset_file`)."""
@@ -362,10 +392,13 @@ def review_images(item: dict, run_id: str | None = None, results_dir=None
             paths[key] = relocate_dataset_file(paths[key], meta) or paths[key]
     missing = [k for k, v in paths.items() if not v or not Path(v).is_file()]
     if missing:
-        what = " and ".join({"input": "input", "output": "output", "gt": "ground truth"}[k]
-                            for k in missing)
-        raise BokehError(f"The {what} image of {item.get('id')} is not on this machine (the "
-                         "run's dataset or outputs were not found here).")
+        what = " and ".join(
+            {"input": "input", "output": "output", "gt": "ground truth"}[k] for k in missing
+        )
+        raise BokehError(
+            f"The {what} image of {item.get('id')} is not on this machine (the "
+            "run's dataset or outputs were not found here)."
+        )
     inp, out, gt = (_read_rgb(paths[k]) for k in ("input", "output", "gt"))
     return inp, out, gt, error_heatmap(out, gt)
 
@@ -411,13 +444,18 @@ def save_review_form(run_id, item, reviewer, tags, custom_tags, note):
     if not item:
         raise BokehError("Select an image in the gallery first.")
     all_tags = list(tags or []) + [t for t in (custom_tags or "").split(",") if t.strip()]
-    save_review(run_id, item["method"], str(item["id"]), reviewer=reviewer or "anonymous",
-                note=note or "", tags=all_tags)
+    save_review(
+        run_id,
+        item["method"],
+        str(item["id"]),
+        reviewer=reviewer or "anonymous",
+        note=note or "",
+        tags=all_tags,
+    )
     return notes_table(run_id, item["method"], str(item["id"])), ""
 
 
-def save_review(run_id: str, method: str, image_id: str, *, reviewer: str, note: str = "",
-                tags=()):
+def save_review(run_id: str, method: str, image_id: str, *, reviewer: str, note: str = "", tags=()):
     """Save a note (:meth:`eval.review.ReviewStore.add`, same errors) and queue a push of the
     notes to ``BOKEH_RESULTS_REPO`` when it is set; returns the saved Review."""
     saved = review_store().add(run_id, method, image_id, reviewer=reviewer, note=note, tags=tags)
@@ -428,17 +466,29 @@ def save_review(run_id: str, method: str, image_id: str, *, reviewer: str, note:
 def storage_status() -> str:
     """Where results are kept, for the page (:func:`eval.persist.status`), and which runs have
     lines in rows.jsonl that are not valid rows (left out of the table)."""
-    notes = [f"Run {r.run_id}: line(s) {', '.join(map(str, r.skipped[:10]))} of rows.jsonl "
-             "are not valid rows and are left out." for r in list_runs() if r.skipped]
+    notes = [
+        f"Run {r.run_id}: line(s) {', '.join(map(str, r.skipped[:10]))} of rows.jsonl "
+        "are not valid rows and are left out."
+        for r in list_runs()
+        if r.skipped
+    ]
     return "  \n".join([persist.status(), *notes])
 
 
 def notes_table(run_id: str, method: str, image_id: str):
     notes = review_store().history(run_id, method, image_id)
     return pd.DataFrame(
-        [{"when": n.updated_at, "reviewer": n.reviewer, "tags": "; ".join(n.tags),
-          "note": n.note} for n in reversed(notes)],
-        columns=["when", "reviewer", "tags", "note"])
+        [
+            {
+                "when": n.updated_at,
+                "reviewer": n.reviewer,
+                "tags": "; ".join(n.tags),
+                "note": n.note,
+            }
+            for n in reversed(notes)
+        ],
+        columns=["when", "reviewer", "tags", "note"],
+    )
 
 
 def export_reviews(run_id: str | None = None) -> str:

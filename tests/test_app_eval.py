@@ -14,8 +14,14 @@ def data_dirs(tmp_path_factory):
     from bokeh.data import synth
 
     data = tmp_path_factory.mktemp("data")
-    synth.generate(data / "synth" / synth.HOLDOUT_NAME, count=3, size=(96, 64), seed=5,
-                   split="holdout", progress=False)
+    synth.generate(
+        data / "synth" / synth.HOLDOUT_NAME,
+        count=3,
+        size=(96, 64),
+        seed=5,
+        split="holdout",
+        progress=False,
+    )
     return data, data / "results"
 
 
@@ -35,8 +41,9 @@ class TestWebUI:
         from eval import webui
         from eval.store import list_runs
 
-        events = list(webui.stream_evaluation(["identity", "depth-gauss-0.25"], "synth", None,
-                                              2, None))
+        events = list(
+            webui.stream_evaluation(["identity", "depth-gauss-0.25"], "synth", None, 2, None)
+        )
         assert events[-1]["event"] == "end" and events[-1]["status"] == "complete"
         table, fig, csv_path = webui.leaderboard("latest")
         assert {"identity", "depth-gauss-0.25"} <= set(table["Method"])
@@ -106,8 +113,9 @@ class TestWebUI:
         err = np.abs(out.astype(int) - gt.astype(int)).mean(axis=2)
         assert heat[err == 0].max() == 0 and heat.max() > 0  # black where equal
         store = webui.review_store()
-        store.add(run_id, "depth-gauss-0.25", items[0]["id"], reviewer="ann", note="halo",
-                  tags=["halo"])
+        store.add(
+            run_id, "depth-gauss-0.25", items[0]["id"], reviewer="ann", note="halo", tags=["halo"]
+        )
         notes = webui.notes_table(run_id, "depth-gauss-0.25", items[0]["id"])
         assert list(notes["reviewer"]) == ["ann"] and notes["tags"][0] == "halo"
         assert "halo" in Path(webui.export_reviews(run_id)).read_text()
@@ -127,12 +135,18 @@ def test_run_eval_endpoint_and_token_over_http(env, monkeypatch):
     try:
         client = Client(url, verbose=False)
         names = client.view_api(print_info=False, return_format="dict")["named_endpoints"]
-        assert {"/render_depth", "/run_eval", "/render_pix2pix", "/render_cyclegan",
-                "/render_bggan"} <= set(names)
+        assert {
+            "/render_depth",
+            "/run_eval",
+            "/render_pix2pix",
+            "/render_cyclegan",
+            "/render_bggan",
+        } <= set(names)
         with pytest.raises(AppError, match="admin token"):
             client.predict(["identity"], "synth", "", 1, "", api_name="/run_eval")
-        status, table, _, _ = client.predict(["identity"], "synth", "", 1, "tok-123",
-                                             api_name="/run_eval")
+        status, table, _, _ = client.predict(
+            ["identity"], "synth", "", 1, "tok-123", api_name="/run_eval"
+        )
         assert "complete" in status
         assert "identity" in [row[0] for row in table["data"]]
         client.close()

@@ -36,8 +36,10 @@ def app_url(tmp_path_factory):
     _need_browser()
     import app
 
-    env = {"BOKEH_RESULTS_DIR": str(tmp_path_factory.mktemp("results")),
-           "GRADIO_EXAMPLES_CACHE": str(tmp_path_factory.mktemp("examples"))}
+    env = {
+        "BOKEH_RESULTS_DIR": str(tmp_path_factory.mktemp("results")),
+        "GRADIO_EXAMPLES_CACHE": str(tmp_path_factory.mktemp("examples")),
+    }
     old = {k: os.environ.get(k) for k in env}
     os.environ.update(env)
     demo = app.build_demo()
@@ -57,9 +59,17 @@ def browser():
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=[
-            "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-            "--disable-component-update", "--disable-sync", "--no-first-run"])
+        b = p.chromium.launch(
+            executable_path=CHROMIUM,
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--no-first-run",
+            ],
+        )
         yield b
         b.close()
 
@@ -89,7 +99,8 @@ def _upload(page):
     page.locator("#photo input[type=file]").set_input_files(str(EXAMPLE))
     page.wait_for_function(
         "() => { const i = document.querySelectorAll('input[type=number]');"
-        " return i.length && i[0].value !== ''; }")
+        " return i.length && i[0].value !== ''; }"
+    )
 
 
 def test_upload_click_focus_and_render(page, tmp_path):
@@ -102,7 +113,8 @@ def test_upload_click_focus_and_render(page, tmp_path):
     # Click on the upper right of the photo (the shelves): the focus moves there.
     page.mouse.click(box["x"] + 0.85 * box["width"], box["y"] + 0.2 * box["height"])
     page.wait_for_function(
-        "() => Number(document.querySelectorAll('input[type=number]')[0].value) > 500")
+        "() => Number(document.querySelectorAll('input[type=number]')[0].value) > 500"
+    )
     numbers = page.locator("input[type=number]")
     fx, fy = float(numbers.nth(0).input_value()), float(numbers.nth(1).input_value())
     assert abs(fx - 0.85 * 741) < 12 and abs(fy - 0.2 * 500) < 12
@@ -139,7 +151,8 @@ def test_review_tab_opens(page):
 
 def _gallery_count(page, selector: str, n: int) -> None:
     page.wait_for_function(
-        f"() => document.querySelectorAll('{selector} img').length >= {n}", timeout=180_000)
+        f"() => document.querySelectorAll('{selector} img').length >= {n}", timeout=180_000
+    )
 
 
 def test_example_is_cached_lazily_and_feeds_every_tab(page):
@@ -161,8 +174,15 @@ def test_example_is_cached_lazily_and_feeds_every_tab(page):
 @pytest.fixture
 def phone(browser, app_url, tmp_path):
     """A phone-sized page (390x844 CSS pixels, touch), as on a current iPhone or Pixel."""
-    yield from _open_app(browser, app_url, tmp_path, viewport={"width": 390, "height": 844},
-                         device_scale_factor=2, is_mobile=True, has_touch=True)
+    yield from _open_app(
+        browser,
+        app_url,
+        tmp_path,
+        viewport={"width": 390, "height": 844},
+        device_scale_factor=2,
+        is_mobile=True,
+        has_touch=True,
+    )
 
 
 def _fits(page, locator) -> None:
@@ -190,7 +210,8 @@ def test_phone_layout_is_usable(phone, tmp_path):
     photo.scroll_into_view_if_needed()
     page.wait_for_function(  # the marked photo has replaced the example's and has loaded
         "() => { const i = document.querySelector('#photo img');"
-        " return i && i.complete && i.naturalWidth > 0; }")
+        " return i && i.complete && i.naturalWidth > 0; }"
+    )
     box = photo.bounding_box()
     nat_w, nat_h = photo.evaluate("img => [img.naturalWidth, img.naturalHeight]")
     scale = min(box["width"] / nat_w, box["height"] / nat_h)  # object-fit: contain
@@ -198,7 +219,8 @@ def test_phone_layout_is_usable(phone, tmp_path):
     top = (box["height"] - nat_h * scale) / 2
     photo.tap(position={"x": left + 0.85 * nat_w * scale, "y": top + 0.2 * nat_h * scale})
     page.wait_for_function(
-        "() => Number(document.querySelectorAll('input[type=number]')[0].value) > 500")
+        "() => Number(document.querySelectorAll('input[type=number]')[0].value) > 500"
+    )
     assert page.evaluate(no_sideways)
     _open_tab(page, "Compare")
     page.get_by_role("button", name="Compare all methods").click()

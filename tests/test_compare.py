@@ -69,8 +69,15 @@ class TestCompareService:
                 raise BokehError("CycleGAN broke on purpose.")
             return service.render(photo, method=method, **kwargs)
 
-        tiles = list(service.compare(cat, focus=None, settings={"depth_source": "classical"},
-                                     methods=["cyclegan", "depth-gauss"], run=run))
+        tiles = list(
+            service.compare(
+                cat,
+                focus=None,
+                settings={"depth_source": "classical"},
+                methods=["cyclegan", "depth-gauss"],
+                run=run,
+            )
+        )
         assert tiles[0].image is None and "broke on purpose" in tiles[0].message
         assert tiles[0].caption.endswith("not run")
         assert tiles[1].image is not None
@@ -88,8 +95,15 @@ class TestCompareService:
             called.append(method)
             return service.render(photo, method=method, **kwargs)
 
-        tiles = list(service.compare(cat, focus=None, settings={"depth_source": "classical"},
-                                     methods=["pix2pix", "depth-gauss"], run=run))
+        tiles = list(
+            service.compare(
+                cat,
+                focus=None,
+                settings={"depth_source": "classical"},
+                methods=["pix2pix", "depth-gauss"],
+                run=run,
+            )
+        )
         assert called == ["depth-gauss"]
         assert tiles[0].image is None and "no weights" in tiles[0].message
 
@@ -102,8 +116,15 @@ class TestCompareService:
             seen[method] = focus
             return service.render(photo, method=method, focus=focus, **kwargs)
 
-        list(service.compare(cat, focus=(10, 10), settings={"depth_source": "classical"},
-                             methods=["depth-gauss", "pix2pix"], run=run))
+        list(
+            service.compare(
+                cat,
+                focus=(10, 10),
+                settings={"depth_source": "classical"},
+                methods=["depth-gauss", "pix2pix"],
+                run=run,
+            )
+        )
         assert seen == {"depth-gauss": (10, 10), "pix2pix": None}
 
 
@@ -126,9 +147,13 @@ def test_compare_endpoint(client):
     from gradio_client import handle_file
 
     gallery, info = client.predict(
-        handle_file(str(EXAMPLES / "motorcycle.png")), 300, 250,
+        handle_file(str(EXAMPLES / "motorcycle.png")),
+        300,
+        250,
         {"depth_source": "file", "depth_kind": "disparity"},
-        handle_file(str(EXAMPLES / "motorcycle_disparity.png")), api_name="/compare")
+        handle_file(str(EXAMPLES / "motorcycle_disparity.png")),
+        api_name="/compare",
+    )
     assert [row["method"] for row in info] == EXPECTED
     assert all(row["seconds"] > 0 and row["weights"] for row in info)
     assert len(gallery) == 1 + len(EXPECTED)
@@ -149,12 +174,14 @@ def test_compare_endpoint_refuses_bad_uploads_clearly(client, tmp_path):
     bad = tmp_path / "notes.png"
     bad.write_text("not an image")
     with pytest.raises(AppError, match="Could not read the upload"):
-        client.predict(handle_file(str(bad)), 1, 1, {"depth_source": "classical"}, None,
-                       api_name="/compare")
+        client.predict(
+            handle_file(str(bad)), 1, 1, {"depth_source": "classical"}, None, api_name="/compare"
+        )
 
 
-def test_depth_methods_are_badged_with_depth_anything_when_it_was_used(cat, tmp_path_factory,
-                                                                          monkeypatch):
+def test_depth_methods_are_badged_with_depth_anything_when_it_was_used(
+    cat, tmp_path_factory, monkeypatch
+):
     from bokeh import service
     from bokeh.depth import anything
     from bokeh.pipelines import depth_blur
@@ -165,8 +192,14 @@ def test_depth_methods_are_badged_with_depth_anything_when_it_was_used(cat, tmp_
     anything.clear_model_cache()
     depth_blur.DEPTH_CACHE.clear()
     try:
-        tiles = list(service.compare(cat, focus=(175, 115), settings={"depth_source": "auto"},
-                                     methods=["depth-lens", "pix2pix"]))
+        tiles = list(
+            service.compare(
+                cat,
+                focus=(175, 115),
+                settings={"depth_source": "auto"},
+                methods=["depth-lens", "pix2pix"],
+            )
+        )
     finally:
         anything.clear_model_cache()
         depth_blur.DEPTH_CACHE.clear()

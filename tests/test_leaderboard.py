@@ -22,8 +22,9 @@ from eval.store import list_runs, load_rows
 def synth(tmp_path_factory) -> Path:
     from bokeh.data.synth import generate
 
-    return generate(tmp_path_factory.mktemp("synth") / "set", count=3, size=(96, 64), seed=2,
-                    split="holdout")
+    return generate(
+        tmp_path_factory.mktemp("synth") / "set", count=3, size=(96, 64), seed=2, split="holdout"
+    )
 
 
 def _stop_after(n: int):
@@ -46,8 +47,12 @@ def results(synth, tmp_path_factory) -> dict:
     c = evaluate(["identity"], "synth", root=synth, results_dir=res, should_stop=_stop_after(1))
     d = evaluate(["identity"], "synth", root=synth, results_dir=res, should_stop=_stop_after(2))
     meta = json.loads((d / "run.json").read_text())
-    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
-                          capture_output=True, text=True, check=True)
+    dead = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     meta.update(status="running", pid=int(dead.stdout), pid_start=None, ended_at=None)
     (d / "run.json").write_text(json.dumps(meta))
     return {"dir": res, "A": a.name, "B": b.name, "C": c.name, "D": d.name}
@@ -55,8 +60,12 @@ def results(synth, tmp_path_factory) -> dict:
 
 def test_statuses_of_the_fixture_runs(results):
     status = {r.run_id: r.status for r in list_runs(results["dir"])}
-    assert [status[results[k]] for k in "ABCD"] == ["complete", "complete", "cancelled",
-                                                    "incomplete"]
+    assert [status[results[k]] for k in "ABCD"] == [
+        "complete",
+        "complete",
+        "cancelled",
+        "incomplete",
+    ]
     # newest first
     assert [r.run_id for r in list_runs(results["dir"])] == [results[k] for k in "DCBA"]
 
@@ -64,8 +73,11 @@ def test_statuses_of_the_fixture_runs(results):
 def test_latest_takes_each_method_from_its_newest_complete_run(results):
     df = lb.leaderboard_frame(results["dir"])
     got = dict(zip(df["method"], df["run_id"], strict=True))
-    assert got == {"identity": results["B"], "depth-lens": results["A"],
-                   "depth-lens (oracle depth)": results["A"]}
+    assert got == {
+        "identity": results["B"],
+        "depth-lens": results["A"],
+        "depth-lens (oracle depth)": results["A"],
+    }
     assert (df["status"] == "complete").all()
     row = df.set_index("method").loc["identity"]
     assert row["n"] == 3 and row["complete"]
@@ -127,13 +139,25 @@ def test_rows_for_plot_and_figure(results):
 
 
 def test_mixed_datasets_are_labelled_in_the_plot():
-    df = pd.DataFrame({"method": ["identity", "identity"], "dataset": ["synth", "ebb"],
-                       "split": ["holdout", "val294"], "psnr": [30.0, 20.0],
-                       "ssim": [0.9, float("nan")]})
-    assert lb.rows_for_plot(df) == [{"method": "identity · synthetic scenes: synth/holdout",
-                                     "psnr": 30.0,
-                                     "ssim": 0.9, "oracle": False, "dataset": "synth",
-                                     "split": "holdout"}]
+    df = pd.DataFrame(
+        {
+            "method": ["identity", "identity"],
+            "dataset": ["synth", "ebb"],
+            "split": ["holdout", "val294"],
+            "psnr": [30.0, 20.0],
+            "ssim": [0.9, float("nan")],
+        }
+    )
+    assert lb.rows_for_plot(df) == [
+        {
+            "method": "identity · synthetic scenes: synth/holdout",
+            "psnr": 30.0,
+            "ssim": 0.9,
+            "oracle": False,
+            "dataset": "synth",
+            "split": "holdout",
+        }
+    ]
 
 
 def test_live_run_is_visible_by_id_but_not_in_latest(synth, tmp_path):
@@ -160,8 +184,9 @@ def test_worst_images_order_and_paths(results):
         assert len(worst) == 2
         assert values == sorted(values, reverse=not METRICS[metric].higher_is_better)
         expected = rows[rows["method"] == "depth-lens"][metric]
-        assert values[0] == pytest.approx(expected.min() if METRICS[metric].higher_is_better
-                                          else expected.max())
+        assert values[0] == pytest.approx(
+            expected.min() if METRICS[metric].higher_is_better else expected.max()
+        )
         for w in worst:
             assert Path(w["output"]).is_file() and Path(w["input"]).is_file()
             assert Path(w["gt"]).is_file() and w["id"] in w["caption"]
@@ -197,11 +222,19 @@ def test_bundled_reference_runs_are_listed_after_local_ones(tmp_path, monkeypatc
     monkeypatch.setattr(store, "bundled_runs_dir", lambda: bundled)
     monkeypatch.setenv("BOKEH_RESULTS_DIR", str(local))
     monkeypatch.setenv("BOKEH_BUNDLED_RUNS", "1")
-    for run_id, parent in (("20260101T000000000Z-aaaaaa", bundled),
-                           ("20260202T000000000Z-bbbbbb", local / "runs")):
+    for run_id, parent in (
+        ("20260101T000000000Z-aaaaaa", bundled),
+        ("20260202T000000000Z-bbbbbb", local / "runs"),
+    ):
         (parent / run_id).mkdir(parents=True)
-        meta = {"run_id": run_id, "status": "complete", "dataset": "synth",
-                "split": "holdout", "methods": ["identity"], "n_images": 1}
+        meta = {
+            "run_id": run_id,
+            "status": "complete",
+            "dataset": "synth",
+            "split": "holdout",
+            "methods": ["identity"],
+            "n_images": 1,
+        }
         (parent / run_id / "run.json").write_text(json.dumps(meta))
     ids = [r.run_id for r in store.list_runs()]
     assert ids == ["20260202T000000000Z-bbbbbb", "20260101T000000000Z-aaaaaa"]

@@ -246,7 +246,9 @@ def _download_snapshot(repo: str, revision: str) -> Path:
         folder = _cached_snapshot(repo, revision)
         if folder is not None:
             return folder
-        logger.info("Downloading %s@%s from the Hugging Face Hub (once; then cached)", repo, revision)
+        logger.info(
+            "Downloading %s@%s from the Hugging Face Hub (once; then cached)", repo, revision
+        )
         try:
             folder = Path(
                 huggingface_hub.snapshot_download(
