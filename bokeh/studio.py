@@ -109,6 +109,14 @@ def editor_value(pixels: np.ndarray | None, store: Any, key: str | None) -> dict
     return {"background": pixels, "layers": list(layers), "composite": None}
 
 
+def session_mask(store: Any, pixels: np.ndarray | None) -> np.ndarray | None:
+    """The refine mask painted on this photo in the session (None when nothing is)."""
+    if pixels is None or not isinstance(store, dict):
+        return None
+    layers = store.get(photo_key(pixels))
+    return refine_mask({"layers": layers}, pixels.shape[:2]) if layers else None
+
+
 def depth_png_file(disparity: np.ndarray | None, folder: str | Path) -> str | None:
     """Write (H, W) normalised disparity as a new 16-bit grey PNG (65535 = nearest) in
     ``folder``; its path (None without a disparity)."""
@@ -131,5 +139,6 @@ __all__ = [
     "photo_key",
     "refine_mask",
     "remember",
+    "session_mask",
     "with_refine",
 ]

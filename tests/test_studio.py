@@ -61,6 +61,8 @@ def test_layers_are_kept_per_photo_for_the_session():
     assert studio.editor_value(b, store, kb)["layers"] == []  # a new photo: nothing painted
     back = studio.editor_value(a, store, ka)
     assert back["background"] is a and np.array_equal(back["layers"][0], painted["layers"][0])
+    np.testing.assert_array_equal(studio.session_mask(store, a)[:2, :2], 1.0)
+    assert studio.session_mask(store, b) is None and studio.session_mask(None, a) is None
     assert ka not in studio.remember(store, ka, {"layers": []})  # cleared: forgotten
     for i in range(studio.MAX_PHOTOS + 2):
         store = studio.remember(store, f"k{i}", painted)
