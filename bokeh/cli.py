@@ -66,9 +66,6 @@ class _Parser(argparse.ArgumentParser):
 # --------------------------------------------------------------------------- parser
 
 
-_METAVARS = {"int": "N", "box": "X0,Y0,X1,Y1", "refine": "JSON"}
-
-
 def _flag(name: str) -> str:
     return "--" + name.replace("_", "-")
 
@@ -118,7 +115,7 @@ def _add_setting_flags(parser: argparse.ArgumentParser) -> dict[str, str]:
                 choices += [c for c in q.choices if c not in choices]
             kwargs["choices"] = choices
         else:  # numbers, boxes, strokes stay text here; the method's Param converts them
-            kwargs["metavar"] = _METAVARS.get(p.kind, "X")
+            kwargs["metavar"] = p.metavar
         group.add_argument(*names, **kwargs)
         flags[name] = names[0]
     return flags

@@ -29,6 +29,11 @@ class Param:
     choices: tuple[str, ...] = ()
     allowed: tuple[int, ...] = ()  # int settings whose range has holes: the only valid values
 
+    @property
+    def metavar(self) -> str:
+        """How the command line names this setting's value."""
+        return {"int": "N", "box": "X0,Y0,X1,Y1", "refine": "JSON"}.get(self.kind, "X")
+
     def validate(self, value: Any) -> Any:
         """``value`` converted to this parameter's type, or a BokehError saying what is allowed."""
         if value is None:
