@@ -220,11 +220,16 @@ def summarize(label: str, photo: Photo, info: dict[str, Any]) -> str:
         lines.append(f"Depth: {info['depth_description']}{extra}")
     if info.get("weights"):
         lines.append(f"Weights: {info['weights']}")
-    if info.get("focus") is not None:
+    if info.get("focus_range"):  # a box replaces the focus point
+        x0, y0, x1, y1 = info["focus_range"]["box"]
+        lines.append(f"Focus range: ({x0:.0f}, {y0:.0f}) to ({x1:.0f}, {y1:.0f})")
+    elif info.get("focus") is not None:
         fx, fy = info["focus"]
         lines.append(f"Focus: ({fx:.0f}, {fy:.0f})")
     elif info.get("focus_stored"):
         lines.append("Focus: the focus distance stored in the photo (click to refocus)")
+    if info.get("refined"):
+        lines.append(f"Refined: {info['refined']:.1%} of the photo")
     lines += [f"Note: {n}" for n in info.get("notes", [])]
     return "  \n".join(lines)
 

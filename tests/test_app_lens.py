@@ -58,6 +58,8 @@ def test_every_new_setting_reaches_the_renderer_through_the_api(client):
     pixels, expected = _library(settings)
     np.testing.assert_array_equal(out, expected.image)  # the same render, exactly
     assert info["focus_range"]["box"] == BOX and info["refined"] > 0
+    assert "Focus range: (250, 180) to (420, 330)" in expected.summary
+    assert "Refined: " in expected.summary and "Focus: (" not in expected.summary
     assert info["settings"]["cat_eye"] == 1.0 and info["settings"]["refine"] == [
         {"mode": "focus", "size": 60.0, "points": [[560, 45], [640, 70]]}
     ]
