@@ -244,9 +244,27 @@ def depth_anything_status() -> hub.SnapshotStatus:
     return hub.snapshot_status(repo, revision, local_dir=_config.depth_anything_dir())
 
 
+def unavailable_message(what: str, repo: str, env_dir: str, status: hub.SnapshotStatus,
+                        exc: Exception | None = None) -> str:  # fmt: skip
+    """One sentence for people: ``what`` is not available here, why (``status``), and what to
+    do (choose another depth source, download it once, or point ``env_dir`` at a copy)."""
+    why = status.reason or " ".join(str(exc or "not found").split())
+    why = (why[0].lower() + why[1:]).rstrip(".") if why else "not found"
+    if status.source == "local-dir":
+        todo = f"point {env_dir} at a save_pretrained folder of {repo}"
+    elif status.source is None and status.reason == "turned off":
+        why, todo = f"turned off ({env_dir.replace('_DIR', '_REPO')}=none)", "unset it"
+    elif status.source is None:
+        todo = "install it"
+    else:
+        todo = f"run `hf download {repo}` once online (or set {env_dir} to a saved copy)"
+    return f"{what} is not available here ({why}): use Automatic or Classical depth, or {todo}."
+
+
 def resolve_depth_anything(*, download: bool = True) -> hub.HFSnapshot:
     """The Depth Anything model folder: ``$BOKEH_DEPTH_ANYTHING_DIR``, else the HF cache, else
-    a download of ``$BOKEH_DEPTH_ANYTHING_REPO`` (see :func:`hub.resolve_snapshot`)."""
+    a download of ``$BOKEH_DEPTH_ANYTHING_REPO`` (see :func:`hub.resolve_snapshot`); a
+    WeightsNotFoundError is one sentence saying why not and what to do."""
     repo, revision = _config.depth_anything_repo()
     try:
         return hub.resolve_snapshot(
@@ -254,15 +272,9 @@ def resolve_depth_anything(*, download: bool = True) -> hub.HFSnapshot:
         )
     except WeightsNotFoundError as exc:
         name = repo or _config.DEFAULT_DEPTH_ANYTHING_REPO
-        why = str(exc).rstrip(".")
-        if why.startswith(("The ", "No ", "Could ")):
-            why = why[0].lower() + why[1:]
-        raise WeightsNotFoundError(
-            f"Depth Anything is not available ({why}): put {name} in the "
-            f"Hugging Face cache (run `hf download {name}` once with network access), set "
-            "BOKEH_DEPTH_ANYTHING_DIR to a save_pretrained folder of it, or allow downloads "
-            "(network access, HF_HUB_OFFLINE unset)."
-        ) from exc
+        raise WeightsNotFoundError(unavailable_message(
+            "Depth Anything", name, "BOKEH_DEPTH_ANYTHING_DIR", depth_anything_status(), exc
+        )) from exc  # fmt: skip
 
 
 def depth_metric_status() -> hub.SnapshotStatus:
@@ -283,11 +295,9 @@ def resolve_depth_metric(*, download: bool = True) -> hub.HFSnapshot:
         )
     except WeightsNotFoundError as exc:
         name = repo or _config.DEFAULT_DEPTH_METRIC_REPO
-        raise WeightsNotFoundError(
-            f"Metric Depth Anything is not available ({str(exc).rstrip('.')}): run "
-            f"`hf download {name}` once with network access, or set BOKEH_DEPTH_METRIC_DIR to "
-            "a save_pretrained folder of it."
-        ) from exc
+        raise WeightsNotFoundError(unavailable_message(
+            "Metric Depth Anything", name, "BOKEH_DEPTH_METRIC_DIR", depth_metric_status(), exc
+        )) from exc  # fmt: skip
 
 
 def prefetch(names: list[str]) -> dict[str, str]:
@@ -325,5 +335,6 @@ __all__ = [
     "resolve",
     "resolve_depth_anything",
     "resolve_depth_metric",
+    "unavailable_message",
     "weights_status",
 ]
