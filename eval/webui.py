@@ -525,7 +525,8 @@ def storage_status() -> str:
 def notes_table(run_id: str, method: str, image_id: str):
     notes = review_store().history(run_id, method, image_id)
     return pd.DataFrame(
-        [{"when": n.updated_at, "reviewer": n.reviewer, "tags": "; ".join(n.tags),
+        [{"when": str(n.updated_at)[:16].replace("T", " "), "reviewer": n.reviewer,
+          "tags": "; ".join(n.tags),
           "note": n.note} for n in reversed(notes)],
         columns=["when", "reviewer", "tags", "note"])
 
