@@ -35,9 +35,9 @@ def main() -> None:
     sample = motorcycle_sample()
     save_png(sample.image, OUT / "motorcycle.png")
     Image.fromarray(np.round(sample.disparity * 65535).astype(np.uint16)).save(
-        OUT / "motorcycle_disparity.png")
-    result = bokeh.load_method("depth-lens")(sample.image, focus=FOCUS,
-                                             depth=sample.disparity)
+        OUT / "motorcycle_disparity.png"
+    )
+    result = bokeh.load_method("depth-lens")(sample.image, focus=FOCUS, depth=sample.disparity)
     save_png(result.image, OUT / "motorcycle_lens.png")
     _triptych(sample.image, sample.disparity, result.image, OUT.parent / "motorcycle_triptych.jpg")
     for name, fetch in (("cat", data.chelsea), ("coffee", data.coffee)):

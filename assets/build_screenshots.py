@@ -53,8 +53,12 @@ def _app_views(browser, url) -> None:
     page.wait_for_timeout(2000)
     _save(page.locator("#compare-tab").screenshot(), "screenshot_compare.jpg")
     page.close()
-    phone = browser.new_context(viewport={"width": 390, "height": 844}, device_scale_factor=2,
-                                is_mobile=True, has_touch=True).new_page()
+    phone = browser.new_context(
+        viewport={"width": 390, "height": 844},
+        device_scale_factor=2,
+        is_mobile=True,
+        has_touch=True,
+    ).new_page()
     phone.set_default_timeout(300_000)
     phone.goto(url)
     phone.get_by_text("Cat", exact=True).click()
@@ -71,8 +75,10 @@ def main() -> None:
     _, url, _ = demo.launch(prevent_thread_lock=True, **app.launch_kwargs())
     try:
         with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=[
-                "--no-sandbox", "--disable-gpu", "--disable-background-networking"])
+            browser = p.chromium.launch(
+                executable_path="/usr/bin/chromium",
+                args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
+            )
             _app_views(browser, url)
             if sys.argv[1:] == ["app"]:
                 return
@@ -94,7 +100,8 @@ def main() -> None:
             page.locator("#review-gallery img").first.click()
             page.locator("#review-reviewer textarea, #review-reviewer input").first.fill("team")
             page.locator("#review-note textarea").first.fill(
-                "Blur stops short of the object's edge.")
+                "Blur stops short of the object's edge."
+            )
             page.get_by_role("button", name="Save review").click()
             page.wait_for_timeout(4000)
             _save(page.locator("#review-tab").screenshot(), "screenshot_review.jpg")

@@ -75,11 +75,15 @@ def check_image(
 def check_map(values: Any, shape: tuple[int, int], name: str) -> np.ndarray:
     """A finite float32 ``(H, W)`` map matching ``shape`` ((H, W, 1) is accepted)."""
     if not isinstance(values, np.ndarray):
-        raise ArrayError(f"{name} must be a numpy array of shape {shape}; got {type(values).__name__}.")
+        raise ArrayError(
+            f"{name} must be a numpy array of shape {shape}; got {type(values).__name__}."
+        )
     if values.ndim == 3 and values.shape[2] == 1:
         values = values[..., 0]
     if values.shape != tuple(shape):
-        raise ArrayError(f"{name} must have shape {tuple(shape)} (the image's H, W); got {values.shape}.")
+        raise ArrayError(
+            f"{name} must have shape {tuple(shape)} (the image's H, W); got {values.shape}."
+        )
     values = np.ascontiguousarray(values, dtype=np.float32)
     if not np.isfinite(values).all():
         raise ArrayError(f"{name} contains NaN or infinite values.")

@@ -310,8 +310,12 @@ def cmd_methods(args: argparse.Namespace) -> int:
     states = source_states()
     auto = resolve_source("auto")
     rows = [
-        (s.name, s.kind, _millions(sum(network_parameters(n) for n in s.networks)),
-         _weights_text(s, auto))
+        (
+            s.name,
+            s.kind,
+            _millions(sum(network_parameters(n) for n in s.networks)),
+            _weights_text(s, auto),
+        )
         for s in METHODS.values()
     ]
     if args.all:
@@ -325,8 +329,7 @@ def cmd_methods(args: argparse.Namespace) -> int:
         print("  " + line)
     if args.all:
         nets = [
-            (n.name, n.role, _millions(network_parameters(n)), n.label)
-            for n in NETWORKS.values()
+            (n.name, n.role, _millions(network_parameters(n)), n.label) for n in NETWORKS.values()
         ]
         print()
         print("networks:")

@@ -30,7 +30,9 @@ class Param:
             return self.default
         if self.kind == "choice":
             if value not in self.choices:
-                raise BokehError(f"{self.name} must be one of {', '.join(self.choices)}; got {value!r}.")
+                raise BokehError(
+                    f"{self.name} must be one of {', '.join(self.choices)}; got {value!r}."
+                )
             return value
         if self.kind == "bool":
             return bool(value)

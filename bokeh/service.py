@@ -226,7 +226,7 @@ def render(
     spec = get_method(method)
     if settings is not None and not isinstance(settings, Mapping):
         raise BokehError(
-            f"Settings are a JSON object of named settings, e.g. {{\"fnumber\": 2.8}}; got "
+            f'Settings are a JSON object of named settings, e.g. {{"fnumber": 2.8}}; got '
             f"{brief(settings)}."
         )
     pipe = load_method(method)
@@ -251,8 +251,13 @@ def summarize(spec: MethodSpec, photo: Photo, info: dict[str, Any]) -> str:
     w, h = photo.size
     lines = [f"**{spec.label}** on {w}x{h} in **{info['seconds']:.2f} s**"]
     if spec.kind == "translation" and info.get("mean_change") is not None:
-        lines.append(change_note(info["mean_change"], method=spec.name,
-                                 demo_weights=info.get("weights_source") == "bundled"))
+        lines.append(
+            change_note(
+                info["mean_change"],
+                method=spec.name,
+                demo_weights=info.get("weights_source") == "bundled",
+            )
+        )
     if info.get("depth_description"):
         depth_s = info.get("depth_seconds")
         extra = f" ({depth_s:.2f} s)" if isinstance(depth_s, float) else ""
@@ -422,6 +427,7 @@ COMPARE_INTRO = (
 def compare_rows(tiles: list[CompareTile]) -> list[list]:
     """The Compare table: method, seconds, weights, mean change (grey levels), and "ok",
     "barely changed" or why it did not run."""
+
     def result(t: CompareTile) -> str:
         if t.image is None:
             return t.message
@@ -439,12 +445,16 @@ def compare_note(tiles: list[CompareTile]) -> str:
     if not tiny:
         return ""
     names = ", ".join(t.label for t in tiny)
-    text = (f"**{names}** changed the photo by less than {TINY_CHANGE:g} grey levels on average, "
-            "so their tiles look like the original (see *What each method changed*).")
+    text = (
+        f"**{names}** changed the photo by less than {TINY_CHANGE:g} grey levels on average, "
+        "so their tiles look like the original (see *What each method changed*)."
+    )
     demo = [t.method for t in tiny if t.demo]
     if demo:
-        text += (" They run on demo weights trained on synthetic scenes, which barely change "
-                 f"real photos; {REAL_WEIGHTS_HOWTO.format(method=demo[0])}.")
+        text += (
+            " They run on demo weights trained on synthetic scenes, which barely change "
+            f"real photos; {REAL_WEIGHTS_HOWTO.format(method=demo[0])}."
+        )
     return text
 
 
@@ -463,8 +473,11 @@ def compare_view(photo: Photo, tiles: list[CompareTile]) -> CompareView:
     """The Compare tab's view of ``tiles`` (the input first in the gallery)."""
     gallery = [(photo.pixels, "Original (input)")]
     gallery += [(t.image, t.caption) for t in tiles if t.image is not None]
-    diffs = [(t.difference.image, f"{t.label}: × {t.difference.gain}, mean "
-              f"{t.difference.mean:.1f}") for t in tiles if t.difference is not None]
+    diffs = [
+        (t.difference.image, f"{t.label}: × {t.difference.gain}, mean {t.difference.mean:.1f}")
+        for t in tiles
+        if t.difference is not None
+    ]
     return CompareView(gallery, diffs, compare_note(tiles), compare_rows(tiles))
 
 

@@ -79,8 +79,10 @@ def change_note(change: float, *, demo_weights: bool, method: str) -> str:
     if change >= TINY_CHANGE:
         return text + "."
     if demo_weights:
-        return (f"{text}, barely visible: these demo weights were trained on synthetic scenes "
-                f"and barely change real photos; {REAL_WEIGHTS_HOWTO.format(method=method)}.")
+        return (
+            f"{text}, barely visible: these demo weights were trained on synthetic scenes "
+            f"and barely change real photos; {REAL_WEIGHTS_HOWTO.format(method=method)}."
+        )
     return f"{text}, barely visible (the difference view shows what changed)."
 
 
@@ -95,7 +97,9 @@ def aperture_preview(blades: int | float | None, rotation: float | None, *, size
     if not 16 <= size <= 512:
         raise BokehError(f"The preview size must lie between 16 and 512 px; got {size}.")
     # The polygon's corners reach beyond the radius (equal area); keep them inside the picture.
-    reach = 1.0 if not blades else math.sqrt(math.pi / (0.5 * blades * math.sin(2 * math.pi / blades)))
+    reach = (
+        1.0 if not blades else math.sqrt(math.pi / (0.5 * blades * math.sin(2 * math.pi / blades)))
+    )
     kernel = aperture_kernel(0.44 * size / reach, blades=blades, rotation=float(rotation or 0.0))
     shape = kernel / kernel.max()
     pad = (size - shape.shape[0]) // 2

@@ -105,6 +105,7 @@ def _input_message(block_fn, exc: Exception) -> str:
 def install(demo, *, public_dirs=()) -> UploadCache:
     """Guard every event of ``demo`` (see the module docstring) and return the
     :class:`~bokeh.webguard.UploadCache` of its uploads and outputs, for :func:`app_kwargs`."""
+
     def cache_roots() -> set[str]:
         # gradio's folder when the page was built, and the one its server uploads to
         server = getattr(demo, "app", None)

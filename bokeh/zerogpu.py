@@ -35,8 +35,11 @@ def spaces_module() -> Any | None:
     except ImportError:
         return None
     except Exception as exc:  # noqa: BLE001 - a broken install must not stop the app
-        log.warning("the spaces package failed to import (%s: %s); running without ZeroGPU",
-                    type(exc).__name__, exc)
+        log.warning(
+            "the spaces package failed to import (%s: %s); running without ZeroGPU",
+            type(exc).__name__,
+            exc,
+        )
         return None
     return spaces if callable(getattr(spaces, "GPU", None)) else None
 
@@ -60,6 +63,5 @@ def gpu_task(fn: F, *, duration: int = DEFAULT_DURATION_S) -> F:
     wrapped = spaces.GPU(duration=duration)(fn)
     with contextlib.suppress(AttributeError, TypeError):  # some wrappers take no attributes
         functools.update_wrapper(wrapped, fn)
-    log.info("ZeroGPU: %s runs with spaces.GPU(duration=%d)", getattr(fn, "__name__", fn),
-             duration)
+    log.info("ZeroGPU: %s runs with spaces.GPU(duration=%d)", getattr(fn, "__name__", fn), duration)
     return wrapped

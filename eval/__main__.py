@@ -54,11 +54,17 @@ def format_summary(summary) -> str:
         secs = r["seconds"]
         cells.append("n/a" if secs != secs else f"{secs:.3f}")
         lines.append(cells)
-    widths = [max(len(h), *(len(c[k]) for c in lines)) if lines else len(h)
-              for k, h in enumerate(headers)]
+    widths = [
+        max(len(h), *(len(c[k]) for c in lines)) if lines else len(h) for k, h in enumerate(headers)
+    ]
     fmt = "  ".join(f"{{:<{w}}}" for w in widths)
-    return "\n".join([fmt.format(*headers), fmt.format(*("-" * w for w in widths)),
-                      *(fmt.format(*c) for c in lines)])
+    return "\n".join(
+        [
+            fmt.format(*headers),
+            fmt.format(*("-" * w for w in widths)),
+            *(fmt.format(*c) for c in lines),
+        ]
+    )
 
 
 def _run(args) -> int:
@@ -77,11 +83,21 @@ def _run(args) -> int:
         split = f"{split or 'all'}@{args.aperture}"
     settings = None
     if args.input_fnumber is not None and methods:
-        settings = {m: {"input_fnumber": args.input_fnumber} for m in methods
-                    if any(p.name == "input_fnumber" for p in get_method(m).params)}
-    gen = iter_evaluate(methods, args.dataset, split, limit=args.limit,
-                        results_dir=args.results, resume=args.resume, root=args.root,
-                        settings=settings or None)
+        settings = {
+            m: {"input_fnumber": args.input_fnumber}
+            for m in methods
+            if any(p.name == "input_fnumber" for p in get_method(m).params)
+        }
+    gen = iter_evaluate(
+        methods,
+        args.dataset,
+        split,
+        limit=args.limit,
+        results_dir=args.results,
+        resume=args.resume,
+        root=args.root,
+        settings=settings or None,
+    )
     bar = None
     run_dir = run_id = None
     status = "failed"
@@ -91,8 +107,14 @@ def _run(args) -> int:
         for event in gen:
             run_dir, run_id = event["run_dir"], event["run_id"]
             if event["event"] == "start":
-                bar = tqdm(total=event["total"], initial=event["done"], file=sys.stderr,
-                           unit="img", dynamic_ncols=True, desc=f"run {run_id}")
+                bar = tqdm(
+                    total=event["total"],
+                    initial=event["done"],
+                    file=sys.stderr,
+                    unit="img",
+                    dynamic_ncols=True,
+                    desc=f"run {run_id}",
+                )
             elif event["event"] == "row":
                 bar.update(1)
                 bar.set_postfix_str(f"{event['method']} · {event['id']}", refresh=False)
@@ -100,8 +122,10 @@ def _run(args) -> int:
                     failures += 1
                     if event["method"] not in failed_methods:  # the first failure of each
                         failed_methods.add(event["method"])
-                        tqdm.write(f"{event['method']} failed on {event['id']}: "
-                                   f"{event['error']}", file=sys.stderr)
+                        tqdm.write(
+                            f"{event['method']} failed on {event['id']}: {event['error']}",
+                            file=sys.stderr,
+                        )
             else:
                 status = event["status"]
     except KeyboardInterrupt:
@@ -121,12 +145,17 @@ def _run(args) -> int:
         print(persist.status(), file=sys.stderr)
     if status != "complete":
         state = get_run(run_id, args.results).status
-        print(f"Run {run_id} is {state}; its rows are kept. Resume with: "
-              f"python -m eval run --resume {run_id}"
-              + (f" --results {args.results}" if args.results else ""), file=sys.stderr)
+        print(
+            f"Run {run_id} is {state}; its rows are kept. Resume with: "
+            f"python -m eval run --resume {run_id}"
+            + (f" --results {args.results}" if args.results else ""),
+            file=sys.stderr,
+        )
     if failures:
-        print(f"{failures} (method, image) pair(s) failed; see the error column of "
-              "per_image.csv.", file=sys.stderr)
+        print(
+            f"{failures} (method, image) pair(s) failed; see the error column of per_image.csv.",
+            file=sys.stderr,
+        )
     print(run_dir)
     return 0 if status == "complete" else 130
 
@@ -158,51 +187,89 @@ def _runs(args) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m eval", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m eval",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     sub = parser.add_subparsers(dest="command", required=True)
 
     bench = sub.add_parser("benchmark", help="print speed ratios against references")
     bench.add_argument("--repeats", type=int, default=5)
     bench.add_argument("--size", default="1536x1024", help="WxH of the benchmark image")
-    bench.add_argument("--quick", action="store_true",
-                       help="skip the slow rows (generator throughput, app latency)")
+    bench.add_argument(
+        "--quick",
+        action="store_true",
+        help="skip the slow rows (generator throughput, app latency)",
+    )
 
     real = sub.add_parser("realbench", help="real-photo benchmark (VABD, Middlebury)")
-    real.add_argument("--root", default=None,
-                      help="real photos (default: $BOKEH_REALDATA or ../shared/realdata)")
+    real.add_argument(
+        "--root", default=None, help="real photos (default: $BOKEH_REALDATA or ../shared/realdata)"
+    )
     real.add_argument("--only", choices=("vabd", "middlebury"), default=None)
     real.add_argument("--json", default=None, help="also write every number to this file")
 
     run = sub.add_parser("run", help="score methods on a dataset (resumable run folder)")
-    run.add_argument("--dataset", choices=SCORED_DATASETS, default=None,
-                     help="synth (default; generated on first use), ebb (needs EBB_ROOT), vabm "
-                     "(real pairs in the VABM layout: --root, else the development copy) or "
-                     "pairs (a folder of original/ + bokeh/ pairs: --root)")
-    run.add_argument("--split", default=None,
-                     help="synth: holdout (default), train; ebb: val294 (default), holdout100, "
-                     "train; vabm: all (default), train, test")
-    run.add_argument("--aperture", choices=("1.8", "2.8", "8"), default=None,
-                     help="vabm: only the pairs shot at this f-number")
-    run.add_argument("--input-fnumber", type=float, default=None,
-                     help="the inputs' own f-number for methods that take it (default: the "
-                     "dataset's: 16 for vabm and ebb)")
-    run.add_argument("--methods", default=None,
-                     help="comma-separated method names (default: every registered method)")
+    run.add_argument(
+        "--dataset",
+        choices=SCORED_DATASETS,
+        default=None,
+        help="synth (default; generated on first use), ebb (needs EBB_ROOT), vabm "
+        "(real pairs in the VABM layout: --root, else the development copy) or "
+        "pairs (a folder of original/ + bokeh/ pairs: --root)",
+    )
+    run.add_argument(
+        "--split",
+        default=None,
+        help="synth: holdout (default), train; ebb: val294 (default), holdout100, "
+        "train; vabm: all (default), train, test",
+    )
+    run.add_argument(
+        "--aperture",
+        choices=("1.8", "2.8", "8"),
+        default=None,
+        help="vabm: only the pairs shot at this f-number",
+    )
+    run.add_argument(
+        "--input-fnumber",
+        type=float,
+        default=None,
+        help="the inputs' own f-number for methods that take it (default: the "
+        "dataset's: 16 for vabm and ebb)",
+    )
+    run.add_argument(
+        "--methods",
+        default=None,
+        help="comma-separated method names (default: every registered method)",
+    )
     run.add_argument("--limit", type=int, default=None, help="only the first N images")
-    run.add_argument("--results", default=None,
-                     help="results directory (default: $BOKEH_RESULTS_DIR or DATA_DIR/results)")
-    run.add_argument("--resume", default=None, metavar="RUN_ID",
-                     help="continue a cancelled or killed run with its own settings")
-    run.add_argument("--root", default=None,
-                     help="dataset folder (default: EBB_ROOT, or the generated synthetic holdout)")
+    run.add_argument(
+        "--results",
+        default=None,
+        help="results directory (default: $BOKEH_RESULTS_DIR or DATA_DIR/results)",
+    )
+    run.add_argument(
+        "--resume",
+        default=None,
+        metavar="RUN_ID",
+        help="continue a cancelled or killed run with its own settings",
+    )
+    run.add_argument(
+        "--root",
+        default=None,
+        help="dataset folder (default: EBB_ROOT, or the generated synthetic holdout)",
+    )
 
     score = sub.add_parser("score", help="score PRED_DIR against GT_DIR (matched by file name)")
     score.add_argument("pred_dir")
     score.add_argument("gt_dir")
     score.add_argument("--out", default=None, help="CSV file (default: stdout)")
-    score.add_argument("--strict", action="store_true",
-                       help="exit 1 when any id is missing, mismatched or unreadable")
+    score.add_argument(
+        "--strict",
+        action="store_true",
+        help="exit 1 when any id is missing, mismatched or unreadable",
+    )
 
     runs = sub.add_parser("runs", help="list evaluation runs, newest first")
     runs.add_argument("--results", default=None)

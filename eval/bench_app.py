@@ -45,8 +45,15 @@ from bokeh import service
 ROOT = Path(__file__).resolve().parents[1]
 SIZE = (1024, 683)  # (width, height)
 METHOD = "depth-lens"
-SETTINGS = {"depth_source": "file", "depth_kind": "disparity", "fnumber": 1.8, "band": 0.03,
-            "blades": 0, "rotation": 0.0, "highlight_boost": 1.5}
+SETTINGS = {
+    "depth_source": "file",
+    "depth_kind": "disparity",
+    "fnumber": 1.8,
+    "band": 0.03,
+    "blades": 0,
+    "rotation": 0.0,
+    "highlight_boost": 1.5,
+}
 
 
 # ----------------------------------------------------------------------------- inputs
@@ -64,19 +71,31 @@ def write_inputs(folder: str | os.PathLike, size: tuple[int, int] = SIZE) -> dic
     Image.fromarray(np.clip(photo * 255 + 0.5, 0, 255).astype(np.uint8)).save(photo_path)
     yy, xx = np.mgrid[0:height, 0:width].astype(np.float32)
     disparity = 0.15 + 0.4 * yy / height
-    head = ((xx - 0.42 * width) / (0.25 * width)) ** 2 + ((yy - 0.45 * height) / (0.4 * height)) ** 2
+    head = ((xx - 0.42 * width) / (0.25 * width)) ** 2 + (
+        (yy - 0.45 * height) / (0.4 * height)
+    ) ** 2
     disparity[head < 1] = 0.85
     depth_path = folder / "disparity.png"
     Image.fromarray(np.round(disparity * 65535).astype(np.uint16)).save(depth_path)
-    return {"photo": photo_path, "depth": depth_path, "focus": (0.42 * width, 0.45 * height),
-            "size": (width, height)}
+    return {
+        "photo": photo_path,
+        "depth": depth_path,
+        "focus": (0.42 * width, 0.45 * height),
+        "size": (width, height),
+    }
 
 
 def predict_args(inputs: dict[str, Any]) -> tuple:
     """The positional arguments of ``/render_depth`` for ``inputs`` (see README)."""
     x, y = inputs["focus"]
-    return (handle_file(str(inputs["photo"])), x, y, METHOD, SETTINGS,
-            handle_file(str(inputs["depth"])))
+    return (
+        handle_file(str(inputs["photo"])),
+        x,
+        y,
+        METHOD,
+        SETTINGS,
+        handle_file(str(inputs["depth"])),
+    )
 
 
 def inprocess_times(inputs: dict[str, Any], repeats: int = 5) -> list[float]:
@@ -85,8 +104,13 @@ def inprocess_times(inputs: dict[str, Any], repeats: int = 5) -> list[float]:
 
     def once() -> float:
         start = time.perf_counter()
-        service.render(photo, method=METHOD, focus=inputs["focus"], settings=SETTINGS,
-                       depth_file=str(inputs["depth"]))
+        service.render(
+            photo,
+            method=METHOD,
+            focus=inputs["focus"],
+            settings=SETTINGS,
+            depth_file=str(inputs["depth"]),
+        )
         return time.perf_counter() - start
 
     once()
@@ -103,28 +127,41 @@ def _free_port() -> int:
 
 
 @contextlib.contextmanager
-def serve(workdir: str | os.PathLike, *, env: dict[str, str] | None = None,
-          timeout: float = 180.0) -> Iterator[str]:
+def serve(
+    workdir: str | os.PathLike, *, env: dict[str, str] | None = None, timeout: float = 180.0
+) -> Iterator[str]:
     """Run ``python app.py`` on a free loopback port until the block ends; yield its URL.
     Its output goes to ``workdir/server.log``; results and data go under ``workdir``."""
     workdir = Path(workdir)
     port = _free_port()
-    child_env = {**os.environ, "GRADIO_SERVER_NAME": "127.0.0.1",
-                 "GRADIO_SERVER_PORT": str(port), "HF_HUB_OFFLINE": "1",
-                 "GRADIO_ANALYTICS_ENABLED": "False",
-                 "BOKEH_DATA_DIR": str(workdir / "data"),
-                 "BOKEH_RESULTS_DIR": str(workdir / "results"), **(env or {})}
+    child_env = {
+        **os.environ,
+        "GRADIO_SERVER_NAME": "127.0.0.1",
+        "GRADIO_SERVER_PORT": str(port),
+        "HF_HUB_OFFLINE": "1",
+        "GRADIO_ANALYTICS_ENABLED": "False",
+        "BOKEH_DATA_DIR": str(workdir / "data"),
+        "BOKEH_RESULTS_DIR": str(workdir / "results"),
+        **(env or {}),
+    }
     log_path = workdir / "server.log"
     url = f"http://127.0.0.1:{port}/"
     with open(log_path, "wb") as log:
-        proc = subprocess.Popen([sys.executable, str(ROOT / "app.py")], cwd=ROOT, env=child_env,
-                                stdout=log, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(
+            [sys.executable, str(ROOT / "app.py")],
+            cwd=ROOT,
+            env=child_env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
     try:
         deadline = time.monotonic() + timeout
         while True:
             if proc.poll() is not None:
-                raise RuntimeError(f"app.py exited ({proc.returncode}): "
-                                   f"{log_path.read_text(errors='replace')[-2000:]}")
+                raise RuntimeError(
+                    f"app.py exited ({proc.returncode}): "
+                    f"{log_path.read_text(errors='replace')[-2000:]}"
+                )
             try:
                 if httpx.get(url, timeout=2.0).status_code == 200:
                     break
@@ -152,8 +189,9 @@ def _check_output(result, size: tuple[int, int]) -> None:
 # ----------------------------------------------------------------------------- measurements
 
 
-def app_latency(*, repeats: int = 5, size: tuple[int, int] = SIZE,
-                workdir: str | os.PathLike | None = None) -> dict[str, Any]:
+def app_latency(
+    *, repeats: int = 5, size: tuple[int, int] = SIZE, workdir: str | os.PathLike | None = None
+) -> dict[str, Any]:
     """Sequential requests (one at a time, after a warm-up) against in-process time for the
     same render: medians and ``ratio`` = app median / in-process median."""
     with contextlib.ExitStack() as stack:
@@ -172,13 +210,25 @@ def app_latency(*, repeats: int = 5, size: tuple[int, int] = SIZE,
             app_times.append(time.perf_counter() - start)
         local = inprocess_times(inputs, repeats)
     app_median, local_median = float(np.median(app_times)), float(np.median(local))
-    return {"size": inputs["size"], "repeats": repeats, "app_s": app_times,
-            "inprocess_s": local, "app_median_s": app_median,
-            "inprocess_median_s": local_median, "ratio": app_median / local_median}
+    return {
+        "size": inputs["size"],
+        "repeats": repeats,
+        "app_s": app_times,
+        "inprocess_s": local,
+        "app_median_s": app_median,
+        "inprocess_median_s": local_median,
+        "ratio": app_median / local_median,
+    }
 
 
-def load_test(*, clients: int = 16, requests: int = 5, size: tuple[int, int] = SIZE,
-              workdir: str | os.PathLike | None = None, timeout: float = 900.0) -> dict[str, Any]:
+def load_test(
+    *,
+    clients: int = 16,
+    requests: int = 5,
+    size: tuple[int, int] = SIZE,
+    workdir: str | os.PathLike | None = None,
+    timeout: float = 900.0,
+) -> dict[str, Any]:
     """``clients`` threads, each with its own ``gradio_client.Client``, send ``requests``
     renders one after another, all starting together. Every result is checked (a PNG of the
     photo's size). Returns counts, errors, latencies (queue included), p50/p95, the wall time,
@@ -230,11 +280,18 @@ def load_test(*, clients: int = 16, requests: int = 5, size: tuple[int, int] = S
     lat = np.asarray(latencies) if latencies else np.asarray([np.nan])
     per_request = wall / max(1, len(latencies))
     return {
-        "clients": clients, "requests_per_client": requests, "size": inputs["size"],
-        "expected": clients * requests, "completed": len(latencies), "errors": errors,
-        "wall_s": wall, "p50_s": float(np.percentile(lat, 50)),
-        "p95_s": float(np.percentile(lat, 95)), "max_s": float(np.max(lat)),
-        "per_request_s": per_request, "inprocess_median_s": local_median,
+        "clients": clients,
+        "requests_per_client": requests,
+        "size": inputs["size"],
+        "expected": clients * requests,
+        "completed": len(latencies),
+        "errors": errors,
+        "wall_s": wall,
+        "p50_s": float(np.percentile(lat, 50)),
+        "p95_s": float(np.percentile(lat, 95)),
+        "max_s": float(np.max(lat)),
+        "per_request_s": per_request,
+        "inprocess_median_s": local_median,
         "p50_ratio": float(np.percentile(lat, 50)) / local_median,
         "per_request_ratio": per_request / local_median,
     }
@@ -242,38 +299,51 @@ def load_test(*, clients: int = 16, requests: int = 5, size: tuple[int, int] = S
 
 def format_load(r: dict[str, Any]) -> str:
     w, h = r["size"]
-    return "\n".join([
-        f"load: {r['clients']} clients x {r['requests_per_client']} renders at {w}x{h}: "
-        f"{r['completed']}/{r['expected']} completed, {len(r['errors'])} errors, "
-        f"wall {r['wall_s']:.1f} s",
-        f"  latency (queue included): p50 {r['p50_s']:.2f} s, p95 {r['p95_s']:.2f} s, "
-        f"max {r['max_s']:.2f} s; p50 / in-process = {r['p50_ratio']:.1f}x",
-        f"  throughput: {r['per_request_s']:.3f} s per request at full load; "
-        f"/ in-process = {r['per_request_ratio']:.2f}x",
-        f"  in-process render median: {r['inprocess_median_s']:.3f} s",
-    ])
+    return "\n".join(
+        [
+            f"load: {r['clients']} clients x {r['requests_per_client']} renders at {w}x{h}: "
+            f"{r['completed']}/{r['expected']} completed, {len(r['errors'])} errors, "
+            f"wall {r['wall_s']:.1f} s",
+            f"  latency (queue included): p50 {r['p50_s']:.2f} s, p95 {r['p95_s']:.2f} s, "
+            f"max {r['max_s']:.2f} s; p50 / in-process = {r['p50_ratio']:.1f}x",
+            f"  throughput: {r['per_request_s']:.3f} s per request at full load; "
+            f"/ in-process = {r['per_request_ratio']:.2f}x",
+            f"  in-process render median: {r['inprocess_median_s']:.3f} s",
+        ]
+    )
 
 
 def format_latency(r: dict[str, Any]) -> str:
     w, h = r["size"]
-    return (f"app /render_depth {w}x{h}, sequential median of {r['repeats']}: "
-            f"{r['app_median_s']:.3f} s; in-process {r['inprocess_median_s']:.3f} s; "
-            f"ratio {r['ratio']:.2f}x")
+    return (
+        f"app /render_depth {w}x{h}, sequential median of {r['repeats']}: "
+        f"{r['app_median_s']:.3f} s; in-process {r['inprocess_median_s']:.3f} s; "
+        f"ratio {r['ratio']:.2f}x"
+    )
 
 
 def benchmark_rows(*, repeats: int = 5) -> list[dict]:
     """A row for :func:`eval.benchmark.format_rows`."""
     r = app_latency(repeats=repeats)
     w, h = r["size"]
-    return [{"benchmark": f"app /render_depth {w}x{h} (sequential)",
-             "reference": "bokeh.service.render in-process", "seconds": r["app_median_s"],
-             "reference_seconds": r["inprocess_median_s"], "ratio": r["ratio"],
-             "target": "upload + decode + PNG encode + download overhead"}]
+    return [
+        {
+            "benchmark": f"app /render_depth {w}x{h} (sequential)",
+            "reference": "bokeh.service.render in-process",
+            "seconds": r["app_median_s"],
+            "reference_seconds": r["inprocess_median_s"],
+            "ratio": r["ratio"],
+            "target": "upload + decode + PNG encode + download overhead",
+        }
+    ]
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m eval.bench_app", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m eval.bench_app",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--load", action="store_true", help="run the load test")
     parser.add_argument("--clients", type=int, default=16)
     parser.add_argument("--requests", type=int, default=5, help="renders per client")

@@ -77,13 +77,20 @@ def generator_rate(name: str, *, size: int = 512, repeats: int = 3) -> dict[str,
             model(x)
 
     seconds = _best(forward, repeats)
-    return {"network": name, "label": get_network(name).label, "size": size, "flops": flops,
-            "seconds": seconds, "gflops": flops / seconds / 1e9,
-            "parameters": sum(p.numel() for p in model.parameters())}
+    return {
+        "network": name,
+        "label": get_network(name).label,
+        "size": size,
+        "flops": flops,
+        "seconds": seconds,
+        "gflops": flops / seconds / 1e9,
+        "parameters": sum(p.numel() for p in model.parameters()),
+    }
 
 
-def measure(*, size: int = 512, repeats: int = 3,
-            networks: tuple[str, ...] = GENERATORS) -> dict[str, Any]:
+def measure(
+    *, size: int = 512, repeats: int = 3, networks: tuple[str, ...] = GENERATORS
+) -> dict[str, Any]:
     """Matmul rate, then each generator, then the matmul rate again (the better of the two is
     the reference, so that a burst of load from elsewhere does not flatter the networks).
 
@@ -99,8 +106,9 @@ def measure(*, size: int = 512, repeats: int = 3,
     return {"matmul": ref, "generators": rows, "threads": torch.get_num_threads()}
 
 
-def benchmark_rows(*, size: int = 512, repeats: int = 3,
-                   result: dict[str, Any] | None = None) -> list[dict]:
+def benchmark_rows(
+    *, size: int = 512, repeats: int = 3, result: dict[str, Any] | None = None
+) -> list[dict]:
     """Rows for :func:`eval.benchmark.format_rows` (from ``result`` of :func:`measure`, or a new
     measurement): ``seconds`` is the forward pass, ``reference_seconds`` the time the measured
     matmul rate needs for the same FLOPs, so ``ratio`` (their quotient) says how many times
@@ -111,33 +119,45 @@ def benchmark_rows(*, size: int = 512, repeats: int = 3,
     rows = []
     for g in result["generators"]:
         ideal = g["flops"] / (ref["gflops"] * 1e9)
-        rows.append({
-            "benchmark": f"{g['network']} forward {size}x{size} (CPU)",
-            "reference": f"torch.mm {MATMUL_N}^3 float32 at {ref['gflops']:.1f} GFLOP/s",
-            "seconds": g["seconds"], "reference_seconds": ideal, "ratio": g["seconds"] / ideal,
-            "target": f"{g['gflops']:.1f} GFLOP/s = {g['ratio']:.2f} of matmul "
-                      f"({g['flops'] / 1e9:.1f} GFLOP)",
-        })
+        rows.append(
+            {
+                "benchmark": f"{g['network']} forward {size}x{size} (CPU)",
+                "reference": f"torch.mm {MATMUL_N}^3 float32 at {ref['gflops']:.1f} GFLOP/s",
+                "seconds": g["seconds"],
+                "reference_seconds": ideal,
+                "ratio": g["seconds"] / ideal,
+                "target": f"{g['gflops']:.1f} GFLOP/s = {g['ratio']:.2f} of matmul "
+                f"({g['flops'] / 1e9:.1f} GFLOP)",
+            }
+        )
     return rows
 
 
 def format_result(result: dict[str, Any]) -> str:
     ref = result["matmul"]
-    lines = [f"torch.mm {MATMUL_N}x{MATMUL_N} float32: {ref['gflops']:.1f} GFLOP/s "
-             f"({result['threads']} threads)",
-             f"{'network':18s} {'params':>8s} {'GFLOP':>8s} {'seconds':>8s} {'GFLOP/s':>8s} "
-             f"{'of matmul':>9s}"]
+    lines = [
+        f"torch.mm {MATMUL_N}x{MATMUL_N} float32: {ref['gflops']:.1f} GFLOP/s "
+        f"({result['threads']} threads)",
+        f"{'network':18s} {'params':>8s} {'GFLOP':>8s} {'seconds':>8s} {'GFLOP/s':>8s} "
+        f"{'of matmul':>9s}",
+    ]
     for g in result["generators"]:
-        lines.append(f"{g['network']:18s} {g['parameters'] / 1e6:7.2f}M {g['flops'] / 1e9:8.1f} "
-                     f"{g['seconds']:8.3f} {g['gflops']:8.1f} {g['ratio']:9.2f}")
+        lines.append(
+            f"{g['network']:18s} {g['parameters'] / 1e6:7.2f}M {g['flops'] / 1e9:8.1f} "
+            f"{g['seconds']:8.3f} {g['gflops']:8.1f} {g['ratio']:9.2f}"
+        )
     return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m eval.bench_models", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--size", type=int, default=512,
-                        help="input side in pixels (a multiple of 256)")
+    parser = argparse.ArgumentParser(
+        prog="python -m eval.bench_models",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "--size", type=int, default=512, help="input side in pixels (a multiple of 256)"
+    )
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args(argv)
     result = measure(size=args.size, repeats=args.repeats)

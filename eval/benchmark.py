@@ -48,11 +48,14 @@ def bench_scene(width: int = 1536, height: int = 1024) -> tuple[np.ndarray, np.n
     """A photo (scikit-image's astronaut, resized) with a plausible disparity map: a subject
     in focus (an ellipse with soft edges) over a ground plane receding to the top; and the
     subject's disparity."""
-    image = transform.resize(data.astronaut(), (height, width), order=1,
-                             anti_aliasing=True).astype(np.float32)
+    image = transform.resize(data.astronaut(), (height, width), order=1, anti_aliasing=True).astype(
+        np.float32
+    )
     yy, xx = np.mgrid[0:height, 0:width].astype(np.float32)
     disparity = 0.15 + 0.35 * yy / height
-    subject = ((xx - 0.45 * width) / (0.2 * width)) ** 2 + ((yy - 0.5 * height) / (0.4 * height)) ** 2 < 1
+    subject = ((xx - 0.45 * width) / (0.2 * width)) ** 2 + (
+        (yy - 0.5 * height) / (0.4 * height)
+    ) ** 2 < 1
     disparity[subject] = 0.8
     disparity = ndimage.gaussian_filter(disparity, 2).astype(np.float32)
     return np.ascontiguousarray(image), disparity, 0.8
@@ -67,8 +70,14 @@ def renderer_ratios(*, width: int = 1536, height: int = 1024, repeats: int = 5) 
         return ndimage.gaussian_filter(image, sigma=(10, 10, 0))
 
     def lens():
-        return render_lens(image, disparity, focus_disparity=focus, strength=strength, band=0.03,
-                           highlight_boost=1.5)
+        return render_lens(
+            image,
+            disparity,
+            focus_disparity=focus,
+            strength=strength,
+            band=0.03,
+            highlight_boost=1.5,
+        )
 
     def gauss():
         return render_threshold_gauss(image, disparity, threshold=0.25, sigma=10.0)
@@ -79,24 +88,37 @@ def renderer_ratios(*, width: int = 1536, height: int = 1024, repeats: int = 5) 
         ref_t = best_time(reference, repeats)
         t = best_time(fn, repeats)
         ref_t = min(ref_t, best_time(reference, repeats))
-        rows.append({"benchmark": f"{name} {width}x{height}",
-                     "reference": "scipy gaussian_filter sigma=10",
-                     "seconds": t, "reference_seconds": ref_t, "ratio": t / ref_t,
-                     "target": f"<= {target:.1f}x" if target else ""})
+        rows.append(
+            {
+                "benchmark": f"{name} {width}x{height}",
+                "reference": "scipy gaussian_filter sigma=10",
+                "seconds": t,
+                "reference_seconds": ref_t,
+                "ratio": t / ref_t,
+                "target": f"<= {target:.1f}x" if target else "",
+            }
+        )
     return rows
 
 
-def run(*, repeats: int = 5, width: int = 1536, height: int = 1024,
-        quick: bool = False) -> list[dict]:
+def run(
+    *, repeats: int = 5, width: int = 1536, height: int = 1024, quick: bool = False
+) -> list[dict]:
     """Every benchmark row; ``quick`` skips the generators and the app (about a minute)."""
     torch.set_num_threads(max(1, torch.get_num_threads()))
     rows = renderer_ratios(width=width, height=height, repeats=repeats)
 
     m = measure(height=height, width=width, repeats=repeats)
-    rows.append({"benchmark": f"metrics (psnr+ssim+ssim_gauss) {width}x{height}",
-                 "reference": "scikit-image", "seconds": m["ours_s"],
-                 "reference_seconds": m["skimage_s"], "ratio": m["ours_s"] / m["skimage_s"],
-                 "target": "<= 0.2x (5x faster)"})
+    rows.append(
+        {
+            "benchmark": f"metrics (psnr+ssim+ssim_gauss) {width}x{height}",
+            "reference": "scikit-image",
+            "seconds": m["ours_s"],
+            "reference_seconds": m["skimage_s"],
+            "ratio": m["ours_s"] / m["skimage_s"],
+            "target": "<= 0.2x (5x faster)",
+        }
+    )
     if not quick:
         rows += bench_models.benchmark_rows(size=512, repeats=min(repeats, 2))
         rows += bench_app.benchmark_rows(repeats=repeats)
@@ -106,6 +128,8 @@ def run(*, repeats: int = 5, width: int = 1536, height: int = 1024,
 def format_rows(rows: list[dict]) -> str:
     lines = [f"{'benchmark':46s} {'time':>9s} {'reference':>10s} {'ratio':>7s}  target / reference"]
     for r in rows:
-        lines.append(f"{r['benchmark']:46s} {r['seconds']:8.3f}s {r['reference_seconds']:9.3f}s "
-                     f"{r['ratio']:6.2f}x  {r['target']}  vs {r['reference']}")
+        lines.append(
+            f"{r['benchmark']:46s} {r['seconds']:8.3f}s {r['reference_seconds']:9.3f}s "
+            f"{r['ratio']:6.2f}x  {r['target']}  vs {r['reference']}"
+        )
     return "\n".join(lines)

@@ -28,7 +28,7 @@ _MIN_DX, _MIN_DY = 0.16, 0.06
 
 
 def data_kind(dataset: str) -> str:
-    """"real photos" or "synthetic scenes", for people."""
+    """ "real photos" or "synthetic scenes", for people."""
     return "real photos" if dataset in REAL_DATASETS else "synthetic scenes"
 
 
@@ -106,8 +106,10 @@ def scatter_figure(rows: Sequence[dict] = (),
     ours = [(k, r) for group in sets.values() for k, r in enumerate(group)]
     points = [(r["psnr"], r["ssim"]) for _, r in ours] + [(p.psnr, p.ssim) for p in references]
     # Priority: each set's best, then each set's second, ... (the best few), then references.
-    order = sorted(range(len(points)),
-                   key=lambda i: (ours[i][0], i) if i < len(ours) else (LABELLED_PER_SET, i))
+    order = sorted(
+        range(len(points)),
+        key=lambda i: (ours[i][0], i) if i < len(ours) else (LABELLED_PER_SET, i),
+    )
     wanted = [i >= len(ours) or ours[i][0] < LABELLED_PER_SET for i in order]
     placed = place_labels([points[i] for i in order], wanted, points)
     shown = [False] * len(points)
@@ -117,26 +119,43 @@ def scatter_figure(rows: Sequence[dict] = (),
     fig = go.Figure()
     for key, group in sets.items():
         first = group[0]
-        fig.add_trace(go.Scatter(
-            x=[r["psnr"] for r in group], y=[r["ssim"] for r in group], mode="markers+text",
-            text=[f"{r['method']} (n={r['n']})" if next(labels) else "" for r in group],
-            textposition=[_side(r["psnr"], points) for r in group],
-            name=f"{first.get('set', key)}",
-            marker={"size": 12, "symbol": ["circle-open" if r.get("oracle") else "circle"
-                                           for r in group], "line": {"width": 2}},
-            customdata=[[r["method"], r.get("set", ""), r["n"], r.get("run", "")] for r in group],
-            hovertemplate="%{customdata[0]}<br>%{customdata[1]}, n = %{customdata[2]}<br>"
-            "PSNR %{x:.2f} dB<br>SSIM %{y:.3f}<br>run %{customdata[3]}<extra></extra>"))
+        fig.add_trace(
+            go.Scatter(
+                x=[r["psnr"] for r in group],
+                y=[r["ssim"] for r in group],
+                mode="markers+text",
+                text=[f"{r['method']} (n={r['n']})" if next(labels) else "" for r in group],
+                textposition=[_side(r["psnr"], points) for r in group],
+                name=f"{first.get('set', key)}",
+                marker={
+                    "size": 12,
+                    "symbol": ["circle-open" if r.get("oracle") else "circle" for r in group],
+                    "line": {"width": 2},
+                },
+                customdata=[
+                    [r["method"], r.get("set", ""), r["n"], r.get("run", "")] for r in group
+                ],
+                hovertemplate="%{customdata[0]}<br>%{customdata[1]}, n = %{customdata[2]}<br>"
+                "PSNR %{x:.2f} dB<br>SSIM %{y:.3f}<br>run %{customdata[3]}<extra></extra>",
+            )
+        )
     for source in dict.fromkeys(p.source for p in references):
         pts = [p for p in references if p.source == source]
-        fig.add_trace(go.Scatter(
-            x=[p.psnr for p in pts], y=[p.ssim for p in pts], mode="markers+text",
-            text=[p.method if next(labels) else "" for p in pts], textposition="top center",
-            customdata=[p.method for p in pts],
-            marker={"symbol": _SYMBOLS.get(source, "circle-open"), "size": 11, "color": "#888"},
-            name=f"reported elsewhere: {source}",
-            hovertemplate="%{customdata}<br>PSNR %{x:.2f} dB<br>SSIM %{y:.3f}<br>"
-            + pts[0].protocol + "<extra></extra>"))
+        fig.add_trace(
+            go.Scatter(
+                x=[p.psnr for p in pts],
+                y=[p.ssim for p in pts],
+                mode="markers+text",
+                text=[p.method if next(labels) else "" for p in pts],
+                textposition="top center",
+                customdata=[p.method for p in pts],
+                marker={"symbol": _SYMBOLS.get(source, "circle-open"), "size": 11, "color": "#888"},
+                name=f"reported elsewhere: {source}",
+                hovertemplate="%{customdata}<br>PSNR %{x:.2f} dB<br>SSIM %{y:.3f}<br>"
+                + pts[0].protocol
+                + "<extra></extra>",
+            )
+        )
     fig.update_layout(
         title={"text": TITLE, "x": 0.01, "xanchor": "left", "font": {"size": 15}},
         xaxis_title=METRICS["psnr"].label, yaxis_title=METRICS["ssim"].label,

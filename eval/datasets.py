@@ -60,8 +60,13 @@ from bokeh.imaging import to_uint8
 DATASETS = ("synth", "ebb", "vabm", "pairs", "motorcycle")
 SCORED_DATASETS = ("synth", "ebb", "vabm", "pairs")  # those with a bokeh ground truth
 REAL_DATASETS = ("ebb", "vabm", "pairs", "motorcycle")  # real photographs, not rendered scenes
-DEFAULT_SPLITS = {"synth": "holdout", "ebb": "val294", "vabm": "all", "pairs": "all",
-                  "motorcycle": "all"}
+DEFAULT_SPLITS = {
+    "synth": "holdout",
+    "ebb": "val294",
+    "vabm": "all",
+    "pairs": "all",
+    "motorcycle": "all",
+}
 EBB_INPUT_FNUMBER = 16.0  # EBB!'s inputs are shot at f/16
 EBB_SPLIT_NAMES = ("val294", "holdout100", "train")
 FOCUS_CENTRE = "image centre (no focus annotation)"
@@ -156,8 +161,17 @@ class EvalDataset(Sequence[EvalItem]):
         return self._with_index(self._index[: max(0, int(limit))])
 
     def _with_index(self, index: list[int]) -> EvalDataset:
-        return EvalDataset(self.name, self.split, self.root, self.has_depth, self.scorable,
-                           self.description, dict(self.provenance), self._source, list(index))
+        return EvalDataset(
+            self.name,
+            self.split,
+            self.root,
+            self.has_depth,
+            self.scorable,
+            self.description,
+            dict(self.provenance),
+            self._source,
+            list(index),
+        )
 
     @property
     def real(self) -> bool:
@@ -170,18 +184,32 @@ class EvalDataset(Sequence[EvalItem]):
         pair = self._source[i]
         if isinstance(pair, RealPair):
             return EvalItem(
-                id=pair.key, input=pair.input, gt=pair.target, input_path=pair.input_path,
-                gt_path=pair.target_path, depth=pair.depth, focus=pair.focus,
-                focus_source=pair.focus_source, fnumber=pair.fnumber,
-                input_fnumber=pair.input_fnumber)
+                id=pair.key,
+                input=pair.input,
+                gt=pair.target,
+                input_path=pair.input_path,
+                gt_path=pair.target_path,
+                depth=pair.depth,
+                focus=pair.focus,
+                focus_source=pair.focus_source,
+                fnumber=pair.fnumber,
+                input_fnumber=pair.input_fnumber,
+            )
         if pair.focus is not None:
             focus, how = (float(pair.focus[0]), float(pair.focus[1])), "annotation"
         else:
             focus, how = centre_of(pair.original), FOCUS_CENTRE
         return EvalItem(
-            id=pair.key, input=pair.original, gt=pair.bokeh, input_path=pair.original_path,
-            gt_path=pair.bokeh_path, depth=pair.depth, focus=focus, focus_source=how,
-            input_fnumber=EBB_INPUT_FNUMBER if self.name == "ebb" else None)
+            id=pair.key,
+            input=pair.original,
+            gt=pair.bokeh,
+            input_path=pair.original_path,
+            gt_path=pair.bokeh_path,
+            depth=pair.depth,
+            focus=focus,
+            focus_source=how,
+            input_fnumber=EBB_INPUT_FNUMBER if self.name == "ebb" else None,
+        )
 
 
 def _from_pairs(name: str, pairs, split: str, description: str) -> EvalDataset:
@@ -200,16 +228,30 @@ def _from_pairs(name: str, pairs, split: str, description: str) -> EvalDataset:
     if pairs.layout != "synth":
         provenance["focus"] = FOCUS_CENTRE
     return EvalDataset(
-        name=name, split=split, root=Path(pairs.root), has_depth=pairs.layout == "synth",
-        scorable=True, description=description, provenance=provenance, _source=pairs,
-        _index=list(range(len(pairs))))
+        name=name,
+        split=split,
+        root=Path(pairs.root),
+        has_depth=pairs.layout == "synth",
+        scorable=True,
+        description=description,
+        provenance=provenance,
+        _source=pairs,
+        _index=list(range(len(pairs))),
+    )
 
 
 def _from_real(pairs: RealPairs) -> EvalDataset:
     return EvalDataset(
-        name=pairs.name, split=pairs.split, root=Path(pairs.root), has_depth=pairs.has_depth,
-        scorable=True, description=pairs.description, provenance=dict(pairs.provenance),
-        _source=pairs, _index=list(range(len(pairs))))
+        name=pairs.name,
+        split=pairs.split,
+        root=Path(pairs.root),
+        has_depth=pairs.has_depth,
+        scorable=True,
+        description=pairs.description,
+        provenance=dict(pairs.provenance),
+        _source=pairs,
+        _index=list(range(len(pairs))),
+    )
 
 
 def _real(name: str, split: str, root) -> EvalDataset:
@@ -221,19 +263,33 @@ def _real(name: str, split: str, root) -> EvalDataset:
         root = realdata_dir() / "vabd"
         if not root.is_dir():
             raise DatasetNotFoundError(
-                f"No VABM-layout folder given and none at {root}; pass --root DIR.")
+                f"No VABM-layout folder given and none at {root}; pass --root DIR."
+            )
     return _from_real(load_vabm(root, split))
 
 
 def _motorcycle() -> EvalDataset:
     s = motorcycle_sample()
-    item = EvalItem(id=s.name, input=to_uint8(s.image), gt=None, input_path=None, gt_path=None,
-                    depth=np.asarray(s.disparity), focus=(float(s.focus[0]), float(s.focus[1])))
+    item = EvalItem(
+        id=s.name,
+        input=to_uint8(s.image),
+        gt=None,
+        input_path=None,
+        gt_path=None,
+        depth=np.asarray(s.disparity),
+        focus=(float(s.focus[0]), float(s.focus[1])),
+    )
     return EvalDataset(
-        name="motorcycle", split="all", root=None, has_depth=True, scorable=False,
+        name="motorcycle",
+        split="all",
+        root=None,
+        has_depth=True,
+        scorable=False,
         description=f"{s.source}: real measured depth, no bokeh ground truth (not scored)",
         provenance={"dataset": "motorcycle", "split": "all", "source": s.source, "n_images": 1},
-        _source=[item], _index=[0])
+        _source=[item],
+        _index=[0],
+    )
 
 
 def open_dataset(
@@ -266,12 +322,17 @@ def open_dataset(
                 ) from None
             raise
         what = "synthetic holdout" if root is None else f"synthetic set {pairs.root}"
-        return _from_pairs("synth", pairs, split,
-                           f"{what}, split {split} ({len(pairs)} scenes, true depth)")
+        return _from_pairs(
+            "synth", pairs, split, f"{what}, split {split} ({len(pairs)} scenes, true depth)"
+        )
 
     pairs = load_ebb(root, split)
-    return _from_pairs("ebb", pairs, split,
-                       f"EBB! {pairs.root}, split {split} ({len(pairs)} pairs, focus at centre)")
+    return _from_pairs(
+        "ebb",
+        pairs,
+        split,
+        f"EBB! {pairs.root}, split {split} ({len(pairs)} pairs, focus at centre)",
+    )
 
 
 class DatasetInfo(NamedTuple):
@@ -293,8 +354,10 @@ def _ebb_status() -> tuple[bool, str]:
             return False, f"EBB_ROOT is set but unusable: {exc} Using the synthetic holdout."
         return True, f"EBB! at {base}"
     if env["repo"]:
-        return True, (f"EBB! from the Hugging Face dataset repo {env['repo']} "
-                      "(downloaded on first use; offline only a cached copy works)")
+        return True, (
+            f"EBB! from the Hugging Face dataset repo {env['repo']} "
+            "(downloaded on first use; offline only a cached copy works)"
+        )
     return False, "EBB! not found (set EBB_ROOT); using the synthetic holdout"
 
 
@@ -312,19 +375,40 @@ def available_datasets() -> list[DatasetInfo]:
     out = []
     ready = synth_ready()
     size = f"{HOLDOUT_SIZE[0]}x{HOLDOUT_SIZE[1]}"
-    note = (f"synthetic holdout: {HOLDOUT_COUNT} scenes at {size} with true depth"
-            + ("" if ready else " (generated on first use, under a minute)"))
+    note = f"synthetic holdout: {HOLDOUT_COUNT} scenes at {size} with true depth" + (
+        "" if ready else " (generated on first use, under a minute)"
+    )
     out.append(DatasetInfo("synth", ("holdout",), True, note))
     ok, note = _ebb_status()
     out.append(DatasetInfo("ebb", EBB_SPLIT_NAMES, ok, note))
 
     vabd = realdata_dir() / "vabd"
-    out.append(DatasetInfo("vabm", ("all", "all@1.8", "all@2.8", "all@8"), vabd.is_dir(),
-                           f"real photos, VABM layout (VABD) at {vabd}" if vabd.is_dir() else
-                           "real photos in the VABM layout: not on this machine (--root DIR)"))
-    out.append(DatasetInfo("pairs", ("all",), False, "a folder of real pairs, named on the "
-                           "command line: `python -m eval run --dataset pairs --root DIR`"))
-    out.append(DatasetInfo("motorcycle", ("all",), True,
-                           "one real photo with measured depth; no bokeh ground truth, so it is "
-                           "rendered but not scored"))
+    out.append(
+        DatasetInfo(
+            "vabm",
+            ("all", "all@1.8", "all@2.8", "all@8"),
+            vabd.is_dir(),
+            f"real photos, VABM layout (VABD) at {vabd}"
+            if vabd.is_dir()
+            else "real photos in the VABM layout: not on this machine (--root DIR)",
+        )
+    )
+    out.append(
+        DatasetInfo(
+            "pairs",
+            ("all",),
+            False,
+            "a folder of real pairs, named on the "
+            "command line: `python -m eval run --dataset pairs --root DIR`",
+        )
+    )
+    out.append(
+        DatasetInfo(
+            "motorcycle",
+            ("all",),
+            True,
+            "one real photo with measured depth; no bokeh ground truth, so it is "
+            "rendered but not scored",
+        )
+    )
     return out

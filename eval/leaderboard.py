@@ -42,8 +42,10 @@ from eval.metric_table import METRICS
 from eval.store import bundled_runs_dir, get_run, list_runs, load_rows, run_summary, summarize
 
 ORACLE_NOTE = "oracle: true depth (an upper bound for this renderer, not a method)"
-BGGAN_NOTE = ("official BGGAN weights were trained on a list that includes all of Val294 "
-              "(ids 4400-4693): not a holdout score")
+BGGAN_NOTE = (
+    "official BGGAN weights were trained on a list that includes all of Val294 "
+    "(ids 4400-4693): not a holdout score"
+)
 LPIPS_LABEL = "LPIPS"
 
 
@@ -64,8 +66,9 @@ def _overlap_note(base: str, dataset: str, split: str, weights: dict | None) -> 
     evaluated = ids(split)
     for net, entry in ((weights or {}).get("networks") or {}).items():
         prov = (entry or {}).get("provenance") or {}
-        trained = prov.get("train_split") or (prov.get("split") if prov.get("dataset") == "ebb"
-                                              else None)
+        trained = prov.get("train_split") or (
+            prov.get("split") if prov.get("dataset") == "ebb" else None
+        )
         if isinstance(trained, str) and evaluated is not None:
             seen = ids(trained)
             if seen is None or seen & evaluated:
@@ -120,8 +123,9 @@ def _run_frame(info) -> Any:
     df["source"] = "reference" if _is_reference(info) else "this machine"
     notes, flags = [], []
     for _, r in df.iterrows():
-        overlap = _overlap_note(str(r["base_method"]), str(r["dataset"]), str(r["split"]),
-                                weights.get(r["method"]))
+        overlap = _overlap_note(
+            str(r["base_method"]), str(r["dataset"]), str(r["split"]), weights.get(r["method"])
+        )
         parts = [ORACLE_NOTE] if r["oracle"] else []
         parts += [overlap] if overlap else []
         if r["n_errors"]:
@@ -160,10 +164,18 @@ def leaderboard_frame(
         frames = [_run_frame(r) for r in runs]
     frames = [f for f in frames if len(f)]
     if not frames:
-        empty = summarize(pd.DataFrame(columns=["method", "error", "seconds", "dataset",
-                                                "split"]))
-        for col in ("status", "started_at", "image_set", "set_label", "source", "train_overlap",
-                    "note", "data", "rank"):
+        empty = summarize(pd.DataFrame(columns=["method", "error", "seconds", "dataset", "split"]))
+        for col in (
+            "status",
+            "started_at",
+            "image_set",
+            "set_label",
+            "source",
+            "train_overlap",
+            "note",
+            "data",
+            "rank",
+        ):
             empty[col] = pd.Series(dtype=object)
         return empty
     df = pd.concat(frames, ignore_index=True)
@@ -177,9 +189,14 @@ def leaderboard_frame(
         df.loc[live_rows, "image_set"] = df.loc[live_rows, "image_set"] + "-live"
         # newest complete run per (method, image set): runs are newest first
         df = df.drop_duplicates(subset=["method", *SET_KEYS], keep="first")
-    df = df.assign(set_label=[set_label(d, s, n) + (" · running" if r == live else "")
-                              for d, s, n, r in zip(df["dataset"], df["split"], df["n_images"],
-                                                    df["run_id"], strict=True)])
+    df = df.assign(
+        set_label=[
+            set_label(d, s, n) + (" · running" if r == live else "")
+            for d, s, n, r in zip(
+                df["dataset"], df["split"], df["n_images"], df["run_id"], strict=True
+            )
+        ]
+    )
     df = _sorted(df, groups).reset_index(drop=True)
     scored = df[next(iter(_metric_key()))].notna()
     df["rank"] = scored.groupby([df[g] for g in groups]).cumsum().where(scored)
@@ -205,39 +222,79 @@ def leaderboard_columns() -> list[dict[str, Any]]:
     ``decimals``, ``higher_is_better`` and ``description`` (for tooltips)."""
     cols: list[dict[str, Any]] = [
         {"name": "Method", "key": "method", "kind": "text"},
-        {"name": "Data", "key": "data", "kind": "text",
-         "description": "real photos or synthetic scenes: never ranked together"},
+        {
+            "name": "Data",
+            "key": "data",
+            "kind": "text",
+            "description": "real photos or synthetic scenes: never ranked together",
+        },
         {"name": "Dataset", "key": "dataset", "kind": "text"},
         {"name": "Split", "key": "split", "kind": "text"},
-        {"name": "Images", "key": "set_label", "kind": "text",
-         "description": "the image set: rows are comparable only within one"},
-        {"name": "Rank", "key": "rank", "kind": "number", "decimals": 0,
-         "description": "by the first metric, within this image set"},
-        {"name": "n", "key": "n", "kind": "number", "decimals": 0,
-         "description": "images scored"},
+        {
+            "name": "Images",
+            "key": "set_label",
+            "kind": "text",
+            "description": "the image set: rows are comparable only within one",
+        },
+        {
+            "name": "Rank",
+            "key": "rank",
+            "kind": "number",
+            "decimals": 0,
+            "description": "by the first metric, within this image set",
+        },
+        {"name": "n", "key": "n", "kind": "number", "decimals": 0, "description": "images scored"},
     ]
     for key, spec in METRICS.items():
-        cols.append({"name": spec.label, "key": key, "kind": "number", "decimals": spec.decimals,
-                     "higher_is_better": spec.higher_is_better, "description": spec.description})
-        cols.append({"name": f"{spec.label} std", "key": f"{key}_std", "kind": "number",
-                     "decimals": spec.decimals, "description": f"sample standard deviation of "
-                     f"{spec.label} over the images"})
+        cols.append(
+            {
+                "name": spec.label,
+                "key": key,
+                "kind": "number",
+                "decimals": spec.decimals,
+                "higher_is_better": spec.higher_is_better,
+                "description": spec.description,
+            }
+        )
+        cols.append(
+            {
+                "name": f"{spec.label} std",
+                "key": f"{key}_std",
+                "kind": "number",
+                "decimals": spec.decimals,
+                "description": f"sample standard deviation of {spec.label} over the images",
+            }
+        )
     if "lpips" not in METRICS:
-        cols.append({"name": LPIPS_LABEL, "key": None, "kind": "text",
-                     "description": "LPIPS (AlexNet) needs weights that are not available "
-                     "offline here: n/a, never an estimate"})
+        cols.append(
+            {
+                "name": LPIPS_LABEL,
+                "key": None,
+                "kind": "text",
+                "description": "LPIPS (AlexNet) needs weights that are not available "
+                "offline here: n/a, never an estimate",
+            }
+        )
     cols += [
         {"name": "Seconds / image", "key": "seconds", "kind": "number", "decimals": 3},
         {"name": "Run", "key": "run_id", "kind": "text"},
-        {"name": "Source", "key": "source", "kind": "text",
-         "description": "a reference run shipped with the project, or a run made here"},
+        {
+            "name": "Source",
+            "key": "source",
+            "kind": "text",
+            "description": "a reference run shipped with the project, or a run made here",
+        },
         {"name": "Image set", "key": "image_set", "kind": "text"},
         {"name": "Status", "key": "status", "kind": "text"},
         {"name": "Weights", "key": "weights", "kind": "text"},
         {"name": "Train overlap", "key": "train_overlap", "kind": "bool"},
-        {"name": "Focus", "key": "focus", "kind": "text",
-         "description": "where the focus points came from: the dataset's annotation or the "
-         "image centre"},
+        {
+            "name": "Focus",
+            "key": "focus",
+            "kind": "text",
+            "description": "where the focus points came from: the dataset's annotation or the "
+            "image centre",
+        },
         {"name": "Note", "key": "note", "kind": "text"},
     ]
     return cols
@@ -275,8 +332,16 @@ def table_from_frame(raw):
 def display_columns() -> list[str]:
     """The columns the page shows (the CSV has them all): method, image set, rank, n, each
     metric's mean, seconds, source and note, so that the table fits a 1366 px screen."""
-    return ["Method", "Images", "Rank", "n", *(m.label for m in METRICS.values()),
-            "Seconds / image", "Source", "Note"]
+    return [
+        "Method",
+        "Images",
+        "Rank",
+        "n",
+        *(m.label for m in METRICS.values()),
+        "Seconds / image",
+        "Source",
+        "Note",
+    ]
 
 
 def display_widths() -> list[int]:
@@ -299,13 +364,15 @@ def per_image(run_dir: str | os.PathLike):
     each saved output (None for rows with an error)."""
     run_dir = Path(run_dir)
     df = load_rows(run_dir)
-    df["output_path"] = [str(run_dir / o) if isinstance(o, str) and o else None
-                         for o in df["output"]]
+    df["output_path"] = [
+        str(run_dir / o) if isinstance(o, str) and o else None for o in df["output"]
+    ]
     return df
 
 
-def worst_images(run_dir: str | os.PathLike, method: str, metric: str = "psnr", k: int = 12
-                 ) -> list[dict[str, Any]]:
+def worst_images(
+    run_dir: str | os.PathLike, method: str, metric: str = "psnr", k: int = 12
+) -> list[dict[str, Any]]:
     """The ``k`` worst scored images of ``method`` in a run, worst first.
 
     "Worst" follows the metric's ``higher_is_better`` (lowest PSNR/SSIM first). Rows with an
@@ -326,11 +393,17 @@ def worst_images(run_dir: str | os.PathLike, method: str, metric: str = "psnr", 
     out = []
     for _, r in df.iterrows():
         value = float(r["_v"])
-        out.append({
-            "id": str(r["id"]), "method": method, "metric": metric, "value": value,
-            **{m: (None if pd.isna(r[m]) else float(r[m])) for m in METRICS},
-            "output": r["output_path"], "input": r["input_path"] or None,
-            "gt": r["gt_path"] or None,
-            "caption": f"{r['id']} · {spec.label} {spec.format(value)}",
-        })
+        out.append(
+            {
+                "id": str(r["id"]),
+                "method": method,
+                "metric": metric,
+                "value": value,
+                **{m: (None if pd.isna(r[m]) else float(r[m])) for m in METRICS},
+                "output": r["output_path"],
+                "input": r["input_path"] or None,
+                "gt": r["gt_path"] or None,
+                "caption": f"{r['id']} · {spec.label} {spec.format(value)}",
+            }
+        )
     return out

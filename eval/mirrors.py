@@ -87,8 +87,7 @@ class LocalMirror:
         for rel, src in files:
             target = self._path(rel)
             target.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp",
-                                       dir=target.parent)
+            fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
             try:
                 with os.fdopen(fd, "wb") as fh:
                     if isinstance(src, bytes):
@@ -121,8 +120,9 @@ class HubMirror:
             ``create_commit``, ``list_repo_files``, ``snapshot_download``.
     """
 
-    def __init__(self, repo_id: str, *, token: str | None = None, api=None,
-                 private: bool = True) -> None:
+    def __init__(
+        self, repo_id: str, *, token: str | None = None, api=None, private: bool = True
+    ) -> None:
         self.repo_id = repo_id
         self.token = token
         self.private = private
@@ -143,24 +143,38 @@ class HubMirror:
 
     def list_files(self) -> list[str]:
         try:
-            return list(self.api.list_repo_files(self.repo_id, repo_type="dataset",
-                                                 token=self.token))
+            return list(
+                self.api.list_repo_files(self.repo_id, repo_type="dataset", token=self.token)
+            )
         except RepositoryNotFoundError:
             return []
 
     def upload(self, files: Sequence[tuple[str, bytes | Path]], message: str) -> None:
         if not self._created:
-            self.api.create_repo(self.repo_id, repo_type="dataset", private=self.private,
-                                 exist_ok=True, token=self.token)
+            self.api.create_repo(
+                self.repo_id,
+                repo_type="dataset",
+                private=self.private,
+                exist_ok=True,
+                token=self.token,
+            )
             self._created = True
-        chunks = [files[k:k + COMMIT_MAX_FILES] for k in range(0, len(files), COMMIT_MAX_FILES)]
+        chunks = [files[k : k + COMMIT_MAX_FILES] for k in range(0, len(files), COMMIT_MAX_FILES)]
         for k, chunk in enumerate(chunks, 1):
-            ops = [CommitOperationAdd(path_in_repo=rel,
-                                      path_or_fileobj=src if isinstance(src, bytes) else str(src))
-                   for rel, src in chunk]
+            ops = [
+                CommitOperationAdd(
+                    path_in_repo=rel, path_or_fileobj=src if isinstance(src, bytes) else str(src)
+                )
+                for rel, src in chunk
+            ]
             suffix = f" ({k}/{len(chunks)})" if len(chunks) > 1 else ""
-            self.api.create_commit(self.repo_id, ops, commit_message=message + suffix,
-                                   repo_type="dataset", token=self.token)
+            self.api.create_commit(
+                self.repo_id,
+                ops,
+                commit_message=message + suffix,
+                repo_type="dataset",
+                token=self.token,
+            )
 
     def download(self, paths: Sequence[str], dest: Path) -> None:
         if not paths:
@@ -169,8 +183,13 @@ class HubMirror:
         # matches in huggingface_hub), then drop whatever else those patterns brought.
         wanted = set(paths)
         patterns = sorted({p.rsplit("/", 1)[0] + "/*" if "/" in p else p for p in wanted})
-        self.api.snapshot_download(self.repo_id, repo_type="dataset", allow_patterns=patterns,
-                                   local_dir=str(dest), token=self.token)
+        self.api.snapshot_download(
+            self.repo_id,
+            repo_type="dataset",
+            allow_patterns=patterns,
+            local_dir=str(dest),
+            token=self.token,
+        )
         for path in Path(dest).rglob("*"):
             rel = path.relative_to(dest).as_posix()
             if path.is_file() and rel not in wanted and not rel.startswith(".cache/"):
@@ -192,11 +211,11 @@ def mirror_for(spec: str, *, token: str | None = None) -> Mirror:
     repo = spec
     for prefix in ("https://huggingface.co/datasets/", "datasets/"):
         if repo.startswith(prefix):
-            repo = repo[len(prefix):]
+            repo = repo[len(prefix) :]
     repo = repo.strip("/")
     if REPO_ID.fullmatch(repo):
         return HubMirror(repo, token=token)
-    raise BokehError(f"BOKEH_RESULTS_REPO {spec[:80]!r} is neither a Hub dataset repo id "
-                     "(owner/name) nor an absolute folder (/path or file:///path).")
-
-
+    raise BokehError(
+        f"BOKEH_RESULTS_REPO {spec[:80]!r} is neither a Hub dataset repo id "
+        "(owner/name) nor an absolute folder (/path or file:///path)."
+    )

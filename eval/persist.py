@@ -69,11 +69,20 @@ UNCONFIGURED = "Results are kept on this machine only (set BOKEH_RESULTS_REPO to
 _NAME = r"[A-Za-z0-9_-][A-Za-z0-9._-]{0,199}"  # one path part; never "." or ".." or hidden
 _RUN_PATH = re.compile(
     rf"runs/(?P<run>{_NAME})/(?:run\.json|rows\.jsonl|per_image\.csv|summary\.csv"
-    rf"|outputs/{_NAME}/{_NAME}\.png)")
+    rf"|outputs/{_NAME}/{_NAME}\.png)"
+)
 _RUN_ID = re.compile(_NAME)
 _HF_TOKEN = re.compile(r"hf_[A-Za-z0-9]{8,}")
-_REVIEW_FIELDS = ("run_id", "method", "image_id", "reviewer", "note", "tags", "created_at",
-                  "updated_at")
+_REVIEW_FIELDS = (
+    "run_id",
+    "method",
+    "image_id",
+    "reviewer",
+    "note",
+    "tags",
+    "created_at",
+    "updated_at",
+)
 
 
 # ----------------------------------------------------------------------------- helpers
@@ -137,9 +146,16 @@ class Persister:
         problem: a configuration error to show instead of the status (the mirror is None).
     """
 
-    def __init__(self, mirror: Mirror | None, root: str | os.PathLike, *,
-                 push_images: bool = True, retry_delays: Sequence[float] = RETRY_DELAYS_S,
-                 min_interval: float = MIN_PUSH_INTERVAL_S, problem: str | None = None) -> None:
+    def __init__(
+        self,
+        mirror: Mirror | None,
+        root: str | os.PathLike,
+        *,
+        push_images: bool = True,
+        retry_delays: Sequence[float] = RETRY_DELAYS_S,
+        min_interval: float = MIN_PUSH_INTERVAL_S,
+        problem: str | None = None,
+    ) -> None:
         self.mirror = mirror
         self.root = Path(root).expanduser()
         self.push_images = push_images
@@ -202,7 +218,8 @@ class Persister:
             self._cond.notify_all()
             try:
                 idle = self._cond.wait_for(
-                    lambda: self._closed or (not self._pending and self._busy is None), timeout)
+                    lambda: self._closed or (not self._pending and self._busy is None), timeout
+                )
             finally:
                 self._hurry -= 1
             return idle and not self._failed
@@ -224,8 +241,7 @@ class Persister:
             self._pending[failed] = None
         self._failed.clear()
         if self._thread is None or not self._thread.is_alive():
-            self._thread = threading.Thread(target=self._work, name="bokeh-persist",
-                                            daemon=True)
+            self._thread = threading.Thread(target=self._work, name="bokeh-persist", daemon=True)
             self._thread.start()
         self._cond.notify_all()
 
@@ -246,10 +262,14 @@ class Persister:
         if errors:
             key, (when, msg) = list(errors.items())[-1]  # the newest failure
             if key == "restore":
-                return (f"Reading results back from {where} failed at {when:%H:%M} UTC ({msg}); "
-                        "showing the results on this machine, will retry.")
-            return (f"Saving results to {where} failed at {when:%H:%M} UTC ({msg}); they are "
-                    "kept on this machine for now, will retry.")
+                return (
+                    f"Reading results back from {where} failed at {when:%H:%M} UTC ({msg}); "
+                    "showing the results on this machine, will retry."
+                )
+            return (
+                f"Saving results to {where} failed at {when:%H:%M} UTC ({msg}); they are "
+                "kept on this machine for now, will retry."
+            )
         if restoring:
             return f"Reading results back from {where}…"
         when = f"last push {last:%H:%M} UTC" if last else "nothing pushed yet"
@@ -278,7 +298,8 @@ class Persister:
                         del self._failed[key]
                         self._pending[key] = None
                 if "restore" in self._pending or (
-                        self._pending and (now >= self._next_start or self._hurry)):
+                    self._pending and (now >= self._next_start or self._hurry)
+                ):
                     key = "restore" if "restore" in self._pending else next(iter(self._pending))
                     del self._pending[key]
                     self._busy = key
@@ -300,10 +321,12 @@ class Persister:
                     self._push_run(key.removeprefix("run:"))
             except Exception as exc:  # logged and shown; the app goes on
                 error = self._clean(exc)
-                what = ("reading results back from" if key == "restore"
-                        else f"pushing {key.replace('run:', 'run ')} to")
-                log.warning("Results mirror: %s %s failed: %s", what, self.mirror.describe(),
-                            error)
+                what = (
+                    "reading results back from"
+                    if key == "restore"
+                    else f"pushing {key.replace('run:', 'run ')} to"
+                )
+                log.warning("Results mirror: %s %s failed: %s", what, self.mirror.describe(), error)
             with self._cond:
                 if error is None:
                     self._errors.pop(key, None)
@@ -388,13 +411,18 @@ class Persister:
         status = "?"
         with contextlib.suppress(ValueError, AttributeError):
             status = json.loads(files[-1][1]).get("status", "?")  # run.json comes last
-        self.mirror.upload([(p, s) for p, s, _ in changed],
-                           f"Run {run_id} ({status}): {len(changed)} file(s)")
+        self.mirror.upload(
+            [(p, s) for p, s, _ in changed], f"Run {run_id} ({status}): {len(changed)} file(s)"
+        )
         manifest.update({p: sig for p, _, sig in changed})
         self._save_manifest(manifest)
         self._pushed()
-        log.info("Results mirror: pushed %d file(s) of run %s to %s", len(changed), run_id,
-                 self.mirror.describe())
+        log.info(
+            "Results mirror: pushed %d file(s) of run %s to %s",
+            len(changed),
+            run_id,
+            self.mirror.describe(),
+        )
 
     def _store(self):
         return ReviewStore(self.root / "reviews.sqlite")
@@ -454,8 +482,9 @@ class Persister:
                 failed.append(f"{run_id}: {self._clean(exc)}")
         self.restored_runs += restored
         if restored:
-            log.info("Results mirror: restored %d run(s) from %s", len(restored),
-                     self.mirror.describe())
+            log.info(
+                "Results mirror: restored %d run(s) from %s", len(restored), self.mirror.describe()
+            )
         # Runs that only this machine has (or that changed since their last push) go up too.
         with contextlib.suppress(OSError):
             for path in sorted(runs_dir.iterdir()):
@@ -502,9 +531,14 @@ def from_config() -> Persister:
     except OSError as exc:
         if spec is None:
             return Persister(None, ".")
-        return Persister(None, ".", problem=(
-            f"Results cannot be saved: the results folder is not writable "
-            f"({exc.strerror or exc})."))
+        return Persister(
+            None,
+            ".",
+            problem=(
+                f"Results cannot be saved: the results folder is not writable "
+                f"({exc.strerror or exc})."
+            ),
+        )
     if spec is None:
         return Persister(None, root)
     try:
@@ -518,8 +552,13 @@ def default() -> Persister:
     """The process's Persister, rebuilt when its configuration changes (env variables)."""
     global _default, _default_key, _atexit_registered
 
-    key = (config.results_repo(), os.environ.get("BOKEH_RESULTS_DIR"),
-           os.environ.get("BOKEH_DATA_DIR"), config.results_push_images(), config.hf_token())
+    key = (
+        config.results_repo(),
+        os.environ.get("BOKEH_RESULTS_DIR"),
+        os.environ.get("BOKEH_DATA_DIR"),
+        config.results_push_images(),
+        config.hf_token(),
+    )
     with _default_lock:
         if _default is None or key != _default_key or _default._closed:
             if _default is not None:
@@ -550,8 +589,9 @@ def _guarded(fn, *args, **kwargs):
     try:
         return fn(*args, **kwargs)
     except Exception as exc:
-        log.warning("Results mirror: %s failed: %s", getattr(fn, "__name__", fn),
-                    type(exc).__name__)
+        log.warning(
+            "Results mirror: %s failed: %s", getattr(fn, "__name__", fn), type(exc).__name__
+        )
         return None
 
 
@@ -570,6 +610,7 @@ def restore(*, timeout: float | None = None) -> bool:
 def push_run(run_id: str, *, results_dir=None) -> None:
     """Queue a push of a run (no-op when unconfigured or when ``results_dir`` is not the
     configured results directory)."""
+
     def go() -> None:
         p = default()
         if _same_root(p, results_dir):
@@ -580,6 +621,7 @@ def push_run(run_id: str, *, results_dir=None) -> None:
 
 def push_reviews(*, results_dir=None) -> None:
     """Queue a push of the notes (same rules as :func:`push_run`)."""
+
     def go() -> None:
         p = default()
         if _same_root(p, results_dir):

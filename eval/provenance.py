@@ -23,13 +23,22 @@ from bokeh.weights.resolve import resolve_depth_anything, resolve_depth_metric, 
 def git_commit() -> dict[str, Any]:
     out: dict[str, Any] = {}
     try:
-        res = subprocess.run(["git", "-C", str(REPO_DIR), "rev-parse", "HEAD"],
-                             capture_output=True, text=True, timeout=5, check=False)
+        res = subprocess.run(
+            ["git", "-C", str(REPO_DIR), "rev-parse", "HEAD"],
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=False,
+        )
         if res.returncode == 0:
             out["git_commit"] = res.stdout.strip()
             dirty = subprocess.run(
                 ["git", "-C", str(REPO_DIR), "status", "--porcelain"],
-                capture_output=True, text=True, timeout=10, check=False)
+                capture_output=True,
+                text=True,
+                timeout=10,
+                check=False,
+            )
             if dirty.returncode == 0:
                 out["git_dirty"] = bool(dirty.stdout.strip())
     except (OSError, subprocess.SubprocessError):
@@ -81,9 +90,13 @@ def weights_info(method: str, oracle: bool, settings: Mapping[str, Any]) -> dict
         if status.usable and status.cached:
             try:
                 found = checked_checkpoint(net, status.path, status.source, status.badge()[0])
-                entry.update(source=found.source, description=found.description,
-                             sha256=found.sha256, path=str(found.path),
-                             provenance=found.provenance)
+                entry.update(
+                    source=found.source,
+                    description=found.description,
+                    sha256=found.sha256,
+                    path=str(found.path),
+                    provenance=found.provenance,
+                )
                 parts.append(f"{net}: {found.source} sha256 {found.sha256[:12]}")
             except (BokehError, OSError) as exc:
                 entry["error"] = str(exc)
@@ -100,10 +113,18 @@ def depth_anything_info() -> dict[str, Any]:
     except BokehError as exc:
         return {"summary": f"Depth Anything: not resolved yet ({exc})"}
     sha = file_sha256(snap.folder / "model.safetensors")
-    return {"summary": f"depth-anything: {snap.source} sha256 {sha[:12]}",
-            "networks": {"depth-anything": {"source": snap.source, "sha256": sha,
-                                            "description": snap.description,
-                                            "commit": snap.commit, "path": str(snap.folder)}}}
+    return {
+        "summary": f"depth-anything: {snap.source} sha256 {sha[:12]}",
+        "networks": {
+            "depth-anything": {
+                "source": snap.source,
+                "sha256": sha,
+                "description": snap.description,
+                "commit": snap.commit,
+                "path": str(snap.folder),
+            }
+        },
+    }
 
 
 def method_availability(name: str) -> tuple[bool, str]:
@@ -117,7 +138,7 @@ def method_availability(name: str) -> tuple[bool, str]:
                if not w.usable]  # fmt: skip
     if not missing:
         return True, ""
-    return False, (f"{name} needs trained weights: {', '.join(missing)}; train them, or set "
-                   "BOKEH_WEIGHTS_DIR or BOKEH_HUB_REPO to where they are")
-
-
+    return False, (
+        f"{name} needs trained weights: {', '.join(missing)}; train them, or set "
+        "BOKEH_WEIGHTS_DIR or BOKEH_HUB_REPO to where they are"
+    )

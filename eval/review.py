@@ -66,7 +66,15 @@ DEFAULT_TAGS = (
 
 SCHEMA_VERSION = 1
 CSV_COLUMNS = (
-    "id", "run_id", "method", "image_id", "reviewer", "note", "tags", "created_at", "updated_at",
+    "id",
+    "run_id",
+    "method",
+    "image_id",
+    "reviewer",
+    "note",
+    "tags",
+    "created_at",
+    "updated_at",
 )
 _DB_NAME = "reviews.sqlite"
 
@@ -115,8 +123,9 @@ class Review:
         return d
 
 
-_SELECT = ("SELECT id, run_id, method, image_id, reviewer, note, tags, created_at, updated_at "
-           "FROM reviews")
+_SELECT = (
+    "SELECT id, run_id, method, image_id, reviewer, note, tags, created_at, updated_at FROM reviews"
+)
 
 
 def _row_to_review(row: tuple) -> Review:
@@ -133,10 +142,16 @@ _MERGE_COLS = "run_id, method, image_id, reviewer, note, tags, created_at, updat
 def _record_row(rec: Mapping) -> tuple:
     """A merge record as a row tuple in :data:`_MERGE_COLS` order (validated, normalised)."""
     run_id, method, image_id = _image_key(rec["run_id"], rec["method"], rec["image_id"])
-    return (run_id, method, image_id, check_reviewer(rec["reviewer"]),
-            check_note(rec.get("note")), json.dumps(list(normalize_tags(rec.get("tags")))),
-            check_time(rec["created_at"], "creation time"),
-            check_time(rec["updated_at"], "update time"))
+    return (
+        run_id,
+        method,
+        image_id,
+        check_reviewer(rec["reviewer"]),
+        check_note(rec.get("note")),
+        json.dumps(list(normalize_tags(rec.get("tags")))),
+        check_time(rec["created_at"], "creation time"),
+        check_time(rec["updated_at"], "update time"),
+    )
 
 
 # ----------------------------------------------------------------------------- migrations
@@ -149,10 +164,12 @@ def _migrate_to_1(conn: sqlite3.Connection) -> None:
         " run_id TEXT NOT NULL, method TEXT NOT NULL, image_id TEXT NOT NULL,"
         " reviewer TEXT NOT NULL, note TEXT NOT NULL DEFAULT '',"
         " tags TEXT NOT NULL DEFAULT '[]',"
-        " created_at TEXT NOT NULL, updated_at TEXT NOT NULL)")
+        " created_at TEXT NOT NULL, updated_at TEXT NOT NULL)"
+    )
     conn.execute(
         "CREATE INDEX IF NOT EXISTS reviews_image "
-        "ON reviews (run_id, method, image_id, reviewer, id)")
+        "ON reviews (run_id, method, image_id, reviewer, id)"
+    )
 
 
 # Version N is reached by running MIGRATIONS[N] on a database at version N - 1. To change the
@@ -183,7 +200,10 @@ class ReviewStore:
     """
 
     def __init__(
-        self, path: str | os.PathLike | None = None, *, busy_timeout: float = 10.0,
+        self,
+        path: str | os.PathLike | None = None,
+        *,
+        busy_timeout: float = 10.0,
         retries: int = 4,
     ) -> None:
         self.path = Path(path).expanduser() if path is not None else default_review_db()
@@ -194,7 +214,8 @@ class ReviewStore:
         except OSError as exc:
             raise ReviewStoreError(
                 f"Cannot create the folder for the review database ({self.path.name}): "
-                f"{exc.strerror or 'error'}.") from exc
+                f"{exc.strerror or 'error'}."
+            ) from exc
         self._init_schema()
 
     def __repr__(self) -> str:
@@ -212,7 +233,8 @@ class ReviewStore:
     def _fail(self, exc: sqlite3.Error, doing: str) -> ReviewStoreError:
         if _is_busy(exc):
             return ReviewStoreError(
-                f"The review database is busy ({doing}); please try again in a moment.")
+                f"The review database is busy ({doing}); please try again in a moment."
+            )
         msg = str(exc)
         low = msg.lower()
         if "readonly" in low or "read-only" in low or "unable to open" in low:
@@ -224,7 +246,8 @@ class ReviewStore:
             log.warning("review database %s (%s): %s", self.path, doing, msg)
         # The file name only: the message reaches web visitors, the folder stays private.
         return ReviewStoreError(
-            f"Cannot use the review database ({self.path.name}, {doing}): {hint}.")
+            f"Cannot use the review database ({self.path.name}, {doing}): {hint}."
+        )
 
     @contextmanager
     def _reading(self, doing: str) -> Iterator[sqlite3.Connection]:
@@ -272,7 +295,8 @@ class ReviewStore:
         if version > SCHEMA_VERSION:
             raise ReviewStoreError(
                 f"The review database ({self.path.name}) has schema version {version}, "
-                f"newer than this code understands ({SCHEMA_VERSION}); update the project to use it.")
+                f"newer than this code understands ({SCHEMA_VERSION}); update the project to use it."
+            )
         if version < SCHEMA_VERSION:
             self._write("creating the tables", self._migrate)
 
@@ -282,7 +306,8 @@ class ReviewStore:
         version = conn.execute("PRAGMA user_version").fetchone()[0]
         conn.execute(
             "CREATE TABLE IF NOT EXISTS schema_version "
-            "(version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL)")
+            "(version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL)"
+        )
         for target in range(version + 1, SCHEMA_VERSION + 1):
             MIGRATIONS[target](conn)
             conn.execute("INSERT OR REPLACE INTO schema_version VALUES (?, ?)", (target, _now()))
@@ -296,8 +321,14 @@ class ReviewStore:
     # -- writing
 
     def add(
-        self, run_id: str, method: str, image_id: str, *, reviewer: str,
-        note: str | None = "", tags: str | Iterable[str] | None = (),
+        self,
+        run_id: str,
+        method: str,
+        image_id: str,
+        *,
+        reviewer: str,
+        note: str | None = "",
+        tags: str | Iterable[str] | None = (),
     ) -> Review:
         """Save a note (appended; earlier notes stay in the history) and return it.
 
@@ -316,12 +347,15 @@ class ReviewStore:
             now = _now()
             first = conn.execute(
                 "SELECT created_at FROM reviews WHERE run_id=? AND method=? AND image_id=? "
-                "AND reviewer=? ORDER BY id LIMIT 1", key).fetchone()
+                "AND reviewer=? ORDER BY id LIMIT 1",
+                key,
+            ).fetchone()
             created = first[0] if first else now
             cur = conn.execute(
                 "INSERT INTO reviews (run_id, method, image_id, reviewer, note, tags, created_at,"
                 " updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                (*key, text, json.dumps(list(clean_tags)), created, now))
+                (*key, text, json.dumps(list(clean_tags)), created, now),
+            )
             return Review(int(cur.lastrowid), *key, text, clean_tags, created, now)
 
         return self._write("saving a note", insert)  # type: ignore[return-value]
@@ -346,8 +380,7 @@ class ReviewStore:
             except (ReviewValidationError, KeyError, TypeError, ValueError, AttributeError):
                 bad += 1
         if bad:
-            warnings.warn(f"Skipped {bad} unreadable review record(s) while merging.",
-                          stacklevel=2)
+            warnings.warn(f"Skipped {bad} unreadable review record(s) while merging.", stacklevel=2)
         if not rows:
             return 0
 
@@ -360,15 +393,19 @@ class ReviewStore:
                     have.add(row)
                     new.append(row)
             conn.executemany(
-                f"INSERT INTO reviews ({_MERGE_COLS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)", new)
+                f"INSERT INTO reviews ({_MERGE_COLS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)", new
+            )
             if new and newest is not None and min(r[7] for r in new) < newest:
                 # Older notes arrived: renumber so that id order is time order again.
                 conn.execute(
                     "CREATE TEMP TABLE merge_order AS SELECT ROW_NUMBER() OVER "
-                    f"(ORDER BY updated_at, id) AS new_id, {_MERGE_COLS} FROM reviews")
+                    f"(ORDER BY updated_at, id) AS new_id, {_MERGE_COLS} FROM reviews"
+                )
                 conn.execute("DELETE FROM reviews")
-                conn.execute(f"INSERT INTO reviews (id, {_MERGE_COLS}) "
-                             f"SELECT new_id, {_MERGE_COLS} FROM merge_order")
+                conn.execute(
+                    f"INSERT INTO reviews (id, {_MERGE_COLS}) "
+                    f"SELECT new_id, {_MERGE_COLS} FROM merge_order"
+                )
                 conn.execute("DROP TABLE merge_order")
             return len(new)
 
@@ -381,7 +418,12 @@ class ReviewStore:
             return [_row_to_review(r) for r in conn.execute(sql, args).fetchall()]
 
     def latest(
-        self, run_id: str, method: str, image_id: str, *, reviewer: str | None = None,
+        self,
+        run_id: str,
+        method: str,
+        image_id: str,
+        *,
+        reviewer: str | None = None,
     ) -> list[Review]:
         """Each reviewer's newest note on one image, oldest first (or only ``reviewer``'s)."""
         args: tuple = _image_key(run_id, method, image_id)
@@ -390,10 +432,18 @@ class ReviewStore:
             extra, args = " AND reviewer=?", (*args, check_reviewer(reviewer))
         return self._query(
             f"{_SELECT} WHERE id IN (SELECT MAX(id) FROM reviews WHERE run_id=? AND method=? "
-            f"AND image_id=?{extra} GROUP BY reviewer) ORDER BY id", args, "reading notes")
+            f"AND image_id=?{extra} GROUP BY reviewer) ORDER BY id",
+            args,
+            "reading notes",
+        )
 
     def history(
-        self, run_id: str, method: str, image_id: str, *, reviewer: str | None = None,
+        self,
+        run_id: str,
+        method: str,
+        image_id: str,
+        *,
+        reviewer: str | None = None,
     ) -> list[Review]:
         """Every saved version of the notes on one image (optionally one reviewer's), oldest first."""
         args: tuple = _image_key(run_id, method, image_id)
@@ -402,10 +452,16 @@ class ReviewStore:
             extra, args = " AND reviewer=?", (*args, check_reviewer(reviewer))
         return self._query(
             f"{_SELECT} WHERE run_id=? AND method=? AND image_id=?{extra} ORDER BY id",
-            args, "reading the history")
+            args,
+            "reading the history",
+        )
 
     def for_run(
-        self, run_id: str, method: str | None = None, *, latest_only: bool = True,
+        self,
+        run_id: str,
+        method: str | None = None,
+        *,
+        latest_only: bool = True,
     ) -> list[Review]:
         """Notes of a run (optionally one method), ordered by method, image and time.
 
@@ -419,10 +475,13 @@ class ReviewStore:
 
     def _select(self, where: str, args: tuple, latest_only: bool, doing: str) -> list[Review]:
         if latest_only:
-            where = (f"id IN (SELECT MAX(id) FROM reviews WHERE {where} "
-                     "GROUP BY run_id, method, image_id, reviewer)")
+            where = (
+                f"id IN (SELECT MAX(id) FROM reviews WHERE {where} "
+                "GROUP BY run_id, method, image_id, reviewer)"
+            )
         return self._query(
-            f"{_SELECT} WHERE {where} ORDER BY run_id, method, image_id, id", args, doing)
+            f"{_SELECT} WHERE {where} ORDER BY run_id, method, image_id, id", args, doing
+        )
 
     def all(self, run_id: str | None = None, *, latest_only: bool = False) -> list[Review]:
         """Every note (optionally of one run), full history by default."""
@@ -435,7 +494,11 @@ class ReviewStore:
             return int(conn.execute("SELECT COUNT(*) FROM reviews").fetchone()[0])
 
     def tag_counts(
-        self, run_id: str | None = None, method: str | None = None, *, latest_only: bool = True,
+        self,
+        run_id: str | None = None,
+        method: str | None = None,
+        *,
+        latest_only: bool = True,
     ) -> dict[str, int]:
         """How many notes carry each tag, most used first (ties alphabetical).
 
@@ -458,7 +521,10 @@ class ReviewStore:
     # -- export
 
     def export_csv(
-        self, path_or_buffer: str | os.PathLike | IO[str], run_id: str | None = None, *,
+        self,
+        path_or_buffer: str | os.PathLike | IO[str],
+        run_id: str | None = None,
+        *,
         latest_only: bool = False,
     ) -> int:
         """Write notes as CSV (columns :data:`CSV_COLUMNS`, tags joined by ``"; "``) and return
@@ -478,7 +544,8 @@ class ReviewStore:
             fd, tmp = tempfile.mkstemp(prefix=".reviews-", suffix=".csv", dir=target.parent)
         except OSError as exc:
             raise ReviewStoreError(
-                f"Cannot write the CSV export {target}: {exc.strerror or exc}.") from exc
+                f"Cannot write the CSV export {target}: {exc.strerror or exc}."
+            ) from exc
         try:
             with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
                 _write_csv(fh, reviews)

@@ -41,7 +41,8 @@ def normalize_tags(tags: str | Iterable[str] | None) -> tuple[str, ...]:
             if len(tag) > MAX_TAG_CHARS:
                 raise ReviewValidationError(
                     f"Tag '{tag[:20]}...' is {len(tag)} characters long; "
-                    f"tags are at most {MAX_TAG_CHARS}.")
+                    f"tags are at most {MAX_TAG_CHARS}."
+                )
             out[tag] = None
     if len(out) > MAX_TAGS:
         raise ReviewValidationError(f"A note can carry at most {MAX_TAGS} tags; got {len(out)}.")
@@ -54,8 +55,9 @@ def clean_text(value: str, what: str) -> str:
     try:
         value.encode("utf-8")
     except UnicodeEncodeError:
-        raise ReviewValidationError(f"The {what} holds characters that are not valid text.") \
-            from None
+        raise ReviewValidationError(
+            f"The {what} holds characters that are not valid text."
+        ) from None
     return value.replace("\x00", "")
 
 
@@ -67,7 +69,8 @@ def check_id(value: object, what: str) -> str:
         raise ReviewValidationError(f"The {what} is required and must not be empty.")
     if len(text) > MAX_ID_CHARS:
         raise ReviewValidationError(
-            f"The {what} is {len(text)} characters long; at most {MAX_ID_CHARS} are allowed.")
+            f"The {what} is {len(text)} characters long; at most {MAX_ID_CHARS} are allowed."
+        )
     if any(ord(c) < 32 for c in text):
         raise ReviewValidationError(f"The {what} must not contain control characters.")
     return text
@@ -82,7 +85,8 @@ def check_reviewer(value: object) -> str:
     if len(name) > MAX_REVIEWER_CHARS:
         raise ReviewValidationError(
             f"The reviewer name is {len(name)} characters long; "
-            f"at most {MAX_REVIEWER_CHARS} are allowed.")
+            f"at most {MAX_REVIEWER_CHARS} are allowed."
+        )
     return name
 
 
@@ -94,7 +98,8 @@ def check_note(value: object) -> str:
     note = clean_text(value, "note").strip()
     if len(note) > MAX_NOTE_CHARS:
         raise ReviewValidationError(
-            f"The note is {len(note)} characters long; at most {MAX_NOTE_CHARS} are allowed.")
+            f"The note is {len(note)} characters long; at most {MAX_NOTE_CHARS} are allowed."
+        )
     return note
 
 

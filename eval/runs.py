@@ -43,7 +43,6 @@ the depth another method estimated on the same image; the first call of a method
 loading its network (see ``seconds_median`` in the summary).
 """
 
-
 from __future__ import annotations
 
 import os
@@ -85,8 +84,7 @@ def _load_item(data, k: int, item_id: str):
 
 
 def _error_fields(message: str) -> dict[str, Any]:
-    return {**{k: None for k in METRICS}, "seconds": None, "depth_source": None,
-            "error": message}
+    return {**{k: None for k in METRICS}, "seconds": None, "depth_source": None, "error": message}
 
 
 def _score_unit(unit: Unit, item, settings: Mapping[str, Any]):
@@ -117,8 +115,9 @@ def _score_unit(unit: Unit, item, settings: Mapping[str, Any]):
         return None, fields
 
 
-def reproduce_output(run_dir: str | os.PathLike, label: str, item_id: str,
-                     dest: str | os.PathLike) -> dict[str, Any]:
+def reproduce_output(
+    run_dir: str | os.PathLike, label: str, item_id: str, dest: str | os.PathLike
+) -> dict[str, Any]:
     """Run a run's method again on one of its images and save the output PNG at ``dest``.
 
     For runs whose output images are not on this machine (the reference run shipped in

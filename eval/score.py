@@ -58,11 +58,14 @@ class ScoreReport:
         """One line per problem, for people."""
         out = list(self.notes)
         if self.missing_pred:
-            out.append(f"{len(self.missing_pred)} ground-truth image(s) have no output: "
-                       f"{_few(self.missing_pred)}")
+            out.append(
+                f"{len(self.missing_pred)} ground-truth image(s) have no output: "
+                f"{_few(self.missing_pred)}"
+            )
         if self.missing_gt:
-            out.append(f"{len(self.missing_gt)} output(s) have no ground truth: "
-                       f"{_few(self.missing_gt)}")
+            out.append(
+                f"{len(self.missing_gt)} output(s) have no ground truth: {_few(self.missing_gt)}"
+            )
         out += [f"{i}: {why}" for i, why in self.errors.items()]
         return out
 
@@ -146,8 +149,10 @@ def score_folders(pred_dir: str | os.PathLike, gt_dir: str | os.PathLike) -> Sco
             report.errors[i] = f"unreadable image ({type(exc).__name__}: {exc})"
             continue
         if pred.shape != gt.shape:
-            report.errors[i] = (f"size mismatch: output is {pred.shape[1]}x{pred.shape[0]}, "
-                                f"ground truth is {gt.shape[1]}x{gt.shape[0]}; not scored")
+            report.errors[i] = (
+                f"size mismatch: output is {pred.shape[1]}x{pred.shape[0]}, "
+                f"ground truth is {gt.shape[1]}x{gt.shape[0]}; not scored"
+            )
             continue
         report.rows.append({"id": i, **score_pair(pred, gt)})
     for key in METRICS:

@@ -90,8 +90,11 @@ def parse_time(text: str | None) -> float | None:
     if not text:
         return None
     try:
-        return _dt.datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ").replace(
-            tzinfo=_dt.timezone.utc).timestamp()
+        return (
+            _dt.datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ")
+            .replace(tzinfo=_dt.timezone.utc)
+            .timestamp()
+        )
     except ValueError:
         return None
 
@@ -240,8 +243,14 @@ class EvaluationLock:
         """Record which run holds the lock (best effort)."""
         if self._fd is None:
             return
-        text = json.dumps({"run_id": run_id, "pid": os.getpid(),
-                           "pid_start": proc_start(os.getpid()), "started_at": now_utc()})
+        text = json.dumps(
+            {
+                "run_id": run_id,
+                "pid": os.getpid(),
+                "pid_start": proc_start(os.getpid()),
+                "started_at": now_utc(),
+            }
+        )
         with contextlib.suppress(OSError):
             os.ftruncate(self._fd, 0)
             os.pwrite(self._fd, text.encode(), 0)
@@ -395,10 +404,14 @@ def summarize(rows, meta: Mapping[str, Any] | None = None):
         ok = sub[~err]
         base, oracle = split_label(label)
         rec: dict[str, Any] = {
-            "method": label, "base_method": base, "oracle": oracle,
+            "method": label,
+            "base_method": base,
+            "oracle": oracle,
             "dataset": meta.get("dataset", sub["dataset"].iloc[0] if len(sub) else None),
             "split": meta.get("split", sub["split"].iloc[0] if len(sub) else None),
-            "n": int(len(ok)), "n_images": n_images or int(len(sub)), "n_errors": int(err.sum()),
+            "n": int(len(ok)),
+            "n_images": n_images or int(len(sub)),
+            "n_errors": int(err.sum()),
         }
         for key in METRICS:
             vals = pd.to_numeric(ok[key], errors="coerce") if len(ok) else pd.Series(dtype=float)
@@ -470,9 +483,11 @@ class RunInfo:
         """One line for a dropdown; progress counted in images."""
         rows = max(len(self.methods), 1)
         images = f" ({self.done // rows}/{self.n_images} images)"
-        return (f"{self.run_id} · {self.dataset}/{self.split} · {self.n_methods} method"
-                f"{'' if self.n_methods == 1 else 's'} · {self.n_images} images · {self.status}"
-                + ("" if self.status == "complete" else images))
+        return (
+            f"{self.run_id} · {self.dataset}/{self.split} · {self.n_methods} method"
+            f"{'' if self.n_methods == 1 else 's'} · {self.n_images} images · {self.status}"
+            + ("" if self.status == "complete" else images)
+        )
 
 
 def _run_info(path: Path) -> RunInfo | None:
@@ -531,5 +546,3 @@ def get_run(run_id: str, results: str | os.PathLike | None = None) -> RunInfo:
             return info
     recent = ", ".join(r.run_id for r in list_runs(results)[:5]) or "none yet"
     raise BokehError(f"No run {run_id!r} under {results_root(results)}; recent runs: {recent}.")
-
-

@@ -83,11 +83,14 @@ def check_admin_token(given: str | None) -> None:
         if space_id():
             raise AdminTokenError(
                 "Evaluations from the page are turned off on this Space: its owner can allow "
-                "them by setting the BOKEH_ADMIN_TOKEN secret.")
+                "them by setting the BOKEH_ADMIN_TOKEN secret."
+            )
         return
     if not given or not hmac.compare_digest(str(given).encode(), expected.encode()):
-        raise AdminTokenError("Starting an evaluation needs the admin token (BOKEH_ADMIN_TOKEN); "
-                              "the one given is missing or wrong.")
+        raise AdminTokenError(
+            "Starting an evaluation needs the admin token (BOKEH_ADMIN_TOKEN); "
+            "the one given is missing or wrong."
+        )
 
 
 class StopFlag:
@@ -116,7 +119,8 @@ STOP = StopFlag()
 def run_choices(results_dir=None) -> list[tuple[str, str]]:
     """(label, value) pairs for the run selector: comparable, all, then each run."""
     return [(COMPARABLE, "comparable"), (ALL_RUNS, "all")] + [
-        (r.label, r.run_id) for r in list_runs(results_dir)]
+        (r.label, r.run_id) for r in list_runs(results_dir)
+    ]
 
 
 def leaderboard(run: str = "comparable", results_dir=None, *, live: str | None = None):
@@ -161,8 +165,11 @@ def table_widths() -> list[int]:
 def dataset_choices() -> list[tuple[str, str]]:
     """(label, name) of every dataset an evaluation can score; one that cannot be evaluated
     from this page says so in its label."""
-    return [(d.name if d.available else f"{d.name} (not available here)", d.name)
-            for d in available_datasets() if d.name in SCORED_DATASETS]
+    return [
+        (d.name if d.available else f"{d.name} (not available here)", d.name)
+        for d in available_datasets()
+        if d.name in SCORED_DATASETS
+    ]
 
 
 def dataset_note() -> str:
@@ -175,9 +182,12 @@ def dataset_note() -> str:
         splits = ", ".join(f"`{s}`" for s in info.splits)
         lines.append(f"- **{info.name}** ({mark}; splits: {splits}). {info.note}")
     if not evaluations_allowed():
-        lines.insert(0, "**Evaluations are turned off on this Space** until its owner sets the "
-                        "`BOKEH_ADMIN_TOKEN` secret; the leaderboard above still shows the "
-                        "stored runs.\n")
+        lines.insert(
+            0,
+            "**Evaluations are turned off on this Space** until its owner sets the "
+            "`BOKEH_ADMIN_TOKEN` secret; the leaderboard above still shows the "
+            "stored runs.\n",
+        )
     return "\n".join(lines)
 
 
@@ -218,16 +228,21 @@ def preparing_status(dataset: str) -> str:
 
 
 def evaluation_progress(
-    methods: Sequence[str], dataset: str, split: str | None, limit: int | None,
-    token: str | None, **kwargs: Any,
+    methods: Sequence[str],
+    dataset: str,
+    split: str | None,
+    limit: int | None,
+    token: str | None,
+    **kwargs: Any,
 ) -> Iterator[Progress]:
     """:func:`stream_evaluation` as :class:`Progress` steps counted in images (every method
     on one image is one step), starting with a status line before any work."""
     check_admin_token(token)
     busy = running_evaluation(kwargs.get("results_dir"))
     if busy:
-        raise EvaluationBusyError(f"An evaluation is already running (run {busy.get('run_id')})"
-                                  "; wait for it or stop it.")
+        raise EvaluationBusyError(
+            f"An evaluation is already running (run {busy.get('run_id')}); wait for it or stop it."
+        )
     yield Progress(preparing_status(dataset or "synth"), 0.0)
     rows, run_id, names = 1, None, "methods"
     for event in stream_evaluation(methods, dataset, split, limit, token, **kwargs):
@@ -243,11 +258,19 @@ def evaluation_progress(
         if event["event"] == "row" and event["done"] % rows == 0:
             yield Progress(f"{head} (last: {event.get('id')})", done / images, run_id, True)
         elif event["event"] == "row":
-            yield Progress(f"Run {run_id}, {names}: image {done + 1} of {images}, "
-                           f"{event.get('method')}…", done / images, run_id, False)
+            yield Progress(
+                f"Run {run_id}, {names}: image {done + 1} of {images}, {event.get('method')}…",
+                done / images,
+                run_id,
+                False,
+            )
         elif event["event"] == "end":
-            yield Progress(f"Run {run_id} {event.get('status')}: {done} of {images} images "
-                           f"scored, {names}.", done / images, run_id, True)
+            yield Progress(
+                f"Run {run_id} {event.get('status')}: {done} of {images} images scored, {names}.",
+                done / images,
+                run_id,
+                True,
+            )
         else:
             yield Progress(head, done / images, run_id, False)
 
@@ -281,8 +304,14 @@ def stream_evaluation(
         limit = int(limit)
         if limit < 1:
             raise BokehError("The image limit must be at least 1 (or empty for all images).")
-    events = lazy.load("eval.runs:iter_evaluate")(list(methods), dataset, split or None, limit=limit,
-                           results_dir=results_dir, should_stop=should_stop)
+    events = lazy.load("eval.runs:iter_evaluate")(
+        list(methods),
+        dataset,
+        split or None,
+        limit=limit,
+        results_dir=results_dir,
+        should_stop=should_stop,
+    )
     run_id, last_push = None, time.monotonic()
     try:
         for event in events:
@@ -334,11 +363,15 @@ def worst(run_id: str, method: str, metric: str, k: int = 12, results_dir=None) 
         raise BokehError("Pick a run and a method first.")
     run_dir = get_run(run_id, results_dir).path
     try:
-        items = [_with_output(item, run_id, run_dir)
-                 for item in worst_images(run_dir, method, metric, k=k)]
+        items = [
+            _with_output(item, run_id, run_dir)
+            for item in worst_images(run_dir, method, metric, k=k)
+        ]
     except BokehError as exc:  # e.g. a reference run on real photos that are not here
-        raise BokehError(f"The images of run {run_id} are not on this machine, so they cannot "
-                         f"be shown; its scores are in the leaderboard. ({exc})") from None
+        raise BokehError(
+            f"The images of run {run_id} are not on this machine, so they cannot "
+            f"be shown; its scores are in the leaderboard. ({exc})"
+        ) from None
     return [{**item, "output": servable(item["output"])} for item in items]
 
 
@@ -386,8 +419,13 @@ def _with_output(item: dict, run_id: str, run_dir) -> dict:
 
     if item.get("output") and Path(item["output"]).is_file():
         return item
-    dest = (Path(tempfile.gettempdir()) / "bokeh-review-cache" / slug(run_id)
-            / slug(item["method"]) / f"{slug(item['id'])}.png")
+    dest = (
+        Path(tempfile.gettempdir())
+        / "bokeh-review-cache"
+        / slug(run_id)
+        / slug(item["method"])
+        / f"{slug(item['id'])}.png"
+    )
     scores = dest.with_suffix(".json")
     if not (dest.is_file() and scores.is_file()):
         fields = lazy.load("eval.runs:reproduce_output")(run_dir, item["method"], item["id"], dest)
@@ -412,8 +450,9 @@ def error_heatmap(output: np.ndarray, gt: np.ndarray) -> np.ndarray:
         raise BokehError(f"Output {output.shape} and ground truth {gt.shape} differ in size.")
     err = np.abs(output.astype(np.float32) - gt.astype(np.float32)).mean(axis=2) / 64.0
     err = np.clip(err, 0.0, 1.0)
-    heat = np.stack([np.clip(3 * err, 0, 1), np.clip(3 * err - 1, 0, 1),
-                     np.clip(3 * err - 2, 0, 1)], axis=2)
+    heat = np.stack(
+        [np.clip(3 * err, 0, 1), np.clip(3 * err - 1, 0, 1), np.clip(3 * err - 2, 0, 1)], axis=2
+    )
     return (heat * 255 + 0.5).astype(np.uint8)
 
 
@@ -440,8 +479,9 @@ def relocate_dataset_file(path: str | None, run_meta: dict) -> str | None:
     return str(moved) if moved is not None and moved.is_file() else None
 
 
-def review_images(item: dict, run_id: str | None = None, results_dir=None
-                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def review_images(
+    item: dict, run_id: str | None = None, results_dir=None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """(input, output, ground truth, error heat map) as uint8 arrays for one worst_images item;
     with ``run_id``, inputs and ground truths recorded on another machine are looked up in this
     machine's copy of the dataset (:func:`relocate_dataset_file`)."""
@@ -452,10 +492,13 @@ def review_images(item: dict, run_id: str | None = None, results_dir=None
             paths[key] = relocate_dataset_file(paths[key], meta) or paths[key]
     missing = [k for k, v in paths.items() if not v or not Path(v).is_file()]
     if missing:
-        what = " and ".join({"input": "input", "output": "output", "gt": "ground truth"}[k]
-                            for k in missing)
-        raise BokehError(f"The {what} image of {item.get('id')} is not on this machine (the "
-                         "run's dataset or outputs were not found here).")
+        what = " and ".join(
+            {"input": "input", "output": "output", "gt": "ground truth"}[k] for k in missing
+        )
+        raise BokehError(
+            f"The {what} image of {item.get('id')} is not on this machine (the "
+            "run's dataset or outputs were not found here)."
+        )
     inp, out, gt = (_read_rgb(paths[k]) for k in ("input", "output", "gt"))
     return inp, out, gt, error_heatmap(out, gt)
 
@@ -500,13 +543,18 @@ def save_review_form(run_id, item, reviewer, tags, custom_tags, note):
     if not item:
         raise BokehError("Select an image in the gallery first.")
     all_tags = list(tags or []) + [t for t in (custom_tags or "").split(",") if t.strip()]
-    save_review(run_id, item["method"], str(item["id"]), reviewer=reviewer or "anonymous",
-                note=note or "", tags=all_tags)
+    save_review(
+        run_id,
+        item["method"],
+        str(item["id"]),
+        reviewer=reviewer or "anonymous",
+        note=note or "",
+        tags=all_tags,
+    )
     return notes_table(run_id, item["method"], str(item["id"])), ""
 
 
-def save_review(run_id: str, method: str, image_id: str, *, reviewer: str, note: str = "",
-                tags=()):
+def save_review(run_id: str, method: str, image_id: str, *, reviewer: str, note: str = "", tags=()):
     """Save a note (:meth:`eval.review.ReviewStore.add`, same errors) and queue a push of the
     notes to ``BOKEH_RESULTS_REPO`` when it is set; returns the saved Review."""
     saved = review_store().add(run_id, method, image_id, reviewer=reviewer, note=note, tags=tags)
@@ -517,18 +565,29 @@ def save_review(run_id: str, method: str, image_id: str, *, reviewer: str, note:
 def storage_status() -> str:
     """Where results are kept, for the page (:func:`eval.persist.status`), and which runs have
     lines in rows.jsonl that are not valid rows (left out of the table)."""
-    notes = [f"Run {r.run_id}: line(s) {', '.join(map(str, r.skipped[:10]))} of rows.jsonl "
-             "are not valid rows and are left out." for r in list_runs() if r.skipped]
+    notes = [
+        f"Run {r.run_id}: line(s) {', '.join(map(str, r.skipped[:10]))} of rows.jsonl "
+        "are not valid rows and are left out."
+        for r in list_runs()
+        if r.skipped
+    ]
     return "  \n".join([persist.status(), *notes])
 
 
 def notes_table(run_id: str, method: str, image_id: str):
     notes = review_store().history(run_id, method, image_id)
     return pd.DataFrame(
-        [{"when": str(n.updated_at)[:16].replace("T", " "), "reviewer": n.reviewer,
-          "tags": "; ".join(n.tags),
-          "note": n.note} for n in reversed(notes)],
-        columns=["when", "reviewer", "tags", "note"])
+        [
+            {
+                "when": str(n.updated_at)[:16].replace("T", " "),
+                "reviewer": n.reviewer,
+                "tags": "; ".join(n.tags),
+                "note": n.note,
+            }
+            for n in reversed(notes)
+        ],
+        columns=["when", "reviewer", "tags", "note"],
+    )
 
 
 def export_reviews(run_id: str | None = None) -> str:

@@ -35,19 +35,37 @@ def _tent(coc, levels, k):
 
 
 def _blur(layer, radius, blades, rotation):
-    kernel = aperture_kernel(radius, blades=blades, rotation=rotation, softness=1.0).astype(np.float64)
-    return np.stack([ndimage.correlate(layer[..., i], kernel[::-1, ::-1], mode="reflect")
-                     for i in range(layer.shape[-1])], axis=-1)
+    kernel = aperture_kernel(radius, blades=blades, rotation=rotation, softness=1.0).astype(
+        np.float64
+    )
+    return np.stack(
+        [
+            ndimage.correlate(layer[..., i], kernel[::-1, ::-1], mode="reflect")
+            for i in range(layer.shape[-1])
+        ],
+        axis=-1,
+    )
 
 
-def reference_render(image, disparity, *, focus_disparity, strength, band=0.0, blades=0,
-                     rotation=0.0, highlight_boost=0.0, gamma=2.2):
+def reference_render(
+    image,
+    disparity,
+    *,
+    focus_disparity,
+    strength,
+    band=0.0,
+    blades=0,
+    rotation=0.0,
+    highlight_boost=0.0,
+    gamma=2.2,
+):
     image = image.astype(np.float64)
-    coc = signed_coc(disparity, focus_disparity=focus_disparity, strength=strength,
-                     band=band).astype(np.float64)
+    coc = signed_coc(
+        disparity, focus_disparity=focus_disparity, strength=strength, band=band
+    ).astype(np.float64)
     if np.abs(coc).max() < 0.5:
         return image
-    lin = image ** gamma
+    lin = image**gamma
     if highlight_boost > 0:
         t = np.clip((image.max(axis=2) - 0.75) / 0.25, 0, 1)
         u = np.clip((np.abs(coc) - 0.5) / 1.5, 0, 1)

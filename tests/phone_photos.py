@@ -123,8 +123,10 @@ def dynamic_depth_jpeg(pixels: np.ndarray, codes: np.ndarray, *, fmt: str = "Ran
         table_attrs = (f' DepthMap:FocalTableEntryCount="{len(table)}" '
                        f'DepthMap:FocalTable="{focal_table(table)}"')  # fmt: skip
     ns = "http://ns.google.com/photos/dd/1.0/"
-    xmlns = " ".join(f'xmlns:{p}="{ns}{p.lower()}/"' for p in
-                     ("Device", "Container", "Item", "Camera", "DepthMap", "Image", "Profile"))
+    xmlns = " ".join(
+        f'xmlns:{p}="{ns}{p.lower()}/"'
+        for p in ("Device", "Container", "Item", "Camera", "DepthMap", "Image", "Profile")
+    )
     item = '<rdf:li rdf:parseType="Resource"><Container:Item Item:Mime="{}" Item:Length="{}"' \
            '{} Item:DataURI="{}"/></rdf:li>'  # fmt: skip
     std = _packet(

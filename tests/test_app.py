@@ -21,8 +21,13 @@ def test_import_and_build_load_no_model():
         f"import sys; sys.path.insert(0, {str(ROOT)!r}); import app; app.build_demo(); "
         "print('torch' in sys.modules)"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         env={**os.environ, "HF_HUB_OFFLINE": "1"}, timeout=180)
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "HF_HUB_OFFLINE": "1"},
+        timeout=180,
+    )
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip().splitlines()[-1] == "False"
 
@@ -51,8 +56,15 @@ def test_tabs_in_order(demo):
     import gradio as gr
 
     labels = [b.label for b in demo.blocks.values() if isinstance(b, gr.Tab)]
-    assert labels == ["Depth + Blur", "Pix2Pix", "CycleGAN", "BGGAN", "Compare", "Leaderboard",
-                      "Review"]
+    assert labels == [
+        "Depth + Blur",
+        "Pix2Pix",
+        "CycleGAN",
+        "BGGAN",
+        "Compare",
+        "Leaderboard",
+        "Review",
+    ]
 
 
 def test_depth_tab_offers_the_depth_map_stored_in_the_photo(demo):
@@ -65,8 +77,11 @@ def test_depth_tab_offers_the_depth_map_stored_in_the_photo(demo):
 
 
 def test_api_names_unique_and_render_depth_public(demo):
-    names = [fn.api_name for fn in demo.fns.values()
-             if getattr(fn, "api_visibility", "public") != "private" and fn.api_name]
+    names = [
+        fn.api_name
+        for fn in demo.fns.values()
+        if getattr(fn, "api_visibility", "public") != "private" and fn.api_name
+    ]
     assert "render_depth" in names
     assert len(names) == len(set(names))
 
@@ -89,21 +104,28 @@ def _render(client, image, x, y, *, method="depth-lens", source="file", depth=No
     from gradio_client import handle_file
 
     return client.predict(
-        handle_file(str(image)), x, y, method, {"depth_source": source, **settings},
-        handle_file(str(depth)) if depth else None, api_name="/render_depth")
+        handle_file(str(image)),
+        x,
+        y,
+        method,
+        {"depth_source": source, **settings},
+        handle_file(str(depth)) if depth else None,
+        api_name="/render_depth",
+    )
 
 
 def _laplacian_energy(a: np.ndarray) -> float:
     g = a.astype(np.float64).mean(axis=2)
     lap = g[1:-1, 1:-1] * 4 - g[:-2, 1:-1] - g[2:, 1:-1] - g[1:-1, :-2] - g[1:-1, 2:]
-    return float((lap ** 2).mean())
+    return float((lap**2).mean())
 
 
 @pytest.mark.app
 def test_render_depth_endpoint(client):
     """Focus on the motorcycle with its measured disparity: it stays sharp, the far wall blurs."""
-    out_path, depth_path, info = _render(client, EXAMPLES / "motorcycle.png", 300, 250,
-                                         depth=EXAMPLES / "motorcycle_disparity.png")
+    out_path, depth_path, info = _render(
+        client, EXAMPLES / "motorcycle.png", 300, 250, depth=EXAMPLES / "motorcycle_disparity.png"
+    )
     src = np.asarray(Image.open(EXAMPLES / "motorcycle.png").convert("RGB"))
     out_img = Image.open(out_path)
     assert out_img.format == "PNG"
@@ -159,8 +181,9 @@ def test_unreadable_upload_is_a_clear_error_and_server_keeps_serving(client, tmp
     with pytest.raises(AppError, match="outside"):
         _render(client, EXAMPLES / "motorcycle.png", 5000, 10, source="classical")
     # Still serving: a valid request right after succeeds, with the paper's renderer.
-    out_path, _, info = _render(client, EXAMPLES / "motorcycle.png", 300, 250,
-                                method="depth-gauss", source="classical")
+    out_path, _, info = _render(
+        client, EXAMPLES / "motorcycle.png", 300, 250, method="depth-gauss", source="classical"
+    )
     assert info["method"] == "depth-gauss" and info["depth_source"] == "classical"
     assert Image.open(out_path).size == (741, 500)
 
@@ -235,12 +258,21 @@ def test_every_depth_control_offers_exactly_what_the_renderer_accepts(demo):
             assert isinstance(block, gr.Slider), p.name
             assert (block.minimum, block.maximum) == (p.minimum, p.maximum), p.name
             assert not p.allowed, f"{p.name}: a slider cannot leave out values"
-            values = ([int(v) for v in np.arange(p.minimum, p.maximum + 1, p.step)]
-                      if p.kind == "int" else [p.minimum, (p.minimum + p.maximum) / 2,
-                                               p.maximum])
+            values = (
+                [int(v) for v in np.arange(p.minimum, p.maximum + 1, p.step)]
+                if p.kind == "int"
+                else [p.minimum, (p.minimum + p.maximum) / 2, p.maximum]
+            )
         for value in values:
             out = load_method(method)(image, focus=(10, 10), depth=depth, **{p.name: value})
             assert out.image.shape == image.shape, (p.name, value)
         checked.add(p.name)
-    assert {"fnumber", "band", "blades", "rotation", "highlight_boost", "threshold",
-            "sigma"} <= checked
+    assert {
+        "fnumber",
+        "band",
+        "blades",
+        "rotation",
+        "highlight_boost",
+        "threshold",
+        "sigma",
+    } <= checked

@@ -14,8 +14,14 @@ def data_dirs(tmp_path_factory):
     from bokeh.data import synth
 
     data = tmp_path_factory.mktemp("data")
-    synth.generate(data / "synth" / synth.HOLDOUT_NAME, count=3, size=(96, 64), seed=5,
-                   split="holdout", progress=False)
+    synth.generate(
+        data / "synth" / synth.HOLDOUT_NAME,
+        count=3,
+        size=(96, 64),
+        seed=5,
+        split="holdout",
+        progress=False,
+    )
     return data, data / "results"
 
 
@@ -35,8 +41,9 @@ class TestWebUI:
         from eval import webui
         from eval.store import list_runs
 
-        events = list(webui.stream_evaluation(["identity", "depth-gauss-0.25"], "synth", None,
-                                              2, None))
+        events = list(
+            webui.stream_evaluation(["identity", "depth-gauss-0.25"], "synth", None, 2, None)
+        )
         assert events[-1]["event"] == "end" and events[-1]["status"] == "complete"
         table, fig, csv_path = webui.leaderboard("latest")
         assert {"identity", "depth-gauss-0.25"} <= set(table["Method"])
@@ -106,8 +113,9 @@ class TestWebUI:
         err = np.abs(out.astype(int) - gt.astype(int)).mean(axis=2)
         assert heat[err == 0].max() == 0 and heat.max() > 0  # black where equal
         store = webui.review_store()
-        store.add(run_id, "depth-gauss-0.25", items[0]["id"], reviewer="ann", note="halo",
-                  tags=["halo"])
+        store.add(
+            run_id, "depth-gauss-0.25", items[0]["id"], reviewer="ann", note="halo", tags=["halo"]
+        )
         notes = webui.notes_table(run_id, "depth-gauss-0.25", items[0]["id"])
         assert list(notes["reviewer"]) == ["ann"] and notes["tags"][0] == "halo"
         assert "halo" in Path(webui.export_reviews(run_id)).read_text()
@@ -119,8 +127,11 @@ class TestProgressOnThePage:
 
         steps = webui.evaluation_progress(["identity", "depth-lens"], "synth", None, 2, None)
         first = next(steps)  # before the dataset is opened or any image is scored
-        assert first.run_id is None and first.fraction == 0 and first.status.startswith(
-            ("Preparing", "Generating"))
+        assert (
+            first.run_id is None
+            and first.fraction == 0
+            and first.status.startswith(("Preparing", "Generating"))
+        )
         live = None
         rest = []
         for step in steps:
@@ -130,16 +141,17 @@ class TestProgressOnThePage:
                 live = table[table["Images"].str.endswith(" · running")]
         redrawn = [s.status for s in rest if s.redraw]
         run_id = rest[0].run_id
-        assert redrawn == [f"Run {run_id}, 2 methods: 1 of 2 images done (last: 0)",
-                           f"Run {run_id}, 2 methods: 2 of 2 images done (last: 1)",
-                           f"Run {run_id} complete: 2 of 2 images scored, 2 methods."]
+        assert redrawn == [
+            f"Run {run_id}, 2 methods: 1 of 2 images done (last: 0)",
+            f"Run {run_id}, 2 methods: 2 of 2 images done (last: 1)",
+            f"Run {run_id} complete: 2 of 2 images scored, 2 methods.",
+        ]
         assert not any("of 6" in s.status or "3 methods" in s.status for s in rest)
         assert [s.fraction for s in rest if s.redraw] == [0.5, 1.0, 1.0]
         assert sorted(live["Method"]) == ["depth-lens", "depth-lens (oracle depth)", "identity"]
         assert set(live["n"]) == {1}  # the running run, one image in
 
-    def test_the_first_run_says_the_holdout_is_being_generated(self, env, tmp_path,
-                                                                monkeypatch):
+    def test_the_first_run_says_the_holdout_is_being_generated(self, env, tmp_path, monkeypatch):
         from eval import webui
 
         monkeypatch.setenv("BOKEH_DATA_DIR", str(tmp_path))  # no holdout generated here
@@ -198,12 +210,18 @@ def test_run_eval_endpoint_and_token_over_http(env, monkeypatch):
     try:
         client = Client(url, verbose=False)
         names = client.view_api(print_info=False, return_format="dict")["named_endpoints"]
-        assert {"/render_depth", "/run_eval", "/render_pix2pix", "/render_cyclegan",
-                "/render_bggan"} <= set(names)
+        assert {
+            "/render_depth",
+            "/run_eval",
+            "/render_pix2pix",
+            "/render_cyclegan",
+            "/render_bggan",
+        } <= set(names)
         with pytest.raises(AppError, match="admin token"):
             client.predict(["identity"], "synth", "", 1, "", api_name="/run_eval")
-        status, table, _, _ = client.predict(["identity"], "synth", "", 1, "tok-123",
-                                             api_name="/run_eval")
+        status, table, _, _ = client.predict(
+            ["identity"], "synth", "", 1, "tok-123", api_name="/run_eval"
+        )
         assert "complete" in status
         assert "identity" in [row[0] for row in table["data"]]
         client.close()

@@ -71,8 +71,12 @@ def png16_rgb(pixels: np.ndarray) -> bytes:
     h, w, _ = pixels.shape
     rows = b"".join(b"\x00" + pixels[y].astype(">u2").tobytes() for y in range(h))
     ihdr = struct.pack(">IIBBBBB", w, h, 16, 2, 0, 0, 0)
-    return (b"\x89PNG\r\n\x1a\n" + _png_chunk(b"IHDR", ihdr)
-            + _png_chunk(b"IDAT", zlib.compress(rows)) + _png_chunk(b"IEND", b""))
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + _png_chunk(b"IHDR", ihdr)
+        + _png_chunk(b"IDAT", zlib.compress(rows))
+        + _png_chunk(b"IEND", b"")
+    )
 
 
 def exif_rotated_jpeg(displayed: np.ndarray, path: Path) -> None:
@@ -103,29 +107,47 @@ def build_corpus(folder: Path) -> dict[str, Case]:
     jpeg = pil_bytes(Image.fromarray(photo), "JPEG", quality=90)
     put("empty.jpg", b"", "error", match="empty")
     put("truncated.jpg", jpeg[: len(jpeg) * 6 // 10], "error", match="truncated|damaged")
-    put("text_renamed.png", b"Dear diary, today I renamed a text file to .png.\n" * 20, "error",
-        match="text file")
-    put("drawing.svg", b'<?xml version="1.0"?>\n<svg xmlns="http://www.w3.org/2000/svg" '
-        b'width="96" height="64"><circle cx="48" cy="32" r="20" fill="red"/></svg>\n', "error",
-        match="SVG")
+    put(
+        "text_renamed.png",
+        b"Dear diary, today I renamed a text file to .png.\n" * 20,
+        "error",
+        match="text file",
+    )
+    put(
+        "drawing.svg",
+        b'<?xml version="1.0"?>\n<svg xmlns="http://www.w3.org/2000/svg" '
+        b'width="96" height="64"><circle cx="48" cy="32" r="20" fill="red"/></svg>\n',
+        "error",
+        match="SVG",
+    )
     put("bomb_40000x40000.png", bomb_png(), "error", match="too large")
-    put("one_pixel.png", pil_bytes(Image.new("RGB", (1, 1), (10, 200, 30)), "PNG"), "either",
-        size=(1, 1))
+    put(
+        "one_pixel.png",
+        pil_bytes(Image.new("RGB", (1, 1), (10, 200, 30)), "PNG"),
+        "either",
+        size=(1, 1),
+    )
     grey16 = (np.linspace(0, 65535, W)[None, :] * np.ones((H, 1))).astype(np.uint16)
     put("grey_16bit.png", pil_bytes(Image.fromarray(grey16), "PNG"), "ok", size=(W, H))
     put("rgb_16bit.png", png16_rgb(photo.astype(np.uint16) * 257), "ok", size=(W, H))
-    put("cmyk.jpg", pil_bytes(Image.fromarray(photo).convert("CMYK"), "JPEG", quality=90), "ok",
-        size=(W, H))
+    put(
+        "cmyk.jpg",
+        pil_bytes(Image.fromarray(photo).convert("CMYK"), "JPEG", quality=90),
+        "ok",
+        size=(W, H),
+    )
     palette = Image.fromarray(photo).convert("P", palette=Image.Palette.ADAPTIVE, colors=16)
-    put("palette_transparent.png", pil_bytes(palette, "PNG", transparency=0), "ok",
-        size=(W, H))
+    put("palette_transparent.png", pil_bytes(palette, "PNG", transparency=0), "ok", size=(W, H))
     frames = [Image.fromarray(np.roll(photo, 8 * k, axis=1)) for k in range(3)]
-    put("animated.gif", pil_bytes(frames[0], "GIF", save_all=True, append_images=frames[1:],
-                                  duration=100, loop=0), "ok", size=(W, H))
+    put(
+        "animated.gif",
+        pil_bytes(frames[0], "GIF", save_all=True, append_images=frames[1:], duration=100, loop=0),
+        "ok",
+        size=(W, H),
+    )
     exif_rotated_jpeg(_photo(H, W), folder / "exif_orientation6.jpg")  # displayed: W x H
     cases["exif_orientation6.jpg"] = Case(folder / "exif_orientation6.jpg", "ok", (H, W))
-    put("greyscale.jpg", pil_bytes(Image.fromarray(photo).convert("L"), "JPEG"), "ok",
-        size=(W, H))
+    put("greyscale.jpg", pil_bytes(Image.fromarray(photo).convert("L"), "JPEG"), "ok", size=(W, H))
     put("plain.png", pil_bytes(Image.fromarray(photo), "PNG"), "ok", size=(W, H))
     return cases
 
@@ -194,14 +216,21 @@ def server(tmp_path_factory):
         mp.undo()
 
 
-def render_depth(client, image, x, y, *, depth=None, source="classical", method="depth-lens",
-                 **settings):
+def render_depth(
+    client, image, x, y, *, depth=None, source="classical", method="depth-lens", **settings
+):
     """/render_depth with named settings (the rest at their defaults)."""
     from gradio_client import handle_file
 
     return client.predict(
-        handle_file(str(image)), x, y, method, {"depth_source": source, **settings},
-        handle_file(str(depth)) if depth else None, api_name="/render_depth")
+        handle_file(str(image)),
+        x,
+        y,
+        method,
+        {"depth_source": source, **settings},
+        handle_file(str(depth)) if depth else None,
+        api_name="/render_depth",
+    )
 
 
 def _outcome(call):
@@ -258,8 +287,9 @@ def test_corpus_through_every_endpoint(server, corpus, name):
         assert value[2]["method"] == "depth-lens"
         assert_png(value[1], case.size)  # the depth map shown
     for method in TRANSLATION:
-        kind, value = _outcome(lambda m=method: client.predict(
-            handle_file(str(case.path)), api_name=f"/render_{m}"))
+        kind, value = _outcome(
+            lambda m=method: client.predict(handle_file(str(case.path)), api_name=f"/render_{m}")
+        )
         _check(case, f"render_{method}", kind, value, weights=True)
 
 
@@ -284,8 +314,7 @@ def test_corpus_through_the_command_line(corpus, name, tmp_path, capsys, monkeyp
             assert lines and lines[-1].startswith("error: "), captured.err
             assert not [ln for ln in lines[:-1] if not ln.startswith("note: ")], captured.err
             assert not out.exists()
-            _check(case, where, "error", lines[-1][len("error: "):],
-                   weights=method in TRANSLATION)
+            _check(case, where, "error", lines[-1][len("error: ") :], weights=method in TRANSLATION)
 
 
 def test_depth_map_of_another_aspect_ratio(server, corpus, tmp_path, capsys):
@@ -301,8 +330,20 @@ def test_depth_map_of_another_aspect_ratio(server, corpus, tmp_path, capsys):
         render_depth(server["client"], photo, 40, 30, depth=square, source="file")
     assert_clear_message(str(err.value), match="aspect")
     capsys.readouterr()  # drop the server's log of the refusal above
-    status = main(["render", str(photo), "-o", str(tmp_path / "o.png"), "--method", "depth-lens",
-                   "--depth", str(square), "--depth-source", "file"])
+    status = main(
+        [
+            "render",
+            str(photo),
+            "-o",
+            str(tmp_path / "o.png"),
+            "--method",
+            "depth-lens",
+            "--depth",
+            str(square),
+            "--depth-source",
+            "file",
+        ]
+    )
     err_text = capsys.readouterr().err.strip()
     assert status == 1 and err_text.startswith("error: ")
     assert_clear_message(err_text, match="aspect")
@@ -331,8 +372,17 @@ def test_focus_outside_the_image(server, corpus, tmp_path, capsys, x, y):
         render_depth(server["client"], photo, x, y)
     assert_clear_message(str(err.value), match="outside")
     capsys.readouterr()  # drop the server's log of the refusal above
-    status = main(["render", str(photo), "-o", str(tmp_path / "o.png"), "--method",
-                   "depth-lens", f"--focus={x},{y}"])
+    status = main(
+        [
+            "render",
+            str(photo),
+            "-o",
+            str(tmp_path / "o.png"),
+            "--method",
+            "depth-lens",
+            f"--focus={x},{y}",
+        ]
+    )
     err_text = capsys.readouterr().err.strip()
     assert status == 1
     assert_clear_message(err_text, match="outside")
@@ -360,8 +410,12 @@ def _raw_call(url: str, api: str, body: bytes, timeout: float = 60.0) -> tuple[s
     """POST a raw JSON body to gradio's /call route; return (SSE event, data) of the result."""
     import httpx
 
-    r = httpx.post(f"{url}gradio_api/call/{api}", content=body,
-                   headers={"content-type": "application/json"}, timeout=timeout)
+    r = httpx.post(
+        f"{url}gradio_api/call/{api}",
+        content=body,
+        headers={"content-type": "application/json"},
+        timeout=timeout,
+    )
     if r.status_code != 200:
         return "http", f"{r.status_code} {r.text}"
     event_id = r.json()["event_id"]
@@ -392,20 +446,36 @@ def test_nan_settings_over_raw_http(server, corpus):
         assert event == "error", (name, event, data)
         message = json.loads(data)["error"] if data.startswith("{") else data
         assert_clear_message(message, match="finite|number")
-    event, data = _raw_call(server["url"], "render_depth",
-                            json.dumps({"data": template}).encode())
+    event, data = _raw_call(server["url"], "render_depth", json.dumps({"data": template}).encode())
     assert event == "complete", data
 
 
-@pytest.mark.parametrize("flag,value", [("--fnumber", "0"), ("--fnumber", "1e9"),
-                                        ("--fnumber", "nan"), ("--blades", "99"),
-                                        ("--band", "-1"), ("--focus", "nan,3")])
+@pytest.mark.parametrize(
+    "flag,value",
+    [
+        ("--fnumber", "0"),
+        ("--fnumber", "1e9"),
+        ("--fnumber", "nan"),
+        ("--blades", "99"),
+        ("--band", "-1"),
+        ("--focus", "nan,3"),
+    ],
+)
 def test_absurd_settings_through_the_command_line(corpus, tmp_path, capsys, flag, value):
     from bokeh.cli import main
 
     out = tmp_path / "o.png"
-    status = main(["render", str(corpus["plain.png"].path), "-o", str(out), "--method",
-                   "depth-lens", f"{flag}={value}"])
+    status = main(
+        [
+            "render",
+            str(corpus["plain.png"].path),
+            "-o",
+            str(out),
+            "--method",
+            "depth-lens",
+            f"{flag}={value}",
+        ]
+    )
     err_text = capsys.readouterr().err.strip()
     assert status in (1, 2) and not out.exists()
     assert err_text.startswith("error: ")
@@ -445,22 +515,42 @@ def test_exif_rotated_focus_lands_on_the_displayed_content(server, tmp_path, cap
     left, right = (slice(20, 108), slice(12, 80)), (slice(20, 108), slice(112, 180))
     reference = np.asarray(Image.open(photo).transpose(Image.Transpose.ROTATE_270).convert("RGB"))
     for (x, y), sharp, blurred in (((40, 64), left, right), ((150, 64), right, left)):
-        out, _, info = render_depth(server["client"], photo, x, y, depth=depth, source="file",
-                                    fnumber=0.5, band=0.0)
+        out, _, info = render_depth(
+            server["client"], photo, x, y, depth=depth, source="file", fnumber=0.5, band=0.0
+        )
         result = assert_png(out, (192, 128))
         for region_sharp, region_blurred in ((sharp, blurred),):
             ratio_sharp = _laplacian_energy(result[region_sharp]) / _laplacian_energy(
-                reference[region_sharp])
+                reference[region_sharp]
+            )
             ratio_blur = _laplacian_energy(result[region_blurred]) / _laplacian_energy(
-                reference[region_blurred])
+                reference[region_blurred]
+            )
             assert ratio_sharp > 0.8, (x, y, ratio_sharp)
             assert ratio_blur < 0.3, (x, y, ratio_blur)
         # The CLI: --focus in pixels of the input as displayed.
         capsys.readouterr()
         cli_out = tmp_path / f"cli_{x}.png"
-        status = main(["render", str(photo), "-o", str(cli_out), "--method", "depth-lens",
-                       "--depth", str(depth), "--depth-source", "file", "--focus", f"{x},{y}",
-                       "--fnumber", "0.5", "--band", "0"])
+        status = main(
+            [
+                "render",
+                str(photo),
+                "-o",
+                str(cli_out),
+                "--method",
+                "depth-lens",
+                "--depth",
+                str(depth),
+                "--depth-source",
+                "file",
+                "--focus",
+                f"{x},{y}",
+                "--fnumber",
+                "0.5",
+                "--band",
+                "0",
+            ]
+        )
         assert status == 0, capsys.readouterr().err
         cli = assert_png(cli_out, (192, 128))
         assert _laplacian_energy(cli[sharp]) > 0.8 * _laplacian_energy(reference[sharp])
@@ -474,8 +564,10 @@ def test_server_keeps_serving_and_memory_stays_bounded(server, corpus):
     assert_png(out, (W, H))
     assert info["depth_source"] == "classical"
     peak = peak_rss_bytes()
-    print(f"\npeak RSS after the corpus: {peak / 2**20:.0f} MiB "
-          f"(at app start: {server['start_rss'] / 2**20:.0f} MiB)")
+    print(
+        f"\npeak RSS after the corpus: {peak / 2**20:.0f} MiB "
+        f"(at app start: {server['start_rss'] / 2**20:.0f} MiB)"
+    )
     assert peak - server["start_rss"] < 1.5 * GIB
     if server["start_rss"] < 2.5 * GIB:
         assert peak < 4 * GIB

@@ -44,11 +44,18 @@ def app_url(tmp_path_factory):
     from eval.runs import evaluate
 
     data = tmp_path_factory.mktemp("data")
-    synth.generate(data / "synth" / synth.HOLDOUT_NAME, count=EARLIER_IMAGES, size=(96, 64),
-                   seed=3, split="holdout")
-    env = {"BOKEH_RESULTS_DIR": str(tmp_path_factory.mktemp("results")),
-           "BOKEH_DATA_DIR": str(data),
-           "GRADIO_EXAMPLES_CACHE": str(tmp_path_factory.mktemp("examples"))}
+    synth.generate(
+        data / "synth" / synth.HOLDOUT_NAME,
+        count=EARLIER_IMAGES,
+        size=(96, 64),
+        seed=3,
+        split="holdout",
+    )
+    env = {
+        "BOKEH_RESULTS_DIR": str(tmp_path_factory.mktemp("results")),
+        "BOKEH_DATA_DIR": str(data),
+        "GRADIO_EXAMPLES_CACHE": str(tmp_path_factory.mktemp("examples")),
+    }
     old = {k: os.environ.get(k) for k in env}
     os.environ.update(env)
     evaluate(["identity", "depth-gauss-0.25"], "synth")
@@ -69,9 +76,17 @@ def browser():
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=[
-            "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-            "--disable-component-update", "--disable-sync", "--no-first-run"])
+        b = p.chromium.launch(
+            executable_path=CHROMIUM,
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--no-first-run",
+            ],
+        )
         yield b
         b.close()
 
@@ -101,7 +116,8 @@ def _upload(page):
     page.locator("#photo input[type=file]").set_input_files(str(EXAMPLE))
     page.wait_for_function(
         "() => { const i = document.querySelectorAll('input[type=number]');"
-        " return i.length && i[0].value !== ''; }")
+        " return i.length && i[0].value !== ''; }"
+    )
 
 
 def test_upload_click_focus_and_render(page, tmp_path):
@@ -114,7 +130,8 @@ def test_upload_click_focus_and_render(page, tmp_path):
     # Click on the upper right of the photo (the shelves): the focus moves there.
     page.mouse.click(box["x"] + 0.85 * box["width"], box["y"] + 0.2 * box["height"])
     page.wait_for_function(
-        "() => Number(document.querySelectorAll('input[type=number]')[0].value) > 500")
+        "() => Number(document.querySelectorAll('input[type=number]')[0].value) > 500"
+    )
     numbers = page.locator("input[type=number]")
     fx, fy = float(numbers.nth(0).input_value()), float(numbers.nth(1).input_value())
     assert abs(fx - 0.85 * 741) < 12 and abs(fy - 0.2 * 500) < 12
@@ -152,7 +169,8 @@ def test_review_tab_opens(page):
 
 def _gallery_count(page, selector: str, n: int) -> None:
     page.wait_for_function(
-        f"() => document.querySelectorAll('{selector} img').length >= {n}", timeout=180_000)
+        f"() => document.querySelectorAll('{selector} img').length >= {n}", timeout=180_000
+    )
 
 
 def test_example_is_cached_lazily_and_feeds_every_tab(page):
@@ -196,8 +214,15 @@ def _compare_says_what_changed(page) -> None:
 @pytest.fixture
 def phone(browser, app_url, tmp_path):
     """A phone-sized page (390x844 CSS pixels, touch), as on a current iPhone or Pixel."""
-    yield from _open_app(browser, app_url, tmp_path, viewport={"width": 390, "height": 844},
-                         device_scale_factor=2, is_mobile=True, has_touch=True)
+    yield from _open_app(
+        browser,
+        app_url,
+        tmp_path,
+        viewport={"width": 390, "height": 844},
+        device_scale_factor=2,
+        is_mobile=True,
+        has_touch=True,
+    )
 
 
 def _fits(page, locator) -> None:
@@ -225,7 +250,8 @@ def test_phone_layout_is_usable(phone, tmp_path):
     photo.scroll_into_view_if_needed()
     page.wait_for_function(  # the marked photo has replaced the example's and has loaded
         "() => { const i = document.querySelector('#photo img');"
-        " return i && i.complete && i.naturalWidth > 0; }")
+        " return i && i.complete && i.naturalWidth > 0; }"
+    )
     box = photo.bounding_box()
     nat_w, nat_h = photo.evaluate("img => [img.naturalWidth, img.naturalHeight]")
     scale = min(box["width"] / nat_w, box["height"] / nat_h)  # object-fit: contain
@@ -233,7 +259,8 @@ def test_phone_layout_is_usable(phone, tmp_path):
     top = (box["height"] - nat_h * scale) / 2
     photo.tap(position={"x": left + 0.85 * nat_w * scale, "y": top + 0.2 * nat_h * scale})
     page.wait_for_function(
-        "() => Number(document.querySelectorAll('input[type=number]')[0].value) > 500")
+        "() => Number(document.querySelectorAll('input[type=number]')[0].value) > 500"
+    )
     assert page.evaluate(no_sideways)
     _open_tab(page, "Compare")
     page.get_by_role("button", name="Compare all methods").click()
@@ -264,8 +291,12 @@ def _open_tab(page, name: str) -> None:
 # ----------------------------------------------------------------------------- issue #14
 
 DESKTOP = {"viewport": {"width": 1366, "height": 900}}
-PHONE = {"viewport": {"width": 390, "height": 844}, "device_scale_factor": 2, "is_mobile": True,
-         "has_touch": True}
+PHONE = {
+    "viewport": {"width": 390, "height": 844},
+    "device_scale_factor": 2,
+    "is_mobile": True,
+    "has_touch": True,
+}
 NO_SIDEWAYS = "() => document.documentElement.scrollWidth <= window.innerWidth + 1"
 
 
@@ -290,8 +321,12 @@ def _cat(page) -> None:
 
 
 def _boxes_overlap(a: dict, b: dict) -> bool:
-    return not (a["x"] + a["width"] <= b["x"] or b["x"] + b["width"] <= a["x"]
-                or a["y"] + a["height"] <= b["y"] or b["y"] + b["height"] <= a["y"])
+    return not (
+        a["x"] + a["width"] <= b["x"]
+        or b["x"] + b["width"] <= a["x"]
+        or a["y"] + a["height"] <= b["y"]
+        or b["y"] + b["height"] <= a["y"]
+    )
 
 
 def test_phone_first_view_shows_the_examples(browser, app_url, tmp_path):
@@ -392,7 +427,8 @@ def test_depth_file_widget_and_aperture_picture(screen):
     page.get_by_label("Aperture blades").click()
     page.get_by_role("option", name="5", exact=True).click()
     page.wait_for_function(
-        "(src) => document.querySelector('#aperture-preview img').src !== src", arg=src)
+        "(src) => document.querySelector('#aperture-preview img').src !== src", arg=src
+    )
     page.wait_for_timeout(500)
     five = _element_pixels(picture)
     assert five.shape == round_shape.shape
@@ -402,7 +438,8 @@ def test_depth_file_widget_and_aperture_picture(screen):
 
 def _text_box(page, selector: str, text: str) -> dict:
     """The box of the text itself (not of the element holding it)."""
-    return page.evaluate("""([sel, text]) => {
+    return page.evaluate(
+        """([sel, text]) => {
         const walk = document.createTreeWalker(document.querySelector(sel), NodeFilter.SHOW_TEXT);
         while (walk.nextNode()) {
             const node = walk.currentNode, at = node.data.indexOf(text);
@@ -413,19 +450,24 @@ def _text_box(page, selector: str, text: str) -> dict:
             return {x: r.x, y: r.y, width: r.width, height: r.height};
         }
         return null;
-    }""", [selector, text])
+    }""",
+        [selector, text],
+    )
 
 
 def _watch(page, selector: str, name: str) -> None:
     """Record every text ``selector`` shows, in ``window[name]``."""
-    page.evaluate("""([sel, name]) => {
+    page.evaluate(
+        """([sel, name]) => {
         window[name] = [];
         const el = document.querySelector(sel);
         const note = () => { const t = el.innerText.trim();
             if (t && window[name][window[name].length - 1] !== t) window[name].push(t); };
         new MutationObserver(note).observe(el, {subtree: true, childList: true,
                                                 characterData: true});
-    }""", [selector, name])
+    }""",
+        [selector, name],
+    )
 
 
 def test_leaderboard_after_a_tiny_run_started_from_the_page(desktop):
@@ -435,8 +477,12 @@ def test_leaderboard_after_a_tiny_run_started_from_the_page(desktop):
     page.get_by_text("Run an evaluation").click()
     radios = page.locator("#leaderboard-tab").get_by_role("radio")
     offered = [r.evaluate("e => e.closest('label').innerText.trim()") for r in radios.all()]
-    assert offered == ["synth", "ebb (not available here)",
-                       offered[2], "pairs (not available here)"]
+    assert offered == [
+        "synth",
+        "ebb (not available here)",
+        offered[2],
+        "pairs (not available here)",
+    ]
     assert offered[2] in ("vabm", "vabm (not available here)")
     for box in page.locator("#leaderboard-tab input[type=checkbox]").all():
         name = box.evaluate("e => e.closest('label').innerText.trim()")
@@ -447,7 +493,8 @@ def test_leaderboard_after_a_tiny_run_started_from_the_page(desktop):
     _watch(page, "#board-table", "tables")
     page.get_by_role("button", name="Run evaluation").click()
     page.locator("#eval-status").get_by_text("complete: 3 of 3 images scored, 2 methods.").wait_for(
-        timeout=180_000)
+        timeout=180_000
+    )
     said = [s.split("\n")[-1] for s in page.evaluate("window.statuses")]  # without the timer
     said = [s for s in said if s.startswith(("Preparing", "Generating", "Run "))]
     assert said[0].startswith(("Preparing", "Generating")), said  # at once, before a run
@@ -455,8 +502,9 @@ def test_leaderboard_after_a_tiny_run_started_from_the_page(desktop):
     assert any("1 of 3 images done" in s for s in said)
     # The table showed the run while it ran (its rows marked running), not only at the end.
     assert any("· running" in t for t in page.evaluate("window.tables"))
-    page.wait_for_function("() => !document.querySelector('#board-table').innerText"
-                           ".includes('running')")
+    page.wait_for_function(
+        "() => !document.querySelector('#board-table').innerText.includes('running')"
+    )
     table = page.locator("#board-table")
     text = table.inner_text()
     assert f"synth/holdout · {EARLIER_IMAGES} synthetic scenes" in text  # the earlier run stays
@@ -501,7 +549,7 @@ def _check_plot(page, sets=()) -> None:
     assert ours and all(t.endswith(")") for t in ours)
     boxes = [t.bounding_box() for t in labels]
     for i, a in enumerate(boxes):
-        for b in boxes[i + 1:]:
+        for b in boxes[i + 1 :]:
             assert not _boxes_overlap(a, b), shown
     bar, title = plot.locator(".modebar").bounding_box(), plot.locator(".gtitle").bounding_box()
     assert bar is None or not _boxes_overlap(bar, title)
@@ -513,8 +561,11 @@ def test_leaderboard_on_a_phone(browser, app_url, tmp_path):
         page.locator("#board-plot .js-plotly-plot").wait_for()
         table = page.locator("#board-table")
         table.locator("[role=gridcell]").filter(has_text="synth/holdout").first.wait_for()
-        visible = [h for h in table.locator("thead th").all()
-                   if (b := h.bounding_box()) and b["x"] >= 0 and b["x"] + b["width"] <= 390]
+        visible = [
+            h
+            for h in table.locator("thead th").all()
+            if (b := h.bounding_box()) and b["x"] >= 0 and b["x"] + b["width"] <= 390
+        ]
         assert len(visible) >= 2  # more than the Method column
         assert all(h.bounding_box()["width"] >= 40 for h in visible)
         assert page.evaluate(NO_SIDEWAYS)
@@ -536,7 +587,8 @@ def test_review_tab_shows_a_run_and_whole_pictures_and_remembers_the_reviewer(de
         page.wait_for_timeout(1000)
     page.get_by_role("button", name="Show worst images").click()
     page.wait_for_function(
-        f"() => document.querySelectorAll('#review-gallery img').length >= {EARLIER_IMAGES}")
+        f"() => document.querySelectorAll('#review-gallery img').length >= {EARLIER_IMAGES}"
+    )
     page.wait_for_timeout(500)
     gallery = page.locator("#review-gallery").bounding_box()
     thumbs = page.locator("#review-gallery .thumbnail-item").all()
@@ -551,8 +603,10 @@ def test_review_tab_shows_a_run_and_whole_pictures_and_remembers_the_reviewer(de
     assert heading.count(title) == 1  # the image id once
     reviewer = page.locator("#review-reviewer textarea, #review-reviewer input").first
     reviewer.fill("ana")
-    note = ("The blur stops short of the object's edge, and a halo follows the lamp on the left; "
-            "the background texture shows through the bokeh disc.")
+    note = (
+        "The blur stops short of the object's edge, and a halo follows the lamp on the left; "
+        "the background texture shows through the bokeh disc."
+    )
     page.locator("#review-note textarea").first.fill(note)
     page.get_by_role("button", name="Save review").click()
     cell = page.locator("#review-notes [role=gridcell]").filter(has_text="The blur stops short")
@@ -564,6 +618,8 @@ def test_review_tab_shows_a_run_and_whole_pictures_and_remembers_the_reviewer(de
     page.reload()
     page.get_by_text("click the subject").wait_for()
     page.get_by_role("tab", name="Review").click()
-    page.wait_for_function("() => { const e = document.querySelector("
-                           "'#review-reviewer textarea, #review-reviewer input');"
-                           " return e && e.value === 'ana'; }")
+    page.wait_for_function(
+        "() => { const e = document.querySelector("
+        "'#review-reviewer textarea, #review-reviewer input');"
+        " return e && e.value === 'ana'; }"
+    )

@@ -59,15 +59,21 @@ class TestCompareService:
             assert tile.change == pytest.approx(change, abs=0.01)
             diff = tile.difference
             assert diff.image.shape == cat.pixels.shape and diff.mean == pytest.approx(change)
-            assert np.array_equal(diff.image, np.clip(np.abs(
-                tile.image.astype(int) - cat.pixels.astype(int)) * diff.gain, 0, 255))
+            assert np.array_equal(
+                diff.image,
+                np.clip(
+                    np.abs(tile.image.astype(int) - cat.pixels.astype(int)) * diff.gain, 0, 255
+                ),
+            )
         by = {t.method: t for t in tiles}
         assert all(by[m].demo for m in ("pix2pix", "cyclegan", "bggan"))
         assert not by["depth-lens"].demo
         view = compare_view(cat, tiles)
         assert len(view.gallery) == 1 + len(tiles) and len(view.differences) == len(tiles)
-        assert all(f"× {t.difference.gain}" in caption
-                   for t, (_, caption) in zip(tiles, view.differences, strict=True))
+        assert all(
+            f"× {t.difference.gain}" in caption
+            for t, (_, caption) in zip(tiles, view.differences, strict=True)
+        )
         tiny = [t.label for t in tiles if t.change < TINY_CHANGE]
         assert all(label in view.note for label in tiny)  # named under the gallery
         demo_tiny = [t for t in tiles if t.demo and t.change < TINY_CHANGE]
@@ -104,8 +110,15 @@ class TestCompareService:
                 raise BokehError("CycleGAN broke on purpose.")
             return service.render(photo, method=method, **kwargs)
 
-        tiles = list(service.compare(cat, focus=None, settings={"depth_source": "classical"},
-                                     methods=["cyclegan", "depth-gauss"], run=run))
+        tiles = list(
+            service.compare(
+                cat,
+                focus=None,
+                settings={"depth_source": "classical"},
+                methods=["cyclegan", "depth-gauss"],
+                run=run,
+            )
+        )
         assert tiles[0].image is None and "broke on purpose" in tiles[0].message
         assert tiles[0].caption.endswith("not run")
         assert tiles[1].image is not None
@@ -123,8 +136,15 @@ class TestCompareService:
             called.append(method)
             return service.render(photo, method=method, **kwargs)
 
-        tiles = list(service.compare(cat, focus=None, settings={"depth_source": "classical"},
-                                     methods=["pix2pix", "depth-gauss"], run=run))
+        tiles = list(
+            service.compare(
+                cat,
+                focus=None,
+                settings={"depth_source": "classical"},
+                methods=["pix2pix", "depth-gauss"],
+                run=run,
+            )
+        )
         assert called == ["depth-gauss"]
         assert tiles[0].image is None and "no weights" in tiles[0].message
 
@@ -137,8 +157,15 @@ class TestCompareService:
             seen[method] = focus
             return service.render(photo, method=method, focus=focus, **kwargs)
 
-        list(service.compare(cat, focus=(10, 10), settings={"depth_source": "classical"},
-                             methods=["depth-gauss", "pix2pix"], run=run))
+        list(
+            service.compare(
+                cat,
+                focus=(10, 10),
+                settings={"depth_source": "classical"},
+                methods=["depth-gauss", "pix2pix"],
+                run=run,
+            )
+        )
         assert seen == {"depth-gauss": (10, 10), "pix2pix": None}
 
 
@@ -161,9 +188,13 @@ def test_compare_endpoint(client):
     from gradio_client import handle_file
 
     gallery, info = client.predict(
-        handle_file(str(EXAMPLES / "motorcycle.png")), 300, 250,
+        handle_file(str(EXAMPLES / "motorcycle.png")),
+        300,
+        250,
         {"depth_source": "file", "depth_kind": "disparity"},
-        handle_file(str(EXAMPLES / "motorcycle_disparity.png")), api_name="/compare")
+        handle_file(str(EXAMPLES / "motorcycle_disparity.png")),
+        api_name="/compare",
+    )
     assert [row["method"] for row in info] == EXPECTED
     assert all(row["seconds"] > 0 and row["weights"] for row in info)
     assert len(gallery) == 1 + len(EXPECTED)
@@ -184,12 +215,14 @@ def test_compare_endpoint_refuses_bad_uploads_clearly(client, tmp_path):
     bad = tmp_path / "notes.png"
     bad.write_text("not an image")
     with pytest.raises(AppError, match="Could not read the upload"):
-        client.predict(handle_file(str(bad)), 1, 1, {"depth_source": "classical"}, None,
-                       api_name="/compare")
+        client.predict(
+            handle_file(str(bad)), 1, 1, {"depth_source": "classical"}, None, api_name="/compare"
+        )
 
 
-def test_depth_methods_are_badged_with_depth_anything_when_it_was_used(cat, tmp_path_factory,
-                                                                          monkeypatch):
+def test_depth_methods_are_badged_with_depth_anything_when_it_was_used(
+    cat, tmp_path_factory, monkeypatch
+):
     from bokeh import service
     from bokeh.depth import anything
     from bokeh.pipelines import depth_blur
@@ -200,8 +233,14 @@ def test_depth_methods_are_badged_with_depth_anything_when_it_was_used(cat, tmp_
     anything.clear_model_cache()
     depth_blur.DEPTH_CACHE.clear()
     try:
-        tiles = list(service.compare(cat, focus=(175, 115), settings={"depth_source": "auto"},
-                                     methods=["depth-lens", "pix2pix"]))
+        tiles = list(
+            service.compare(
+                cat,
+                focus=(175, 115),
+                settings={"depth_source": "auto"},
+                methods=["depth-lens", "pix2pix"],
+            )
+        )
     finally:
         anything.clear_model_cache()
         depth_blur.DEPTH_CACHE.clear()

@@ -45,14 +45,25 @@ def _build_tiny(folder: Path, *, seed: int = 0, metric: bool = False) -> Path:
     )
 
     backbone = Dinov2Config(
-        hidden_size=32, num_hidden_layers=4, num_attention_heads=2, intermediate_size=64,
-        patch_size=14, image_size=56, out_indices=[1, 2, 3, 4], reshape_hidden_states=False,
+        hidden_size=32,
+        num_hidden_layers=4,
+        num_attention_heads=2,
+        intermediate_size=64,
+        patch_size=14,
+        image_size=56,
+        out_indices=[1, 2, 3, 4],
+        reshape_hidden_states=False,
         initializer_range=0.1,
     )
     cfg = DepthAnythingConfig(
-        backbone_config=backbone, patch_size=14, reassemble_hidden_size=32,
-        neck_hidden_sizes=[8, 16, 32, 32], fusion_hidden_size=16, head_hidden_size=8,
-        initializer_range=0.1, depth_estimation_type="metric" if metric else "relative",
+        backbone_config=backbone,
+        patch_size=14,
+        reassemble_hidden_size=32,
+        neck_hidden_sizes=[8, 16, 32, 32],
+        fusion_hidden_size=16,
+        head_hidden_size=8,
+        initializer_range=0.1,
+        depth_estimation_type="metric" if metric else "relative",
         max_depth=10,
     )
     torch.manual_seed(seed)
@@ -61,8 +72,12 @@ def _build_tiny(folder: Path, *, seed: int = 0, metric: bool = False) -> Path:
         model.head.conv3.bias.fill_(0.1)
     model.save_pretrained(folder)
     DPTImageProcessor(
-        size={"height": 56, "width": 56}, keep_aspect_ratio=True, ensure_multiple_of=14,
-        do_pad=False, image_mean=[0.485, 0.456, 0.406], image_std=[0.229, 0.224, 0.225],
+        size={"height": 56, "width": 56},
+        keep_aspect_ratio=True,
+        ensure_multiple_of=14,
+        do_pad=False,
+        image_mean=[0.485, 0.456, 0.406],
+        image_std=[0.229, 0.224, 0.225],
     ).save_pretrained(folder)
     return folder
 
@@ -90,8 +105,13 @@ def env(monkeypatch, tmp_path):
     monkeypatch.setenv("HF_HUB_CACHE", str(cache))
     monkeypatch.setattr(hf_constants, "HF_HUB_OFFLINE", True)
     monkeypatch.setattr(hf_constants, "HF_HUB_CACHE", str(cache))
-    for name in ("BOKEH_DEPTH_ANYTHING_REPO", "BOKEH_DEPTH_ANYTHING_REVISION",
-                 "BOKEH_DEPTH_ANYTHING_DIR", "BOKEH_WEIGHTS_DIR", "BOKEH_HUB_REPO"):
+    for name in (
+        "BOKEH_DEPTH_ANYTHING_REPO",
+        "BOKEH_DEPTH_ANYTHING_REVISION",
+        "BOKEH_DEPTH_ANYTHING_DIR",
+        "BOKEH_WEIGHTS_DIR",
+        "BOKEH_HUB_REPO",
+    ):
         monkeypatch.delenv(name, raising=False)
     bundled = tmp_path / "bundled"
     bundled.mkdir()
@@ -162,10 +182,17 @@ def test_anything_is_a_listed_source_with_a_label():
 
 
 def test_importing_bokeh_does_not_import_transformers():
-    code = ("import sys, bokeh, bokeh.depth, bokeh.depth.anything, bokeh.weights, "
-            "bokeh.pipelines.depth_blur; print('transformers' in sys.modules)")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         check=True, cwd=Path(__file__).resolve().parents[1])
+    code = (
+        "import sys, bokeh, bokeh.depth, bokeh.depth.anything, bokeh.weights, "
+        "bokeh.pipelines.depth_blur; print('transformers' in sys.modules)"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=Path(__file__).resolve().parents[1],
+    )
     assert out.stdout.strip() == "False"
 
 
@@ -206,8 +233,9 @@ def test_local_folder_through_the_depth_lens_pipeline(tiny, monkeypatch):
     from bokeh.service import Photo, render
 
     photo = Photo((image * 255).round().astype(np.uint8), ())
-    rendered = render(photo, method="depth-lens", focus=(48.0, 32.0),
-                      settings={"depth_source": "anything"})
+    rendered = render(
+        photo, method="depth-lens", focus=(48.0, 32.0), settings={"depth_source": "anything"}
+    )
     assert "Depth: Depth Anything (local folder" in rendered.summary
 
 
@@ -265,7 +293,8 @@ def test_hub_snapshot_in_the_local_cache_is_used_by_auto(tiny, env):
     estimate = estimate_depth(_image(), source="auto")
     assert estimate.source == "anything"
     assert estimate.description == (
-        f"Depth Anything V2 Small (Hub: {REPO}@main, commit {COMMIT[:7]})")
+        f"Depth Anything V2 Small (Hub: {REPO}@main, commit {COMMIT[:7]})"
+    )
     _check_disparity(estimate.disparity, (60, 90))
 
 
@@ -307,11 +336,13 @@ def test_offline_empty_cache_falls_back_and_explicit_choice_explains(env):
 def test_offline_empty_cache_still_prefers_real_densedepth_weights(tmp_path, monkeypatch):
     from bokeh.models.densedepth import MODEL_NAME, DenseDepthConfig, build_densedepth
 
-    cfg = DenseDepthConfig(decoder_width=2.0, growth_rate=4, block_config=(1, 1, 1, 1),
-                           num_init_features=8)
+    cfg = DenseDepthConfig(
+        decoder_width=2.0, growth_rate=4, block_config=(1, 1, 1, 1), num_init_features=8
+    )
     torch.manual_seed(0)
-    wckpt.save_checkpoint(build_densedepth(cfg), tmp_path / "w" / "densedepth",
-                            model_name=MODEL_NAME, config=cfg)
+    wckpt.save_checkpoint(
+        build_densedepth(cfg), tmp_path / "w" / "densedepth", model_name=MODEL_NAME, config=cfg
+    )
     monkeypatch.setenv("BOKEH_WEIGHTS_DIR", str(tmp_path / "w"))
     assert resolve_source("auto") == "model"
     assert estimate_depth(_image(64, 64)).source == "model"
@@ -462,14 +493,18 @@ def test_incomplete_or_wrong_folders_are_refused(tiny, tmp_path, monkeypatch):
 # ----------------------------------------------------------------------------- cache
 
 
-def test_model_is_cached_per_folder_and_reloaded_when_the_source_changes(tiny, tiny_other,
-                                                                         monkeypatch):
+def test_model_is_cached_per_folder_and_reloaded_when_the_source_changes(
+    tiny, tiny_other, monkeypatch
+):
     monkeypatch.setenv("BOKEH_DEPTH_ANYTHING_DIR", str(tiny))
     first = da.DepthAnythingEstimator(device="cpu").load()[0]
     models = []
-    threads = [threading.Thread(
-        target=lambda: models.append(da.DepthAnythingEstimator(device="cpu").load()[0]))
-        for _ in range(4)]
+    threads = [
+        threading.Thread(
+            target=lambda: models.append(da.DepthAnythingEstimator(device="cpu").load()[0])
+        )
+        for _ in range(4)
+    ]
     for t in threads:
         t.start()
     for t in threads:
@@ -483,8 +518,9 @@ def test_model_is_cached_per_folder_and_reloaded_when_the_source_changes(tiny, t
     second = da.DepthAnythingEstimator(device="cpu").load()[0]
     assert second is not first
     b = estimate_depth(image, source="anything")
-    assert str(tiny_other.resolve()) in b.description and not np.array_equal(a.disparity,
-                                                                              b.disparity)
+    assert str(tiny_other.resolve()) in b.description and not np.array_equal(
+        a.disparity, b.disparity
+    )
     monkeypatch.setenv("BOKEH_DEPTH_ANYTHING_DIR", str(tiny))
     assert da.DepthAnythingEstimator(device="cpu").load()[0] is first
 
@@ -536,4 +572,5 @@ def test_evaluation_provenance_names_the_depth_anything_weights(tiny, monkeypatc
         assert entry["sha256"] == file_sha256(tiny / "model.safetensors")
         assert info["summary"].startswith("depth-anything: local-dir sha256 ")
     assert weights_info("depth-lens", False, {"depth_source": "classical"})["summary"] == (
-        "classical depth (no weights)")
+        "classical depth (no weights)"
+    )

@@ -27,12 +27,42 @@ from eval.score import score_pair
 from eval.store import EvaluationBusyError, EvaluationLock, ResultsWriteError, list_runs, load_rows
 
 METHODS = ["identity", "depth-gauss-0.25", "depth-lens"]
-LABELS = ["identity", "depth-gauss-0.25", "depth-gauss-0.25 (oracle depth)", "depth-lens",
-          "depth-lens (oracle depth)"]
-REQUIRED_ROW_COLUMNS = {"run_id", "dataset", "split", "id", "method", "psnr", "ssim",
-                        "ssim_gauss", "seconds", "output", "input_path", "gt_path", "error"}
-REQUIRED_SUMMARY_COLUMNS = {"method", "dataset", "split", "n", "psnr", "ssim", "ssim_gauss",
-                            "psnr_std", "ssim_std", "ssim_gauss_std", "seconds", "complete"}
+LABELS = [
+    "identity",
+    "depth-gauss-0.25",
+    "depth-gauss-0.25 (oracle depth)",
+    "depth-lens",
+    "depth-lens (oracle depth)",
+]
+REQUIRED_ROW_COLUMNS = {
+    "run_id",
+    "dataset",
+    "split",
+    "id",
+    "method",
+    "psnr",
+    "ssim",
+    "ssim_gauss",
+    "seconds",
+    "output",
+    "input_path",
+    "gt_path",
+    "error",
+}
+REQUIRED_SUMMARY_COLUMNS = {
+    "method",
+    "dataset",
+    "split",
+    "n",
+    "psnr",
+    "ssim",
+    "ssim_gauss",
+    "psnr_std",
+    "ssim_std",
+    "ssim_gauss_std",
+    "seconds",
+    "complete",
+}
 
 
 @pytest.fixture(scope="module")
@@ -40,14 +70,16 @@ def synth(tmp_path_factory) -> Path:
     """4 synthetic scenes at 96x64 (split holdout), with true depth and focus points."""
     from bokeh.data.synth import generate
 
-    return generate(tmp_path_factory.mktemp("synth") / "set", count=4, size=(96, 64), seed=1,
-                    split="holdout")
+    return generate(
+        tmp_path_factory.mktemp("synth") / "set", count=4, size=(96, 64), seed=1, split="holdout"
+    )
 
 
 @pytest.fixture(scope="module")
 def complete_run(synth, tmp_path_factory) -> Path:
-    return evaluate(METHODS, "synth", "holdout", root=synth,
-                    results_dir=tmp_path_factory.mktemp("results"))
+    return evaluate(
+        METHODS, "synth", "holdout", root=synth, results_dir=tmp_path_factory.mktemp("results")
+    )
 
 
 def _meta(run_dir: Path) -> dict:
@@ -55,8 +87,12 @@ def _meta(run_dir: Path) -> dict:
 
 
 def _dead_pid() -> int:
-    proc = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
-                          capture_output=True, text=True, check=True)
+    proc = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     return int(proc.stdout)
 
 
@@ -109,8 +145,9 @@ def test_ebb_items_without_annotation_focus_at_the_centre(synth, tmp_path):
     assert not ds.has_depth and item.depth is None
     assert item.focus == ((96 - 1) / 2, (64 - 1) / 2) and "centre" in item.focus_source
     # no true depth: no oracle rows
-    run_dir = evaluate(["depth-lens"], "ebb", "all", root=tmp_path / "ebb", limit=1,
-                       results_dir=tmp_path / "res")
+    run_dir = evaluate(
+        ["depth-lens"], "ebb", "all", root=tmp_path / "ebb", limit=1, results_dir=tmp_path / "res"
+    )
     assert list(load_rows(run_dir)["method"]) == ["depth-lens"]
 
 
@@ -195,8 +232,7 @@ def test_oracle_depth_rows(complete_run):
 
 
 def test_list_runs_and_events(complete_run, synth, tmp_path):
-    events = list(iter_evaluate(["identity"], "synth", root=synth, limit=2,
-                                results_dir=tmp_path))
+    events = list(iter_evaluate(["identity"], "synth", root=synth, limit=2, results_dir=tmp_path))
     assert [e["event"] for e in events] == ["start", "row", "row", "end"]
     assert [e["done"] for e in events] == [0, 1, 2, 2] and {e["total"] for e in events} == {2}
     assert events[1]["row"]["method"] == "identity" and events[1]["error"] is None
@@ -217,8 +253,9 @@ def test_results_dir_default_follows_env(monkeypatch, tmp_path):
 
 
 def test_cancel_after_two_images_then_resume(synth, tmp_path):
-    run_dir = evaluate(["identity"], "synth", root=synth, results_dir=tmp_path,
-                       should_stop=_stop_after(2))
+    run_dir = evaluate(
+        ["identity"], "synth", root=synth, results_dir=tmp_path, should_stop=_stop_after(2)
+    )
     meta = _meta(run_dir)
     assert meta["status"] == "cancelled"
     first = load_rows(run_dir)
@@ -240,8 +277,14 @@ def test_cancel_after_two_images_then_resume(synth, tmp_path):
 
 def test_resume_after_kill_with_half_written_line(synth, tmp_path):
     settings = {"depth-gauss-0.25": {"sigma": 6.0}}
-    run_dir = evaluate(["identity", "depth-gauss-0.25"], "synth", root=synth,
-                       results_dir=tmp_path, settings=settings, should_stop=_stop_after(5))
+    run_dir = evaluate(
+        ["identity", "depth-gauss-0.25"],
+        "synth",
+        root=synth,
+        results_dir=tmp_path,
+        settings=settings,
+        should_stop=_stop_after(5),
+    )
     run_id = _meta(run_dir)["run_id"]
     _simulate_kill(run_dir, half_line='{"run_id": "x", "method": "identity", "id": "2", "ps')
     [info] = list_runs(tmp_path)
@@ -249,8 +292,11 @@ def test_resume_after_kill_with_half_written_line(synth, tmp_path):
     assert len(load_rows(run_dir)) == 5  # the truncated line is ignored
 
     with pytest.raises(BokehError, match="keeps"):
-        next(iter_evaluate(resume=run_id, results_dir=tmp_path,
-                           settings={"depth-gauss-0.25": {"sigma": 2.0}}))
+        next(
+            iter_evaluate(
+                resume=run_id, results_dir=tmp_path, settings={"depth-gauss-0.25": {"sigma": 2.0}}
+            )
+        )
     with pytest.raises(BokehError, match="started with"):
         next(iter_evaluate(["identity"], resume=run_id, results_dir=tmp_path))
 
@@ -268,8 +314,12 @@ def test_resume_after_kill_with_half_written_line(synth, tmp_path):
         next(iter_evaluate(resume=run_id, results_dir=tmp_path))
 
 
-BAD_LINES = ['{"run_id": "x", "id": "9", "psnr": 30.0}',  # valid JSON without a method
-             '{"method": "identity", "id": ["not", "an", "id"]}', "[1, 2, 3]", "not json"]
+BAD_LINES = [
+    '{"run_id": "x", "id": "9", "psnr": 30.0}',  # valid JSON without a method
+    '{"method": "identity", "id": ["not", "an", "id"]}',
+    "[1, 2, 3]",
+    "not json",
+]
 
 
 def test_bad_rows_are_skipped_and_reported_and_resume_finishes(synth, tmp_path, monkeypatch):
@@ -279,8 +329,9 @@ def test_bad_rows_are_skipped_and_reported_and_resume_finishes(synth, tmp_path, 
     from eval import webui
 
     monkeypatch.setenv("BOKEH_RESULTS_DIR", str(tmp_path))
-    run_dir = evaluate(["identity"], "synth", root=synth, results_dir=tmp_path,
-                       should_stop=_stop_after(2))
+    run_dir = evaluate(
+        ["identity"], "synth", root=synth, results_dir=tmp_path, should_stop=_stop_after(2)
+    )
     run_id = _meta(run_dir)["run_id"]
     _simulate_kill(run_dir)
     with open(run_dir / "rows.jsonl", "a") as fh:
@@ -341,8 +392,14 @@ def test_single_flight_across_threads(synth, tmp_path):
 
     def first() -> None:
         try:
-            evaluate(["identity"], "synth", root=synth, limit=1, results_dir=tmp_path,
-                     should_stop=slow_stop)
+            evaluate(
+                ["identity"],
+                "synth",
+                root=synth,
+                limit=1,
+                results_dir=tmp_path,
+                should_stop=slow_stop,
+            )
         except BaseException as exc:  # pragma: no cover - reported below
             errors.append(exc)
 
@@ -367,9 +424,13 @@ def test_single_flight_across_processes(synth, tmp_path):
         f"lock = EvaluationLock({str(tmp_path)!r}).acquire(run_id='other-run')\n"
         "print('locked', flush=True); sys.stdin.read()\n"
     )
-    child = subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.PIPE,
-                             stdout=subprocess.PIPE, text=True,
-                             cwd=Path(__file__).resolve().parents[1])
+    child = subprocess.Popen(
+        [sys.executable, "-c", code],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=Path(__file__).resolve().parents[1],
+    )
     try:
         assert child.stdout.readline().strip() == "locked"
         with pytest.raises(EvaluationBusyError, match="run other-run"):
@@ -397,6 +458,7 @@ def test_read_only_results_dir_is_a_clear_error(synth, tmp_path, monkeypatch):
                 if str(path).startswith(str(results)):
                     raise OSError(errno.EROFS, os.strerror(errno.EROFS), str(path))
                 return real(path, *args, **kwargs)
+
             return wrapper
 
         monkeypatch.setattr(os, "open", refuse(real_open))
@@ -445,12 +507,15 @@ def test_a_failing_method_is_recorded_and_the_run_goes_on(synth, tmp_path, monke
         return pipe
 
     monkeypatch.setattr(runs, "load_method", broken)
-    run_dir = evaluate(["identity", "depth-gauss-0.25"], "synth", root=synth, limit=2,
-                       results_dir=tmp_path)
+    run_dir = evaluate(
+        ["identity", "depth-gauss-0.25"], "synth", root=synth, limit=2, results_dir=tmp_path
+    )
     rows = load_rows(run_dir).set_index(["method", "id"])
     assert rows.loc[("identity", "0"), "error"] == "RuntimeError: out of cheese"
-    assert pd.isna(rows.loc[("identity", "0"), "psnr"]) and rows.loc[("identity", "0"),
-                                                                      "output"] is None
+    assert (
+        pd.isna(rows.loc[("identity", "0"), "psnr"])
+        and rows.loc[("identity", "0"), "output"] is None
+    )
     assert rows.loc[("depth-gauss-0.25", "1"), "error"] is None
     summary = pd.read_csv(run_dir / "summary.csv").set_index("method")
     assert summary.loc["identity", "n"] == 0 and summary.loc["identity", "n_errors"] == 2
@@ -462,8 +527,9 @@ def test_an_unreadable_image_gets_error_rows(synth, tmp_path):
     broken = tmp_path / "broken"
     shutil.copytree(synth, broken)
     (broken / "Training" / "original" / "1.png").write_bytes(b"not a png")
-    run_dir = evaluate(["identity", "depth-lens"], "synth", root=broken, limit=2,
-                       results_dir=tmp_path / "res")
+    run_dir = evaluate(
+        ["identity", "depth-lens"], "synth", root=broken, limit=2, results_dir=tmp_path / "res"
+    )
     rows = load_rows(run_dir)
     bad = rows[rows["id"] == "1"]
     assert len(bad) == 3 and bad["error"].str.contains("could not read image 1").all()
@@ -491,11 +557,25 @@ def test_bad_arguments_fail_before_anything_is_written(synth, tmp_path):
     with pytest.raises(UnknownMethodError, match="did you mean 'identity'"):
         next(iter_evaluate(["identty"], "synth", root=synth, results_dir=tmp_path))
     with pytest.raises(BokehError, match="does not take"):
-        next(iter_evaluate(["identity"], "synth", root=synth, results_dir=tmp_path,
-                           settings={"identity": {"fnumber": 2.0}}))
+        next(
+            iter_evaluate(
+                ["identity"],
+                "synth",
+                root=synth,
+                results_dir=tmp_path,
+                settings={"identity": {"fnumber": 2.0}},
+            )
+        )
     with pytest.raises(BokehError, match="not evaluate"):
-        next(iter_evaluate(["identity"], "synth", root=synth, results_dir=tmp_path,
-                           settings={"depth-lens": {"fnumber": 2.0}}))
+        next(
+            iter_evaluate(
+                ["identity"],
+                "synth",
+                root=synth,
+                results_dir=tmp_path,
+                settings={"depth-lens": {"fnumber": 2.0}},
+            )
+        )
     with pytest.raises(BokehError, match="No run"):
         next(iter_evaluate(resume="20200101T000000000Z-000000", results_dir=tmp_path))
     assert not (tmp_path / "runs").exists()
@@ -505,8 +585,21 @@ def test_bad_arguments_fail_before_anything_is_written(synth, tmp_path):
 
 
 def test_cli_run_prints_summary_and_folder(synth, tmp_path, capsys):
-    rc = eval_main(["run", "--dataset", "synth", "--root", str(synth), "--methods",
-                    "identity,depth-lens", "--limit", "2", "--results", str(tmp_path)])
+    rc = eval_main(
+        [
+            "run",
+            "--dataset",
+            "synth",
+            "--root",
+            str(synth),
+            "--methods",
+            "identity,depth-lens",
+            "--limit",
+            "2",
+            "--results",
+            str(tmp_path),
+        ]
+    )
     out = capsys.readouterr().out.strip().splitlines()
     assert rc == 0
     run_dir = Path(out[-1])
@@ -530,8 +623,19 @@ def test_cli_ctrl_c_cancels_and_resume_finishes(synth, tmp_path, capsys, monkeyp
         return real(*args, **kwargs)
 
     monkeypatch.setattr(runs, "_score_unit", interrupted)
-    rc = eval_main(["run", "--root", str(synth), "--methods", "identity", "--limit", "3",
-                    "--results", str(tmp_path)])
+    rc = eval_main(
+        [
+            "run",
+            "--root",
+            str(synth),
+            "--methods",
+            "identity",
+            "--limit",
+            "3",
+            "--results",
+            str(tmp_path),
+        ]
+    )
     captured = capsys.readouterr()
     assert rc == 130 and "--resume" in captured.err
     [info] = list_runs(tmp_path)

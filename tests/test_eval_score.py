@@ -55,7 +55,8 @@ def test_scores_match_score_pair_and_mean_row_is_last(folders):
             assert float(r[key]) == pytest.approx(expected[key], abs=1e-6)
     for key in METRICS:
         assert float(rows[-1][key]) == pytest.approx(
-            np.mean([float(r[key]) for r in rows[:-1]]), abs=1e-6)
+            np.mean([float(r[key]) for r in rows[:-1]]), abs=1e-6
+        )
     assert report.missing_pred == ["3"] and report.missing_gt == ["7"]
     assert "11" in report.errors and "32x20" in report.errors["11"]
 
@@ -99,5 +100,4 @@ def test_nothing_to_score_is_an_error(tmp_path, capsys, rng):
 
 
 def test_natural_order():
-    assert sorted(["10", "2", "b1", "a10", "a2"], key=natural_key) == ["2", "10", "a2", "a10",
-                                                                       "b1"]
+    assert sorted(["10", "2", "b1", "a10", "a2"], key=natural_key) == ["2", "10", "a2", "a10", "b1"]

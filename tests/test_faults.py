@@ -47,8 +47,14 @@ def data_dir(tmp_path_factory) -> Path:
     from bokeh.data import synth
 
     data = tmp_path_factory.mktemp("data")
-    synth.generate(data / "synth" / synth.HOLDOUT_NAME, count=N_IMAGES, size=(96, 64), seed=11,
-                   split="holdout", progress=False)
+    synth.generate(
+        data / "synth" / synth.HOLDOUT_NAME,
+        count=N_IMAGES,
+        size=(96, 64),
+        seed=11,
+        split="holdout",
+        progress=False,
+    )
     return data
 
 
@@ -56,17 +62,31 @@ def _child_env(data: Path, results: Path, tmp: Path, delay: float = 0.0) -> dict
     hook = tmp / "slow_hook"
     hook.mkdir(exist_ok=True)
     (hook / "sitecustomize.py").write_text(SLOW_SITECUSTOMIZE)
-    env = {k: v for k, v in os.environ.items()
-           if k not in ("EBB_ROOT", "BOKEH_EBB_REPO", "BOKEH_ADMIN_TOKEN")}
-    env.update(BOKEH_DATA_DIR=str(data), BOKEH_RESULTS_DIR=str(results), HF_HUB_OFFLINE="1",
-               PYTHONPATH=os.pathsep.join([str(hook), str(ROOT)]),
-               BOKEH_TEST_ROW_DELAY=str(delay))
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("EBB_ROOT", "BOKEH_EBB_REPO", "BOKEH_ADMIN_TOKEN")
+    }
+    env.update(
+        BOKEH_DATA_DIR=str(data),
+        BOKEH_RESULTS_DIR=str(results),
+        HF_HUB_OFFLINE="1",
+        PYTHONPATH=os.pathsep.join([str(hook), str(ROOT)]),
+        BOKEH_TEST_ROW_DELAY=str(delay),
+    )
     return env
 
 
 def _eval_cli(args: list[str], env: dict[str, str], **kw) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "eval", "run", *args], cwd=ROOT, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kw)
+    return subprocess.Popen(
+        [sys.executable, "-m", "eval", "run", *args],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        **kw,
+    )
 
 
 def _rows(run_dir: Path) -> list[dict]:
@@ -77,12 +97,20 @@ def _rows(run_dir: Path) -> list[dict]:
 
 
 def _digest_tree(folder: Path) -> dict[str, str]:
-    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(folder.rglob("*")) if p.is_file()}
+    return {
+        str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
+    }
 
 
-def _wait_for_rows(results: Path, n: int, proc: subprocess.Popen, timeout: float = 120.0,
-                   exclude: set[str] = frozenset()) -> Path:
+def _wait_for_rows(
+    results: Path,
+    n: int,
+    proc: subprocess.Popen,
+    timeout: float = 120.0,
+    exclude: set[str] = frozenset(),
+) -> Path:
     """The new run folder (not in ``exclude``) once it holds at least ``n`` complete rows."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -111,8 +139,10 @@ def test_sigkill_mid_run_then_resume(data_dir, tmp_path):
     assert first.status == "complete"
     before = _digest_tree(first.path)
 
-    victim = _eval_cli(["--dataset", "synth", "--methods", METHODS],
-                       _child_env(data_dir, results, tmp_path, delay=0.4))
+    victim = _eval_cli(
+        ["--dataset", "synth", "--methods", METHODS],
+        _child_env(data_dir, results, tmp_path, delay=0.4),
+    )
     try:
         run_dir = _wait_for_rows(results, 2, victim, exclude={first.run_id})
         os.kill(victim.pid, signal.SIGKILL)
@@ -181,7 +211,7 @@ def launched(app_env):
 
 def _clear(message: str) -> None:
     assert message and "\n" not in message.strip()
-    assert "Traceback" not in message and "Error:" not in message and "File \"" not in message
+    assert "Traceback" not in message and "Error:" not in message and 'File "' not in message
 
 
 def test_command_line_run_blocks_an_app_request(data_dir, app_env, launched, tmp_path):
@@ -191,8 +221,10 @@ def test_command_line_run_blocks_an_app_request(data_dir, app_env, launched, tmp
 
     from eval.store import list_runs
 
-    cli = _eval_cli(["--dataset", "synth", "--methods", METHODS],
-                    _child_env(data_dir, app_env, tmp_path, delay=0.15))
+    cli = _eval_cli(
+        ["--dataset", "synth", "--methods", METHODS],
+        _child_env(data_dir, app_env, tmp_path, delay=0.15),
+    )
     try:
         _wait_for_rows(app_env, 1, cli)
         with pytest.raises(AppError) as err:
@@ -221,8 +253,9 @@ def test_two_evaluations_at_once_through_the_app(app_env, launched, monkeypatch)
         return real(*args, **kwargs)
 
     monkeypatch.setattr(eval.runs, "_score_unit", slow)
-    first = launched[0].submit(["identity", "depth-gauss-0.25"], "synth", "", N_IMAGES, "",
-                               api_name="/run_eval")
+    first = launched[0].submit(
+        ["identity", "depth-gauss-0.25"], "synth", "", N_IMAGES, "", api_name="/run_eval"
+    )
     deadline = time.monotonic() + 60
     while not list_runs(app_env) and time.monotonic() < deadline:
         time.sleep(0.02)
@@ -254,8 +287,9 @@ def test_stop_through_the_app_ends_within_one_image(app_env, launched, monkeypat
         return real(*args, **kwargs)
 
     monkeypatch.setattr(eval.runs, "_score_unit", slow)
-    job = launched[0].submit(["identity", "depth-gauss-0.25"], "synth", "", N_IMAGES, "",
-                             api_name="/run_eval")
+    job = launched[0].submit(
+        ["identity", "depth-gauss-0.25"], "synth", "", N_IMAGES, "", api_name="/run_eval"
+    )
     run_dir = None
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
@@ -304,9 +338,15 @@ def test_results_dir_that_cannot_be_created(data_dir, tmp_path, monkeypatch):
         # The app still renders photos.
         from gradio_client import handle_file
 
-        out, _, _ = client.predict(handle_file(str(ROOT / "assets/examples/motorcycle.png")),
-                                   300, 250, "depth-gauss", {"depth_source": "classical"}, None,
-                                   api_name="/render_depth")
+        out, _, _ = client.predict(
+            handle_file(str(ROOT / "assets/examples/motorcycle.png")),
+            300,
+            250,
+            "depth-gauss",
+            {"depth_source": "classical"},
+            None,
+            api_name="/render_depth",
+        )
         assert Path(out).is_file()
         client.close()
     finally:
@@ -333,8 +373,9 @@ def test_results_disk_full_mid_run(app_env, launched, monkeypatch):
 
     monkeypatch.setattr(eval.writer, "save_png", fills_up)
     with pytest.raises(AppError) as err:
-        launched[0].predict(["identity", "depth-gauss-0.25"], "synth", "", 2, "",
-                            api_name="/run_eval")
+        launched[0].predict(
+            ["identity", "depth-gauss-0.25"], "synth", "", 2, "", api_name="/run_eval"
+        )
     message = str(err.value)
     _clear(message)
     assert "no space left on device" in message and "Free some space" in message

@@ -24,8 +24,9 @@ from eval.store import list_runs, load_rows
 def synth(tmp_path_factory) -> Path:
     from bokeh.data.synth import generate
 
-    return generate(tmp_path_factory.mktemp("synth") / "set", count=3, size=(96, 64), seed=2,
-                    split="holdout")
+    return generate(
+        tmp_path_factory.mktemp("synth") / "set", count=3, size=(96, 64), seed=2, split="holdout"
+    )
 
 
 def _stop_after(n: int):
@@ -48,8 +49,12 @@ def results(synth, tmp_path_factory) -> dict:
     c = evaluate(["identity"], "synth", root=synth, results_dir=res, should_stop=_stop_after(1))
     d = evaluate(["identity"], "synth", root=synth, results_dir=res, should_stop=_stop_after(2))
     meta = json.loads((d / "run.json").read_text())
-    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
-                          capture_output=True, text=True, check=True)
+    dead = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     meta.update(status="running", pid=int(dead.stdout), pid_start=None, ended_at=None)
     (d / "run.json").write_text(json.dumps(meta))
     return {"dir": res, "A": a.name, "B": b.name, "C": c.name, "D": d.name}
@@ -57,8 +62,12 @@ def results(synth, tmp_path_factory) -> dict:
 
 def test_statuses_of_the_fixture_runs(results):
     status = {r.run_id: r.status for r in list_runs(results["dir"])}
-    assert [status[results[k]] for k in "ABCD"] == ["complete", "complete", "cancelled",
-                                                    "incomplete"]
+    assert [status[results[k]] for k in "ABCD"] == [
+        "complete",
+        "complete",
+        "cancelled",
+        "incomplete",
+    ]
     # newest first
     assert [r.run_id for r in list_runs(results["dir"])] == [results[k] for k in "DCBA"]
 
@@ -68,9 +77,14 @@ def test_comparable_view_keeps_image_sets_apart(results):
     own; the cancelled and killed runs are left out."""
     df = lb.leaderboard_frame(results["dir"])
     got = sorted(zip(df["method"], df["run_id"], df["n"], strict=True))
-    assert got == sorted([("identity", results["A"], 2), ("depth-lens", results["A"], 2),
-                          ("depth-lens (oracle depth)", results["A"], 2),
-                          ("identity", results["B"], 3)])
+    assert got == sorted(
+        [
+            ("identity", results["A"], 2),
+            ("depth-lens", results["A"], 2),
+            ("depth-lens (oracle depth)", results["A"], 2),
+            ("identity", results["B"], 3),
+        ]
+    )
     assert (df["status"] == "complete").all()
     for _, group in df.groupby("image_set"):
         assert sorted(group["rank"]) == list(range(1, len(group) + 1))
@@ -84,26 +98,37 @@ def test_comparable_view_keeps_image_sets_apart(results):
 
 
 def test_a_run_on_the_same_images_supersedes_and_a_smaller_one_does_not(synth, tmp_path):
-    reference = evaluate(["identity", "depth-gauss-0.25"], "synth", root=synth,
-                         results_dir=tmp_path)
+    reference = evaluate(
+        ["identity", "depth-gauss-0.25"], "synth", root=synth, results_dir=tmp_path
+    )
     tiny = evaluate(["identity"], "synth", root=synth, limit=1, results_dir=tmp_path)
     df = lb.leaderboard_frame(tmp_path)
     gauss = ("depth-gauss-0.25", "depth-gauss-0.25 (oracle depth)")
-    assert sorted(zip(df["method"], df["run_id"], strict=True)) == sorted([
-        ("identity", reference.name), *((g, reference.name) for g in gauss),
-        ("identity", tiny.name)])  # the tiny run sits beside the reference rows
+    assert sorted(zip(df["method"], df["run_id"], strict=True)) == sorted(
+        [
+            ("identity", reference.name),
+            *((g, reference.name) for g in gauss),
+            ("identity", tiny.name),
+        ]
+    )  # the tiny run sits beside the reference rows
     same = evaluate(["identity"], "synth", root=synth, results_dir=tmp_path)
     df = lb.leaderboard_frame(tmp_path)
     got = dict(zip(zip(df["method"], df["n"], strict=True), df["run_id"], strict=True))
-    assert got == {("identity", 3): same.name, **{(g, 3): reference.name for g in gauss},
-                   ("identity", 1): tiny.name}
+    assert got == {
+        ("identity", 3): same.name,
+        **{(g, 3): reference.name for g in gauss},
+        ("identity", 1): tiny.name,
+    }
 
 
 def test_image_set_is_dataset_split_and_ids():
     base = {"dataset": "synth", "split": "holdout", "ids": ["1", "0", "2"]}
     assert lb.image_set(base) == lb.image_set({**base, "ids": ["0", "1", "2"]})
-    for other in ({**base, "ids": ["0", "1"]}, {**base, "split": "train"},
-                  {**base, "dataset": "ebb"}):
+    for other in (
+        {**base, "ids": ["0", "1"]},
+        {**base, "split": "train"},
+        {**base, "dataset": "ebb"},
+    ):
         assert lb.image_set(other) != lb.image_set(base)
 
 
@@ -151,16 +176,19 @@ def test_empty_results_give_an_empty_table_with_columns(tmp_path):
 def test_rows_for_plot_and_figure(results):
     frame = lb.leaderboard_frame(results["dir"])
     rows = lb.rows_for_plot(frame)
-    assert sorted((r["method"], r["n"]) for r in rows) == sorted([
-        ("identity", 2), ("depth-lens", 2), ("depth-lens (oracle depth)", 2), ("identity", 3)])
+    assert sorted((r["method"], r["n"]) for r in rows) == sorted(
+        [("identity", 2), ("depth-lens", 2), ("depth-lens (oracle depth)", 2), ("identity", 3)]
+    )
     assert all(math.isfinite(r["psnr"]) and math.isfinite(r["ssim"]) for r in rows)
     assert [r["oracle"] for r in rows if r["method"].endswith("(oracle depth)")] == [True]
     fig = lb.scatter_figure(rows)
     assert fig.layout.title.text  # the plot says what it shows
     ours = [t for t in fig.data if not t.name.startswith("reported elsewhere")]
     # one trace per image set, named by its dataset, split and number of images
-    assert sorted(t.name for t in ours) == ["synth/holdout · 2 synthetic scenes",
-                                            "synth/holdout · 3 synthetic scenes"]
+    assert sorted(t.name for t in ours) == [
+        "synth/holdout · 2 synthetic scenes",
+        "synth/holdout · 3 synthetic scenes",
+    ]
     labels = [text for t in ours for text in t.text if text]
     assert labels and all(re.search(r" \(n=\d+\)$", text) for text in labels)
     hover = [d for t in ours for d in t.customdata]
@@ -173,31 +201,50 @@ def test_rows_for_plot_and_figure(results):
 def test_plot_labels_the_best_few_per_set_and_never_two_on_one_spot():
     """Fifteen methods in one cluster (as the synthetic reference run has): at most three
     labels per image set, none within reach of another; every point keeps its hover."""
-    rows = [{"method": f"m{k}", "psnr": 30 + 0.2 * k, "ssim": 0.9 - 0.003 * k, "oracle": False,
-             "dataset": "synth", "split": "holdout", "n": 64,
-             "set": "synth/holdout · 64 synthetic scenes", "set_key": "a", "run": "r"}
-            for k in range(15)]
+    rows = [
+        {
+            "method": f"m{k}",
+            "psnr": 30 + 0.2 * k,
+            "ssim": 0.9 - 0.003 * k,
+            "oracle": False,
+            "dataset": "synth",
+            "split": "holdout",
+            "n": 64,
+            "set": "synth/holdout · 64 synthetic scenes",
+            "set_key": "a",
+            "run": "r",
+        }
+        for k in range(15)
+    ]
     fig = lb.scatter_figure(rows, references=REFERENCE_POINTS)
     ours = fig.data[0]
     shown = [k for k, text in enumerate(ours.text) if text]
     assert 1 <= len(shown) <= board_plot.LABELLED_PER_SET and shown[0] == 0
     assert len(ours.customdata) == 15
-    placed = [(x, y) for t in fig.data for x, y, text in zip(t.x, t.y, t.text, strict=True)
-              if text]
+    placed = [(x, y) for t in fig.data for x, y, text in zip(t.x, t.y, t.text, strict=True) if text]
     xs, ys = [x for t in fig.data for x in t.x], [y for t in fig.data for y in t.y]
     dx, dy = max(xs) - min(xs), max(ys) - min(ys)
     for i, (x1, y1) in enumerate(placed):
-        for x2, y2 in placed[i + 1:]:
+        for x2, y2 in placed[i + 1 :]:
             assert abs(x1 - x2) / dx >= 0.16 or abs(y1 - y2) / dy >= 0.06
 
 
 def test_rows_for_plot_name_their_set():
-    df = pd.DataFrame({"method": ["identity", "identity"], "dataset": ["synth", "vabm"],
-                       "split": ["holdout", "all"], "psnr": [30.0, 20.0], "n": [3, 18],
-                       "n_images": [3, 18], "ssim": [0.9, float("nan")]})
+    df = pd.DataFrame(
+        {
+            "method": ["identity", "identity"],
+            "dataset": ["synth", "vabm"],
+            "split": ["holdout", "all"],
+            "psnr": [30.0, 20.0],
+            "n": [3, 18],
+            "n_images": [3, 18],
+            "ssim": [0.9, float("nan")],
+        }
+    )
     rows = lb.rows_for_plot(df)
     assert [(r["method"], r["set"], r["n"]) for r in rows] == [
-        ("identity", "synth/holdout · 3 synthetic scenes", 3)]
+        ("identity", "synth/holdout · 3 synthetic scenes", 3)
+    ]
 
 
 def test_live_run_is_visible_by_id_but_not_in_latest(synth, tmp_path):
@@ -224,8 +271,9 @@ def test_worst_images_order_and_paths(results):
         assert len(worst) == 2
         assert values == sorted(values, reverse=not METRICS[metric].higher_is_better)
         expected = rows[rows["method"] == "depth-lens"][metric]
-        assert values[0] == pytest.approx(expected.min() if METRICS[metric].higher_is_better
-                                          else expected.max())
+        assert values[0] == pytest.approx(
+            expected.min() if METRICS[metric].higher_is_better else expected.max()
+        )
         for w in worst:
             assert Path(w["output"]).is_file() and Path(w["input"]).is_file()
             assert Path(w["gt"]).is_file() and w["id"] in w["caption"]
@@ -261,11 +309,19 @@ def test_bundled_reference_runs_are_listed_after_local_ones(tmp_path, monkeypatc
     monkeypatch.setattr(store, "bundled_runs_dir", lambda: bundled)
     monkeypatch.setenv("BOKEH_RESULTS_DIR", str(local))
     monkeypatch.setenv("BOKEH_BUNDLED_RUNS", "1")
-    for run_id, parent in (("20260101T000000000Z-aaaaaa", bundled),
-                           ("20260202T000000000Z-bbbbbb", local / "runs")):
+    for run_id, parent in (
+        ("20260101T000000000Z-aaaaaa", bundled),
+        ("20260202T000000000Z-bbbbbb", local / "runs"),
+    ):
         (parent / run_id).mkdir(parents=True)
-        meta = {"run_id": run_id, "status": "complete", "dataset": "synth",
-                "split": "holdout", "methods": ["identity"], "n_images": 1}
+        meta = {
+            "run_id": run_id,
+            "status": "complete",
+            "dataset": "synth",
+            "split": "holdout",
+            "methods": ["identity"],
+            "n_images": 1,
+        }
         (parent / run_id / "run.json").write_text(json.dumps(meta))
     ids = [r.run_id for r in store.list_runs()]
     assert ids == ["20260202T000000000Z-bbbbbb", "20260101T000000000Z-aaaaaa"]

@@ -12,8 +12,7 @@ import pytest
 def test_sixteen_clients_five_renders_each(tmp_path):
     from eval.bench_app import format_load, load_test
 
-    result = load_test(clients=16, requests=5, size=(1024, 683), workdir=tmp_path,
-                       timeout=480)
+    result = load_test(clients=16, requests=5, size=(1024, 683), workdir=tmp_path, timeout=480)
     print("\n" + format_load(result))
     assert result["errors"] == []
     assert result["completed"] == result["expected"] == 80  # nothing dropped

@@ -49,8 +49,7 @@ def np_psnr_em(gt: np.ndarray, pred: np.ndarray, data_range: float = 255) -> flo
     return sk_psnr(g, np.clip(p * gains, 0, data_range), data_range)
 
 
-REFERENCES = {"psnr": sk_psnr, "ssim": sk_ssim, "ssim_gauss": sk_ssim_gauss,
-              "psnr_em": np_psnr_em}
+REFERENCES = {"psnr": sk_psnr, "ssim": sk_ssim, "ssim_gauss": sk_ssim_gauss, "psnr_em": np_psnr_em}
 TOLS = {"psnr": PSNR_TOL, "ssim": SSIM_TOL, "ssim_gauss": SSIM_TOL, "psnr_em": PSNR_TOL}
 OURS = {"psnr": M.psnr, "ssim": M.ssim, "ssim_gauss": M.ssim_gauss}
 

@@ -248,8 +248,11 @@ def test_residual_generators_start_as_identity_and_learn(name):
     """Residual demo generators return their input until trained; one step moves them off it."""
     torch.manual_seed(0)
     module = {"unet": unet, "resnet": resnet, "glassnet": glassnet}[name]
-    build = {"unet": unet.UNetGenerator, "resnet": resnet.ResnetGenerator,
-             "glassnet": glassnet.GlassNet}[name]
+    build = {
+        "unet": unet.UNetGenerator,
+        "resnet": resnet.ResnetGenerator,
+        "glassnet": glassnet.GlassNet,
+    }[name]
     model = build(module.preset("demo", residual=True))
     x = torch.rand(2, 3, 64, 64) * 1.6 - 0.8
     first = model(x)

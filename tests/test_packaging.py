@@ -21,8 +21,14 @@ def test_the_build_finds_every_package_the_commands_import():
     assert conf["build-system"]["build-backend"] == "setuptools.build_meta"
     include = conf["tool"]["setuptools"]["packages"]["find"]["include"]
     found = set(setuptools.find_packages(where=str(ROOT), include=include))
-    for package in ("bokeh", "bokeh.methods", "bokeh.weights", "bokeh.pipelines", "eval",
-                    "training"):
+    for package in (
+        "bokeh",
+        "bokeh.methods",
+        "bokeh.weights",
+        "bokeh.pipelines",
+        "eval",
+        "training",
+    ):
         assert package in found, package
     assert not {p for p in found if p.split(".")[0] in ("tests", "assets")}
 

@@ -51,16 +51,28 @@ class FakeHub:
         return [kw for n, kw in self.calls if n == name]
 
     def create_repo(self, repo_id, *, token=None, private=None, repo_type=None, exist_ok=False):
-        self._call("create_repo", repo_id=repo_id, token=token, private=private,
-                   repo_type=repo_type, exist_ok=exist_ok)
+        self._call(
+            "create_repo",
+            repo_id=repo_id,
+            token=token,
+            private=private,
+            repo_type=repo_type,
+            exist_ok=exist_ok,
+        )
         if repo_id in self.repos and not exist_ok:
             raise RuntimeError("409 conflict")
         self.repos.setdefault(repo_id, private)
 
     def create_commit(self, repo_id, operations, *, commit_message, token=None, repo_type=None):
         ops = list(operations)
-        self._call("create_commit", repo_id=repo_id, token=token, repo_type=repo_type,
-                   paths=[op.path_in_repo for op in ops], message=commit_message)
+        self._call(
+            "create_commit",
+            repo_id=repo_id,
+            token=token,
+            repo_type=repo_type,
+            paths=[op.path_in_repo for op in ops],
+            message=commit_message,
+        )
         self.entered.set()
         if self.gate is not None:
             assert self.gate.wait(10)
@@ -79,16 +91,23 @@ class FakeHub:
             from huggingface_hub.errors import RepositoryNotFoundError
 
             request = httpx2.Request("GET", f"https://huggingface.co/api/datasets/{repo_id}")
-            raise RepositoryNotFoundError("Repository Not Found",
-                                          response=httpx2.Response(404, request=request))
+            raise RepositoryNotFoundError(
+                "Repository Not Found", response=httpx2.Response(404, request=request)
+            )
         root = self.folder / repo_id
         files = [p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file()]
         return sorted(files) + self.extra_listing
 
-    def snapshot_download(self, repo_id, *, repo_type=None, local_dir=None, token=None,
-                          allow_patterns=None):
-        self._call("snapshot_download", repo_id=repo_id, token=token, repo_type=repo_type,
-                   patterns=list(allow_patterns or []))
+    def snapshot_download(
+        self, repo_id, *, repo_type=None, local_dir=None, token=None, allow_patterns=None
+    ):
+        self._call(
+            "snapshot_download",
+            repo_id=repo_id,
+            token=token,
+            repo_type=repo_type,
+            patterns=list(allow_patterns or []),
+        )
         if any(run in pat for run in self.broken for pat in allow_patterns or []):
             raise OSError("connection reset while downloading")
         root = self.folder / repo_id
@@ -115,8 +134,14 @@ def data_dir(tmp_path_factory) -> Path:
     from bokeh.data import synth
 
     data = tmp_path_factory.mktemp("data")
-    synth.generate(data / "synth" / synth.HOLDOUT_NAME, count=2, size=(96, 64), seed=3,
-                   split="holdout", progress=False)
+    synth.generate(
+        data / "synth" / synth.HOLDOUT_NAME,
+        count=2,
+        size=(96, 64),
+        seed=3,
+        split="holdout",
+        progress=False,
+    )
     return data
 
 
@@ -126,8 +151,13 @@ def base_run(data_dir, tmp_path_factory) -> Path:
     from bokeh.data import synth
     from eval.runs import evaluate
 
-    return evaluate(METHODS, "synth", "holdout", root=data_dir / "synth" / synth.HOLDOUT_NAME,
-                    results_dir=tmp_path_factory.mktemp("base"))
+    return evaluate(
+        METHODS,
+        "synth",
+        "holdout",
+        root=data_dir / "synth" / synth.HOLDOUT_NAME,
+        results_dir=tmp_path_factory.mktemp("base"),
+    )
 
 
 @pytest.fixture
@@ -136,8 +166,14 @@ def env(data_dir, tmp_path, monkeypatch) -> Path:
     results = tmp_path / "results"
     monkeypatch.setenv("BOKEH_DATA_DIR", str(data_dir))
     monkeypatch.setenv("BOKEH_RESULTS_DIR", str(results))
-    for name in ("BOKEH_RESULTS_REPO", "BOKEH_RESULTS_PUSH_IMAGES", "HF_TOKEN",
-                 "BOKEH_ADMIN_TOKEN", "EBB_ROOT", "BOKEH_EBB_REPO"):
+    for name in (
+        "BOKEH_RESULTS_REPO",
+        "BOKEH_RESULTS_PUSH_IMAGES",
+        "HF_TOKEN",
+        "BOKEH_ADMIN_TOKEN",
+        "EBB_ROOT",
+        "BOKEH_EBB_REPO",
+    ):
         monkeypatch.delenv(name, raising=False)
     yield results
     persist.default().close()
@@ -149,14 +185,17 @@ def _copy_run(run: Path, results: Path) -> str:
 
 
 def _note(results: Path, who: str, text: str, image: str = "0", run_id: str = "r1"):
-    return ReviewStore(results / "reviews.sqlite").add(run_id, "identity", image, reviewer=who,
-                                                       note=text, tags=["halo"])
+    return ReviewStore(results / "reviews.sqlite").add(
+        run_id, "identity", image, reviewer=who, note=text, tags=["halo"]
+    )
 
 
 def _notes(results: Path) -> list[dict]:
     reviews = ReviewStore(results / "reviews.sqlite").all()
-    return sorted(({k: v for k, v in r.to_dict().items() if k != "id"} for r in reviews),
-                  key=lambda d: d["updated_at"])
+    return sorted(
+        ({k: v for k, v in r.to_dict().items() if k != "id"} for r in reviews),
+        key=lambda d: d["updated_at"],
+    )
 
 
 def _snapshot(results: Path) -> tuple:
@@ -165,8 +204,10 @@ def _snapshot(results: Path) -> tuple:
 
     runs = [(r.run_id, r.status, r.done, r.total, r.methods) for r in list_runs(results)]
     board = leaderboard_frame(results, run="all")
-    outputs = {p.relative_to(results).as_posix(): p.read_bytes()
-               for p in sorted(results.glob("runs/*/outputs/*/*.png"))}
+    outputs = {
+        p.relative_to(results).as_posix(): p.read_bytes()
+        for p in sorted(results.glob("runs/*/outputs/*/*.png"))
+    }
     return runs, board, outputs, _notes(results)
 
 
@@ -179,8 +220,9 @@ def _assert_same(a: tuple, b: tuple) -> None:
 def _expected_run_files(run_dir: Path) -> set[str]:
     rows = [json.loads(line) for line in (run_dir / "rows.jsonl").read_text().splitlines()]
     base = f"runs/{run_dir.name}/"
-    return ({base + n for n in persist.RUN_FILES}
-            | {base + r["output"] for r in rows if r.get("output")})
+    return {base + n for n in persist.RUN_FILES} | {
+        base + r["output"] for r in rows if r.get("output")
+    }
 
 
 # ----------------------------------------------------------------------------- configuration
@@ -190,8 +232,11 @@ def test_the_setting_names_a_folder_or_a_dataset_repo(tmp_path):
     assert isinstance(mirrors.mirror_for(f"file://{tmp_path}"), LocalMirror)
     assert mirrors.mirror_for(f"file://{tmp_path}").folder == tmp_path
     assert mirrors.mirror_for(str(tmp_path)).folder == tmp_path
-    for spec in ("ana/bokeh-results", "datasets/ana/bokeh-results",
-                 "https://huggingface.co/datasets/ana/bokeh-results"):
+    for spec in (
+        "ana/bokeh-results",
+        "datasets/ana/bokeh-results",
+        "https://huggingface.co/datasets/ana/bokeh-results",
+    ):
         mirror = mirrors.mirror_for(spec, token=TOKEN)
         assert isinstance(mirror, HubMirror) and mirror.repo_id == REPO
         assert TOKEN not in repr(mirror) and TOKEN not in mirror.describe()
@@ -247,8 +292,9 @@ def test_folder_mirror_round_trip_through_the_app(env, tmp_path, monkeypatch):
     # stray files that must never travel: the lock is already there; add temporaries
     (run_dir / ".rows.jsonl.abc.tmp").write_text("partial")
     (run_dir / "outputs" / "identity" / ".1.png.x.tmp").write_bytes(b"partial")
-    webui.save_review(run_id, "identity", "0", reviewer="ana", note="halo on the edge",
-                      tags=["halo"])
+    webui.save_review(
+        run_id, "identity", "0", reviewer="ana", note="halo on the edge", tags=["halo"]
+    )
     webui.save_review(run_id, "depth-gauss-0.25", "1", reviewer="bo", note="too soft")
     persist.push_run(run_id)
     assert persist.flush(30)
@@ -322,8 +368,9 @@ def test_hub_round_trip_with_the_stand_in(base_run, tmp_path, caplog):
     assert hub.files() == _expected_run_files(first / "runs" / run_id) | {"reviews.jsonl"}
 
     creates = hub.calls_named("create_repo")
-    assert creates == [{"repo_id": REPO, "token": TOKEN, "private": True,
-                        "repo_type": "dataset", "exist_ok": True}]
+    assert creates == [
+        {"repo_id": REPO, "token": TOKEN, "private": True, "repo_type": "dataset", "exist_ok": True}
+    ]
     assert all(kw["repo_type"] == "dataset" and kw["token"] == TOKEN for _, kw in hub.calls)
     commits = hub.calls_named("create_commit")
     assert commits[0]["paths"][-1].endswith("run.json")  # the run is whole once it lands
@@ -471,9 +518,15 @@ def test_unsafe_names_in_the_mirror_are_ignored(base_run, tmp_path):
     p = Persister(HubMirror(REPO, api=hub), root, retry_delays=())
     p.push_run(run_id)
     assert p.flush(30)
-    hub.extra_listing = ["runs/../evil/run.json", "runs/.hidden/run.json",
-                         f"runs/{run_id}/../../evil.png", "runs/x/outputs/m/../../../y.png",
-                         "/etc/run.json", "runs/x\\y/run.json", ".eval.lock"]
+    hub.extra_listing = [
+        "runs/../evil/run.json",
+        "runs/.hidden/run.json",
+        f"runs/{run_id}/../../evil.png",
+        "runs/x/outputs/m/../../../y.png",
+        "/etc/run.json",
+        "runs/x\\y/run.json",
+        ".eval.lock",
+    ]
     stored = hub.folder / REPO / "runs" / run_id
     (stored / "script.sh").write_text("echo not a result")  # really there: never fetched
     (stored / "outputs" / "identity" / ".hidden.png").write_bytes(b"x")
@@ -482,11 +535,14 @@ def test_unsafe_names_in_the_mirror_are_ignored(base_run, tmp_path):
     assert q.restore(timeout=30) and q.flush(30)
     assert q.restored_runs == [run_id]
     asked = [pat for kw in hub.calls_named("snapshot_download") for pat in kw["patterns"]]
-    assert asked and all(".." not in a and "/." not in a and not a.startswith(("/", ".")) for a in asked)
+    assert asked and all(
+        ".." not in a and "/." not in a and not a.startswith(("/", ".")) for a in asked
+    )
     assert sorted(p.name for p in (tmp_path / "sub").iterdir()) == ["back"]
     restored = {p.relative_to(back).as_posix() for p in back.rglob("*") if p.is_file()}
     assert {p for p in restored if p.startswith("runs/")} == _expected_run_files(
-        back / "runs" / run_id)
+        back / "runs" / run_id
+    )
     for who in (p, q):
         who.close()
 
@@ -506,12 +562,16 @@ def test_restore_keeps_local_notes_and_restoring_twice_adds_nothing(tmp_path):
     pb = Persister(mirror, b, retry_delays=())
     assert pb.restore(timeout=30) and pb.flush(30)
     notes = _notes(b)
-    assert [n["note"] for n in notes] == ["first look", "another reviewer",
-                                          "second look, on machine b"]
+    assert [n["note"] for n in notes] == [
+        "first look",
+        "another reviewer",
+        "second look, on machine b",
+    ]
     store = ReviewStore(b / "reviews.sqlite")
     # the newest note stays "the" note although it was stored before the older ones arrived
     assert [r.note for r in store.latest("r1", "identity", "0", reviewer="ana")] == [
-        "second look, on machine b"]
+        "second look, on machine b"
+    ]
     assert pb.restore(timeout=30) and pb.flush(30)
     assert _notes(b) == notes and store.count() == 3
     # the restore sent b's note up; a push from a merges it there too
@@ -530,8 +590,15 @@ def test_merge_skips_bad_records_and_duplicates(tmp_path):
     record = saved.to_dict()
     bad = {**record, "created_at": "yesterday"}
     with pytest.warns(UserWarning, match="Skipped 2"):
-        added = store.merge([record, record, bad, {"run_id": "r"},
-                             {**record, "note": "y", "updated_at": "2099-01-01T00:00:00+00:00"}])
+        added = store.merge(
+            [
+                record,
+                record,
+                bad,
+                {"run_id": "r"},
+                {**record, "note": "y", "updated_at": "2099-01-01T00:00:00+00:00"},
+            ]
+        )
     assert added == 1 and store.count() == 2
     assert store.latest("r", "m", "i")[0].note == "y"
 
@@ -607,7 +674,8 @@ def test_files_the_mirror_lost_are_sent_again(base_run, tmp_path):
     assert pa.flush(30) and not mirror.exists()  # the manifest alone says all is there
     assert pa.restore(timeout=30) and pa.flush(30)  # a start compares with the mirror
     assert {p.relative_to(mirror).as_posix() for p in mirror.rglob("*") if p.is_file()} == (
-        _expected_run_files(a / "runs" / run_id))
+        _expected_run_files(a / "runs" / run_id)
+    )
     pa.close()
 
 
@@ -640,11 +708,23 @@ def test_app_start_reads_the_mirror_back(base_run, data_dir, tmp_path):
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     root = Path(__file__).resolve().parents[1]
-    env = {**os.environ, "BOKEH_RESULTS_REPO": f"file://{mirror}", "BOKEH_RESULTS_DIR":
-           str(fresh), "BOKEH_DATA_DIR": str(data_dir), "GRADIO_SERVER_PORT": str(port),
-           "HF_HUB_OFFLINE": "1", "BOKEH_DEPTH_ANYTHING_REPO": "none"}
-    proc = subprocess.Popen([sys.executable, "app.py"], cwd=root, env=env, text=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    env = {
+        **os.environ,
+        "BOKEH_RESULTS_REPO": f"file://{mirror}",
+        "BOKEH_RESULTS_DIR": str(fresh),
+        "BOKEH_DATA_DIR": str(data_dir),
+        "GRADIO_SERVER_PORT": str(port),
+        "HF_HUB_OFFLINE": "1",
+        "BOKEH_DEPTH_ANYTHING_REPO": "none",
+    }
+    proc = subprocess.Popen(
+        [sys.executable, "app.py"],
+        cwd=root,
+        env=env,
+        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
     try:
         deadline = time.monotonic() + 180
         while True:
@@ -666,8 +746,9 @@ def test_app_start_reads_the_mirror_back(base_run, data_dir, tmp_path):
     assert "Results are saved to" in out
 
 
-def test_a_restored_run_reviews_with_this_machines_copy_of_the_dataset(base_run, env, tmp_path,
-                                                                      monkeypatch):
+def test_a_restored_run_reviews_with_this_machines_copy_of_the_dataset(
+    base_run, env, tmp_path, monkeypatch
+):
     """Rows record absolute input/ground-truth paths; on a new disk the dataset lives elsewhere
     (regenerated holdout, another EBB! folder) and the Review tab must still find them."""
     from eval import webui

@@ -53,7 +53,8 @@ class TestGDepth:
         # RangeInverse: disparity normalised over [near, far] is 1 - code / 255
         np.testing.assert_allclose(depth.disparity, 1 - codes / 255, atol=1e-6)
         assert depth.describe().startswith(
-            "depth map stored in the photo (GDepth, RangeInverse, near 0.3 m, far 4.1 m")
+            "depth map stored in the photo (GDepth, RangeInverse, near 0.3 m, far 4.1 m"
+        )
         assert depth.focus_distance is None and depth.focus_disparity is None
 
     def test_range_linear_16_bit(self):

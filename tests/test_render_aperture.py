@@ -87,9 +87,7 @@ class TestApertureKernel:
         polygon = _support_area(aperture_kernel(radius, blades=blades, rotation=7.0))
         assert polygon == pytest.approx(disc, rel=0.04)
 
-    @pytest.mark.parametrize(
-        "blades", [0, 3, 4, 5, 6, 8, 12]
-    )
+    @pytest.mark.parametrize("blades", [0, 3, 4, 5, 6, 8, 12])
     def test_aperture_fits_in_its_array(self, blades):
         # The whole anti-aliased aperture lies inside the array: nothing on its outer border
         # (otherwise polygon corners are cut off and the bokeh ball loses its shape).

@@ -41,8 +41,14 @@ def test_creates_parent_dirs_and_wal(tmp_path: Path) -> None:
 
 
 def test_round_trip(store: ReviewStore) -> None:
-    saved = store.add("run1", "pix2pix", "img_001", reviewer="ana", note=" halo on hair ",
-                      tags=["Halo", "wrong focus"])
+    saved = store.add(
+        "run1",
+        "pix2pix",
+        "img_001",
+        reviewer="ana",
+        note=" halo on hair ",
+        tags=["Halo", "wrong focus"],
+    )
     got = store.latest("run1", "pix2pix", "img_001")
     assert got == [saved]
     r = got[0]
@@ -100,8 +106,11 @@ def test_tag_counts(store: ReviewStore) -> None:
     # A revision replaces its earlier version in the counts by default.
     store.add("r", "m", "i1", reviewer="ana", tags=["halo"])
     assert store.tag_counts("r", "m") == {"halo": 3, "dark mask": 1}
-    assert store.tag_counts("r", "m", latest_only=False) == {"halo": 4, "artifact": 1,
-                                                             "dark mask": 1}
+    assert store.tag_counts("r", "m", latest_only=False) == {
+        "halo": 4,
+        "artifact": 1,
+        "dark mask": 1,
+    }
     assert store.tag_counts("r") == {"halo": 3, "dark mask": 2}
     everything = store.tag_counts()
     assert everything["colour shift"] == 1
@@ -235,8 +244,11 @@ def test_lone_surrogates_are_refused_in_one_line(store: ReviewStore) -> None:
     """Issue #12, item 9: a lone surrogate (only a forged request sends one) in a note, name,
     tag or id is refused with one line instead of sqlite's UnicodeEncodeError."""
     bad = "x\ud800y"
-    for kwargs, what in ((dict(note=bad), "note"), (dict(reviewer=bad), "reviewer name"),
-                         (dict(tags=[bad]), "tag")):
+    for kwargs, what in (
+        (dict(note=bad), "note"),
+        (dict(reviewer=bad), "reviewer name"),
+        (dict(tags=[bad]), "tag"),
+    ):
         args = {"reviewer": "ann", **kwargs}
         with pytest.raises(ReviewValidationError, match=f"{what} holds characters") as info:
             store.add("r1", "m", "i1", **args)
@@ -248,15 +260,17 @@ def test_lone_surrogates_are_refused_in_one_line(store: ReviewStore) -> None:
 
 def test_nul_is_stripped_from_names_and_tags_as_from_notes(store: ReviewStore) -> None:
     """Issue #12, item 9: NUL bytes were stripped from notes only."""
-    saved = store.add("r1", "m", "i1", reviewer="an\x00n", note="n\x00ote",
-                      tags=["ha\x00lo", "wrong\x00 focus"])
+    saved = store.add(
+        "r1", "m", "i1", reviewer="an\x00n", note="n\x00ote", tags=["ha\x00lo", "wrong\x00 focus"]
+    )
     assert (saved.reviewer, saved.note, saved.tags) == ("ann", "note", ("halo", "wrong focus"))
     [again] = store.history("r1", "m", "i1")
     assert "\x00" not in again.reviewer + again.note + "".join(again.tags)
 
 
-@pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() == 0,
-                    reason="root ignores permission bits")
+@pytest.mark.skipif(
+    not hasattr(os, "geteuid") or os.geteuid() == 0, reason="root ignores permission bits"
+)
 def test_read_only_dir_gives_clear_error(tmp_path: Path) -> None:
     folder = tmp_path / "ro"
     folder.mkdir()
@@ -286,10 +300,16 @@ def _parse_csv(text: str) -> list[dict[str, str]]:
 
 
 def test_export_csv_columns_and_rows(store: ReviewStore, tmp_path: Path) -> None:
-    store.add("r1", "m", "i1", reviewer="ana", note='quote " and, comma\nnew line',
-              tags=["halo", "dark mask"])
+    store.add(
+        "r1",
+        "m",
+        "i1",
+        reviewer="ana",
+        note='quote " and, comma\nnew line',
+        tags=["halo", "dark mask"],
+    )
     store.add("r1", "m", "i1", reviewer="ana", note="revised")
-    store.add("r1", "m", "i2", reviewer="bo", note="=HYPERLINK(\"x\")")
+    store.add("r1", "m", "i2", reviewer="bo", note='=HYPERLINK("x")')
     store.add("r2", "m", "i1", reviewer="ana", note="other run")
 
     out = tmp_path / "exports" / "reviews.csv"
@@ -308,7 +328,7 @@ def test_export_csv_columns_and_rows(store: ReviewStore, tmp_path: Path) -> None
     assert store.export_csv(buf) == 4
     assert len(_parse_csv(buf.getvalue())) == 4
     latest = _parse_csv(store.export_csv_text("r1", latest_only=True))
-    assert [r["note"] for r in latest] == ["revised", "'=HYPERLINK(\"x\")"]
+    assert [r["note"] for r in latest] == ["revised", '\'=HYPERLINK("x")']
     assert _parse_csv(store.export_csv_text("nope")) == []
     assert store.export_csv_text("nope").splitlines()[0].split(",") == list(CSV_COLUMNS)
 
@@ -320,8 +340,14 @@ def _process_writer(path: str, worker: int, n: int, start) -> None:
     s = ReviewStore(path)
     start.wait()
     for k in range(n):
-        s.add("run", "m", f"img_{k % 5}", reviewer=f"proc{worker}", note=f"p{worker}-{k}",
-              tags=["halo"])
+        s.add(
+            "run",
+            "m",
+            f"img_{k % 5}",
+            reviewer=f"proc{worker}",
+            note=f"p{worker}-{k}",
+            tags=["halo"],
+        )
 
 
 def test_concurrent_writers_lose_nothing(tmp_path: Path) -> None:
@@ -330,8 +356,10 @@ def test_concurrent_writers_lose_nothing(tmp_path: Path) -> None:
     ctx = mp.get_context("spawn")
     # One barrier for every writer (processes and threads), so they really write at once.
     start = ctx.Barrier(N_PROCS + N_THREADS, timeout=60)
-    procs = [ctx.Process(target=_process_writer, args=(str(path), w, N_WRITES, start))
-             for w in range(N_PROCS)]
+    procs = [
+        ctx.Process(target=_process_writer, args=(str(path), w, N_WRITES, start))
+        for w in range(N_PROCS)
+    ]
     for p in procs:
         p.start()
     errors: list[BaseException] = []
@@ -342,8 +370,14 @@ def test_concurrent_writers_lose_nothing(tmp_path: Path) -> None:
             start.wait()
             for k in range(N_WRITES):
                 # Every thread writes on the same few images, so writes collide.
-                s.add("run", "m", f"img_{k % 5}", reviewer=f"thread{worker}",
-                      note=f"t{worker}-{k}", tags=["dark mask"])
+                s.add(
+                    "run",
+                    "m",
+                    f"img_{k % 5}",
+                    reviewer=f"thread{worker}",
+                    note=f"t{worker}-{k}",
+                    tags=["dark mask"],
+                )
                 if k % 10 == 0:
                     s.latest("run", "m", f"img_{k % 5}")  # readers interleaved with writers
         except BaseException as exc:  # noqa: BLE001 - reported below

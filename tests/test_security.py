@@ -37,11 +37,21 @@ def server(tmp_path_factory):
 
     data = tmp_path_factory.mktemp("data")
     results = tmp_path_factory.mktemp("results")
-    synth.generate(data / "synth" / synth.HOLDOUT_NAME, count=2, size=(96, 64), seed=7,
-                   split="holdout", progress=False)
+    synth.generate(
+        data / "synth" / synth.HOLDOUT_NAME,
+        count=2,
+        size=(96, 64),
+        seed=7,
+        split="holdout",
+        progress=False,
+    )
     mp = pytest.MonkeyPatch()
-    for name, value in (("BOKEH_ADMIN_TOKEN", TOKEN), ("BOKEH_MAX_UPLOAD_MB", "1"),
-                        ("BOKEH_DATA_DIR", str(data)), ("BOKEH_RESULTS_DIR", str(results))):
+    for name, value in (
+        ("BOKEH_ADMIN_TOKEN", TOKEN),
+        ("BOKEH_MAX_UPLOAD_MB", "1"),
+        ("BOKEH_DATA_DIR", str(data)),
+        ("BOKEH_RESULTS_DIR", str(results)),
+    ):
         mp.setenv(name, value)
     for name in ("EBB_ROOT", "BOKEH_EBB_REPO", "GRADIO_ALLOWED_PATHS"):
         mp.delenv(name, raising=False)
@@ -52,8 +62,14 @@ def server(tmp_path_factory):
     _, url, _ = demo.launch(prevent_thread_lock=True, quiet=True, **kwargs)
     client = Client(url, verbose=False)
     try:
-        yield {"url": url, "client": client, "demo": demo, "kwargs": kwargs, "results": results,
-               "data": data}
+        yield {
+            "url": url,
+            "client": client,
+            "demo": demo,
+            "kwargs": kwargs,
+            "results": results,
+            "data": data,
+        }
     finally:
         client.close()
         demo.close()
@@ -85,22 +101,32 @@ def _fn_index(url: str, api_name: str) -> int:
     return dep["id"]
 
 
-def _queue_join(url: str, fn_index: int, data: list, timeout: float = 60.0,
-                event_data=None) -> dict:
+def _queue_join(
+    url: str, fn_index: int, data: list, timeout: float = 60.0, event_data=None
+) -> dict:
     """The websocket-free queue protocol the page itself uses: join, then read the SSE stream
     until the job completes; returns the ``process_completed`` message."""
     import httpx
 
     session = secrets.token_hex(6)
-    r = httpx.post(f"{url}gradio_api/queue/join", timeout=timeout, json={
-        "data": data, "fn_index": fn_index, "session_hash": session, "event_data": event_data,
-        "trigger_id": None})
+    r = httpx.post(
+        f"{url}gradio_api/queue/join",
+        timeout=timeout,
+        json={
+            "data": data,
+            "fn_index": fn_index,
+            "session_hash": session,
+            "event_data": event_data,
+            "trigger_id": None,
+        },
+    )
     assert r.status_code == 200, r.text
-    with httpx.stream("GET", f"{url}gradio_api/queue/data", params={"session_hash": session},
-                      timeout=timeout) as stream:
+    with httpx.stream(
+        "GET", f"{url}gradio_api/queue/data", params={"session_hash": session}, timeout=timeout
+    ) as stream:
         for line in stream.iter_lines():
             if line.startswith("data: ") and '"process_completed"' in line:
-                return json.loads(line[len("data: "):])
+                return json.loads(line[len("data: ") :])
     raise AssertionError("the queue stream ended without a result")
 
 
@@ -166,14 +192,15 @@ def test_token_never_appears_in_pages_logs_messages_or_results(server, caplog, c
 
     caplog.set_level(logging.DEBUG)
     client, url = server["client"], server["url"]
-    status, table, _, _ = client.predict(["identity"], "synth", "", 1, TOKEN,
-                                         api_name="/run_eval")
+    status, table, _, _ = client.predict(["identity"], "synth", "", 1, TOKEN, api_name="/run_eval")
     assert "complete" in status and "identity" in [row[0] for row in table["data"]]
     _events(url, "run_eval", [["identity"], "synth", "", 1, TOKEN[:-1]])
     out, err = capfd.readouterr()
     # the server did log the refusal (one line, a visitor's mistake)
-    assert any("refused: Starting an evaluation needs the admin token" in r.getMessage()
-               for r in caplog.records)
+    assert any(
+        "refused: Starting an evaluation needs the admin token" in r.getMessage()
+        for r in caplog.records
+    )
     assert TOKEN not in caplog.text
     assert TOKEN not in out and TOKEN not in err
     for page in ("", "config", "gradio_api/info", "gradio_api/openapi.json"):
@@ -194,8 +221,12 @@ def _file_data(path: str) -> dict:
     return {"path": path, "meta": {"_type": "gradio.FileData"}, "orig_name": Path(path).name}
 
 
-SERVER_FILES = ["/etc/passwd", str(ROOT / "app.py"), str(ROOT / "assets/examples/motorcycle.png"),
-                "../../../../etc/passwd"]
+SERVER_FILES = [
+    "/etc/passwd",
+    str(ROOT / "app.py"),
+    str(ROOT / "assets/examples/motorcycle.png"),
+    "../../../../etc/passwd",
+]
 
 
 @pytest.mark.parametrize("path", SERVER_FILES)
@@ -234,8 +265,7 @@ def test_evaluation_split_is_not_a_path(server):
 
     for split in ("../../../../etc", "/etc/passwd", str(ROOT / "assets")):
         with pytest.raises(AppError) as err:
-            server["client"].predict(["identity"], "synth", split, 1, TOKEN,
-                                     api_name="/run_eval")
+            server["client"].predict(["identity"], "synth", split, 1, TOKEN, api_name="/run_eval")
         message = str(err.value)
         assert "split" in message.lower() and "root:x:" not in message
         assert "Traceback" not in message
@@ -264,16 +294,18 @@ def test_uploads_over_the_limit_are_refused(server, tmp_path):
     Image.fromarray(rng.integers(0, 256, (900, 900, 3), dtype=np.uint8)).save(big)
     assert os.path.getsize(big) > 2 * 2**20
     with pytest.raises(Exception, match="maximum") as err:
-        server["client"].predict(handle_file(str(big)), 5, 5, LENS, CLASSICAL, None,
-                                 api_name="/render_depth")
+        server["client"].predict(
+            handle_file(str(big)), 5, 5, LENS, CLASSICAL, None, api_name="/render_depth"
+        )
     assert "Traceback" not in str(err.value)
     with open(big, "rb") as fh:
         r = httpx.post(f"{server['url']}gradio_api/upload", files={"files": fh}, timeout=60)
     assert r.status_code == 413
     small = tmp_path / "small.png"
     Image.fromarray(rng.integers(0, 256, (64, 96, 3), dtype=np.uint8)).save(small)
-    out, _, _ = server["client"].predict(handle_file(str(small)), 5, 5, LENS, CLASSICAL, None,
-                                         api_name="/render_depth")
+    out, _, _ = server["client"].predict(
+        handle_file(str(small)), 5, 5, LENS, CLASSICAL, None, api_name="/render_depth"
+    )
     assert Image.open(out).size == (96, 64)
 
 
@@ -303,10 +335,12 @@ def _probes(tmp_path: Path) -> list:
     buf = io.BytesIO()
     Image.fromarray(np.full((8, 8, 3), 9, np.uint8)).save(buf, "PNG")
     data_url = "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()
-    paths = [secret, tmp_path / "missing.png", tmp_path, text, Path("/etc/passwd"),
-             ROOT / "app.py"]
-    return ([{"path": str(p)} for p in paths] + [_file_data(str(secret))]
-            + [{"path": None, "url": data_url}, {"path": str(secret), "url": data_url}])
+    paths = [secret, tmp_path / "missing.png", tmp_path, text, Path("/etc/passwd"), ROOT / "app.py"]
+    return (
+        [{"path": str(p)} for p in paths]
+        + [_file_data(str(secret))]
+        + [{"path": None, "url": data_url}, {"path": str(secret), "url": data_url}]
+    )
 
 
 def test_upload_and_example_events_take_only_uploaded_files(server, tmp_path):
@@ -343,17 +377,24 @@ def test_no_event_takes_a_file_that_was_not_uploaded(server, tmp_path):
     kinds = {c["id"]: c["type"] for c in config["components"]}
     tried = []
     for dep in config["dependencies"]:
-        slots = [k for k, cid in enumerate(dep["inputs"])
-                 if kinds.get(cid) in ("image", "file", "gallery", "imageslider")]
+        slots = [
+            k
+            for k, cid in enumerate(dep["inputs"])
+            if kinds.get(cid) in ("image", "file", "gallery", "imageslider")
+        ]
         for k in slots:
             data = [None] * len(dep["inputs"])
             data[k] = secret
             done = _queue_join(url, dep["id"], data)
-            assert done["success"] is False and done["output"]["error"] == FILE_REFUSED, \
-                (dep.get("api_name"), k, done)
+            assert done["success"] is False and done["output"]["error"] == FILE_REFUSED, (
+                dep.get("api_name"),
+                k,
+                done,
+            )
             tried.append(dep.get("api_name"))
-    assert {"on_upload", "example_session", "render_depth", "compare",
-            "render_pix2pix"} <= set(tried)
+    assert {"on_upload", "example_session", "render_depth", "compare", "render_pix2pix"} <= set(
+        tried
+    )
 
 
 def _rss_mib() -> float:
@@ -376,13 +417,20 @@ def test_json_bodies_and_data_urls_are_bounded(server, tmp_path):
     url = server["url"]
     fn = _fn_index(url, "example_session")
     big = "data:image/png;base64," + base64.b64encode(os.urandom(6 << 20)).decode()
-    body = json.dumps({"data": [{"path": None, "url": big}, 3, 3], "fn_index": fn,
-                       "session_hash": secrets.token_hex(6)}).encode()
+    body = json.dumps(
+        {
+            "data": [{"path": None, "url": big}, 3, 3],
+            "fn_index": fn,
+            "session_hash": secrets.token_hex(6),
+        }
+    ).encode()
     del big
     headers = {"content-type": "application/json"}
     before = _rss_mib()
-    for route in ["gradio_api/queue/join"] * 4 + ["gradio_api/call/render_depth",
-                                                  "gradio_api/run/render_depth"]:
+    for route in ["gradio_api/queue/join"] * 4 + [
+        "gradio_api/call/render_depth",
+        "gradio_api/run/render_depth",
+    ]:
         r = httpx.post(f"{url}{route}", content=body, headers=headers, timeout=60)
         assert r.status_code == 413, (route, r.status_code, r.text[:200])
         assert "limit" in r.text
@@ -445,8 +493,14 @@ def space_layout(tmp_path_factory):
     outside = Path(tempfile.mkdtemp(prefix=".bokeh-test-results-", dir=Path.home()))
     results, data = outside / "results", tmp_path_factory.mktemp("data")
     assert not str(outside).startswith((tempfile.gettempdir(), os.getcwd()))
-    root = synth.generate(data / "synth" / synth.HOLDOUT_NAME, count=2, size=(96, 64), seed=7,
-                          split="holdout", progress=False)
+    root = synth.generate(
+        data / "synth" / synth.HOLDOUT_NAME,
+        count=2,
+        size=(96, 64),
+        seed=7,
+        split="holdout",
+        progress=False,
+    )
     mp = pytest.MonkeyPatch()
     for name, value in (("BOKEH_RESULTS_DIR", str(results)), ("BOKEH_DATA_DIR", str(data))):
         mp.setenv(name, value)
@@ -477,15 +531,24 @@ def _open_review(url: str, session: str, run_id: str) -> dict:
 def _in_session(url: str, session: str, api: str, data: list, event_data=None) -> dict:
     import httpx
 
-    r = httpx.post(f"{url}gradio_api/queue/join", timeout=60, json={
-        "data": data, "fn_index": _fn_index(url, api), "session_hash": session,
-        "event_data": event_data, "trigger_id": None})
+    r = httpx.post(
+        f"{url}gradio_api/queue/join",
+        timeout=60,
+        json={
+            "data": data,
+            "fn_index": _fn_index(url, api),
+            "session_hash": session,
+            "event_data": event_data,
+            "trigger_id": None,
+        },
+    )
     assert r.status_code == 200, r.text
-    with httpx.stream("GET", f"{url}gradio_api/queue/data", params={"session_hash": session},
-                      timeout=60) as stream:
+    with httpx.stream(
+        "GET", f"{url}gradio_api/queue/data", params={"session_hash": session}, timeout=60
+    ) as stream:
         for line in stream.iter_lines():
             if line.startswith("data: ") and '"process_completed"' in line:
-                return json.loads(line[len("data: "):])
+                return json.loads(line[len("data: ") :])
     raise AssertionError("the queue stream ended without a result")
 
 
@@ -499,8 +562,9 @@ def test_review_works_with_results_outside_the_working_and_temp_dirs(space_layou
     assert shown["success"] is True, json.dumps(shown)[:600]
     gallery = shown["output"]["data"][0]
     assert len(gallery) == 2
-    picked = _in_session(url, session, "pick_review", [None, run_id],
-                         event_data={"index": 1, "value": None})
+    picked = _in_session(
+        url, session, "pick_review", [None, run_id], event_data={"index": 1, "value": None}
+    )
     assert picked["success"] is True, json.dumps(picked)[:600]
     assert str(space_layout["results"]) not in json.dumps(shown) + json.dumps(picked)
 
@@ -514,20 +578,27 @@ def test_forged_events_get_one_clear_line(server, tmp_path, monkeypatch):
 
     results = tmp_path / "results"
     monkeypatch.setenv("BOKEH_RESULTS_DIR", str(results))  # read by the server per request
-    run_id = evaluate(["identity"], "synth", "holdout", results_dir=results,
-                      root=server["data"] / "synth" / synth.HOLDOUT_NAME).name
+    run_id = evaluate(
+        ["identity"],
+        "synth",
+        "holdout",
+        results_dir=results,
+        root=server["data"] / "synth" / synth.HOLDOUT_NAME,
+    ).name
     url, session = server["url"], secrets.token_hex(6)
     assert _open_review(url, session, run_id)["success"]
     messages = {}
-    done = _in_session(url, session, "pick_review", [None, run_id],
-                       event_data={"index": 99, "value": None})
+    done = _in_session(
+        url, session, "pick_review", [None, run_id], event_data={"index": 99, "value": None}
+    )
     messages["gallery click"] = done
     photo = tmp_path / "p.png"
     Image.fromarray(np.full((32, 48, 3), 128, np.uint8)).save(photo)
     uploaded_photo = _in_session(url, session, "on_upload", [_file_data(_upload(url, photo))])
     assert uploaded_photo["success"], json.dumps(uploaded_photo)
-    messages["photo click"] = _in_session(url, session, "on_click", [None],
-                                          event_data={"index": None, "value": None})
+    messages["photo click"] = _in_session(
+        url, session, "on_click", [None], event_data={"index": None, "value": None}
+    )
     uploaded = _file_data(_upload(url, photo))
     fn = _fn_index(url, "render_depth")
     for what, data in {

@@ -23,8 +23,18 @@ def front() -> dict:
 
 
 def test_front_matter_has_what_a_gradio_space_needs(front):
-    for key in ("title", "emoji", "sdk", "sdk_version", "app_file", "python_version", "license",
-                "short_description", "models", "datasets"):
+    for key in (
+        "title",
+        "emoji",
+        "sdk",
+        "sdk_version",
+        "app_file",
+        "python_version",
+        "license",
+        "short_description",
+        "models",
+        "datasets",
+    ):
         assert key in front, key
     assert front["sdk"] == "gradio"
     assert (ROOT / front["app_file"]).is_file()
@@ -33,8 +43,11 @@ def test_front_matter_has_what_a_gradio_space_needs(front):
 
 
 def test_versions_agree_with_the_project(front):
-    gradio_req = next(Requirement(line) for line in (ROOT / "requirements.txt").read_text()
-                      .splitlines() if line.startswith("gradio"))
+    gradio_req = next(
+        Requirement(line)
+        for line in (ROOT / "requirements.txt").read_text().splitlines()
+        if line.startswith("gradio")
+    )
     assert Version(str(front["sdk_version"])) in gradio_req.specifier
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     assert project["license"]["text"].lower() == front["license"]
@@ -70,9 +83,14 @@ def test_every_setting_the_code_reads_is_documented():
 
 
 def test_space_section_names_the_secrets():
-    section = README[README.index("## Deploy as a Hugging Face Space"):]
-    section = section[:section.index("\n## ", 3)]
-    for name in ("BOKEH_ADMIN_TOKEN", "HF_TOKEN", "BOKEH_RESULTS_REPO", "BOKEH_HUB_REPO",
-                 "BOKEH_EBB_REPO"):
+    section = README[README.index("## Deploy as a Hugging Face Space") :]
+    section = section[: section.index("\n## ", 3)]
+    for name in (
+        "BOKEH_ADMIN_TOKEN",
+        "HF_TOKEN",
+        "BOKEH_RESULTS_REPO",
+        "BOKEH_HUB_REPO",
+        "BOKEH_EBB_REPO",
+    ):
         assert name in section, name
     assert "Secret" in section

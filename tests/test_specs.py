@@ -121,7 +121,9 @@ class TestAMethodIsOneDeclaration:
                 handle_file(str(_photo(tmp_path))), 5, 5, "depth-flat-test",
                 {"depth_source": "classical", "cut": 0.0, "grey": 0.0}, None,
                 api_name="/render_depth")  # fmt: skip
-            assert info["cut"] == 0.0 and (np.asarray(Image.open(out)).max(axis=2) == 0).mean() > 0.9
+            assert (
+                info["cut"] == 0.0 and (np.asarray(Image.open(out)).max(axis=2) == 0).mean() > 0.9
+            )
             client.close()
         finally:
             demo.close()

@@ -387,8 +387,16 @@ class TestLearningRateDecay:
         from training.runtime import lr_factor
 
         out = tmp_path / "run"
-        train(_opts("cyclegan", synth_root, out, steps=4, batch_size=1,
-                    hparams={"lr_decay": 0.5, "lr": 1e-3}))
+        train(
+            _opts(
+                "cyclegan",
+                synth_root,
+                out,
+                steps=4,
+                batch_size=1,
+                hparams={"lr_decay": 0.5, "lr": 1e-3},
+            )
+        )
         meta = json.loads((out / "train_state.json").read_text())
         for name in ("G", "D"):
             group = meta["optimizers"][name]["param_groups"][0]

@@ -137,9 +137,22 @@ def test_two_processes_equal_one_process_on_the_global_batch(tmp_path):
     outputs = []
     for attempt in range(6):
         out = subprocess.run(
-            [sys.executable, "-m", "pytest", f"{__file__}::test_ddp_check", "-q",
-             "-p", "no:cacheprovider", "--basetemp", str(tmp_path / f"inner{attempt}")],
-            cwd=root, env=env, capture_output=True, text=True, timeout=240,
+            [
+                sys.executable,
+                "-m",
+                "pytest",
+                f"{__file__}::test_ddp_check",
+                "-q",
+                "-p",
+                "no:cacheprovider",
+                "--basetemp",
+                str(tmp_path / f"inner{attempt}"),
+            ],
+            cwd=root,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=240,
         )
         outputs.append(out.stdout[-3000:] + out.stderr[-1000:])
         if out.returncode == 0:
@@ -150,8 +163,10 @@ def test_two_processes_equal_one_process_on_the_global_batch(tmp_path):
     pytest.fail("\n---\n".join(outputs))
 
 
-@pytest.mark.skipif(os.environ.get("BOKEH_DDP_CHECK") != "1",
-                    reason="run by test_two_processes_equal_one_process_on_the_global_batch")
+@pytest.mark.skipif(
+    os.environ.get("BOKEH_DDP_CHECK") != "1",
+    reason="run by test_two_processes_equal_one_process_on_the_global_batch",
+)
 def test_ddp_check(synth_root, tmp_path):
     import torch.multiprocessing as mp
     from safetensors.torch import load_file

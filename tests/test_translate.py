@@ -145,7 +145,9 @@ def test_model_is_loaded_once_per_process_across_threads(isolated_weights):
     _save_demo("cyclegan", isolated_weights)
     got = []
     threads = [
-        threading.Thread(target=lambda: got.append(translate.load_generator(NETWORKS["cyclegan-resnet"])[0]))
+        threading.Thread(
+            target=lambda: got.append(translate.load_generator(NETWORKS["cyclegan-resnet"])[0])
+        )
         for _ in range(4)
     ]
     for t in threads:

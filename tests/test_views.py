@@ -91,11 +91,15 @@ def test_typed_focus_outside_the_photo_is_moved_and_said_so():
 def test_compare_note_names_the_methods_that_barely_changed_the_photo():
     def tile(method, change, demo):
         img = np.zeros((4, 4, 3), np.uint8)
-        return service.CompareTile(method, method.title(), img, 0.1, "b", "b", "", change,
-                                   None, demo)
+        return service.CompareTile(
+            method, method.title(), img, 0.1, "b", "b", "", change, None, demo
+        )
 
-    tiles = [tile("depth-lens", 9.0, False), tile("pix2pix", 0.9, True),
-             tile("cyclegan", 1.5, True)]
+    tiles = [
+        tile("depth-lens", 9.0, False),
+        tile("pix2pix", 0.9, True),
+        tile("cyclegan", 1.5, True),
+    ]
     note = service.compare_note(tiles)
     assert "Pix2Pix, Cyclegan" in note and "Depth-Lens" not in note
     assert "synthetic scenes" in note and "--dataset ebb" in note

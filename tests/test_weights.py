@@ -249,8 +249,7 @@ def test_resolution_order(tmp_path, clean_env, monkeypatch, caplog):
     assert got.source == "explicit" and got.config == {"hidden": 5}
 
 
-def test_configured_hub_beats_bundled_and_bundled_is_the_fallback(tmp_path, clean_env,
-                                                                    monkeypatch):
+def test_configured_hub_beats_bundled_and_bundled_is_the_fallback(tmp_path, clean_env, monkeypatch):
     """A configured, reachable (here: cached) Hub repo is preferred to the demo weights; an
     unreachable one falls back to them; weights_status agrees with resolve."""
     import huggingface_hub.constants as hf_constants
@@ -284,7 +283,11 @@ def test_status_is_typed_and_a_pending_hub_keeps_the_demo_weights_checksum(
     monkeypatch.setenv("BOKEH_HUB_REPO", "owner/other")
     status = wres.weights_status("densedepth")
     assert (status.source, status.hub_pending, status.usable, status.is_demo) == (
-        "bundled", True, True, True)
+        "bundled",
+        True,
+        True,
+        True,
+    )
     assert status.sha256 == wfiles.file_sha256(path)
     assert not model_available()  # demo weights never count as real depth weights
     info = weights_info("depth-lens", False, {"depth_source": "model"})

@@ -73,7 +73,8 @@ def test_bad_duration_and_broken_spaces(monkeypatch, caplog):
 def test_app_model_work_runs_under_spaces_gpu(tmp_path):
     """With a `spaces` package on the path, the app's renders go through spaces.GPU; the
     decorator is applied at import (ZeroGPU's rule) and the result is the same as without."""
-    (tmp_path / "spaces.py").write_text(textwrap.dedent("""
+    (tmp_path / "spaces.py").write_text(
+        textwrap.dedent("""
         CALLS = []
         def GPU(duration=60):
             def decorate(fn):
@@ -82,7 +83,8 @@ def test_app_model_work_runs_under_spaces_gpu(tmp_path):
                     return fn(*args, **kwargs)
                 return wrapper
             return decorate
-    """))
+    """)
+    )
     code = textwrap.dedent(f"""
         import sys
         sys.path.insert(0, {str(ROOT)!r})
@@ -95,8 +97,9 @@ def test_app_model_work_runs_under_spaces_gpu(tmp_path):
         print(spaces.CALLS)
     """)
     env = {**os.environ, "PYTHONPATH": str(tmp_path), "HF_HUB_OFFLINE": "1"}
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
-                         timeout=300)
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=300
+    )
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.strip().splitlines()[-1] == "['render']"
 

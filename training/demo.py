@@ -85,7 +85,9 @@ def _method_values(items: Sequence[str], cast, flag: str) -> dict[str, Any]:
             raise BokehError(f"{flag} expects METHOD=VALUE (e.g. pix2pix=500), got {item!r}.")
         key, value = item.split("=", 1)
         if key not in METHOD_NAMES:
-            raise BokehError(f"{flag}: unknown method {key!r}; available: {', '.join(METHOD_NAMES)}.")
+            raise BokehError(
+                f"{flag}: unknown method {key!r}; available: {', '.join(METHOD_NAMES)}."
+            )
         try:
             out[key] = cast(value)
         except ValueError:

@@ -411,9 +411,14 @@ class _Session:
 
     def run(self) -> TrainResult:
         opts, info = self.opts, self.info
-        bar = tqdm(total=self.total, initial=min(self.step, self.total),
-                   disable=not (info.is_main and opts.progress),
-                   desc=f"{self.recipe.name} ({opts.preset})", unit="step", dynamic_ncols=True)
+        bar = tqdm(
+            total=self.total,
+            initial=min(self.step, self.total),
+            disable=not (info.is_main and opts.progress),
+            desc=f"{self.recipe.name} ({opts.preset})",
+            unit="step",
+            dynamic_ncols=True,
+        )
         try:
             self._epochs(bar)
         except KeyboardInterrupt:

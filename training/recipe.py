@@ -81,7 +81,10 @@ class Recipe:
     build_data: Callable[..., Any] | None = None  # custom dataset builder (tests); else by kind
 
     def __post_init__(self) -> None:
-        if sum(s.inference for s in self.slots) != 1 or self.inference_slot.network.training is None:
+        if (
+            sum(s.inference for s in self.slots) != 1
+            or self.inference_slot.network.training is None
+        ):
             raise ValueError("a recipe has exactly one inference slot, whose network has a "
                              "TrainingSpec")  # fmt: skip
 

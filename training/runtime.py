@@ -209,5 +209,3 @@ def wrap_ddp(module: nn.Module, device: torch.device) -> nn.Module:
     else:
         kwargs["broadcast_buffers"] = False
     return DistributedDataParallel(module, **kwargs)
-
-

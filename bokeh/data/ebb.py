@@ -118,7 +118,9 @@ def _env_settings() -> dict[str, str | None]:
 
 def _fetch_from_hub(repo: str, revision: str) -> Path:
     try:
-        return Path(huggingface_hub.snapshot_download(repo_id=repo, repo_type="dataset", revision=revision))
+        return Path(
+            huggingface_hub.snapshot_download(repo_id=repo, repo_type="dataset", revision=revision)
+        )
     except Exception as exc:  # offline, unknown repo, auth, network: all one message
         raise DatasetNotFoundError(
             f"Could not fetch the EBB! dataset repo {repo!r} (revision {revision!r}) from the "

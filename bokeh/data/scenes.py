@@ -301,5 +301,3 @@ def make_scene(seed: int, index: int, size: tuple[int, int]) -> Scene:
     focus = _visible_center(visible[j])
     info["focus_object"] = j
     return Scene(layers=layers, focus=focus, focus_disparity=float(disps[j]), info=info)
-
-

@@ -106,7 +106,9 @@ def render_pair(scene: Scene, settings: dict[str, dict[str, float]] | None = Non
     settings = settings or render_settings(height)
     lens = lazy.load("bokeh.render.lens:SceneLayer"), lazy.load("bokeh.render.lens:render_scene")
     scene_layer, render_scene = lens
-    layers = [scene_layer(rgb=ly.rgb, alpha=ly.alpha, disparity=ly.disparity) for ly in scene.layers]
+    layers = [
+        scene_layer(rgb=ly.rgb, alpha=ly.alpha, disparity=ly.disparity) for ly in scene.layers
+    ]
     out = []
     for which in ("original", "bokeh"):
         s = settings[which]

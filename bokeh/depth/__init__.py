@@ -157,8 +157,12 @@ def source_states() -> dict[str, SourceState]:
                                       "it with `python -m training densedepth` or set "
                                       "$BOKEH_WEIGHTS_DIR.")  # fmt: skip
     auto = resolve_source("auto")
-    states["auto"] = SourceState("auto", True, f"Automatic: an uploaded or stored depth map "
-                                 f"when there is one, else {SOURCE_LABELS[auto]} here.")
+    states["auto"] = SourceState(
+        "auto",
+        True,
+        f"Automatic: an uploaded or stored depth map "
+        f"when there is one, else {SOURCE_LABELS[auto]} here.",
+    )
     return {s: states[s] for s in DEPTH_SOURCES}
 
 

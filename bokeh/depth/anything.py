@@ -155,8 +155,12 @@ def load_cached(*, device: str | None = None, download: bool = True):
             start = time.perf_counter()
             model, processor = load_depth_anything(snapshot, device=device)
             hit = _CACHE[key] = (model, processor, snapshot)
-            logger.info("Depth Anything loaded on %s from %s in %.2f s", device,
-                        snapshot.description, time.perf_counter() - start)
+            logger.info(
+                "Depth Anything loaded on %s from %s in %.2f s",
+                device,
+                snapshot.description,
+                time.perf_counter() - start,
+            )
         return hit
 
 

@@ -30,7 +30,9 @@ class DepthEstimate:
 
 def _from_file(depth_file, *, kind: str, size: tuple[int, int], invalid: float | None):
     if depth_file is None:
-        raise BokehError("Depth source 'file' needs a depth map: upload one or pick another source.")
+        raise BokehError(
+            "Depth source 'file' needs a depth map: upload one or pick another source."
+        )
     read = read_depth_map(depth_file, kind=kind, size=size, invalid=invalid)
     description = f"uploaded {kind} map"
     if invalid is not None:

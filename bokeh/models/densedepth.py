@@ -73,7 +73,9 @@ class DenseDepthConfig:
     def __post_init__(self) -> None:
         self.block_config = tuple(int(b) for b in self.block_config)
         if len(self.block_config) != 4 or min(self.block_config) < 1:
-            raise ValueError(f"block_config needs four positive block sizes, got {self.block_config}.")
+            raise ValueError(
+                f"block_config needs four positive block sizes, got {self.block_config}."
+            )
         if self.growth_rate < 1 or self.num_init_features < 1:
             raise ValueError("growth_rate and num_init_features must be positive.")
         if self.pretrained_encoder and self.encoder_spec() != DENSENET169:
@@ -103,8 +105,11 @@ class DenseDepthConfig:
         return cls(**data)
 
     def encoder_spec(self) -> dict[str, Any]:
-        return {"growth_rate": self.growth_rate, "block_config": self.block_config,
-                "num_init_features": self.num_init_features}
+        return {
+            "growth_rate": self.growth_rate,
+            "block_config": self.block_config,
+            "num_init_features": self.num_init_features,
+        }
 
     def skip_channels(self) -> tuple[int, int, int, int]:
         """Channels of relu0, pool0, transition1 and transition2 (64, 64, 128, 256 for 169)."""
@@ -238,8 +243,13 @@ def build_densedepth(config: dict[str, Any] | DenseDepthConfig | None = None) ->
 # "demo": a compact DenseNet small enough to train on a CPU and ship under assets/weights.
 PRESETS: dict[str, dict[str, Any]] = {
     "full": {"decoder_width": 1.0, "pretrained_encoder": True},
-    "demo": {"decoder_width": 0.5, "pretrained_encoder": False, "growth_rate": 16,
-             "block_config": (4, 6, 8, 6), "num_init_features": 32},
+    "demo": {
+        "decoder_width": 0.5,
+        "pretrained_encoder": False,
+        "growth_rate": 16,
+        "block_config": (4, 6, 8, 6),
+        "num_init_features": 32,
+    },
 }
 
 

@@ -40,8 +40,7 @@ N_DOWN = 2  # stride-2 convs: the input side must be a multiple of 2**N_DOWN
 
 PRESETS: dict[str, dict[str, Any]] = {
     "full": {"ngf": 64, "n_blocks": 9, "norm": "instance", "padding": "reflect"},
-    "demo": {"ngf": 16, "n_blocks": 6, "norm": "instance", "padding": "reflect",
-             "residual": True},
+    "demo": {"ngf": 16, "n_blocks": 6, "norm": "instance", "padding": "reflect", "residual": True},
 }
 
 

@@ -57,7 +57,6 @@ class _DepthCache:
                 self._items.popitem(last=False)
         return value
 
-
     def clear(self) -> None:
         with self._lock:
             self._items.clear()
@@ -143,7 +142,9 @@ class DepthBlurPipeline:
         if depth is not None:
             disparity = np.asarray(depth, dtype=np.float32)
             if disparity.shape != (h, w):
-                raise BokehError(f"depth must have the image's shape {(h, w)}; got {disparity.shape}.")
+                raise BokehError(
+                    f"depth must have the image's shape {(h, w)}; got {disparity.shape}."
+                )
             if not np.isfinite(disparity).all() or disparity.min() < 0 or disparity.max() > 1:
                 raise BokehError("depth must be a normalised disparity map with values in [0, 1].")
             return DepthEstimate(disparity, "given", "depth supplied by the caller")
@@ -178,7 +179,9 @@ class DepthBlurPipeline:
         focus = check_focus(focus, w, h)
         spec = self.spec
         opts = validate_settings(spec.params, {**spec.defaults, **settings}, spec.name)
-        invalid = None if opts.get("depth_invalid", "none") == "none" else float(opts["depth_invalid"])
+        invalid = (
+            None if opts.get("depth_invalid", "none") == "none" else float(opts["depth_invalid"])
+        )
         estimate = self.depth_for(image, focus=focus, depth=depth, depth_file=depth_file,
                                   source=opts["depth_source"], kind=opts["depth_kind"],
                                   invalid=invalid, embedded=embedded)  # fmt: skip

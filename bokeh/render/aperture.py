@@ -33,8 +33,12 @@ def aperture_kernel(
     if not math.isfinite(rotation):
         raise ValueError(f"rotation must be a finite number of degrees, got {rotation}")
     # Cache on rounded arguments: the renderer asks for the same few kernels over and over.
-    return _kernel(round(float(radius), 3), int(blades), round(float(rotation) % 360.0, 3),
-                   round(float(softness), 3)).copy()
+    return _kernel(
+        round(float(radius), 3),
+        int(blades),
+        round(float(rotation) % 360.0, 3),
+        round(float(softness), 3),
+    ).copy()
 
 
 @lru_cache(maxsize=256)

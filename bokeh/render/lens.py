@@ -164,8 +164,9 @@ class _Levels:
     def _kernel(self, radius: float, s: int) -> np.ndarray:
         # Edge softness of one full-resolution pixel at every scale: the area downsampling and
         # bilinear upsampling around a low-resolution blur already soften it by about s pixels.
-        return aperture_kernel(radius / s, blades=self.blades, rotation=self.rotation,
-                               softness=max(1.0 / s, 0.25))
+        return aperture_kernel(
+            radius / s, blades=self.blades, rotation=self.rotation, softness=max(1.0 / s, 0.25)
+        )
 
     def _weight(self, k, idx, frac, coverage):
         w = _tent_weight(idx, frac, k)
@@ -225,6 +226,7 @@ class _Levels:
 
     def _make_windows(self):
         """Per-tile views (th, tw, ..., TILE + 2 HALO, TILE + 2 HALO) of the padded inputs."""
+
         def windows(a):
             pad = [(_HALO, _HALO), (_HALO, _HALO)] + [(0, 0)] * (a.ndim - 2)
             padded = np.pad(a, pad, mode="symmetric")
@@ -327,7 +329,9 @@ def _push_pull(rgba: np.ndarray) -> np.ndarray:
     alpha = top[:, 3:4]
     total = float(alpha.sum())
     mean = top[:, :3].sum(dim=(2, 3), keepdim=True) / total if total > 0 else top[:, :3] * 0
-    color = torch.where(alpha > 1e-6, top[:, :3] / alpha.clamp_min(1e-6), mean.expand_as(top[:, :3]))
+    color = torch.where(
+        alpha > 1e-6, top[:, :3] / alpha.clamp_min(1e-6), mean.expand_as(top[:, :3])
+    )
     for level in reversed(pyramid[:-1]):
         up = F.interpolate(color, size=level.shape[-2:], mode="bilinear", align_corners=False)
         a = level[:, 3:4].clamp(0.0, 1.0)
@@ -351,8 +355,9 @@ def _fill(rgba: np.ndarray) -> np.ndarray:
     if s > 1:
         extra = _upsample(extra, s)
         if extra.shape[1:] != (h, w):
-            extra = np.pad(extra, ((0, 0), (0, h - extra.shape[1]), (0, w - extra.shape[2])),
-                           mode="edge")
+            extra = np.pad(
+                extra, ((0, 0), (0, h - extra.shape[1]), (0, w - extra.shape[2])), mode="edge"
+            )
     lack = np.maximum(_FILL_TAU - alpha, 0.0)
     return (rgba[:3] + lack * extra) / np.maximum(alpha, _FILL_TAU)
 
@@ -370,8 +375,9 @@ def _boost_highlights(lin, image, coc, boost):
     """Multiply bright, out-of-focus pixels (in place) so that they stay bright after spreading."""
     if boost <= 0:
         return lin
-    gain = _smoothstep_(np.maximum(np.maximum(image[..., 0], image[..., 1]), image[..., 2]),
-                        0.75, 1.0)
+    gain = _smoothstep_(
+        np.maximum(np.maximum(image[..., 0], image[..., 1]), image[..., 2]), 0.75, 1.0
+    )
     gain *= _smoothstep_(np.abs(coc), 0.5, 2.0)
     gain *= np.float32(boost)
     gain += 1.0
@@ -379,8 +385,9 @@ def _boost_highlights(lin, image, coc, boost):
     return lin
 
 
-def _check_options(strength, band, blades, highlight_boost, min_lowres_radius, rotation=0.0,
-                   gamma=DEFAULT_GAMMA):
+def _check_options(
+    strength, band, blades, highlight_boost, min_lowres_radius, rotation=0.0, gamma=DEFAULT_GAMMA
+):
     if not math.isfinite(rotation):
         raise ValueError(f"rotation must be a finite number of degrees, got {rotation}")
     if not (math.isfinite(gamma) and gamma > 0):
@@ -438,8 +445,11 @@ def render_lens(
     disparity = check_map(disparity, image.shape[:2], "disparity")
     check_unit_range(disparity, "disparity")
     _check_options(strength, band, blades, highlight_boost, min_lowres_radius, rotation, gamma)
-    coc = np.clip(signed_coc(disparity, focus_disparity=focus_disparity, strength=strength,
-                             band=band), -MAX_RADIUS, MAX_RADIUS)
+    coc = np.clip(
+        signed_coc(disparity, focus_disparity=focus_disparity, strength=strength, band=band),
+        -MAX_RADIUS,
+        MAX_RADIUS,
+    )
     max_r = float(np.abs(coc).max())
     if max_r < 0.5:
         return image.copy()
@@ -447,12 +457,15 @@ def render_lens(
     if highlight_gain is None:
         lin = _boost_highlights(to_linear(image, gamma=gamma), image, coc, highlight_boost)
     else:
-        lin = to_linear(image, gamma=gamma) * check_map(highlight_gain(image, coc), (h, w),
-                                                        "highlight_gain")[..., None]
+        lin = (
+            to_linear(image, gamma=gamma)
+            * check_map(highlight_gain(image, coc), (h, w), "highlight_gain")[..., None]
+        )
     lin, coc = _pad_to_tiles(lin), _pad_to_tiles(coc)
     levels = level_values(max_r)
-    blur = _Levels(lin, coc, levels, blades=blades, rotation=rotation,
-                   min_lowres_radius=min_lowres_radius)
+    blur = _Levels(
+        lin, coc, levels, blades=blades, rotation=rotation, min_lowres_radius=min_lowres_radius
+    )
     zero = int(np.argmin(np.abs(levels)))
 
     behind = _Accumulator(coc.shape, "over")  # back to front: farthest (coarsest) first
@@ -504,13 +517,23 @@ def render_scene(
         disp = check_map(layer.disparity, shape, f"layers[{i}].disparity")
         check_unit_range(alpha, f"layers[{i}].alpha")
         check_unit_range(disp, f"layers[{i}].disparity")
-        coc = np.clip(signed_coc(disp, focus_disparity=focus_disparity, strength=strength,
-                                 band=band), -MAX_RADIUS, MAX_RADIUS)
+        coc = np.clip(
+            signed_coc(disp, focus_disparity=focus_disparity, strength=strength, band=band),
+            -MAX_RADIUS,
+            MAX_RADIUS,
+        )
         lin = _boost_highlights(to_linear(rgb, gamma=gamma), rgb, coc, highlight_boost)
         lin, coc, alpha = _pad_to_tiles(lin), _pad_to_tiles(coc), _pad_to_tiles(alpha)
         levels = level_values(max(float(np.abs(coc).max()), 0.5))
-        blur = _Levels(lin, coc, levels, blades=blades, rotation=rotation,
-                       min_lowres_radius=min_lowres_radius, coverage=alpha)
+        blur = _Levels(
+            lin,
+            coc,
+            levels,
+            blades=blades,
+            rotation=rotation,
+            min_lowres_radius=min_lowres_radius,
+            coverage=alpha,
+        )
         acc = _Accumulator(coc.shape, "add")
         for k in np.argsort(-np.abs(levels), kind="stable"):  # coarse to fine
             acc.add(blur.blurred(int(k)))

@@ -252,7 +252,9 @@ def resolve_snapshot(
         raise WeightsNotFoundError(f"{repo}@{revision} is not in the Hugging Face cache and {why}.")
     failed = _failure(repo, revision) if folder is None else None
     if failed:  # not retried: every pick would wait for the network again
-        raise WeightsNotFoundError(f"{repo}@{revision} is not in the Hugging Face cache ({failed}).")
+        raise WeightsNotFoundError(
+            f"{repo}@{revision} is not in the Hugging Face cache ({failed})."
+        )
     if folder is None:
         folder = _download_snapshot(repo, revision)
     check_snapshot_folder(folder)
@@ -265,7 +267,9 @@ def _download_snapshot(repo: str, revision: str) -> Path:
         folder = _cached_snapshot(repo, revision)
         if folder is not None:
             return folder
-        logger.info("Downloading %s@%s from the Hugging Face Hub (once; then cached)", repo, revision)
+        logger.info(
+            "Downloading %s@%s from the Hugging Face Hub (once; then cached)", repo, revision
+        )
         try:
             folder = Path(
                 huggingface_hub.snapshot_download(
@@ -279,8 +283,9 @@ def _download_snapshot(repo: str, revision: str) -> Path:
             with _REACH_LOCK:  # auto stops trying it in this process
                 _REACHABLE[(repo, revision)] = False
                 _FAILED[(repo, revision)] = f"its download failed: {why}"
-            logger.warning("Downloading %s@%s failed: %s: %s", repo, revision,
-                           type(exc).__name__, exc)
+            logger.warning(
+                "Downloading %s@%s failed: %s: %s", repo, revision, type(exc).__name__, exc
+            )
             raise WeightsNotFoundError(
                 f"Could not download {repo}@{revision} from the Hugging Face Hub "
                 f"({type(exc).__name__}: {exc})."

@@ -25,8 +25,14 @@ from training.runtime import set_requires_grad, unwrap
 
 def default_hparams() -> dict[str, Any]:
     # lr_decay 0.5: constant, then linear to 0 over the second half (the reference schedule)
-    return {"lr": 2e-4, "lr_decay": 0.5, "beta1": 0.5, "beta2": 0.999, "lambda_l1": 100.0,
-            "gan_mode": "vanilla"}
+    return {
+        "lr": 2e-4,
+        "lr_decay": 0.5,
+        "beta1": 0.5,
+        "beta2": 0.999,
+        "lambda_l1": 100.0,
+        "gan_mode": "vanilla",
+    }
 
 
 def build_models(preset: str, hp: dict[str, Any]) -> tuple[dict, dict]:
