@@ -48,6 +48,7 @@ SAVABLE = {**SHOWN, "buttons": ["download", "fullscreen"]}
 # with a GPU attached; elsewhere it is service.render itself. Decorated at import, as ZeroGPU
 # requires; nothing is loaded here. Its temporary memory goes back to the OS after each run.
 render = webguard.releasing_memory(gpu_task(service.render))
+_png = webhooks.png_outputs  # outputs as PNG files, written once
 
 
 def _need(photo):
@@ -214,8 +215,8 @@ def _translation_tab(spec, photo_state, model_work) -> None:
 
     def run_ui(photo):
         out = render(_need(photo), method=spec.name, with_difference=True)
-        diff = gr.Image(out.difference.image, label=out.difference.label)
-        return out.image, (photo.pixels, out.image), diff, out.summary
+        image, original, change = _png(out.image, photo.pixels, out.difference.image)
+        return image, (original, image), gr.Image(change, label=out.difference.label), out.summary
 
     with gr.Row(elem_classes="result-first"):
         with gr.Column(scale=1, min_width=220):
@@ -234,7 +235,7 @@ def _translation_tab(spec, photo_state, model_work) -> None:
 def _translation_api(spec):
     def run_api(image):
         out = render(service.load_photo(image), method=spec.name)
-        return out.image, out.info
+        return *_png(out.image), out.info
 
     run_api.__name__ = f"render_{spec.name}"
     return run_api
@@ -416,7 +417,7 @@ def _api_endpoints(model_work) -> None:
         photo = service.load_photo(image)
         out = render(photo, method=method or service.EXAMPLE_METHOD, settings=settings,
                      focus=service.api_focus(photo, x, y), depth_file=depth_file)  # fmt: skip
-        return out.image, out.depth, out.info
+        return *_png(out.image, out.depth), out.info
 
     def compare(image, x, y, settings, depth_file):
         """API: every available method on one image (focus x, y in pixels; settings as in
@@ -452,8 +453,7 @@ def _api_endpoints(model_work) -> None:
 
 
 def _on(event, fn, inputs, outputs, info, **kw):
-    """``event(fn, ...)`` with its progress and any error shown on ``info`` only (the images
-    keep the last result), which then says what went wrong instead of the last result."""
+    """``event(fn, ...)``; progress and errors on ``info`` only (images keep the last result)."""
     done = event(fn, inputs, outputs, show_progress_on=info, **kw)
     done.failure(webhooks.failure_note, None, info, **PRIVATE)
     return done
@@ -465,12 +465,15 @@ def _wire_depth(ui, state, depth, compare_tab, controls: DepthControls, work: di
     def render_depth_ui(photo, x, y, method, depth_file, *values):
         focus, settings = service.clamp_focus(_need(photo), x, y), controls.settings(method, values)
         out = render(photo, method=method, focus=focus, settings=settings, depth_file=depth_file)
-        return out.image, (photo.pixels, out.image), out.depth, out.summary
+        image, depth, original = _png(out.image, out.depth, photo.pixels)
+        return image, (original, image), depth, out.summary
 
     def compare_ui(photo, x, y, method, depth_file, *values):
         settings = dict(zip(controls.names, values, strict=True))
+        done: dict = {}  # each image written once
         for view, _ in service.compare_views(_need(photo), x, y, settings, depth_file, run=render):
-            yield view.gallery, view.differences, view.note, view.rows
+            files = [webhooks.png_items(v, done) for v in (view.gallery, view.differences)]
+            yield *files, view.note, view.rows
 
     photo, x, y, note = ui.photo, ui.x, ui.y, ui.note
     inputs = [state, x, y, depth.method, depth.depth_file, *controls.components]
@@ -510,8 +513,7 @@ def _wire_depth(ui, state, depth, compare_tab, controls: DepthControls, work: di
 
 
 def _wire_board(demo, board, review, depth_source) -> None:
-    """Leaderboard and review read the results folder on every page load (they survive
-    restarts), after each refresh and after each evaluation."""
+    """Leaderboard and review re-read the results folder on load, refresh and evaluation."""
     outputs = [board.table, board.plot, board.csv, board.run_pick, review.run, board.storage]
     refresh = (refresh_leaderboard, [board.run_pick, review.run], outputs)
     board.refresh.click(*refresh, **PRIVATE)
@@ -567,8 +569,7 @@ def launch_kwargs() -> dict:
 
 
 def _warm_up() -> None:
-    """Start-up work that must not delay the page: download weights from the Hub repos
-    (BOKEH_HUB_REPO, Depth Anything) so that the first visitor does not wait for them."""
+    """Downloads from the Hub repos (weights, Depth Anything) off the first visitor's path."""
     for name, where in prefetch(method_networks()).items():
         log.info("weights %s: %s", name, where)
 

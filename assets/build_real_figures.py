@@ -29,8 +29,8 @@ from bokeh.data.vabm import load_vabm  # noqa: E402
 from bokeh.imaging import from_uint8, to_uint8  # noqa: E402
 from bokeh.pipelines.depth_blur import focus_disparity  # noqa: E402
 from bokeh.registry import load_method  # noqa: E402
-from bokeh.render.highlights import highlight_gain  # noqa: E402
-from bokeh.render.lens import render_lens  # noqa: E402
+from bokeh.renderers.highlights import highlight_gain  # noqa: E402
+from bokeh.renderers.lens import render_lens  # noqa: E402
 from eval.metrics import psnr  # noqa: E402
 
 SCENES = {"test/0099@f1.8": "vabd_0099_night", "train/0002@f1.8": "vabd_0002_day"}

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from bokeh.errors import BokehError
-from bokeh.render.aperture import aperture_kernel
+from bokeh.renderers.aperture import aperture_kernel
 
 # A mean change below this many grey levels (of 255) is hard to see without the difference view
 # (the demo generators change real photos by 0.6-2.2 grey levels; a lens render by 10+).

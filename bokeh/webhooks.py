@@ -31,11 +31,13 @@ from typing import Any
 
 import gradio as gr
 from gradio import components
+from gradio.utils import get_upload_folder
 from starlette.middleware import Middleware
 
 from bokeh import config
 from bokeh.config import ASSETS_DIR
 from bokeh.errors import BokehError, FileNotAvailableError
+from bokeh.pngout import png_files
 from bokeh.webguard import FILE_REFUSED, BodyLimit, FileGuard, UploadCache
 
 log = logging.getLogger("bokeh.webhooks")
@@ -245,3 +247,18 @@ def launch_kwargs(*, css: Path, theme: Any) -> dict[str, Any]:
 
 def examples_dir() -> Path:
     return ASSETS_DIR / "examples"
+
+
+def png_outputs(*images) -> list[str]:
+    """Outputs as PNG files written once into Gradio's cache (:mod:`bokeh.pngout`), not
+    re-encoded by Gradio on every update."""
+    return png_files(images, Path(get_upload_folder()) / "bokeh-outputs")
+
+
+def png_items(items, written: dict) -> list:
+    """Gallery items (image, caption) as PNG files, each image written once: ``written`` keeps
+    them across the steps of one Compare run (and the images, so that their ids stay unique)."""
+    for image, _ in items:
+        if id(image) not in written:
+            written[id(image)] = (image, *png_outputs(image))
+    return [(written[id(image)][1], caption) for image, caption in items]

@@ -4,7 +4,7 @@ run        score methods on a dataset into a resumable run folder; prints the pe
            summary and the folder (Ctrl-C cancels: rows are kept, ``--resume RUN_ID`` goes on)
 score      score a folder of outputs against a folder of ground truth (CSV, mean row last)
 runs       list the runs in the results directory, newest first
-benchmark  speed ratios of the metrics and renderers against references, in one run
+benchmark  speed ratios against references with the same threads, pass/fail per target
 realbench  what the renderer does to real photos (VABD, Middlebury), against the targets
 
 Exit status: 0 success, 1 a clear error (printed as one line), 2 bad arguments, 130 cancelled.
@@ -21,7 +21,8 @@ from tqdm import tqdm
 from bokeh.errors import BokehError, UnknownMethodError
 from bokeh.registry import get_method, list_methods
 from eval import persist
-from eval.benchmark import format_rows, run
+from eval.benchmark import add_arguments as benchmark_arguments
+from eval.benchmark import main as benchmark_main
 from eval.datasets import SCORED_DATASETS
 from eval.metric_table import METRICS
 from eval.provenance import method_availability
@@ -29,16 +30,6 @@ from eval.realbench import main as realbench
 from eval.runs import iter_evaluate
 from eval.score import score_folders, to_csv
 from eval.store import get_run, list_runs, run_summary
-
-
-def _benchmark(args, parser) -> int:
-    try:
-        width, height = (int(v) for v in args.size.lower().split("x"))
-    except ValueError:
-        parser.error(f"--size must look like 1536x1024, got {args.size!r}")
-    rows = run(repeats=max(1, args.repeats), width=width, height=height, quick=args.quick)
-    print(format_rows(rows))
-    return 0
 
 
 def format_summary(summary) -> str:
@@ -67,8 +58,9 @@ def format_summary(summary) -> str:
     )
 
 
-def _run(args) -> int:
-
+def _methods_and_settings(args) -> tuple[list[str] | None, dict | None]:
+    """The methods to run (default: every available one, the others named on stderr) and the
+    per-method settings the flags give."""
     methods = args.methods.split(",") if args.methods else None
     if not methods and not args.resume:
         methods = []
@@ -78,9 +70,6 @@ def _run(args) -> int:
                 methods.append(name)
             else:
                 print(f"skipping {why}", file=sys.stderr)
-    split = args.split
-    if args.aperture:
-        split = f"{split or 'all'}@{args.aperture}"
     settings = None
     if args.input_fnumber is not None and methods:
         settings = {
@@ -88,33 +77,20 @@ def _run(args) -> int:
             for m in methods
             if any(p.name == "input_fnumber" for p in get_method(m).params)
         }
-    gen = iter_evaluate(
-        methods,
-        args.dataset,
-        split,
-        limit=args.limit,
-        results_dir=args.results,
-        resume=args.resume,
-        root=args.root,
-        settings=settings or None,
-    )
-    bar = None
-    run_dir = run_id = None
-    status = "failed"
-    failures = 0
+    return methods, settings or None
+
+
+def _follow(gen) -> tuple[str | None, str | None, str, int]:
+    """Show a run's events as a progress bar (the first failure of each method as a line);
+    return (run folder, run id, status, number of failed pairs). Ctrl-C cancels the run."""
+    bar, run_dir, run_id, status, failures = None, None, None, "failed", 0
     failed_methods: set[str] = set()
     try:
         for event in gen:
             run_dir, run_id = event["run_dir"], event["run_id"]
             if event["event"] == "start":
-                bar = tqdm(
-                    total=event["total"],
-                    initial=event["done"],
-                    file=sys.stderr,
-                    unit="img",
-                    dynamic_ncols=True,
-                    desc=f"run {run_id}",
-                )
+                bar = tqdm(total=event["total"], initial=event["done"], file=sys.stderr,
+                           unit="img", dynamic_ncols=True, desc=f"run {run_id}")  # fmt: skip
             elif event["event"] == "row":
                 bar.update(1)
                 bar.set_postfix_str(f"{event['method']} · {event['id']}", refresh=False)
@@ -122,10 +98,8 @@ def _run(args) -> int:
                     failures += 1
                     if event["method"] not in failed_methods:  # the first failure of each
                         failed_methods.add(event["method"])
-                        tqdm.write(
-                            f"{event['method']} failed on {event['id']}: {event['error']}",
-                            file=sys.stderr,
-                        )
+                        tqdm.write(f"{event['method']} failed on {event['id']}: "
+                                   f"{event['error']}", file=sys.stderr)  # fmt: skip
             else:
                 status = event["status"]
     except KeyboardInterrupt:
@@ -134,28 +108,31 @@ def _run(args) -> int:
     finally:
         if bar is not None:
             bar.close()
+    return run_dir, run_id, status, failures
+
+
+def _run(args) -> int:
+    methods, settings = _methods_and_settings(args)
+    split = f"{args.split or 'all'}@{args.aperture}" if args.aperture else args.split
+    gen = iter_evaluate(methods, args.dataset, split, limit=args.limit, results_dir=args.results,
+                        resume=args.resume, root=args.root, settings=settings)  # fmt: skip
+    run_dir, run_id, status, failures = _follow(gen)
     if run_dir is None:
         print("Cancelled before the run started.", file=sys.stderr)
         return 130
     print(format_summary(run_summary(run_dir)))
-
     if persist.enabled():  # BOKEH_RESULTS_REPO: keep the run there too
         persist.push_run(run_id, results_dir=args.results)
         persist.flush(timeout=300)
         print(persist.status(), file=sys.stderr)
     if status != "complete":
         state = get_run(run_id, args.results).status
-        print(
-            f"Run {run_id} is {state}; its rows are kept. Resume with: "
-            f"python -m eval run --resume {run_id}"
-            + (f" --results {args.results}" if args.results else ""),
-            file=sys.stderr,
-        )
+        resume = f"python -m eval run --resume {run_id}"
+        resume += f" --results {args.results}" if args.results else ""
+        print(f"Run {run_id} is {state}; its rows are kept. Resume with: {resume}", file=sys.stderr)
     if failures:
-        print(
-            f"{failures} (method, image) pair(s) failed; see the error column of per_image.csv.",
-            file=sys.stderr,
-        )
+        print(f"{failures} (method, image) pair(s) failed; see the error column of "
+              "per_image.csv.", file=sys.stderr)  # fmt: skip
     print(run_dir)
     return 0 if status == "complete" else 130
 
@@ -186,31 +163,7 @@ def _runs(args) -> int:
     return 0
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m eval",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    sub = parser.add_subparsers(dest="command", required=True)
-
-    bench = sub.add_parser("benchmark", help="print speed ratios against references")
-    bench.add_argument("--repeats", type=int, default=5)
-    bench.add_argument("--size", default="1536x1024", help="WxH of the benchmark image")
-    bench.add_argument(
-        "--quick",
-        action="store_true",
-        help="skip the slow rows (generator throughput, app latency)",
-    )
-
-    real = sub.add_parser("realbench", help="real-photo benchmark (VABD, Middlebury)")
-    real.add_argument(
-        "--root", default=None, help="real photos (default: $BOKEH_REALDATA or ../shared/realdata)"
-    )
-    real.add_argument("--only", choices=("vabd", "middlebury"), default=None)
-    real.add_argument("--json", default=None, help="also write every number to this file")
-
-    run = sub.add_parser("run", help="score methods on a dataset (resumable run folder)")
+def _add_run_arguments(run: argparse.ArgumentParser) -> None:
     run.add_argument(
         "--dataset",
         choices=SCORED_DATASETS,
@@ -261,6 +214,27 @@ def main(argv: list[str] | None = None) -> int:
         help="dataset folder (default: EBB_ROOT, or the generated synthetic holdout)",
     )
 
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m eval",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    benchmark_arguments(sub.add_parser("benchmark", help="speed against references, pass/fail"))
+
+    real = sub.add_parser("realbench", help="real-photo benchmark (VABD, Middlebury)")
+    real.add_argument(
+        "--root", default=None, help="real photos (default: $BOKEH_REALDATA or ../shared/realdata)"
+    )
+    real.add_argument("--only", choices=("vabd", "middlebury"), default=None)
+    real.add_argument("--json", default=None, help="also write every number to this file")
+
+    run = sub.add_parser("run", help="score methods on a dataset (resumable run folder)")
+    _add_run_arguments(run)
+
     score = sub.add_parser("score", help="score PRED_DIR against GT_DIR (matched by file name)")
     score.add_argument("pred_dir")
     score.add_argument("gt_dir")
@@ -274,11 +248,16 @@ def main(argv: list[str] | None = None) -> int:
     runs = sub.add_parser("runs", help="list evaluation runs, newest first")
     runs.add_argument("--results", default=None)
 
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
     args = parser.parse_args(argv)
 
     try:
         if args.command == "benchmark":
-            return _benchmark(args, parser)
+            return benchmark_main(args, parser)
         if args.command == "realbench":
             parts = (args.only,) if args.only else ("vabd", "middlebury")
             return realbench(args.root, parts=parts, json_out=args.json)

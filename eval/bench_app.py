@@ -1,6 +1,7 @@
-"""The web app's request latency against the same render done in-process, and a load test.
+"""The web app's request latency against the same work done in-process, and a load test.
 
     python -m eval.bench_app                      # sequential latency, median of 5
+    python -m eval.bench_app --overhead           # render and Compare at 2048x2048
     python -m eval.bench_app --load               # 16 clients x 5 renders at 1024x683
 
 Both launch ``python app.py`` as a separate process on a free loopback port (results and data
@@ -88,14 +89,8 @@ def write_inputs(folder: str | os.PathLike, size: tuple[int, int] = SIZE) -> dic
 def predict_args(inputs: dict[str, Any]) -> tuple:
     """The positional arguments of ``/render_depth`` for ``inputs`` (see README)."""
     x, y = inputs["focus"]
-    return (
-        handle_file(str(inputs["photo"])),
-        x,
-        y,
-        METHOD,
-        SETTINGS,
-        handle_file(str(inputs["depth"])),
-    )
+    return (handle_file(str(inputs["photo"])), x, y, METHOD, SETTINGS,
+            handle_file(str(inputs["depth"])))  # fmt: skip
 
 
 def inprocess_times(inputs: dict[str, Any], repeats: int = 5) -> list[float]:
@@ -104,13 +99,8 @@ def inprocess_times(inputs: dict[str, Any], repeats: int = 5) -> list[float]:
 
     def once() -> float:
         start = time.perf_counter()
-        service.render(
-            photo,
-            method=METHOD,
-            focus=inputs["focus"],
-            settings=SETTINGS,
-            depth_file=str(inputs["depth"]),
-        )
+        service.render(photo, method=METHOD, focus=inputs["focus"], settings=SETTINGS,
+                       depth_file=str(inputs["depth"]))  # fmt: skip
         return time.perf_counter() - start
 
     once()
@@ -297,6 +287,79 @@ def load_test(
     }
 
 
+def overhead(
+    *,
+    repeats: int = 3,
+    size: tuple[int, int] = (2048, 2048),
+    workdir: str | os.PathLike | None = None,
+) -> list[dict[str, Any]]:
+    """End-to-end time through the launched app (``gradio_client``, sequential, median) of
+    ``/render_depth`` and of ``/compare`` (all five methods, the uploaded disparity as depth)
+    on a ``size`` photo, against the same calls in-process (:func:`bokeh.service.render`,
+    :func:`bokeh.service.compare` on the decoded photo; the app also decodes the upload and
+    encodes and sends the PNGs). Returns one dict per call: ``name``, ``app_s``,
+    ``inprocess_s``, ``ratio``, ``note``."""
+
+    with contextlib.ExitStack() as stack:
+        if workdir is None:
+            workdir = stack.enter_context(tempfile.TemporaryDirectory(prefix="bench-overhead-"))
+        inputs = write_inputs(Path(workdir) / "inputs", size)
+        url = stack.enter_context(serve(workdir))
+        client = Client(url, verbose=False)
+        stack.callback(client.close)
+        photo = service.load_photo(str(inputs["photo"]))
+        depth, (x, y) = str(inputs["depth"]), inputs["focus"]
+        cmp_settings = {"depth_source": "file", "depth_kind": "disparity"}
+        cmp_args = (handle_file(str(inputs["photo"])), x, y, cmp_settings, handle_file(depth))
+
+        def app_render():
+            _check_output(
+                client.predict(*predict_args(inputs), api_name="/render_depth"), inputs["size"]
+            )
+
+        def local_render():
+            service.render(photo, method=METHOD, focus=(x, y), settings=SETTINGS, depth_file=depth)
+
+        def app_compare():
+            client.predict(*cmp_args, api_name="/compare")
+
+        methods: list[float] = []
+
+        def local_compare():  # every other setting at its default, as in the app
+            tiles = list(
+                service.compare(photo, focus=(x, y), settings=cmp_settings, depth_file=depth)
+            )
+            methods.append(sum(t.seconds or 0.0 for t in tiles))
+
+        calls = (
+            ("render_depth", app_render, local_render),
+            ("compare", app_compare, local_compare),
+        )
+        rows = [
+            _paired(f"app /{name} {size[0]}x{size[1]}", app_fn, local_fn, repeats)
+            for name, app_fn, local_fn in calls
+        ]
+        rows[1]["note"] = f"per-method times add to {np.median(methods[1:]):.2f} s"
+    return rows
+
+
+def _paired(name: str, app_fn, local_fn, repeats: int) -> dict[str, Any]:
+    """Medians of alternating app and in-process calls, after one warm-up of each."""
+    app_fn(), local_fn()  # warm-up: models loaded, caches filled on both sides
+    app_t, local_t = [], []
+    for _ in range(max(1, repeats)):
+        app_t.append(_timed(app_fn))
+        local_t.append(_timed(local_fn))
+    a, b = float(np.median(app_t)), float(np.median(local_t))
+    return {"name": name, "app_s": a, "inprocess_s": b, "ratio": a / b, "note": ""}
+
+
+def _timed(fn) -> float:
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+
 def format_load(r: dict[str, Any]) -> str:
     w, h = r["size"]
     return "\n".join(
@@ -322,22 +385,6 @@ def format_latency(r: dict[str, Any]) -> str:
     )
 
 
-def benchmark_rows(*, repeats: int = 5) -> list[dict]:
-    """A row for :func:`eval.benchmark.format_rows`."""
-    r = app_latency(repeats=repeats)
-    w, h = r["size"]
-    return [
-        {
-            "benchmark": f"app /render_depth {w}x{h} (sequential)",
-            "reference": "bokeh.service.render in-process",
-            "seconds": r["app_median_s"],
-            "reference_seconds": r["inprocess_median_s"],
-            "ratio": r["ratio"],
-            "target": "upload + decode + PNG encode + download overhead",
-        }
-    ]
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m eval.bench_app",
@@ -345,6 +392,11 @@ def main(argv: list[str] | None = None) -> int:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--load", action="store_true", help="run the load test")
+    parser.add_argument(
+        "--overhead",
+        action="store_true",
+        help="render and Compare at 2048x2048 through the app vs in-process",
+    )
     parser.add_argument("--clients", type=int, default=16)
     parser.add_argument("--requests", type=int, default=5, help="renders per client")
     parser.add_argument("--repeats", type=int, default=5, help="sequential requests timed")
@@ -353,6 +405,13 @@ def main(argv: list[str] | None = None) -> int:
     if args.load:
         result = load_test(clients=args.clients, requests=args.requests)
         print(format_load(result))
+    elif args.overhead:
+        result = overhead(repeats=args.repeats)
+        for r in result:
+            print(
+                f"{r['name']}: app {r['app_s']:.2f} s, in-process {r['inprocess_s']:.2f} s, "
+                f"ratio {r['ratio']:.2f}x {r['note']}"
+            )
     else:
         result = app_latency(repeats=args.repeats)
         print(format_latency(result))

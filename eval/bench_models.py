@@ -5,10 +5,12 @@
 For each generator the app serves (pix2pix U-Net 256, CycleGAN ResNet-9, BGGAN Glass-Net, in
 their full published configurations with random weights: speed does not depend on the
 weights), one forward pass on a 1x3xSxS input is timed (best of ``repeats`` after a warm-up)
-and its FLOPs are counted with :class:`torch.utils.flop_counter.FlopCounterMode`. The
-reference is ``torch.mm`` on two 2048x2048 float32 matrices (2 * 2048**3 FLOPs), timed in the
-same run with the same threads, so the ratio ``generator GFLOP/s / matmul GFLOP/s`` can be
-compared across machines.
+and its FLOPs are counted with :class:`torch.utils.flop_counter.FlopCounterMode`. Two
+references are timed in the same run with the same threads: ``torch.mm`` on two 2048x2048
+float32 matrices (2 * 2048**3 FLOPs), and a 1x1 convolution (256 -> 256 channels on a 128x128
+map, oneDNN's convolution path, which on CPUs runs faster than ``torch.mm``): the 1x1
+convolution's rate is the practical ceiling for these networks' convolutions, so each network
+is reported as a fraction of both.
 
 FlopCounterMode counts the FLOPs of convolutions and matrix products (2 per multiply-add), not
 of normalisation, activations or padding; those take time without being counted, which is part
@@ -27,10 +29,13 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 from bokeh.registry import get_network, method_specs
+from eval.bench_lens import with_threads
 
 # The generator of every translation method, in registry order.
 GENERATORS = tuple(s.networks[0].name for s in method_specs(kind="translation", variants=False))
 MATMUL_N = 2048
+CONV1X1_CHANNELS = 256
+CONV1X1_SIZE = 128
 
 
 def _best(fn: Callable[[], object], repeats: int) -> float:
@@ -52,6 +57,24 @@ def matmul_rate(n: int = MATMUL_N, repeats: int = 5) -> dict[str, float]:
     b = torch.randn(n, n, generator=gen)
     seconds = _best(lambda: torch.mm(a, b), repeats)
     flops = 2.0 * n**3
+    return {"flops": flops, "seconds": seconds, "gflops": flops / seconds / 1e9}
+
+
+def conv1x1_rate(
+    channels: int = CONV1X1_CHANNELS, size: int = CONV1X1_SIZE, repeats: int = 5
+) -> dict[str, float]:
+    """This machine's float32 rate for a 1x1 convolution (``channels`` -> ``channels`` on a
+    1 x channels x size x size input, inference): ``{"gflops", "seconds", "flops"}``."""
+    torch.manual_seed(0)
+    conv = torch.nn.Conv2d(channels, channels, 1, bias=False).eval()
+    x = torch.randn(1, channels, size, size, generator=torch.Generator().manual_seed(1))
+
+    def forward():
+        with torch.inference_mode():
+            conv(x)
+
+    seconds = _best(forward, repeats)
+    flops = 2.0 * channels * channels * size * size
     return {"flops": flops, "seconds": seconds, "gflops": flops / seconds / 1e9}
 
 
@@ -89,21 +112,28 @@ def generator_rate(name: str, *, size: int = 512, repeats: int = 3) -> dict[str,
 
 
 def measure(
-    *, size: int = 512, repeats: int = 3, networks: tuple[str, ...] = GENERATORS
+    *,
+    size: int = 512,
+    repeats: int = 3,
+    networks: tuple[str, ...] = GENERATORS,
+    threads: int | None = None,
 ) -> dict[str, Any]:
-    """Matmul rate, then each generator, then the matmul rate again (the better of the two is
-    the reference, so that a burst of load from elsewhere does not flatter the networks).
+    """Both reference rates, then each generator, then the references again (the better of
+    each pair is kept, so that a burst of load from elsewhere does not flatter the networks).
 
-    Returns ``{"matmul": {...}, "generators": [{..., "ratio": gflops / matmul gflops}],
-    "threads": n}``."""
-    ref = matmul_rate(repeats=5)
+    Returns ``{"matmul": {...}, "conv1x1": {...}, "generators": [{..., "ratio": gflops /
+    matmul gflops, "ratio_conv1x1": gflops / 1x1 conv gflops}], "threads": n}``."""
+    if threads is not None:
+        with with_threads(threads):
+            return measure(size=size, repeats=repeats, networks=networks)
+    refs = [matmul_rate(repeats=5), conv1x1_rate(repeats=5)]
     rows = [generator_rate(name, size=size, repeats=repeats) for name in networks]
-    again = matmul_rate(repeats=5)
-    if again["gflops"] > ref["gflops"]:
-        ref = again
+    again = [matmul_rate(repeats=5), conv1x1_rate(repeats=5)]
+    mm, conv = (max(a, b, key=lambda r: r["gflops"]) for a, b in zip(refs, again, strict=True))
     for row in rows:
-        row["ratio"] = row["gflops"] / ref["gflops"]
-    return {"matmul": ref, "generators": rows, "threads": torch.get_num_threads()}
+        row["ratio"] = row["gflops"] / mm["gflops"]
+        row["ratio_conv1x1"] = row["gflops"] / conv["gflops"]
+    return {"matmul": mm, "conv1x1": conv, "generators": rows, "threads": torch.get_num_threads()}
 
 
 def benchmark_rows(
@@ -134,17 +164,19 @@ def benchmark_rows(
 
 
 def format_result(result: dict[str, Any]) -> str:
-    ref = result["matmul"]
+    ref, conv = result["matmul"], result["conv1x1"]
     lines = [
-        f"torch.mm {MATMUL_N}x{MATMUL_N} float32: {ref['gflops']:.1f} GFLOP/s "
-        f"({result['threads']} threads)",
+        f"torch.mm {MATMUL_N}x{MATMUL_N} float32: {ref['gflops']:.1f} GFLOP/s; 1x1 conv "
+        f"{CONV1X1_CHANNELS}->{CONV1X1_CHANNELS} on {CONV1X1_SIZE}x{CONV1X1_SIZE}: "
+        f"{conv['gflops']:.1f} GFLOP/s ({result['threads']} threads)",
         f"{'network':18s} {'params':>8s} {'GFLOP':>8s} {'seconds':>8s} {'GFLOP/s':>8s} "
-        f"{'of matmul':>9s}",
+        f"{'of mm':>6s} {'of 1x1':>6s}",
     ]
     for g in result["generators"]:
         lines.append(
             f"{g['network']:18s} {g['parameters'] / 1e6:7.2f}M {g['flops'] / 1e9:8.1f} "
-            f"{g['seconds']:8.3f} {g['gflops']:8.1f} {g['ratio']:9.2f}"
+            f"{g['seconds']:8.3f} {g['gflops']:8.1f} {g['ratio']:6.2f} "
+            f"{g['ratio_conv1x1']:6.2f}"
         )
     return "\n".join(lines)
 
@@ -159,8 +191,9 @@ def main(argv: list[str] | None = None) -> int:
         "--size", type=int, default=512, help="input side in pixels (a multiple of 256)"
     )
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--threads", type=int, default=None, help="torch threads (default: as set)")
     args = parser.parse_args(argv)
-    result = measure(size=args.size, repeats=args.repeats)
+    result = measure(size=args.size, repeats=args.repeats, threads=args.threads)
     print(format_result(result))
     print(json.dumps(result, indent=1))
     return 0

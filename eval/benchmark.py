@@ -1,135 +1,356 @@
-"""Speed, as ratios against references measured in the same run on the same machine.
+"""Speed, as ratios against references measured in the same run, with the same thread count.
 
-    python -m eval benchmark [--repeats N] [--size WxH]
+    python -m eval benchmark [--quick] [--strict] [--threads 1,2] [--repeats N] [--size WxH]
 
-- depth-lens (bokeh.render.lens.render_lens, f/1.8 defaults, highlight boost) on a 1536x1024
-  photo with a subject and a receding ground plane, against
-  ``scipy.ndimage.gaussian_filter(image, sigma=(10, 10, 0))`` on the same image (target <= 2.0x);
-- the paper's threshold Gaussian against the same reference;
-- the metrics against scikit-image (``eval/bench_metrics.py``);
-- unless ``quick``: each generator's CPU throughput (FLOPs counted by torch, 512x512, full
-  configs, random weights) against this machine's ``torch.mm`` GFLOP/s
-  (``eval/bench_models.py``), and the app's ``/render_depth`` latency through ``gradio_client``
-  against the same render in-process (``eval/bench_app.py``; launches ``python app.py``).
+Every row names what it measures, the thread count of *both* sides, the median times, the
+ratio, its target and whether the target is met (``ok`` / ``MISS``; rows without a target
+are for information). ``--strict`` exits with status 1 when any target is missed.
 
-Times are the best of ``repeats`` runs after one warm-up call. Ratios, not seconds, are what to
-compare across machines.
+- depth-lens on two scenes (``eval/bench_lens.py``: a synthetic one and the motorcycle's
+  measured disparity) against ``scipy.ndimage.gaussian_filter(sigma=(10, 10, 0))``, at each
+  thread count: target <= 1.0x; the paper's threshold Gaussian for information;
+- the metrics (PSNR + SSIM + Gaussian SSIM, ``eval/bench_metrics.py``) against
+  scikit-image at each thread count: target >= 10x faster, and equal within 1e-4;
+- unless ``--quick``: depth-lens PSNR against the exact reference (``tests/lens_reference.py``)
+  on both scenes (target >= 54 dB); how depth-lens time grows with pixel count
+  (512..3072 px wide at f/1.8, target exponent <= 1.05) and with blur radius (f/1.4, f/2.8,
+  f/8 at 1536 px, target exponent <= 0.2); the web app's end-to-end time for a render and for
+  Compare at 2048 px against the same calls in-process (``eval/bench_app.py``, target <= 1.2x);
+  the generators' forward passes against ``torch.mm`` and a 1x1 convolution
+  (``eval/bench_models.py``, for information).
+
+Times are medians of ``--repeats`` alternating runs of subject and reference, after a warm-up.
+The header says when, on what machine and under what load (``os.getloadavg``) it ran: the
+machine this project runs on is shared, and load from elsewhere slows both sides.
 """
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
+import argparse
+import datetime
+import os
+import platform
+from collections.abc import Sequence
+from dataclasses import dataclass
 
-import numpy as np
 import torch
-from scipy import ndimage
-from skimage import data, transform
 
-from bokeh.render.coc import strength_for_fnumber
-from bokeh.render.gauss import render_threshold_gauss
-from bokeh.render.lens import render_lens
-from eval import bench_app, bench_models
+from eval import bench_app, bench_lens, bench_models
+from eval.bench_lens import SCENES, Timer, wall_timer
 from eval.bench_metrics import measure
 
-
-def best_time(fn: Callable[[], object], repeats: int) -> float:
-    """Best wall time of ``repeats`` calls, after one warm-up call."""
-    fn()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return min(times)
+PIXEL_EXPONENT_MAX = 1.05
+RADIUS_EXPONENT_MAX = 0.2
+LENS_RATIO_MAX = 1.0
+LENS_PSNR_MIN = 54.0
+METRICS_SPEEDUP_MIN = 10.0
+METRICS_DIFF_MAX = 1e-4
+APP_RATIO_MAX = 1.2
 
 
-def bench_scene(width: int = 1536, height: int = 1024) -> tuple[np.ndarray, np.ndarray, float]:
-    """A photo (scikit-image's astronaut, resized) with a plausible disparity map: a subject
-    in focus (an ellipse with soft edges) over a ground plane receding to the top; and the
-    subject's disparity."""
-    image = transform.resize(data.astronaut(), (height, width), order=1, anti_aliasing=True).astype(
-        np.float32
+@dataclass(frozen=True)
+class Target:
+    """``value <op> bound``, op one of ``"<="`` and ``">="``."""
+
+    op: str
+    bound: float
+
+    def met(self, value: float) -> bool:
+        if self.op == "<=":
+            return value <= self.bound
+        if self.op == ">=":
+            return value >= self.bound
+        raise ValueError(f"unknown target operator {self.op!r}")
+
+    def __str__(self) -> str:
+        return f"{self.op} {self.bound:g}"
+
+
+@dataclass(frozen=True)
+class Row:
+    """One measurement: ``value`` (in ``unit``) is what ``target`` applies to."""
+
+    name: str
+    threads: str  # the thread count of both sides, e.g. "1 vs 1"
+    value: float
+    unit: str
+    target: Target | None = None
+    seconds: float | None = None
+    reference_seconds: float | None = None
+    reference: str = ""
+    note: str = ""
+
+    @property
+    def verdict(self) -> str:
+        if self.target is None:
+            return ""
+        return "ok" if self.target.met(self.value) else "MISS"
+
+
+def missed(rows: Sequence[Row]) -> list[Row]:
+    """The rows whose target is not met."""
+    return [r for r in rows if r.verdict == "MISS"]
+
+
+def exit_status(rows: Sequence[Row], *, strict: bool) -> int:
+    """0, or 1 under ``strict`` when a target is missed."""
+    return 1 if strict and missed(rows) else 0
+
+
+def machine() -> str:
+    """CPU model, logical cores, Python/torch versions."""
+    model = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as f:
+            names = [ln.split(":", 1)[1].strip() for ln in f if ln.startswith("model name")]
+        model = names[0] if names else model
+    except OSError:
+        pass
+    return (
+        f"{model}, {os.cpu_count()} logical cores; Python {platform.python_version()}, "
+        f"torch {torch.__version__}"
     )
-    yy, xx = np.mgrid[0:height, 0:width].astype(np.float32)
-    disparity = 0.15 + 0.35 * yy / height
-    subject = ((xx - 0.45 * width) / (0.2 * width)) ** 2 + (
-        (yy - 0.5 * height) / (0.4 * height)
-    ) ** 2 < 1
-    disparity[subject] = 0.8
-    disparity = ndimage.gaussian_filter(disparity, 2).astype(np.float32)
-    return np.ascontiguousarray(image), disparity, 0.8
 
 
-def renderer_ratios(*, width: int = 1536, height: int = 1024, repeats: int = 5) -> list[dict]:
+def load() -> str:
+    try:
+        one, five, fifteen = os.getloadavg()
+    except OSError:
+        return "n/a"
+    return f"{one:.2f} / {five:.2f} / {fifteen:.2f} (1 / 5 / 15 min)"
 
-    image, disparity, focus = bench_scene(width, height)
-    strength = strength_for_fnumber(1.8, height)
 
-    def reference():
-        return ndimage.gaussian_filter(image, sigma=(10, 10, 0))
-
-    def lens():
-        return render_lens(
-            image,
-            disparity,
-            focus_disparity=focus,
-            strength=strength,
-            band=0.03,
-            highlight_boost=1.5,
-        )
-
-    def gauss():
-        return render_threshold_gauss(image, disparity, threshold=0.25, sigma=10.0)
-
+def lens_rows(
+    width: int, height: int, threads: Sequence[int], repeats: int, timer: Timer
+) -> list[Row]:
     rows = []
-    # Interleave reference and candidate so that load from other processes hits both alike.
-    for name, fn, target in (("depth-lens", lens, 2.0), ("depth-gauss (paper)", gauss, None)):
-        ref_t = best_time(reference, repeats)
-        t = best_time(fn, repeats)
-        ref_t = min(ref_t, best_time(reference, repeats))
+    for name in SCENES:
+        scene = bench_lens.make_scene(name, width, height)
+        for t in threads:
+            r = bench_lens.lens_ratio(scene, threads=t, repeats=repeats, timer=timer)
+            rows.append(
+                Row(
+                    f"depth-lens {width}x{height} {name}",
+                    f"{t} vs {t}",
+                    r["ratio"],
+                    "x",
+                    Target("<=", LENS_RATIO_MAX),
+                    r["seconds"],
+                    r["reference_seconds"],
+                    "gaussian_filter sigma 10",
+                )
+            )
+        if name == "bench":
+            r = bench_lens.gauss_ratio(scene, repeats=repeats, timer=timer)
+            rows.append(
+                Row(
+                    f"depth-gauss (paper) {width}x{height} {name}",
+                    "1 vs 1",
+                    r["ratio"],
+                    "x",
+                    None,
+                    r["seconds"],
+                    r["reference_seconds"],
+                    "gaussian_filter sigma 10",
+                )
+            )
+    return rows
+
+
+def metric_rows(
+    width: int, height: int, threads: Sequence[int], repeats: int, timer: Timer
+) -> list[Row]:
+    rows, worst = [], 0.0
+    for t in threads:
+        m = measure(height=height, width=width, repeats=repeats, threads=t, timer=timer)
+        worst = max(worst, *m["max_abs_diff"].values())
         rows.append(
-            {
-                "benchmark": f"{name} {width}x{height}",
-                "reference": "scipy gaussian_filter sigma=10",
-                "seconds": t,
-                "reference_seconds": ref_t,
-                "ratio": t / ref_t,
-                "target": f"<= {target:.1f}x" if target else "",
-            }
+            Row(
+                f"psnr+ssim+ssim_gauss {width}x{height}",
+                f"{t} vs {t}",
+                m["ratio"],
+                "x faster",
+                Target(">=", METRICS_SPEEDUP_MIN),
+                m["ours_s"],
+                m["skimage_s"],
+                "scikit-image",
+            )
         )
+    rows.append(
+        Row("metrics max |ours - scikit-image|", "-", worst, "", Target("<=", METRICS_DIFF_MAX))
+    )
+    return rows
+
+
+def accuracy_rows(width: int, height: int) -> list[Row]:
+    rows = []
+    for name in SCENES:
+        scene = bench_lens.make_scene(name, width, height)
+        value = bench_lens.psnr_against_reference(scene)
+        rows.append(
+            Row(
+                f"depth-lens PSNR {width}x{height} {name}",
+                "-",
+                value,
+                "dB",
+                Target(">=", LENS_PSNR_MIN),
+                reference="tests/lens_reference.py",
+            )
+        )
+    return rows
+
+
+def growth_rows(repeats: int, timer: Timer) -> list[Row]:
+    g = bench_lens.growth(repeats=repeats, timer=timer)
+    sizes = ", ".join(f"{w}: {s:.2f}s" for w, s in zip(g["widths"], g["size_seconds"], strict=True))
+    radii = ", ".join(
+        f"f/{n:g} ({r:.0f}px): {s:.2f}s"
+        for n, r, s in zip(g["fnumbers"], g["max_radius_px"], g["fnumber_seconds"], strict=True)
+    )
+    return [
+        Row(
+            "depth-lens time ~ pixels^k, motorcycle f/1.8",
+            "1",
+            g["pixel_exponent"],
+            "k",
+            Target("<=", PIXEL_EXPONENT_MAX),
+            note=sizes,
+        ),
+        Row(
+            "depth-lens time ~ radius^k, motorcycle 1536 px",
+            "1",
+            g["radius_exponent"],
+            "k",
+            Target("<=", RADIUS_EXPONENT_MAX),
+            note=radii,
+        ),
+    ]
+
+
+def app_rows(repeats: int) -> list[Row]:
+    rows = []
+    for r in bench_app.overhead(repeats=repeats):
+        rows.append(
+            Row(
+                r["name"],
+                "app vs in-process",
+                r["ratio"],
+                "x",
+                Target("<=", APP_RATIO_MAX),
+                r["app_s"],
+                r["inprocess_s"],
+                "the same call in-process",
+                r.get("note", ""),
+            )
+        )
+    return rows
+
+
+def model_rows(threads: Sequence[int], repeats: int) -> list[Row]:
+    rows = []
+    for t in threads:
+        result = bench_models.measure(size=512, repeats=repeats, threads=t)
+        mm, conv = result["matmul"]["gflops"], result["conv1x1"]["gflops"]
+        for g in result["generators"]:
+            rows.append(
+                Row(
+                    f"{g['network']} forward 512x512",
+                    str(t),
+                    g["ratio"],
+                    "of mm",
+                    None,
+                    g["seconds"],
+                    None,
+                    f"torch.mm {mm:.0f} GFLOP/s",
+                    f"{g['gflops']:.0f} GFLOP/s = {g['ratio_conv1x1']:.2f} of a 1x1 "
+                    f"conv ({conv:.0f} GFLOP/s)",
+                )
+            )
     return rows
 
 
 def run(
-    *, repeats: int = 5, width: int = 1536, height: int = 1024, quick: bool = False
-) -> list[dict]:
-    """Every benchmark row; ``quick`` skips the generators and the app (about a minute)."""
-    torch.set_num_threads(max(1, torch.get_num_threads()))
-    rows = renderer_ratios(width=width, height=height, repeats=repeats)
-
-    m = measure(height=height, width=width, repeats=repeats)
-    rows.append(
-        {
-            "benchmark": f"metrics (psnr+ssim+ssim_gauss) {width}x{height}",
-            "reference": "scikit-image",
-            "seconds": m["ours_s"],
-            "reference_seconds": m["skimage_s"],
-            "ratio": m["ours_s"] / m["skimage_s"],
-            "target": "<= 0.2x (5x faster)",
-        }
-    )
+    *,
+    quick: bool = False,
+    repeats: int = 5,
+    width: int = 1536,
+    height: int = 1024,
+    threads: Sequence[int] = (1, 2),
+    timer: Timer = wall_timer,
+) -> list[Row]:
+    """Every benchmark row (see the module docstring); ``quick`` keeps the ratio rows only."""
+    rows = lens_rows(width, height, threads, repeats, timer)
+    rows += metric_rows(width, height, threads, repeats, timer)
     if not quick:
-        rows += bench_models.benchmark_rows(size=512, repeats=min(repeats, 2))
-        rows += bench_app.benchmark_rows(repeats=repeats)
+        rows += accuracy_rows(width, height)
+        rows += growth_rows(max(1, min(repeats, 3)), timer)
+        rows += app_rows(max(1, min(repeats, 3)))
+        rows += model_rows(threads, max(1, min(repeats, 2)))
     return rows
 
 
-def format_rows(rows: list[dict]) -> str:
-    lines = [f"{'benchmark':46s} {'time':>9s} {'reference':>10s} {'ratio':>7s}  target / reference"]
+def format_rows(rows: Sequence[Row]) -> str:
+    def num(v: float | None) -> str:
+        return "" if v is None else f"{v:.3f}s"
+
+    lines = [
+        f"{'benchmark':46s} {'threads':>17s} {'time':>8s} {'ref':>8s} {'value':>12s}  "
+        "target   verdict  reference / note"
+    ]
     for r in rows:
+        value = f"{r.value:.3g} {r.unit}".strip() if r.value == r.value else "n/a"
         lines.append(
-            f"{r['benchmark']:46s} {r['seconds']:8.3f}s {r['reference_seconds']:9.3f}s "
-            f"{r['ratio']:6.2f}x  {r['target']}  vs {r['reference']}"
+            f"{r.name:46s} {r.threads:>17s} {num(r.seconds):>8s} "
+            f"{num(r.reference_seconds):>8s} {value:>12s}  {str(r.target or ''):8s} "
+            f"{r.verdict:7s}  {'; '.join(x for x in (r.reference, r.note) if x)}"
         )
     return "\n".join(lines)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--repeats", type=int, default=5, help="timed runs per side (median)")
+    parser.add_argument("--size", default="1536x1024", help="WxH of the ratio rows")
+    parser.add_argument("--threads", default="1,2", help="thread counts, e.g. 1,2")
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="only the ratio rows (no accuracy, growth, app or generator rows)",
+    )
+    parser.add_argument("--strict", action="store_true", help="exit 1 when a target is missed")
+
+
+def main(
+    args: argparse.Namespace, parser: argparse.ArgumentParser, *, timer: Timer = wall_timer
+) -> int:
+    """Run the benchmark for parsed ``args``; print the header, the rows and the verdict."""
+    try:
+        width, height = (int(v) for v in args.size.lower().split("x"))
+        threads = [int(v) for v in args.threads.split(",")]
+    except ValueError:
+        parser.error(
+            f"--size must look like 1536x1024 and --threads like 1,2; got "
+            f"{args.size!r} and {args.threads!r}"
+        )
+    if min(threads) < 1 or width < 64 or height < 64:
+        parser.error("thread counts must be >= 1 and the size at least 64x64")
+    when = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    print(f"{when}; {machine()}; load before {load()}")
+    rows = run(
+        quick=args.quick,
+        repeats=max(1, args.repeats),
+        width=width,
+        height=height,
+        threads=threads,
+        timer=timer,
+    )
+    print(format_rows(rows))
+    miss = missed(rows)
+    print(
+        f"load after {load()}; "
+        + (
+            f"{len(miss)} target(s) missed: " + ", ".join(f"{r.name} ({r.threads})" for r in miss)
+            if miss
+            else "every target met"
+        )
+    )
+    return exit_status(rows, strict=args.strict)

@@ -216,88 +216,77 @@ def _sorted(df, groups):
     return df.sort_values(by, ascending=up, kind="stable", na_position="last")
 
 
+def _col(name: str, key: str | None, kind: str, description: str = "", **more) -> dict:
+    """One display column (see :func:`leaderboard_columns`)."""
+    return {"name": name, "key": key, "kind": kind, **more} | (
+        {"description": description} if description else {}
+    )
+
+
 def leaderboard_columns() -> list[dict[str, Any]]:
     """The display columns of :func:`leaderboard_table`: ``name`` (header), ``key`` (column of
     :func:`leaderboard_frame` or None), ``kind`` ("text", "number", "bool"), and for metrics
     ``decimals``, ``higher_is_better`` and ``description`` (for tooltips)."""
-    cols: list[dict[str, Any]] = [
-        {"name": "Method", "key": "method", "kind": "text"},
-        {
-            "name": "Data",
-            "key": "data",
-            "kind": "text",
-            "description": "real photos or synthetic scenes: never ranked together",
-        },
-        {"name": "Dataset", "key": "dataset", "kind": "text"},
-        {"name": "Split", "key": "split", "kind": "text"},
-        {
-            "name": "Images",
-            "key": "set_label",
-            "kind": "text",
-            "description": "the image set: rows are comparable only within one",
-        },
-        {
-            "name": "Rank",
-            "key": "rank",
-            "kind": "number",
-            "decimals": 0,
-            "description": "by the first metric, within this image set",
-        },
-        {"name": "n", "key": "n", "kind": "number", "decimals": 0, "description": "images scored"},
+    cols = [
+        _col("Method", "method", "text"),
+        _col("Data", "data", "text", "real photos or synthetic scenes: never ranked together"),
+        _col("Dataset", "dataset", "text"),
+        _col("Split", "split", "text"),
+        _col("Images", "set_label", "text", "the image set: rows are comparable only within one"),
+        _col("Rank", "rank", "number", "by the first metric, within this image set", decimals=0),
+        _col("n", "n", "number", "images scored", decimals=0),
     ]
     for key, spec in METRICS.items():
         cols.append(
-            {
-                "name": spec.label,
-                "key": key,
-                "kind": "number",
-                "decimals": spec.decimals,
-                "higher_is_better": spec.higher_is_better,
-                "description": spec.description,
-            }
+            _col(
+                spec.label,
+                key,
+                "number",
+                spec.description,
+                decimals=spec.decimals,
+                higher_is_better=spec.higher_is_better,
+            )  # fmt: skip
         )
         cols.append(
-            {
-                "name": f"{spec.label} std",
-                "key": f"{key}_std",
-                "kind": "number",
-                "decimals": spec.decimals,
-                "description": f"sample standard deviation of {spec.label} over the images",
-            }
+            _col(
+                f"{spec.label} std",
+                f"{key}_std",
+                "number",
+                f"sample standard deviation of {spec.label} over the images",
+                decimals=spec.decimals,
+            )  # fmt: skip
         )
     if "lpips" not in METRICS:
         cols.append(
-            {
-                "name": LPIPS_LABEL,
-                "key": None,
-                "kind": "text",
-                "description": "LPIPS (AlexNet) needs weights that are not available "
-                "offline here: n/a, never an estimate",
-            }
+            _col(
+                LPIPS_LABEL,
+                None,
+                "text",
+                "LPIPS (AlexNet) needs weights that are not "
+                "available offline here: n/a, never an estimate",
+            )  # fmt: skip
         )
-    cols += [
-        {"name": "Seconds / image", "key": "seconds", "kind": "number", "decimals": 3},
-        {"name": "Run", "key": "run_id", "kind": "text"},
-        {
-            "name": "Source",
-            "key": "source",
-            "kind": "text",
-            "description": "a reference run shipped with the project, or a run made here",
-        },
-        {"name": "Image set", "key": "image_set", "kind": "text"},
-        {"name": "Status", "key": "status", "kind": "text"},
-        {"name": "Weights", "key": "weights", "kind": "text"},
-        {"name": "Train overlap", "key": "train_overlap", "kind": "bool"},
-        {
-            "name": "Focus",
-            "key": "focus",
-            "kind": "text",
-            "description": "where the focus points came from: the dataset's annotation or the "
-            "image centre",
-        },
-        {"name": "Note", "key": "note", "kind": "text"},
+    return cols + [
+        _col("Seconds / image", "seconds", "number", decimals=3),
+        _col("Run", "run_id", "text"),
+        _col(
+            "Source",
+            "source",
+            "text",
+            "a reference run shipped with the project, or a run made here",
+        ),  # fmt: skip
+        _col("Image set", "image_set", "text"),
+        _col("Status", "status", "text"),
+        _col("Weights", "weights", "text"),
+        _col("Train overlap", "train_overlap", "bool"),
+        _col(
+            "Focus",
+            "focus",
+            "text",
+            "where the focus points came from: the dataset's annotation or the image centre",
+        ),  # fmt: skip
+        _col("Note", "note", "text"),
     ]
-    return cols
 
 
 def leaderboard_table(

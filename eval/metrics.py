@@ -24,8 +24,8 @@ then crops a border of the window radius, so boundary handling never reaches the
 The work is done in row strips so that temporaries stay in cache: vertical filtering is a banded
 matrix product, horizontal filtering a sum of shifted slices. On the CPU the strips are shared
 among ``torch.get_num_threads()`` Python threads while torch's intra-op thread count is set to 1
-(restored afterwards; concurrent metric calls wait for each other): per-op thread barriers made
-2-thread torch up to 10x slower whenever another process used a core.
+(restored afterwards, see ``bokeh.threads``; concurrent metric calls wait for each other): per-op
+thread barriers made 2-thread torch up to 10x slower whenever another process used a core.
 
 The metrics are not differentiable (they run under ``torch.no_grad``); use a loss module for
 training.
@@ -43,6 +43,8 @@ from typing import Any
 
 import numpy as np
 import torch
+
+from bokeh.threads import single_threaded_torch, thread_budget
 
 __all__ = [
     "as_batch",
@@ -63,6 +65,7 @@ GAUSS_TRUNCATE = 3.5  # scikit-image's choice: radius int(3.5 * 1.5 + 0.5) = 5, 
 # (measured best on 2 cores at 1024 x 1536). A GPU prefers few large launches.
 _STRIP_ELEMENTS = 1 << 16
 _STRIP_ELEMENTS_GPU = 1 << 24
+_STRIP_ROWS = 16
 
 
 # --------------------------------------------------------------------------------------------
@@ -174,19 +177,15 @@ def _run_parallel(run: Callable[[list], torch.Tensor], items: list, dev: torch.d
 
     Each strip is small, so torch's own intra-op threads would meet at a barrier after every
     one of thousands of small ops, and one busy core then stalls them all. Whole strips per
-    thread instead, with torch single-threaded meanwhile (ops release the GIL).
+    thread instead, with torch single-threaded meanwhile (ops release the GIL), through
+    :func:`bokeh.threads.single_threaded_torch`, which the lens renderer also uses: the
+    process-wide setting comes back whatever order such blocks close in.
     """
-    workers = min(torch.get_num_threads(), len(items)) if dev.type == "cpu" else 1
+    workers = min(thread_budget(), len(items)) if dev.type == "cpu" else 1
     if workers <= 1:
         return run(items)
-    with _THREADS_LOCK:
-        previous = torch.get_num_threads()
-        torch.set_num_threads(1)
-        try:
-            with ThreadPoolExecutor(workers) as pool:
-                parts = list(pool.map(run, [items[i::workers] for i in range(workers)]))
-        finally:
-            torch.set_num_threads(previous)
+    with _THREADS_LOCK, single_threaded_torch(), ThreadPoolExecutor(workers) as pool:
+        parts = list(pool.map(run, [items[i::workers] for i in range(workers)]))
     return torch.stack(parts).sum(dim=0)
 
 
@@ -257,18 +256,22 @@ def _gauss_taps(sigma: float, truncate: float) -> tuple[list[float], float]:
 
 
 class _Strip:
-    """Work buffers for one strip of ``n`` images x ``r`` output rows x ``w`` columns."""
+    """Work buffers for one strip of ``n`` images x ``r`` output rows x ``w`` columns; the
+    filtering in ``mdtype``, the SSIM formula in ``dtype``."""
 
-    def __init__(self, n: int, r: int, k: int, w: int, dtype: torch.dtype, dev) -> None:
+    def __init__(
+        self, n: int, r: int, k: int, w: int, dtype: torch.dtype, mdtype: torch.dtype, dev
+    ) -> None:
         wo = w - k + 1
-        opts = {"dtype": dtype, "device": dev}
+        opts = {"dtype": mdtype, "device": dev}
         self.maps = torch.empty(4, n, r + k - 1, w, **opts)  # x, y, x^2 + y^2, x y
         self.vert = torch.empty(4, n, r, w, **opts)  # after the vertical pass
-        self.horz = torch.empty(4, n, r, wo, **opts)  # after the horizontal pass: local means
+        self.horz = torch.empty(4, n, r, wo, **opts)  # after the horizontal pass
         self.pairs = torch.empty(4, n, r, w - 1, **opts)  # box window partial sums
         self.quads = torch.empty(4, n, r, w - 3, **opts)
-        self.a1 = torch.empty(n, r, wo, **opts)
-        self.b1 = torch.empty(n, r, wo, **opts)
+        self.sums = torch.empty(4, n, r, wo, dtype=dtype, device=dev) if mdtype != dtype else None
+        self.a1 = torch.empty(n, r, wo, dtype=dtype, device=dev)
+        self.b1 = torch.empty(n, r, wo, dtype=dtype, device=dev)
 
 
 def _filter_rows(v: torch.Tensor, taps: list[float], box: bool, st: _Strip) -> torch.Tensor:
@@ -296,6 +299,36 @@ def _filter_rows(v: torch.Tensor, taps: list[float], box: bool, st: _Strip) -> t
     for i in range(1, k):
         out.add_(v[..., i : i + wo], alpha=taps[i])
     return out
+
+
+def _strips(
+    n: int, ho: int, w: int, taps: list[float], *, box: bool, exact: bool, dtype: torch.dtype, dev
+) -> tuple[int, torch.Tensor, list[tuple[int, int, int, int]]]:
+    """(strip height, banded vertical matrix, work items (n0, n1, r0, rows)) for ``n`` maps of
+    ``ho`` valid output rows and ``w`` columns."""
+    k = len(taps)
+    # Strip height (output rows): short strips keep the banded vertical matrix product from
+    # multiplying mostly zeros (16 rows measured best on one CPU thread; with more threads,
+    # twice that, as each op then also waits for the GIL). Images per chunk so that one map of
+    # a strip has about `budget` elements.
+    budget = _STRIP_ELEMENTS if dev.type == "cpu" else _STRIP_ELEMENTS_GPU
+    if dev.type == "cpu":
+        rows = min(ho, _STRIP_ROWS * (2 if thread_budget() > 1 else 1))
+    else:
+        rows = max(16, min(ho, budget // w))
+    per_chunk = max(1, min(n, budget // (w * (rows + k - 1))))
+    # Banded vertical matrix: out[j] = sum_i taps[i] * in[j + i]. For the box window it holds
+    # 1/k^2 so that, with the horizontal window sums, the result is the window mean (or 1, for
+    # exact sums).
+    vert = torch.zeros(rows, rows + k - 1, dtype=dtype, device=dev)
+    for i, tap in enumerate(taps):
+        vert.diagonal(i).fill_((1.0 if exact else 1.0 / (k * k)) if box else tap)
+    items = [
+        (n0, min(n, n0 + per_chunk), r0, min(rows, ho - r0))
+        for n0 in range(0, n, per_chunk)
+        for r0 in range(0, ho, rows)
+    ]
+    return rows, vert, items
 
 
 def _ssim_core(
@@ -333,23 +366,14 @@ def _ssim_core(
     a_shift = 0.5 * c1 + 0.5 * c2 / cov_norm
     b_shift = c1 + c2 / cov_norm
 
-    # Strip height (output rows) and images per chunk so that one map of a strip has about
-    # `budget` elements.
-    budget = _STRIP_ELEMENTS if dev.type == "cpu" else _STRIP_ELEMENTS_GPU
-    rows = max(16, min(ho, budget // w))
-    per_chunk = max(1, min(n, budget // (w * (rows + k - 1))))
+    # uint8 images under the box window: the window sums of x, y, x^2 + y^2 and x y are
+    # integers below 2^24, exact in float32 whatever the order of the additions; only the
+    # formula needs `dtype`. The means are then sums / k^2 (`scale`).
+    exact = box and p.dtype == torch.uint8 and t.dtype == torch.uint8 and dtype == torch.float64
+    mdtype = torch.float32 if exact else dtype
+    scale = 1.0 / (k * k) if exact else 1.0
 
-    # Banded vertical matrix: out[j] = sum_i taps[i] * in[j + i]. For the box window it holds
-    # 1/k^2 so that, with the horizontal window sums, the result is the window mean.
-    vert = torch.zeros(rows, rows + k - 1, dtype=dtype, device=dev)
-    for i, tap in enumerate(taps):
-        vert.diagonal(i).fill_(1.0 / (k * k) if box else tap)
-
-    items = [
-        (n0, min(n, n0 + per_chunk), r0, min(rows, ho - r0))
-        for n0 in range(0, n, per_chunk)
-        for r0 in range(0, ho, rows)
-    ]
+    rows, vert, items = _strips(n, ho, w, taps, box=box, exact=exact, dtype=mdtype, dev=dev)
 
     def run(part: list[tuple[int, int, int, int]]) -> torch.Tensor:
         """Sum of the SSIM-map numerators/2 over the strips in ``part``, per channel map."""
@@ -359,7 +383,7 @@ def _ssim_core(
             hi = r + k - 1
             st = strips.get((n1 - n0, r))
             if st is None:
-                st = strips[(n1 - n0, r)] = _Strip(n1 - n0, r, k, w, dtype, dev)
+                st = strips[(n1 - n0, r)] = _Strip(n1 - n0, r, k, w, dtype, mdtype, dev)
             xs, ys, sq, xy = st.maps.unbind(0)
             xs.copy_(x[n0:n1, r0 : r0 + hi])
             ys.copy_(y[n0:n1, r0 : r0 + hi])
@@ -367,9 +391,14 @@ def _ssim_core(
             torch.mul(xs, ys, out=xy)
 
             v = torch.matmul(vert if r == rows else vert[:r, :hi], st.maps, out=st.vert)
-            ux, uy, uq, uxy = _filter_rows(v, taps, box, st).unbind(0)  # local means
-            a1 = torch.addcmul(c1_t, ux, uy, value=2.0, out=st.a1)
-            b1 = torch.addcmul(c1_t, ux, ux, out=st.b1).addcmul_(uy, uy)
+            f = _filter_rows(v, taps, box, st)  # local means (or sums)
+            ux, uy, uq, uxy = (f if st.sums is None else st.sums.copy_(f)).unbind(0)
+            a1 = torch.addcmul(c1_t, ux, uy, value=2.0 * scale * scale, out=st.a1)
+            b1 = torch.addcmul(c1_t, ux, ux, value=scale * scale, out=st.b1)
+            b1.addcmul_(uy, uy, value=scale * scale)
+            if scale != 1.0:
+                uxy.mul_(scale)
+                uq.mul_(scale)
             a2 = uxy.sub_(a1, alpha=0.5).add_(a_shift)
             b2 = uq.sub_(b1).add_(b_shift)
             s = a1.mul_(a2).div_(b1.mul_(b2))

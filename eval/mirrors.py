@@ -15,11 +15,13 @@ Never pushed: the evaluation lock, temporary files, the SQLite file itself (its 
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import json
 import os
 import re
 import shutil
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Protocol
 from urllib.parse import unquote, urlparse
@@ -31,6 +33,25 @@ from bokeh.errors import BokehError
 
 COMMIT_MAX_FILES = 100  # files per Hub commit (the Hub's advice for HTTP commits)
 REPO_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*")
+
+REVIEWS_FILE = "reviews.jsonl"
+RUN_FILES = ("run.json", "rows.jsonl", "per_image.csv", "summary.csv")
+_NAME = r"[A-Za-z0-9_-][A-Za-z0-9._-]{0,199}"  # one path part; never "." or ".." or hidden
+RUN_PATH = re.compile(
+    rf"runs/(?P<run>{_NAME})/(?:run\.json|rows\.jsonl|per_image\.csv|summary\.csv"
+    rf"|outputs/{_NAME}/{_NAME}\.png)"
+)
+RUN_ID = re.compile(_NAME)
+_REVIEW_FIELDS = (
+    "run_id",
+    "method",
+    "image_id",
+    "reviewer",
+    "note",
+    "tags",
+    "created_at",
+    "updated_at",
+)
 
 
 def safe_rel(rel: str) -> bool:
@@ -219,3 +240,74 @@ def mirror_for(spec: str, *, token: str | None = None) -> Mirror:
         f"BOKEH_RESULTS_REPO {spec[:80]!r} is neither a Hub dataset repo id "
         "(owner/name) nor an absolute folder (/path or file:///path)."
     )
+
+
+# ----------------------------------------------------------------------------- reviews.jsonl
+
+
+def reviews_to_jsonl(reviews: Iterable) -> bytes:
+    """Notes (:class:`eval.review.Review`) as JSON lines, oldest first, without local ids."""
+    rows = sorted(reviews, key=lambda r: (r.updated_at, r.id))
+    lines = []
+    for r in rows:
+        d = r.to_dict()
+        lines.append(json.dumps({k: d[k] for k in _REVIEW_FIELDS}, ensure_ascii=False))
+    return "".join(line + "\n" for line in lines).encode()
+
+
+def reviews_from_jsonl(data: bytes) -> list[dict]:
+    """Records of a ``reviews.jsonl`` (unreadable lines are skipped)."""
+    out = []
+    for line in data.decode("utf-8", errors="replace").splitlines():
+        with contextlib.suppress(ValueError):
+            rec = json.loads(line)
+            if isinstance(rec, dict):
+                out.append(rec)
+    return out
+
+
+# ----------------------------------------------------------------------------- run files
+
+
+def sha(data: bytes) -> str:
+    return "sha256:" + hashlib.sha256(data).hexdigest()
+
+
+def stat_sig(path: Path) -> str:
+    st = path.stat()
+    return f"stat:{st.st_size}:{st.st_mtime_ns}"
+
+
+def sig_of_file(rel: str, path: Path) -> str:
+    """How a pushed file is remembered: PNG outputs (never rewritten) by size and time, the
+    small text files by content."""
+    return stat_sig(path) if rel.endswith(".png") else sha(path.read_bytes())
+
+
+def run_files(root: Path, run_id: str, *, images: bool) -> list[tuple[str, bytes | Path, str]]:
+    """(mirror path, content or file, signature) of the files of ``root/runs/run_id`` that go to
+    the mirror, text files last; the outputs only with ``images``."""
+    run_dir = root / "runs" / run_id
+    texts: dict[str, bytes] = {}
+    for name in RUN_FILES:  # run.json before rows: rows are then at least as new
+        with contextlib.suppress(FileNotFoundError):
+            texts[name] = (run_dir / name).read_bytes()
+    if "run.json" not in texts:
+        return []
+    rows = texts.get("rows.jsonl", b"")
+    texts["rows.jsonl"] = rows = rows[: rows.rfind(b"\n") + 1]  # whole lines only
+    files: list[tuple[str, bytes | Path, str]] = []
+    if images:
+        for line in rows.splitlines():
+            try:
+                out = json.loads(line).get("output")
+            except (ValueError, AttributeError):
+                continue
+            rel = f"runs/{run_id}/{out}"
+            if isinstance(out, str) and RUN_PATH.fullmatch(rel):
+                path = run_dir / out
+                with contextlib.suppress(OSError):
+                    files.append((rel, path, stat_sig(path)))
+    order = ("per_image.csv", "summary.csv", "rows.jsonl", "run.json")
+    files += [(f"runs/{run_id}/{n}", texts[n], sha(texts[n])) for n in order if n in texts]
+    return files

@@ -37,7 +37,6 @@ from __future__ import annotations
 
 import atexit
 import contextlib
-import hashlib
 import json
 import logging
 import os
@@ -46,86 +45,41 @@ import shutil
 import tempfile
 import threading
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from datetime import datetime, timezone
 from pathlib import Path
 
 from bokeh import config
 from bokeh.errors import BokehError
-from eval.mirrors import Mirror, mirror_for
+from eval.mirrors import (
+    REVIEWS_FILE,
+    RUN_ID,
+    RUN_PATH,
+    Mirror,
+    mirror_for,
+    reviews_from_jsonl,
+    reviews_to_jsonl,
+    run_files,
+    sha,
+    sig_of_file,
+)
 from eval.review import ReviewStore
 from eval.store import atomic_write
 
 log = logging.getLogger("bokeh.persist")
 
-REVIEWS_FILE = "reviews.jsonl"
-RUN_FILES = ("run.json", "rows.jsonl", "per_image.csv", "summary.csv")
 STATE_DIR = ".persist"
 PROGRESS_PUSH_EVERY_S = 600.0
 RETRY_DELAYS_S = (30.0, 120.0, 600.0)
 MIN_PUSH_INTERVAL_S = 30.0
 UNCONFIGURED = "Results are kept on this machine only (set BOKEH_RESULTS_REPO to keep them)."
 
-_NAME = r"[A-Za-z0-9_-][A-Za-z0-9._-]{0,199}"  # one path part; never "." or ".." or hidden
-_RUN_PATH = re.compile(
-    rf"runs/(?P<run>{_NAME})/(?:run\.json|rows\.jsonl|per_image\.csv|summary\.csv"
-    rf"|outputs/{_NAME}/{_NAME}\.png)"
-)
-_RUN_ID = re.compile(_NAME)
 _HF_TOKEN = re.compile(r"hf_[A-Za-z0-9]{8,}")
-_REVIEW_FIELDS = (
-    "run_id",
-    "method",
-    "image_id",
-    "reviewer",
-    "note",
-    "tags",
-    "created_at",
-    "updated_at",
-)
-
-
 # ----------------------------------------------------------------------------- helpers
-
-
-def _sha(data: bytes) -> str:
-    return "sha256:" + hashlib.sha256(data).hexdigest()
-
-
-def _stat_sig(path: Path) -> str:
-    st = path.stat()
-    return f"stat:{st.st_size}:{st.st_mtime_ns}"
-
-
-def _sig_of_file(rel: str, path: Path) -> str:
-    """How a pushed file is remembered: PNG outputs (never rewritten) by size and time, the
-    small text files by content."""
-    return _stat_sig(path) if rel.endswith(".png") else _sha(path.read_bytes())
 
 
 def _utc_now() -> datetime:
     return datetime.now(timezone.utc)
-
-
-def reviews_to_jsonl(reviews: Iterable) -> bytes:
-    """Notes (:class:`eval.review.Review`) as JSON lines, oldest first, without local ids."""
-    rows = sorted(reviews, key=lambda r: (r.updated_at, r.id))
-    lines = []
-    for r in rows:
-        d = r.to_dict()
-        lines.append(json.dumps({k: d[k] for k in _REVIEW_FIELDS}, ensure_ascii=False))
-    return "".join(line + "\n" for line in lines).encode()
-
-
-def reviews_from_jsonl(data: bytes) -> list[dict]:
-    """Records of a ``reviews.jsonl`` (unreadable lines are skipped)."""
-    out = []
-    for line in data.decode("utf-8", errors="replace").splitlines():
-        with contextlib.suppress(ValueError):
-            rec = json.loads(line)
-            if isinstance(rec, dict):
-                out.append(rec)
-    return out
 
 
 # ----------------------------------------------------------------------------- the worker
@@ -198,7 +152,7 @@ class Persister:
 
     def push_run(self, run_id: str) -> None:
         """Queue a push of ``runs/<run_id>`` (returns at once)."""
-        if self.enabled and isinstance(run_id, str) and _RUN_ID.fullmatch(run_id):
+        if self.enabled and isinstance(run_id, str) and RUN_ID.fullmatch(run_id):
             with self._cond:
                 self._submit(f"run:{run_id}")
 
@@ -375,35 +329,8 @@ class Persister:
 
     # -- jobs
 
-    def _run_files(self, run_id: str) -> list[tuple[str, bytes | Path, str]]:
-        """(mirror path, content or file, signature) of a run's files, text files last."""
-        run_dir = self.root / "runs" / run_id
-        texts: dict[str, bytes] = {}
-        for name in RUN_FILES:  # run.json before rows: rows are then at least as new
-            with contextlib.suppress(FileNotFoundError):
-                texts[name] = (run_dir / name).read_bytes()
-        if "run.json" not in texts:
-            return []
-        rows = texts.get("rows.jsonl", b"")
-        texts["rows.jsonl"] = rows = rows[: rows.rfind(b"\n") + 1]  # whole lines only
-        files: list[tuple[str, bytes | Path, str]] = []
-        if self.push_images:
-            for line in rows.splitlines():
-                try:
-                    out = json.loads(line).get("output")
-                except (ValueError, AttributeError):
-                    continue
-                rel = f"runs/{run_id}/{out}"
-                if isinstance(out, str) and _RUN_PATH.fullmatch(rel):
-                    path = run_dir / out
-                    with contextlib.suppress(OSError):
-                        files.append((rel, path, _stat_sig(path)))
-        order = ("per_image.csv", "summary.csv", "rows.jsonl", "run.json")
-        files += [(f"runs/{run_id}/{n}", texts[n], _sha(texts[n])) for n in order if n in texts]
-        return files
-
     def _push_run(self, run_id: str) -> None:
-        files = self._run_files(run_id)
+        files = run_files(self.root, run_id, images=self.push_images)
         manifest = self._load_manifest()
         changed = [f for f in files if manifest.get(f[0]) != f[2]]
         if not changed:
@@ -437,14 +364,14 @@ class Persister:
         added = self._store().merge(reviews_from_jsonl(data))
         if added:
             log.info("Results mirror: merged %d note(s) from %s", added, self.mirror.describe())
-        return _sha(data)
+        return sha(data)
 
     def _push_reviews(self, listing: Sequence[str] | None = None) -> None:
         if listing is None:
             listing = self.mirror.list_files()
         remote = self._merge_remote_reviews(listing)
         data = reviews_to_jsonl(self._store().all())
-        if _sha(data) == remote or (remote is None and not data):
+        if sha(data) == remote or (remote is None and not data):
             return
         n_notes = data.count(b"\n")
         self.mirror.upload([(REVIEWS_FILE, data)], f"Reviews: {n_notes} note(s)")
@@ -466,7 +393,7 @@ class Persister:
         self._push_reviews(listing)
         remote_runs: dict[str, set[str]] = {}
         for rel in listing:
-            m = _RUN_PATH.fullmatch(rel)
+            m = RUN_PATH.fullmatch(rel)
             if m:
                 remote_runs.setdefault(m["run"], set()).add(rel)
         runs_dir = self.root / "runs"
@@ -488,7 +415,7 @@ class Persister:
         # Runs that only this machine has (or that changed since their last push) go up too.
         with contextlib.suppress(OSError):
             for path in sorted(runs_dir.iterdir()):
-                if path.is_dir() and _RUN_ID.fullmatch(path.name) and path.name not in restored:
+                if path.is_dir() and RUN_ID.fullmatch(path.name) and path.name not in restored:
                     self.push_run(path.name)
         if failed:
             raise BokehError(f"{len(failed)} run(s) could not be read back ({failed[0]}).")
@@ -506,7 +433,7 @@ class Persister:
             for rel in paths:
                 local = tmp / rel
                 if local.is_file():
-                    manifest[rel] = _sig_of_file(rel, local)
+                    manifest[rel] = sig_of_file(rel, local)
             target.parent.mkdir(parents=True, exist_ok=True)
             if target.exists():
                 return False

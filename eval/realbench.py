@@ -36,7 +36,7 @@ from bokeh.data.vabm import load_vabm
 from bokeh.depth.classical import estimate_disparity
 from bokeh.errors import DatasetNotFoundError
 from bokeh.imaging import from_uint8, to_uint8
-from bokeh.registry import load_method
+from bokeh.registry import get_method, load_method
 from eval.exposure import psnr_exposure_matched
 from eval.metrics import psnr
 
@@ -76,7 +76,9 @@ def vabd_rows(root: str | os.PathLike, *, log=None) -> list[dict[str, Any]]:
                 name, settings = spec
                 pipe = load_method(name)
                 extra = {"fnumber": pair.fnumber, "input_fnumber": INPUT_FNUMBER}
-                extra = {k: v for k, v in extra.items() if k in {p.name for p in pipe.params}}
+                extra = {
+                    k: v for k, v in extra.items() if k in {p.name for p in get_method(name).params}
+                }
                 result = pipe(image, focus=pair.focus, depth=pair.depth, **extra, **settings)
                 out = to_uint8(result.image)
             rows.append(

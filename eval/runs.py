@@ -2,27 +2,11 @@
 
 The run folder's layout and statuses are in :mod:`eval.store`, what a run will do (and how a
 resume continues) in :mod:`eval.plan`, how it is written in :mod:`eval.writer`; this module is
-the loop. Layout under the results directory::
-
-    .eval.lock                    fcntl lock: one evaluation at a time (threads and processes)
-    runs/<run_id>/run.json        provenance and status, rewritten atomically (tmp + os.replace)
-    runs/<run_id>/rows.jsonl      one JSON line per (method, image), appended + fsynced when scored
-    runs/<run_id>/outputs/<method>/<id>.png   each output, for review
-    runs/<run_id>/per_image.csv   all rows          } written when the run ends (complete,
-    runs/<run_id>/summary.csv     one row per method }  cancelled or failed)
-
-``run_id`` sorts by start time: ``YYYYmmddTHHMMSSmmmZ-xxxxxx`` (UTC, milliseconds, random).
-
-Status (``run.json["status"]``): ``running`` (with ``pid``, ``host`` and a ``heartbeat``
-rewritten at most every few seconds), ``complete``, ``cancelled`` (stopped by the user or Ctrl-C;
-rows kept) or ``failed`` (an unexpected error, in ``error``). A run whose file says ``running``
-but whose process is gone (same host: the pid is dead or belongs to another process; other
-host: no heartbeat for :data:`STALE_AFTER_S`) is reported as ``incomplete``. Cancelled, failed
-and incomplete runs resume with ``resume=run_id``: same dataset, split, images, methods and
-settings (read from run.json), skipping every (method, id) already in rows.jsonl; a last line
-half-written by a killed process is ignored and cut off before appending. The start's
-provenance stays at the top of run.json; each resume adds ``{"at", code, device, ...}`` to
-``resumed``.
+the loop. Cancelled, failed and incomplete runs resume with ``resume=run_id``: same dataset,
+split, images, methods and settings (read from run.json), skipping every (method, id) already in
+rows.jsonl; a last line half-written by a killed process is ignored and cut off before
+appending. The start's provenance stays at the top of run.json; each resume adds
+``{"at", code, device, ...}`` to ``resumed``.
 
 Order: image by image, every method on each image, so a stopped run covers all methods on the
 same images. A method that raises on an image (or an image pair that cannot be read) gets a row

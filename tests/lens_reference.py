@@ -1,6 +1,6 @@
 """A slow, exact reference for the lens renderer (tests only).
 
-Same lens model as :func:`bokeh.render.lens.render_lens`, written as plainly as possible:
+Same lens model as :func:`bokeh.renderers.lens.render_lens`, written as plainly as possible:
 every level is a full-resolution premultiplied layer, convolved directly with its aperture
 kernel (scipy.ndimage.correlate, symmetric boundary), with no tiling and no downsampling;
 then back-to-front "over" behind the focal plane and front-to-back "under" in front of it.
@@ -11,9 +11,9 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage
 
-from bokeh.render.aperture import aperture_kernel
-from bokeh.render.coc import signed_coc
-from bokeh.render.lens import _fill, level_values
+from bokeh.renderers.aperture import aperture_kernel
+from bokeh.renderers.coc import signed_coc
+from bokeh.renderers.lens import _fill, level_values
 
 
 def _tent(coc, levels, k):

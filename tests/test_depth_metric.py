@@ -12,7 +12,7 @@ from bokeh.depth import metric as dm
 from bokeh.depth.estimate import estimate_depth
 from bokeh.errors import WeightsNotFoundError
 from bokeh.registry import load_method
-from bokeh.render.camera import DEFAULT_CAMERA
+from bokeh.renderers.camera import DEFAULT_CAMERA
 from tests.test_depth_anything import _build_tiny, _hub_cache
 from tests.test_depth_anything import env as _env  # noqa: F401  (offline, empty HF cache)
 

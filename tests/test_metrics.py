@@ -123,6 +123,21 @@ def test_matches_skimage_on_grey_2d_images():
         assert abs(float(ours(p, g, data_range=255)[0]) - REFERENCES[name](g, p)) < TOLS[name]
 
 
+def test_uint8_box_window_is_exact_where_float32_would_cancel():
+    """uint8 inputs take the integer path of the box window (window sums exact in float32).
+    Bright, nearly flat images are where a float32 variance E[x^2] - E[x]^2 would lose
+    everything; the result must still equal scikit-image to float64 precision."""
+    rng = np.random.default_rng(11)
+    for level, height in ((250, 40), (128, 23), (3, 64)):  # 23 rows: one partial strip
+        gt = np.clip(level + rng.normal(0, 0.7, (height, 57, 3)), 0, 255).round().astype(np.uint8)
+        pred = np.clip(gt + rng.integers(-1, 2, gt.shape), 0, 255).astype(np.uint8)
+        got = float(M.ssim(pred, gt, data_range=255)[0])
+        assert abs(got - sk_ssim(gt, pred)) < 1e-12
+        # the same numbers as floats take the float64 path: the same answer
+        same = float(M.ssim(pred.astype(np.float64), gt.astype(np.float64), data_range=255)[0])
+        assert abs(got - same) < 1e-12
+
+
 def test_psnr_known_value():
     gt = np.full((20, 30, 3), 100, dtype=np.uint8)
     pred = gt + np.uint8(5)  # MSE = 25 exactly

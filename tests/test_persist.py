@@ -220,7 +220,7 @@ def _assert_same(a: tuple, b: tuple) -> None:
 def _expected_run_files(run_dir: Path) -> set[str]:
     rows = [json.loads(line) for line in (run_dir / "rows.jsonl").read_text().splitlines()]
     base = f"runs/{run_dir.name}/"
-    return {base + n for n in persist.RUN_FILES} | {
+    return {base + n for n in mirrors.RUN_FILES} | {
         base + r["output"] for r in rows if r.get("output")
     }
 
@@ -302,7 +302,7 @@ def test_folder_mirror_round_trip_through_the_app(env, tmp_path, monkeypatch):
     assert "last push" in persist.status()
 
     pushed = {p.relative_to(mirror).as_posix() for p in mirror.rglob("*") if p.is_file()}
-    assert pushed == _expected_run_files(run_dir) | {persist.REVIEWS_FILE}
+    assert pushed == _expected_run_files(run_dir) | {mirrors.REVIEWS_FILE}
     assert (env / ".eval.lock").exists() and (env / "reviews.sqlite").exists()
     assert not any(".tmp" in p or p.endswith(".lock") or "sqlite" in p for p in pushed)
 
@@ -503,7 +503,7 @@ def test_images_can_be_left_out(base_run, tmp_path):
     p = Persister(HubMirror(REPO, api=hub), root, push_images=False, retry_delays=())
     p.push_run(run_id)
     assert p.flush(30)
-    assert hub.files() == {f"runs/{run_id}/{n}" for n in persist.RUN_FILES}
+    assert hub.files() == {f"runs/{run_id}/{n}" for n in mirrors.RUN_FILES}
     q = Persister(HubMirror(REPO, api=hub), tmp_path / "back", retry_delays=())
     assert q.restore(timeout=30)
     assert [r.status for r in list_runs(tmp_path / "back")] == ["complete"]

@@ -1,4 +1,4 @@
-"""Aperture kernels (bokeh.render.aperture) and the thin-lens circle of confusion (coc)."""
+"""Aperture kernels (bokeh.renderers.aperture) and the thin-lens circle of confusion (coc)."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from scipy import ndimage
 
-from bokeh.render.aperture import aperture_kernel
-from bokeh.render.coc import signed_coc, strength_for_fnumber
+from bokeh.renderers.aperture import aperture_kernel
+from bokeh.renderers.coc import signed_coc, strength_for_fnumber
 
 
 def _support_area(kernel: np.ndarray) -> float:

@@ -1,4 +1,4 @@
-"""The paper's threshold Gaussian renderer (bokeh.render.gauss)."""
+"""The paper's threshold Gaussian renderer (bokeh.renderers.gauss)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from scipy import ndimage
 
-from bokeh.render.gauss import normalise_depth, render_threshold_gauss
+from bokeh.renderers.gauss import normalise_depth, render_threshold_gauss
 
 H, W = 64, 96
 

@@ -1,4 +1,4 @@
-"""The physically based lens renderer (bokeh.render.lens): render_lens, render_scene, level_values.
+"""The physically based lens renderer (bokeh.renderers.lens): render_lens, render_scene, level_values.
 
 The fast renderer is checked against the slow exact reference in tests/lens_reference.py on
 textured scenes, and on synthetic scenes for the behaviour a photographer expects: the focal
@@ -16,9 +16,9 @@ import pytest
 from scipy import ndimage
 from scipy.signal import fftconvolve
 
-from bokeh.render.aperture import aperture_kernel
-from bokeh.render.coc import strength_for_fnumber
-from bokeh.render.lens import SceneLayer, level_values, render_lens, render_scene
+from bokeh.renderers.aperture import aperture_kernel
+from bokeh.renderers.coc import strength_for_fnumber
+from bokeh.renderers.lens import SceneLayer, level_values, render_lens, render_scene
 from tests.lens_reference import reference_render
 
 GAMMA = 2.2

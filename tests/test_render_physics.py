@@ -10,13 +10,13 @@ import numpy as np
 import pytest
 from scipy.signal import fftconvolve
 
-from bokeh.render.aperture import aperture_kernel
-from bokeh.render.camera import DEFAULT_CAMERA, Camera, camera_from_exif, coc_radius_px
-from bokeh.render.coc import residual_factor, strength_for_fnumber
-from bokeh.render.defocus import measure_input_blur
-from bokeh.render.highlights import highlight_gain, highlight_mask
-from bokeh.render.lens import render_lens
-from bokeh.render.scale import lens_strength
+from bokeh.renderers.aperture import aperture_kernel
+from bokeh.renderers.camera import DEFAULT_CAMERA, Camera, camera_from_exif, coc_radius_px
+from bokeh.renderers.coc import residual_factor, strength_for_fnumber
+from bokeh.renderers.defocus import measure_input_blur
+from bokeh.renderers.highlights import highlight_gain, highlight_mask
+from bokeh.renderers.lens import render_lens
+from bokeh.renderers.scale import lens_strength
 
 # ----------------------------------------------------------------------------- camera model
 

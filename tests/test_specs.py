@@ -165,3 +165,17 @@ class TestRegistry:
     def test_focus_check_names_the_image_size(self):
         with pytest.raises(Exception, match="outside the 10x5 image"):
             check_focus((20, 1), 10, 5)
+
+
+class TestPublicNames:
+    def test_bokeh_render_stays_a_function_after_the_renderers_load(self):
+        """The renderers' package must not shadow ``bokeh.render`` (it did when it was
+        ``bokeh/render/``: the second call raised 'module object is not callable')."""
+        import bokeh
+        import bokeh.renderers.lens  # noqa: F401  (loads the renderers' package)
+
+        image = np.full((16, 24, 3), 0.5, np.float32)
+        for _ in range(2):
+            result = bokeh.render(image, method="identity")
+            assert result.image.shape == (16, 24, 3)
+        assert callable(bokeh.render)

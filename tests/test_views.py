@@ -8,7 +8,7 @@ import pytest
 
 from bokeh import service, views
 from bokeh.errors import BokehError
-from bokeh.render.aperture import aperture_kernel
+from bokeh.renderers.aperture import aperture_kernel
 
 
 def _photo(seed: int = 0, shape=(40, 60, 3)) -> np.ndarray:

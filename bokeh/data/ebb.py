@@ -56,6 +56,7 @@ import huggingface_hub
 import numpy as np
 from PIL import Image
 
+from bokeh.data.real import read_rgb
 from bokeh.errors import DatasetNotFoundError, ImageReadError
 
 EBB_NUM_PAIRS = 4694
@@ -324,16 +325,6 @@ def _collect(
 # --------------------------------------------------------------------------- reading
 
 
-def _read_rgb(path: Path, what: str, key: str) -> np.ndarray:
-    try:
-        with Image.open(path) as im:
-            return np.asarray(im.convert("RGB"), dtype=np.uint8)
-    except Exception as exc:  # PIL raises many types for broken files
-        raise ImageReadError(
-            f"Pair {key}: the {what} image {str(path)!r} could not be read ({exc})."
-        ) from None
-
-
 def _read_depth(path: Path, key: str) -> np.ndarray:
     try:
         with Image.open(path) as im:
@@ -476,8 +467,8 @@ class PairDataset(Sequence[BokehPair]):
         return {"released": "ebb", "flat": "ebb", "pynet": "ebb-pynet"}.get(self.layout, "synth")
 
     def _load(self, entry: _Entry) -> BokehPair:
-        original = _read_rgb(entry.original, "original", entry.key)
-        bokeh = _read_rgb(entry.bokeh, "bokeh", entry.key)
+        original = read_rgb(entry.original, "original image", entry.key)
+        bokeh = read_rgb(entry.bokeh, "bokeh image", entry.key)
         original, bokeh = _reconcile(original, bokeh, entry.key, self.mismatch_tolerance)
         h, w = original.shape[:2]
         depth = None

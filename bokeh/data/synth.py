@@ -12,7 +12,7 @@ Each scene is a stack of layers, back to front:
    ground plane they stand on it at the row where its disparity equals theirs.
 
 The "bokeh" image is rendered from the full layers (so the background hidden behind an object is
-known) with :func:`bokeh.render.lens.render_scene` at f/1.8 strength focused on one foreground
+known) with :func:`bokeh.renderers.lens.render_scene` at f/1.8 strength focused on one foreground
 object; the "original" is the same scene at f/16 (blur radius below 0.7 px at 256 px height).
 
 Output of :func:`generate` (the ``python -m bokeh synth`` command), readable unchanged by
@@ -60,7 +60,7 @@ from bokeh.config import data_dir
 from bokeh.data.ebb import PairDataset
 from bokeh.data.scenes import Scene, make_scene
 from bokeh.errors import BokehError
-from bokeh.render.coc import strength_for_fnumber
+from bokeh.renderers.coc import strength_for_fnumber
 from bokeh.version import __version__
 
 GENERATOR = "bokeh.data.synth"
@@ -104,7 +104,10 @@ def render_pair(scene: Scene, settings: dict[str, dict[str, float]] | None = Non
     """Render ``scene`` as (original, bokeh), each float32 HxWx3 sRGB in [0, 1]."""
     height = scene.layers[0].alpha.shape[0]
     settings = settings or render_settings(height)
-    lens = lazy.load("bokeh.render.lens:SceneLayer"), lazy.load("bokeh.render.lens:render_scene")
+    lens = (
+        lazy.load("bokeh.renderers.lens:SceneLayer"),
+        lazy.load("bokeh.renderers.lens:render_scene"),
+    )
     scene_layer, render_scene = lens
     layers = [
         scene_layer(rgb=ly.rgb, alpha=ly.alpha, disparity=ly.disparity) for ly in scene.layers

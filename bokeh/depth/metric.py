@@ -7,7 +7,7 @@ Face cache, or one download of ``$BOKEH_DEPTH_METRIC_REPO`` (safetensors only), 
 :func:`bokeh.weights.checkpoint.load_depth_anything`. Its output ``z`` (metres) becomes inverse depth
 ``D = 1 / z``; the estimate is ``d = D / D_near`` clipped to [0, 1] with ``D_near`` the 99.5th
 percentile of ``D``, so that disparity 0 is infinitely far and ``metric_scale = D_near`` (1/m
-per unit) turns ``d`` back into metres for the camera model (:mod:`bokeh.render.camera`).
+per unit) turns ``d`` back into metres for the camera model (:mod:`bokeh.renderers.camera`).
 """
 
 from __future__ import annotations

@@ -27,10 +27,10 @@ from bokeh.depth.estimate import DepthEstimate, estimate_depth
 from bokeh.errors import BokehError, WeightsNotFoundError
 from bokeh.params import validate_settings
 from bokeh.pipelines.base import Result, check_focus
-from bokeh.render.gauss import render_threshold_gauss
-from bokeh.render.highlights import highlight_gain
-from bokeh.render.lens import render_lens
-from bokeh.render.scale import lens_strength
+from bokeh.renderers.gauss import render_threshold_gauss
+from bokeh.renderers.highlights import highlight_gain
+from bokeh.renderers.lens import render_lens
+from bokeh.renderers.scale import lens_strength
 from bokeh.specs import MethodSpec
 
 _CACHE_SIZE = 8
@@ -87,10 +87,10 @@ def focus_disparity(disparity: np.ndarray, focus: tuple[float, float]) -> float:
 
 
 def render_lens_settings(image, estimate, *, focus, settings, plane) -> tuple[np.ndarray, dict]:
-    """The lens renderer (:func:`bokeh.render.lens.render_lens`) with a method's settings: its
-    blur scale from :func:`bokeh.render.scale.lens_strength` (metric depth, a subject distance,
+    """The lens renderer (:func:`bokeh.renderers.lens.render_lens`) with a method's settings: its
+    blur scale from :func:`bokeh.renderers.scale.lens_strength` (metric depth, a subject distance,
     the input's own depth of field, or the default) and the selective highlight boost
-    (:func:`bokeh.render.highlights.highlight_gain`)."""
+    (:func:`bokeh.renderers.highlights.highlight_gain`)."""
     try:
         strength = lens_strength(
             image, estimate.disparity, focus_disparity=plane, fnumber=settings["fnumber"],
@@ -112,7 +112,7 @@ def render_lens_settings(image, estimate, *, focus, settings, plane) -> tuple[np
 
 
 def render_gauss_settings(image, estimate, *, focus, settings, plane) -> tuple[np.ndarray, dict]:
-    """The paper's threshold Gaussian (:mod:`bokeh.render.gauss`) with a method's settings;
+    """The paper's threshold Gaussian (:mod:`bokeh.renderers.gauss`) with a method's settings;
     sigma is given at 1024 px image height and scaled to the image."""
     out = render_threshold_gauss(
         image, estimate.disparity, threshold=settings["threshold"],

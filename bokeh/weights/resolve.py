@@ -7,6 +7,7 @@ implements it and :func:`weights_status` reports, without downloading, what it w
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -236,12 +237,33 @@ def resolve(name: str, *, explicit: str | Path | None = None) -> ResolvedWeights
 # --------------------------------------------------------------------------- Depth Anything
 
 
-def depth_anything_status() -> hub.SnapshotStatus:
-    """Where the configured Depth Anything model would come from (cheap; never downloads)."""
+@dataclass(frozen=True)
+class _PublishedModel:
+    """A model used as published (a ``save_pretrained`` folder) and where its settings live."""
+
+    label: str  # "Depth Anything", for messages
+    repo: Callable[[], tuple[str | None, str]]  # (repo, revision) from the environment
+    local_dir: Callable[[], Path | None]
+    default_repo: str
+    dir_variable: str
+
+
+DEPTH_ANYTHING = _PublishedModel(
+    "Depth Anything", _config.depth_anything_repo, _config.depth_anything_dir,
+    _config.DEFAULT_DEPTH_ANYTHING_REPO, "BOKEH_DEPTH_ANYTHING_DIR",
+)  # fmt: skip
+DEPTH_METRIC = _PublishedModel(
+    "Metric Depth Anything", _config.depth_metric_repo, _config.depth_metric_dir,
+    _config.DEFAULT_DEPTH_METRIC_REPO, "BOKEH_DEPTH_METRIC_DIR",
+)  # fmt: skip
+
+
+def snapshot_status(model: _PublishedModel) -> hub.SnapshotStatus:
+    """Where ``model`` would come from now (cheap; never downloads)."""
     if not lazy.available("transformers"):
         return hub.SnapshotStatus(None, reason="the transformers package is not installed")
-    repo, revision = _config.depth_anything_repo()
-    return hub.snapshot_status(repo, revision, local_dir=_config.depth_anything_dir())
+    repo, revision = model.repo()
+    return hub.snapshot_status(repo, revision, local_dir=model.local_dir())
 
 
 def unavailable_message(what: str, repo: str, env_dir: str, status: hub.SnapshotStatus,
@@ -261,43 +283,37 @@ def unavailable_message(what: str, repo: str, env_dir: str, status: hub.Snapshot
     return f"{what} is not available here ({why}): use Automatic or Classical depth, or {todo}."
 
 
-def resolve_depth_anything(*, download: bool = True) -> hub.HFSnapshot:
-    """The Depth Anything model folder: ``$BOKEH_DEPTH_ANYTHING_DIR``, else the HF cache, else
-    a download of ``$BOKEH_DEPTH_ANYTHING_REPO`` (see :func:`hub.resolve_snapshot`); a
-    WeightsNotFoundError is one sentence saying why not and what to do."""
-    repo, revision = _config.depth_anything_repo()
+def resolve_snapshot(model: _PublishedModel, *, download: bool = True) -> hub.HFSnapshot:
+    """``model``'s folder: its local folder variable, else the HF cache, else a download of its
+    repo (see :func:`hub.resolve_snapshot`); WeightsNotFoundError says how to get it."""
+    repo, revision = model.repo()
     try:
-        return hub.resolve_snapshot(
-            repo, revision, local_dir=_config.depth_anything_dir(), download=download
-        )
+        return hub.resolve_snapshot(repo, revision, local_dir=model.local_dir(), download=download)
     except WeightsNotFoundError as exc:
-        name = repo or _config.DEFAULT_DEPTH_ANYTHING_REPO
-        raise WeightsNotFoundError(unavailable_message(
-            "Depth Anything", name, "BOKEH_DEPTH_ANYTHING_DIR", depth_anything_status(), exc
-        )) from exc  # fmt: skip
+        name = repo or model.default_repo
+        raise WeightsNotFoundError(
+            unavailable_message(model.label, name, model.dir_variable, snapshot_status(model), exc)
+        ) from exc
+
+
+def depth_anything_status() -> hub.SnapshotStatus:
+    """Where the configured Depth Anything model would come from (cheap; never downloads)."""
+    return snapshot_status(DEPTH_ANYTHING)
+
+
+def resolve_depth_anything(*, download: bool = True) -> hub.HFSnapshot:
+    """The Depth Anything model folder (:func:`resolve_snapshot`)."""
+    return resolve_snapshot(DEPTH_ANYTHING, download=download)
 
 
 def depth_metric_status() -> hub.SnapshotStatus:
     """Where the configured metric Depth Anything model would come from (never downloads)."""
-    if not lazy.available("transformers"):
-        return hub.SnapshotStatus(None, reason="the transformers package is not installed")
-    repo, revision = _config.depth_metric_repo()
-    return hub.snapshot_status(repo, revision, local_dir=_config.depth_metric_dir())
+    return snapshot_status(DEPTH_METRIC)
 
 
 def resolve_depth_metric(*, download: bool = True) -> hub.HFSnapshot:
-    """The metric Depth Anything folder: ``$BOKEH_DEPTH_METRIC_DIR``, else the HF cache, else a
-    download of ``$BOKEH_DEPTH_METRIC_REPO``; WeightsNotFoundError says how to get it."""
-    repo, revision = _config.depth_metric_repo()
-    try:
-        return hub.resolve_snapshot(
-            repo, revision, local_dir=_config.depth_metric_dir(), download=download
-        )
-    except WeightsNotFoundError as exc:
-        name = repo or _config.DEFAULT_DEPTH_METRIC_REPO
-        raise WeightsNotFoundError(unavailable_message(
-            "Metric Depth Anything", name, "BOKEH_DEPTH_METRIC_DIR", depth_metric_status(), exc
-        )) from exc  # fmt: skip
+    """The metric Depth Anything folder (:func:`resolve_snapshot`)."""
+    return resolve_snapshot(DEPTH_METRIC, download=download)
 
 
 def prefetch(names: list[str]) -> dict[str, str]:

@@ -4,18 +4,18 @@ Normalised disparity from a relative depth source carries no distance, so the sc
 the best information at hand, in this order (:func:`lens_strength`):
 
 1. **metric depth** (a metric depth source, or a depth file in metres): exact, through the
-   thin-lens camera model (:mod:`bokeh.render.camera`) focused at the subject's distance;
+   thin-lens camera model (:mod:`bokeh.renderers.camera`) focused at the subject's distance;
 2. **the subject's distance**, when the user gives it: the camera model with normalised
-   disparity 0 placed at infinity (:func:`bokeh.render.camera.subject_strength`);
+   disparity 0 placed at infinity (:func:`bokeh.renderers.camera.subject_strength`);
 3. **the input's own depth of field**, when its f-number is given (``input_fnumber``, e.g. 16
    for EBB! and VABD): the blur already in the input, measured
-   (:func:`bokeh.render.defocus.measure_input_blur`) and scaled by ``N_in / N``, kept within
+   (:func:`bokeh.renderers.defocus.measure_input_blur`) and scaled by ``N_in / N``, kept within
    ``MEASURED_RANGE`` times the default;
-4. **the default**: :func:`bokeh.render.coc.strength_for_fnumber`, the default camera (50 mm on
+4. **the default**: :func:`bokeh.renderers.coc.strength_for_fnumber`, the default camera (50 mm on
    APS-C) with the nearest point (disparity 1) 2 m away and disparity 0 at infinity.
 
 With an ``input_fnumber``, only the blur the target has beyond the input's is added
-(:func:`bokeh.render.coc.residual_factor`).
+(:func:`bokeh.renderers.coc.residual_factor`).
 """
 
 from __future__ import annotations
@@ -25,9 +25,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from bokeh.render.camera import DEFAULT_CAMERA, Camera, subject_strength
-from bokeh.render.coc import residual_factor, strength_for_fnumber
-from bokeh.render.defocus import measure_input_blur
+from bokeh.renderers.camera import DEFAULT_CAMERA, Camera, subject_strength
+from bokeh.renderers.coc import residual_factor, strength_for_fnumber
+from bokeh.renderers.defocus import measure_input_blur
 
 __all__ = ["MEASURED_RANGE", "Strength", "lens_strength"]
 

@@ -1,0 +1,395 @@
+"""The level machinery of the lens renderer: one blurred premultiplied layer per CoC level.
+
+:mod:`bokeh.renderers.lens` cuts the signed circle-of-confusion range into levels; level k's layer
+is (linear colour x w_k, w_k), where w_k is the pixel's tent weight for that level (times a
+coverage, for scene layers). Blurring every layer with its aperture kernel and compositing it is
+most of a render's work, and this module does it, only where each level lives (the ``CELL`` x
+``CELL`` cells whose CoC range meets the level's support), in two stages:
+
+- *coarse* levels (kernels of ``2 * min_lowres_radius`` px and more) are blurred on the
+  tile-aligned crop that holds them, area-downsampled by a power of two (at most ``TILE``) so
+  that the kernel keeps at least ``min_lowres_radius`` px (:mod:`bokeh.renderers.resample`);
+  :meth:`Levels.iter_blurred` computes them on worker threads and yields them in order for the
+  caller to composite;
+- *fine* levels, at full resolution, are blurred and composited block by block
+  (:meth:`Levels.composite_fine`): the ``BLOCK`` x ``BLOCK`` blocks any fine level reaches are
+  split into batches; a batch gathers its source pixels (with a halo) and its accumulator
+  blocks once, composites every fine level in order while they are in cache, and writes the
+  blocks back. Batches are independent, so they run on worker threads.
+
+Blurs are direct convolutions, as a depthwise ``torch.conv2d`` in which the blocks (or bands of
+a crop) times the four channels are the channels: every channel may have its own kernel, so a
+kernel per level, per block or per colour channel fits the same call. Kernels wider than
+``_DIRECT_MAX`` taps (only with a large ``min_lowres_radius``) use FFT convolution.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator, Sequence
+
+import numpy as np
+import scipy.fft
+import torch
+import torch.nn.functional as F
+from numpy.lib.stride_tricks import sliding_window_view
+from scipy.signal import fftconvolve
+
+from bokeh.renderers.composite import Accumulator, combine
+from bokeh.renderers.resample import area_downsample
+from bokeh.renderers.scratch import POOL
+from bokeh.threads import Workers
+
+TILE = 32  # tile size (and the largest downsampling factor)
+CELL = 8  # granularity of where a level lives
+BLOCK = 16  # block size of the fine stage
+_DIRECT_MAX = 25  # kernels wider than this many taps use FFT convolution
+_MAX_HALO = 16  # widest kernel radius of the fine stage
+_BAND_ROWS = 128  # about this many rows per band of a crop
+_BATCH_BLOCKS = 512  # about this many blocks per batch of the fine stage
+_DENSE = 0.7  # a coarse level on more than this part of its crop is computed on all of it
+_CHUNK_ROWS = 4  # rows of tiles, and tiles, per chunk of a coarse level's full-resolution layer
+_CHUNK_TILES = 256
+
+# What a coarse level gives the compositor (None when the level is empty):
+# ("crop", s, (y0, y1, x0, x1), rgba), rgba (4, (y1-y0)/s, (x1-x0)/s) blurred RGBA of a
+# tile-aligned crop at downsampling factor s.
+Item = tuple
+
+
+def scale_for(radius: float, min_lowres_radius: float) -> int:
+    """Largest power-of-two downsampling (<= TILE) that keeps the kernel >= min_lowres_radius px."""
+    if radius < 2 * min_lowres_radius:
+        return 1
+    return int(min(TILE, 2 ** math.floor(math.log2(radius / min_lowres_radius))))
+
+
+def tent_weight(coc: np.ndarray, levels: np.ndarray, k: int) -> np.ndarray:
+    """Weight of level k for CoC values ``coc`` (any shape, float32): 1 at the level, falling
+    linearly to 0 at its neighbours; beyond the first and last level, 1."""
+    c = float(levels[k])
+    w = None
+    if k + 1 < len(levels):  # falling side, towards level k + 1
+        hi = float(levels[k + 1])
+        w = np.subtract(np.float32(hi), coc, dtype=np.float32)
+        w *= np.float32(1.0 / (hi - c))
+    if k > 0:  # rising side, from level k - 1
+        lo = float(levels[k - 1])
+        rise = np.subtract(coc, np.float32(lo), dtype=np.float32)
+        rise *= np.float32(1.0 / (c - lo))
+        w = rise if w is None else np.minimum(w, rise, out=w)
+    if w is None:
+        return np.ones_like(coc, dtype=np.float32)
+    return np.clip(w, 0.0, 1.0, out=w)
+
+
+def pad_to_tiles(array: np.ndarray) -> np.ndarray:
+    """Pad the first two axes (edge values) up to whole tiles."""
+    h, w = array.shape[:2]
+    ph, pw = (-h) % TILE, (-w) % TILE
+    if ph == 0 and pw == 0:
+        return np.ascontiguousarray(array)
+    pad = [(0, ph), (0, pw)] + [(0, 0)] * (array.ndim - 2)
+    return np.pad(array, pad, mode="edge")
+
+
+def _grow(mask: np.ndarray, steps: int) -> np.ndarray:
+    """Cells within ``steps`` cells of a True cell (square neighbourhood)."""
+    out = mask.copy()
+    for _ in range(steps):
+        grown = out.copy()
+        grown[1:] |= out[:-1]
+        grown[:-1] |= out[1:]
+        out = grown.copy()
+        out[:, 1:] |= grown[:, :-1]
+        out[:, :-1] |= grown[:, 1:]
+    return out
+
+
+def _any_blocks(cells: np.ndarray, f: int) -> np.ndarray:
+    """(h/f, w/f) blocks holding any True cell of (h, w) ``cells``."""
+    h, w = cells.shape
+    return cells.reshape(h // f, f, w // f, f).any(axis=(1, 3))
+
+
+def _cell_range(coc: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per-CELL minimum and maximum of an (H, W) map (H, W multiples of CELL)."""
+    t = torch.from_numpy(coc)[None]
+    return (-F.max_pool2d(-t, CELL)).numpy()[0], F.max_pool2d(t, CELL).numpy()[0]
+
+
+def _depthwise(blocks: np.ndarray, kernels: np.ndarray) -> np.ndarray:
+    """Valid convolution of each (b, b') block in (N, b, b') with its kernel.
+
+    Args:
+        blocks: (N, hb + 2R, wb + 2R) float32, C-contiguous.
+        kernels: (k, k) one kernel for all blocks, or (N, k, k) one per block; k = 2R + 1.
+
+    Returns:
+        (N, hb, wb) float32: sum over taps of kernel[dy, dx] * block[y - dy, x - dx]
+        (a convolution, as scipy.ndimage.convolve, not a correlation).
+    """
+    n, k = blocks.shape[0], kernels.shape[-1]
+    flipped = np.ascontiguousarray(kernels[..., ::-1, ::-1], dtype=np.float32)
+    weight = torch.from_numpy(flipped).reshape(-1, 1, k, k)
+    if weight.shape[0] != n:
+        weight = weight.expand(n, 1, k, k)
+    out = F.conv2d(torch.from_numpy(blocks)[None], weight, groups=n)
+    return out.numpy()[0]
+
+
+def _blur_fft(stack: np.ndarray, kernel: np.ndarray) -> np.ndarray:
+    """Convolve each channel of a (C, h, w) stack with ``kernel``, symmetric boundary (FFT)."""
+    r = kernel.shape[0] // 2
+    padded = np.pad(stack, ((0, 0), (r, r), (r, r)), mode="symmetric")
+    with scipy.fft.set_workers(1):
+        out = fftconvolve(padded, kernel[None], mode="valid", axes=(1, 2))
+    return np.maximum(out, 0.0, out=out).astype(np.float32, copy=False)
+
+
+def _conv_valid(stack: np.ndarray, kernel: np.ndarray, pad: int = 0) -> np.ndarray:
+    """Valid convolution of each channel of a (C, h + 2R - 2 pad, w + 2R - 2 pad) stack, after
+    padding it by ``pad`` (symmetric: edge pixels repeated): (C, h, w) float32.
+
+    The rows are cut into bands with their halos (the padding is made while copying them), and
+    the bands are channels of one depthwise convolution (a few large channels run far slower
+    than many small ones).
+    """
+    k = kernel.shape[0]
+    r = k // 2
+    if k == 1:
+        return stack if kernel[0, 0] == 1 else stack * kernel[0, 0]
+    if pad > min(stack.shape[1:]):  # reflected more than once: leave it to numpy
+        stack, pad = np.pad(stack, ((0, 0), (pad, pad), (pad, pad)), mode="symmetric"), 0
+    c, hs, ws = stack.shape
+    h, wp = hs + 2 * pad - 2 * r, ws + 2 * pad
+    nb = max(1, min(-(-h // max(_BAND_ROWS, 4 * r)), 64))
+    hb = -(-h // nb)
+    bands = np.empty((c, nb, hb + 2 * r, wp), np.float32)
+    for i in range(nb):
+        rows = np.arange(i * hb - pad, min(i * hb + hb + 2 * r, h + 2 * r) - pad)
+        if rows[0] < 0 or rows[-1] >= hs:  # mirrored at the top or bottom edge
+            rows = np.where(rows < 0, -1 - rows, np.where(rows >= hs, 2 * hs - 1 - rows, rows))
+            bands[:, i, : len(rows), pad : pad + ws] = stack[:, rows]
+        else:
+            bands[:, i, : len(rows), pad : pad + ws] = stack[:, rows[0] : rows[-1] + 1]
+        bands[:, i, len(rows) :] = 0.0
+    if pad:  # mirrored columns
+        bands[..., :pad] = bands[..., 2 * pad - 1 : pad - 1 : -1]
+        bands[..., pad + ws :] = bands[..., pad + ws - 1 : ws - 1 : -1]
+    out = _depthwise(bands.reshape(c * nb, hb + 2 * r, wp), kernel)
+    return out.reshape(c, nb * hb, wp - 2 * r)[:, :h]
+
+
+def blur_same(stack: np.ndarray, kernel: np.ndarray) -> np.ndarray:
+    """Convolve each channel of a (C, h, w) float32 stack with ``kernel`` (k x k, k odd),
+    symmetric boundary (as ``scipy.ndimage.convolve(mode="reflect")``): (C, h, w) float32.
+
+    Direct convolution in horizontal bands (the bands are channels of one depthwise conv);
+    kernels wider than ``_DIRECT_MAX`` taps use FFT convolution.
+    """
+    k = kernel.shape[0]
+    if k > _DIRECT_MAX:
+        return _blur_fft(stack, kernel)
+    return _conv_valid(stack, kernel, pad=k // 2)
+
+
+class Levels:
+    """Blurred premultiplied layers of one CoC map.
+
+    Args:
+        lin: (H, W, 3) float32 linear colour, H and W whole tiles.
+        coc: (H, W) float32 signed CoC in pixels.
+        levels: ascending signed radii (see :func:`bokeh.renderers.lens.level_values`).
+        kernel_for: ``kernel_for(k, s)`` -> (2R+1, 2R+1) float32 kernel of level k at
+            downsampling factor s, normalised, in low-resolution pixels.
+        min_lowres_radius: smallest kernel radius kept when blurring at reduced resolution.
+        coverage: optional (H, W) float32 in [0, 1] multiplying every level's weight.
+    """
+
+    def __init__(
+        self,
+        lin,
+        coc,
+        levels,
+        *,
+        kernel_for: Callable[[int, int], np.ndarray],
+        min_lowres_radius: float,
+        coverage: np.ndarray | None = None,
+        workers: Workers | None = None,
+    ):
+        h, w = coc.shape
+        if h % TILE or w % TILE:
+            raise ValueError(f"lin and coc must be whole tiles of {TILE} px; got {h}x{w}")
+        self.levels, self.kernel_for = levels, kernel_for
+        self.min_lowres_radius = min_lowres_radius
+        self.shape = (h, w)
+        self.cmin, self.cmax = _cell_range(coc)
+        self.fine = {k for k in range(len(levels)) if self._is_fine(k)}
+        self.halo = p = max((self.kernel_for(k, 1).shape[0] // 2 for k in self.fine), default=0)
+        # Channels last: r, g, b, coc (, coverage), with a symmetric halo of p pixels.
+        c = 4 if coverage is None else 5
+        src = POOL.empty((h + 2 * p, w + 2 * p, c))
+
+        def fill(y0: int, y1: int) -> None:
+            rows = slice(p + y0, p + y1)
+            src[rows, p : p + w, :3] = lin[y0:y1]
+            src[rows, p : p + w, 3] = coc[y0:y1]
+            if coverage is not None:
+                src[rows, p : p + w, 4] = coverage[y0:y1]
+
+        (workers or Workers(1)).map_rows(fill, h)
+        if p:
+            src[:p] = src[2 * p - 1 : p - 1 : -1]
+            src[h + p :] = src[h + p - 1 : h - 1 : -1]
+            src[:, :p] = src[:, 2 * p - 1 : p - 1 : -1]
+            src[:, w + p :] = src[:, w + p - 1 : w - 1 : -1]
+        self.padded = src
+        self.src = src[p : p + h, p : p + w]
+
+    def release(self) -> None:
+        """Give the padded source back to the pool; the object is unusable afterwards."""
+        POOL.give(self.padded)
+        self.padded = self.src = None
+
+    def _is_fine(self, k: int) -> bool:
+        if scale_for(abs(float(self.levels[k])), self.min_lowres_radius) != 1:
+            return False
+        width = self.kernel_for(k, 1).shape[0]
+        return width <= _DIRECT_MAX and width // 2 <= _MAX_HALO
+
+    def _cells(self, k: int) -> np.ndarray:
+        """(H/CELL, W/CELL) bool: cells where level k has weight."""
+        levels = self.levels
+        lo = levels[k - 1] if k > 0 else -np.inf
+        hi = levels[k + 1] if k < len(levels) - 1 else np.inf
+        return (self.cmax > lo) & (self.cmin < hi)
+
+    def _layer(self, src: np.ndarray, k: int) -> np.ndarray:
+        """Premultiplied layer of level k from channels-last ``src`` (..., C) with channels
+        (r, g, b, coc[, coverage]): channels first, (4, ...) for an (h, w, C) source and
+        (N, 4, ...) for (N, h, w, C) blocks; channels (r w, g w, b w, w)."""
+        w = tent_weight(src[..., 3], self.levels, k)
+        if src.shape[-1] > 4:
+            w *= src[..., 4]
+        lead = src.shape[:-3]
+        stack = np.empty(lead + (4,) + src.shape[-3:-1], np.float32)
+        for c in range(3):
+            np.multiply(src[..., c], w, out=stack[..., c, :, :])
+        stack[..., 3, :, :] = w
+        return stack
+
+    def blurred(self, k: int) -> Item | None:
+        """Level k blurred on the tile-aligned crop that holds it, at its scale (see ``Item``);
+        None when the level is empty."""
+        cells = self._cells(k)
+        if not cells.any():
+            return None
+        radius = abs(float(self.levels[k]))
+        s = scale_for(radius, self.min_lowres_radius)
+        kernel = self.kernel_for(k, s)
+        tiles = _any_blocks(cells, TILE // CELL)
+        rows, cols = np.nonzero(tiles.any(axis=1))[0], np.nonzero(tiles.any(axis=0))[0]
+        margin = int(math.ceil((radius + 2) / TILE))
+        th, tw = tiles.shape
+        ty0, ty1 = max(rows[0] - margin, 0), min(rows[-1] + 1 + margin, th)
+        tx0, tx1 = max(cols[0] - margin, 0), min(cols[-1] + 1 + margin, tw)
+        box = (ty0 * TILE, ty1 * TILE, tx0 * TILE, tx1 * TILE)
+        t = TILE // s
+        stack = np.empty((4, (ty1 - ty0) * t, (tx1 - tx0) * t), np.float32)  # at 1/s
+        # The layer at full resolution, a few rows of tiles (or tiles) at a time: small
+        # temporaries, each area-downsampled straight into the low-resolution crop.
+        if tiles.sum() > _DENSE * (ty1 - ty0) * (tx1 - tx0):
+            for y in range(ty0, ty1, _CHUNK_ROWS):
+                y1 = min(y + _CHUNK_ROWS, ty1)
+                layer = self._layer(self.src[y * TILE : y1 * TILE, box[2] : box[3]], k)
+                stack[:, (y - ty0) * t : (y1 - ty0) * t] = area_downsample(layer, s)
+        else:  # only the tiles where the level lives (downsampling is local to a tile)
+            stack.fill(0.0)
+            ty, tx = np.nonzero(tiles)
+            tiled = _blocks(self.src.transpose(2, 0, 1), TILE)
+            for i in range(0, len(ty), _CHUNK_TILES):
+                a, b = ty[i : i + _CHUNK_TILES], tx[i : i + _CHUNK_TILES]
+                layer = self._layer(tiled[a, b].transpose(0, 2, 3, 1), k)
+                _blocks(stack, t)[a - ty0, b - tx0] = area_downsample(layer, s)
+        return "crop", s, box, blur_same(stack, kernel)
+
+    def iter_blurred(self, order: Iterable[int], workers: Workers) -> Iterator[Item | None]:
+        """``blurred(k)`` for each k of ``order``, in that order, computed on ``workers``
+        (their number + 1 levels in flight at most)."""
+        pending: deque = deque()
+        for k in order:
+            pending.append(workers.submit(self.blurred, k))
+            if len(pending) > workers.n:
+                yield pending.popleft().result()
+        while pending:
+            yield pending.popleft().result()
+
+    def composite_fine(
+        self, groups: Sequence[tuple[Sequence[int], Accumulator]], workers: Workers
+    ) -> None:
+        """Blur the fine levels of each group and composite them, in the group's order, into
+        its accumulator (which must be at full resolution and hold everything coarser)."""
+        plans = []
+        for order, acc in groups:
+            for k in order:
+                if k not in self.fine:
+                    raise ValueError(f"level {k} is not a fine level")
+                cells = self._cells(k)
+                if cells.any():
+                    kernel = self.kernel_for(k, 1)
+                    reach = _grow(cells, -(-(kernel.shape[0] // 2) // CELL))
+                    plans.append((k, kernel, _any_blocks(reach, BLOCK // CELL).ravel(), acc))
+        if not plans:
+            return
+        ids = np.flatnonzero(np.logical_or.reduce([p[2] for p in plans]))
+        batches = np.array_split(ids, max(2 * workers.n, -(-len(ids) // _BATCH_BLOCKS)))
+        workers.map(lambda part: self._fine_batch(part, plans), batches)
+
+    def _fine_batch(self, ids: np.ndarray, plans: list) -> None:
+        """Composite every planned fine level on the blocks ``ids`` (row-major block numbers)."""
+        h, w = self.shape
+        by, bx = np.divmod(ids, w // BLOCK)
+        p, b = self.halo, BLOCK + 2 * self.halo
+        windows = sliding_window_view(self.padded, (b, b), axis=(0, 1))[::BLOCK, ::BLOCK]
+        src = windows.transpose(0, 1, 3, 4, 2)[by, bx]  # (N, b, b, C)
+        # Each accumulator's blocks: those of the batch that any of its levels reaches.
+        blocks = {}  # accumulator -> (rows of the batch, their position, rgba, summed alpha)
+        for acc in dict.fromkeys(plan[3] for plan in plans):
+            mine = np.flatnonzero(
+                np.logical_or.reduce([pl[2][ids] for pl in plans if pl[3] is acc])
+            )
+            where = np.full(len(ids), -1)
+            where[mine] = np.arange(len(mine))
+            sums = (
+                None if acc.sum_alpha is None else _blocks(acc.sum_alpha[None])[by[mine], bx[mine]]
+            )
+            blocks[acc] = (mine, where, _blocks(acc.rgba)[by[mine], bx[mine]], sums)
+        for k, kernel, reach, acc in plans:
+            sel = np.flatnonzero(reach[ids])
+            if not len(sel):
+                continue
+            r = kernel.shape[0] // 2
+            layer = self._layer(src[:, p - r : p + BLOCK + r, p - r : p + BLOCK + r][sel], k)
+            if r:
+                size = BLOCK + 2 * r
+                layer = _depthwise(layer.reshape(-1, size, size), kernel)
+                layer = layer.reshape(len(sel), 4, BLOCK, BLOCK)
+            _, where, rgba, sums = blocks[acc]
+            at = where[sel]
+            region = rgba[at]
+            combine(region, layer, acc.mode)
+            rgba[at] = region
+            if sums is not None:
+                sums[at] += layer[:, 3:4]
+        for acc, (mine, _, rgba, sums) in blocks.items():
+            _blocks(acc.rgba)[by[mine], bx[mine]] = rgba
+            if sums is not None:
+                _blocks(acc.sum_alpha[None])[by[mine], bx[mine]] = sums
+
+
+def _blocks(frame: np.ndarray, size: int = BLOCK) -> np.ndarray:
+    """(H/size, W/size, C, size, size) view of a (C, H, W) array."""
+    c, h, w = frame.shape
+    return frame.reshape(c, h // size, size, w // size, size).transpose(1, 3, 0, 2, 4)
