@@ -280,12 +280,25 @@ def test_phone_layout_is_usable(phone, tmp_path):
 
 
 def _open_tab(page, name: str) -> None:
-    """Tabs that do not fit a phone sit behind the overflow menu; they must still open."""
-    tab = page.get_by_role("tab", name=name)
-    if not tab.is_visible():
-        page.locator(".overflow-menu button, button.overflow-menu").first.click()
-        tab = page.get_by_role("tab", name=name).or_(page.get_by_role("button", name=name)).last
-    tab.click()
+    """Tabs that do not fit a phone sit behind the overflow menu; they must still open. Gradio
+    moves tabs into the menu after measuring the row, so a tab seen at first may vanish: retry."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    for _ in range(6):
+        tab = page.get_by_role("tab", name=name)
+        try:
+            if tab.is_visible():
+                tab.click(timeout=5000)
+            else:
+                page.locator(".overflow-menu button, button.overflow-menu").first.click(
+                    timeout=5000
+                )
+                menu = page.get_by_role("tab", name=name).or_(page.get_by_role("button", name=name))
+                menu.last.click(timeout=5000)
+            return
+        except PlaywrightTimeout:
+            page.wait_for_timeout(500)
+    raise AssertionError(f"the {name} tab could not be opened")
 
 
 # ----------------------------------------------------------------------------- issue #14
