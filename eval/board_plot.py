@@ -23,8 +23,9 @@ from eval.references import REFERENCE_POINTS, ReferencePoint
 _SYMBOLS = {"Singh & Gothe, Table 1": "diamond-open", "published, EBB! Val294": "square-open"}
 TITLE = "PSNR against SSIM (higher is better on both)"
 LABELLED_PER_SET = 3
-# Two labels closer than this (fractions of the axes' spans) would overlap.
-_MIN_DX, _MIN_DY = 0.16, 0.06
+# A label's size in fractions of the points' spans: per character (about 7 px of a ~900 px
+# wide plot, generous for the ~870 px a 1366 px page gives it) and its height.
+_CHAR_W, _LABEL_H = 0.0085, 0.07
 
 
 def data_kind(dataset: str) -> str:
@@ -72,19 +73,32 @@ def _spans(points: Sequence[tuple[float, float]]) -> tuple[float, float, float, 
     return min(xs), max(max(xs) - min(xs), 1e-9), min(ys), max(max(ys) - min(ys), 1e-9)
 
 
+def _label_box(u: float, v: float, text: str, position: str) -> tuple[float, ...]:
+    """(left, right, bottom, top) of a label at point (u, v) in axes fractions, drawn at
+    plotly's ``textposition`` ``position`` ("bottom left", "top center", ...)."""
+    w = len(text) * _CHAR_W
+    vertical, horizontal = position.split()
+    left = {"left": u - w, "right": u, "center": u - w / 2}[horizontal]
+    bottom = v - _LABEL_H if vertical == "bottom" else v
+    return left, left + w, bottom, bottom + _LABEL_H
+
+
 def place_labels(points: Sequence[tuple[float, float]], wanted: Sequence[bool],
-                 everything: Sequence[tuple[float, float]]) -> list[bool]:  # fmt: skip
-    """Which of ``points`` (in priority order) get a label: those ``wanted`` whose label would
-    not land within (_MIN_DX, _MIN_DY) of a label already placed, in axes fractions of the
-    span of ``everything`` (all points on the plot)."""
+                 everything: Sequence[tuple[float, float]], *, texts: Sequence[str],
+                 positions: Sequence[str]) -> list[bool]:  # fmt: skip
+    """Which of ``points`` (in priority order, with their label ``texts`` drawn at
+    ``positions``) get a label: those ``wanted`` whose label box would not overlap a label
+    already placed (boxes in fractions of the span of ``everything``, all points shown)."""
     x0, dx, y0, dy = _spans(everything)
-    placed: list[tuple[float, float]] = []
+    placed: list[tuple[float, ...]] = []
     out = []
-    for (x, y), want in zip(points, wanted, strict=True):
-        u, v = (x - x0) / dx, (y - y0) / dy
-        ok = want and all(abs(u - pu) >= _MIN_DX or abs(v - pv) >= _MIN_DY for pu, pv in placed)
+    for (x, y), want, text, pos in zip(points, wanted, texts, positions, strict=True):
+        box = _label_box((x - x0) / dx, (y - y0) / dy, text, pos)
+        ok = want and not any(
+            box[0] < b[1] and b[0] < box[1] and box[2] < b[3] and b[2] < box[3] for b in placed
+        )
         if ok:
-            placed.append((u, v))
+            placed.append(box)
         out.append(ok)
     return out
 
@@ -111,7 +125,12 @@ def scatter_figure(rows: Sequence[dict] = (),
         key=lambda i: (ours[i][0], i) if i < len(ours) else (LABELLED_PER_SET, i),
     )
     wanted = [i >= len(ours) or ours[i][0] < LABELLED_PER_SET for i in order]
-    placed = place_labels([points[i] for i in order], wanted, points)
+    texts = [f"{r['method']} (n={r['n']})" for _, r in ours] + [p.method for p in references]
+    positions = [_side(x, points) for x, _ in points[: len(ours)]]
+    positions += ["top center"] * len(references)
+    placed = place_labels([points[i] for i in order], wanted, points,
+                          texts=[texts[i] for i in order],
+                          positions=[positions[i] for i in order])  # fmt: skip
     shown = [False] * len(points)
     for i, ok in zip(order, placed, strict=True):
         shown[i] = ok
