@@ -102,8 +102,9 @@ def _board_view(browser, url) -> None:
     page.goto(url)
     page.get_by_role("tab", name="Leaderboard").click()
     page.locator("#board-plot .js-plotly-plot").wait_for()
-    page.wait_for_timeout(3000)  # the page load's refresh of the form has landed
     page.get_by_text("Run an evaluation").click()
+    # The page load's refresh of the form (datasets, methods, the data note) has landed.
+    page.locator("#leaderboard-tab").get_by_text("(available; splits").first.wait_for()
     for box in page.locator("#leaderboard-tab input[type=checkbox]").all():
         name = box.evaluate("e => e.closest('label').innerText.trim()")
         if box.is_checked() != (name in ("identity", "depth-gauss-0.25", "depth-lens")):

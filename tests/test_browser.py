@@ -488,6 +488,8 @@ def test_leaderboard_after_a_tiny_run_started_from_the_page(desktop):
     page.get_by_role("tab", name="Leaderboard").click()
     page.locator("#board-plot .js-plotly-plot").wait_for()
     page.get_by_text("Run an evaluation").click()
+    # The page load's refresh of the form (datasets, methods, the data note) has landed.
+    page.locator("#leaderboard-tab").get_by_text("(available; splits").first.wait_for()
     radios = page.locator("#leaderboard-tab").get_by_role("radio")
     offered = [r.evaluate("e => e.closest('label').innerText.trim()") for r in radios.all()]
     assert offered == [
