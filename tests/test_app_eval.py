@@ -121,6 +121,81 @@ class TestWebUI:
         assert "halo" in Path(webui.export_reviews(run_id)).read_text()
 
 
+class TestProgressOnThePage:
+    def test_status_at_once_then_images_counted_and_a_live_table(self, env):
+        from eval import webui
+
+        steps = webui.evaluation_progress(["identity", "depth-lens"], "synth", None, 2, None)
+        first = next(steps)  # before the dataset is opened or any image is scored
+        assert (
+            first.run_id is None
+            and first.fraction == 0
+            and first.status.startswith(("Preparing", "Generating"))
+        )
+        live = None
+        rest = []
+        for step in steps:
+            rest.append(step)
+            if step.redraw and live is None:  # the first image is done: the table shows it
+                table, fig, _ = webui.leaderboard(live=step.run_id)
+                live = table[table["Images"].str.endswith(" · running")]
+        redrawn = [s.status for s in rest if s.redraw]
+        run_id = rest[0].run_id
+        assert redrawn == [
+            f"Run {run_id}, 2 methods: 1 of 2 images done (last: 0)",
+            f"Run {run_id}, 2 methods: 2 of 2 images done (last: 1)",
+            f"Run {run_id} complete: 2 of 2 images scored, 2 methods.",
+        ]
+        assert not any("of 6" in s.status or "3 methods" in s.status for s in rest)
+        assert [s.fraction for s in rest if s.redraw] == [0.5, 1.0, 1.0]
+        assert sorted(live["Method"]) == ["depth-lens", "depth-lens (oracle depth)", "identity"]
+        assert set(live["n"]) == {1}  # the running run, one image in
+
+    def test_the_first_run_says_the_holdout_is_being_generated(self, env, tmp_path, monkeypatch):
+        from eval import webui
+
+        monkeypatch.setenv("BOKEH_DATA_DIR", str(tmp_path))  # no holdout generated here
+        assert webui.preparing_status("synth").startswith("Generating the synthetic holdout")
+        assert webui.preparing_status("vabm") == "Preparing the vabm images…"
+
+    def test_run_labels_count_methods_and_images(self, env):
+        from eval import webui
+        from eval.store import list_runs
+
+        list(webui.stream_evaluation(["identity", "depth-lens"], "synth", None, 2, None))
+        info = list_runs(env)[0]
+        assert len(info.methods) == 3  # identity, depth-lens, depth-lens (oracle depth)
+        assert " · 2 methods · 2 images · complete" in info.label
+        assert info.label in {label for label, _ in webui.run_choices()}
+
+    def test_the_form_offers_every_scored_dataset_and_says_which_are_not_here(self, env):
+        from eval import webui
+        from eval.datasets import SCORED_DATASETS
+
+        choices = webui.dataset_choices()
+        assert [value for _, value in choices] == list(SCORED_DATASETS)
+        labels = dict((v, k) for k, v in choices)
+        assert labels["synth"] == "synth" and labels["pairs"] == "pairs (not available here)"
+        assert labels["ebb"] == "ebb (not available here)"  # EBB_ROOT unset in this test
+        note = webui.dataset_note()
+        assert all(f"**{name}**" in note for name in SCORED_DATASETS)
+        assert "motorcycle" not in note
+
+    def test_review_picks_a_run_on_arrival_and_keeps_the_reviewers_pick(self, env):
+        from eval import webui
+
+        list(webui.stream_evaluation(["identity"], "synth", None, 1, None))
+        choices, picked = webui.review_runs()
+        ids = [value for _, value in choices]
+        assert picked == ids[0]  # the newest run, whose outputs are here
+        older = ids[-1]
+        assert webui.review_runs(keep=older)[1] == older
+        assert webui.review_runs(keep="no-such-run")[1] == picked
+        item = webui.worst(picked, "identity", "psnr", k=1)[0]
+        title = webui.review_title(item)
+        assert title.count(str(item["id"])) == 1 and "identity" in title
+
+
 @pytest.mark.app
 def test_run_eval_endpoint_and_token_over_http(env, monkeypatch):
     """The run_eval endpoint works from gradio_client and refuses a missing token."""
