@@ -1,7 +1,7 @@
 """The bokeh web app: one shared photo upload, click to focus, a tab per method.
 
 UI wiring only. Every user action is one call of ``bokeh.service`` (the photo, a render, a
-comparison) or ``eval.webui`` (leaderboard, evaluation, review); each handler and each API
+comparison) or ``eval.actions`` (leaderboard, evaluation, review); each handler and each API
 endpoint is a line or two on top of it. Tabs, controls and the Compare list come from the method
 specs (``bokeh.methods``). Nothing heavy happens at import or in :func:`build_demo` (no torch);
 models load on first use. Per-user data (the photo, its focus) lives in ``gr.State``.
@@ -30,7 +30,7 @@ from bokeh.errors import BokehError  # noqa: E402
 from bokeh.registry import get_method, list_methods, method_networks, method_specs  # noqa: E402
 from bokeh.weights.resolve import prefetch  # noqa: E402
 from bokeh.zerogpu import gpu_task  # noqa: E402
-from eval import persist, webui  # noqa: E402
+from eval import actions, persist  # noqa: E402
 from eval.metric_table import METRICS  # noqa: E402
 from eval.review import DEFAULT_TAGS  # noqa: E402
 
@@ -268,26 +268,27 @@ def _compare_tab():
 
 
 def refresh_leaderboard(run, review_run):
-    choices, picked = webui.review_runs(keep=review_run)  # the reviewer's pick stays
-    runs, review = gr.update(choices=webui.run_choices()), gr.update(choices=choices, value=picked)
-    return *webui.leaderboard(run or "comparable"), runs, review, webui.storage_status()
+    choices, picked = actions.review_runs(keep=review_run)  # the reviewer's pick stays
+    runs = gr.update(choices=actions.run_choices())
+    review = gr.update(choices=choices, value=picked)
+    return *actions.leaderboard(run or "comparable"), runs, review, actions.storage_status()
 
 
 def run_eval(methods, dataset, split, limit, token, progress=gr.Progress()):
     """API: evaluate methods on a dataset split (limit = images, empty for all); yields a status
     line at once, then the updated table and plot after each image. Needs the admin token when
     BOKEH_ADMIN_TOKEN is set; one evaluation runs at a time."""
-    steps = webui.evaluation_progress(methods or [], dataset, split, limit or None, token)
+    steps = actions.evaluation_progress(methods or [], dataset, split, limit or None, token)
     for step in steps:
         progress(step.fraction, desc=step.status)
-        board = webui.leaderboard(live=step.run_id) if step.redraw else [gr.skip()] * 3
+        board = actions.leaderboard(live=step.run_id) if step.redraw else [gr.skip()] * 3
         yield step.status, *board
 
 
 def stop_eval(token):
     """API: stop the running evaluation after the current image (needs the admin token when
     BOKEH_ADMIN_TOKEN is set)."""
-    return webui.request_stop(token)
+    return actions.request_stop(token)
 
 
 def _evaluation_form(board) -> None:
@@ -296,12 +297,12 @@ def _evaluation_form(board) -> None:
         board.data_note = gr.Markdown()
         with gr.Row():
             board.methods = gr.CheckboxGroup(label="Methods", choices=list_methods(),
-                                             value=webui.default_methods(), scale=3)  # fmt: skip
+                                             value=actions.default_methods(), scale=3)  # fmt: skip
             with gr.Column(scale=1, min_width=200):
-                board.dataset = gr.Radio(webui.dataset_choices(), value="synth", label="Dataset")
+                board.dataset = gr.Radio(actions.dataset_choices(), value="synth", label="Dataset")
                 split = gr.Textbox(label="Split", placeholder="default: holdout, val294 or all")
                 limit = gr.Number(label="Images (empty = all)", value=8, precision=0, minimum=1)
-                visible = webui.admin_token_required()
+                visible = actions.admin_token_required()
                 token = gr.Textbox(label="Admin token", type="password", visible=visible)
         with gr.Row():
             start = gr.Button("Run evaluation", variant="primary")
@@ -317,29 +318,29 @@ def _evaluation_form(board) -> None:
 
 
 def _leaderboard_tab():
-    gr.Markdown(webui.BOARD_INTRO)
+    gr.Markdown(actions.BOARD_INTRO)
     board = SimpleNamespace()
     with gr.Row():
-        runs = [(webui.COMPARABLE, "comparable"), (webui.ALL_RUNS, "all")]
+        runs = [(actions.COMPARABLE, "comparable"), (actions.ALL_RUNS, "all")]
         board.run_pick = gr.Dropdown(runs, value="comparable", label="Runs shown", scale=3)
         board.refresh = gr.Button("Refresh", scale=1, size="sm")
     board.table = gr.Dataframe(label="Leaderboard", interactive=False, show_search="search",
                                wrap=True, elem_id="board-table",
-                               column_widths=webui.table_widths())  # fmt: skip
+                               column_widths=actions.table_widths())  # fmt: skip
     board.storage = gr.Markdown(elem_id="storage-status")  # where results are kept
     board.csv = gr.DownloadButton("Download CSV (every column)", size="sm")
-    board.plot = gr.Plot(value=webui.empty_figure(), show_label=False, elem_id="board-plot")
+    board.plot = gr.Plot(value=actions.empty_figure(), show_label=False, elem_id="board-plot")
     _evaluation_form(board)
     return board
 
 
 def _on_load():
     """What depends on this machine's state, read on every page load."""
-    methods = gr.update(choices=list_methods(), value=webui.default_methods())
+    methods = gr.update(choices=list_methods(), value=actions.default_methods())
     metrics = gr.update(choices=[(m.label, k) for k, m in METRICS.items()], value="psnr")
-    datasets = gr.update(choices=webui.dataset_choices(), value=webui.default_dataset())
+    datasets = gr.update(choices=actions.dataset_choices(), value=actions.default_dataset())
     sources = gr.update(**service.depth_source_choices())
-    return methods, datasets, webui.dataset_note(), metrics, sources
+    return methods, datasets, actions.dataset_note(), metrics, sources
 
 
 # ----------------------------------------------------------------------------- review
@@ -347,12 +348,12 @@ def _on_load():
 
 def pick_review(items, run_id, evt: gr.SelectData):
     """A click on a worst image: its input, output, ground truth, error and notes."""
-    r = webui.review_selection(items, evt.index, run_id)
+    r = actions.review_selection(items, evt.index, run_id)
     return r.item, r.input, r.output, r.gt, r.heat, (r.output, r.gt), r.title, r.notes
 
 
 def review_methods(run_id):
-    methods = webui.method_choices(run_id) if run_id else []
+    methods = actions.method_choices(run_id) if run_id else []
     return gr.update(choices=methods, value=methods[0] if methods else None)
 
 
@@ -393,13 +394,13 @@ def _review_tab():
     slider = gr.ImageSlider(label="Output / ground truth", **SHOWN)
     form = _review_form()
     run.change(review_methods, run, method, **PRIVATE)
-    show.click(webui.worst_gallery, [run, method, metric], [gallery, items_state],
+    show.click(actions.worst_gallery, [run, method, metric], [gallery, items_state],
                **PRIVATE)  # fmt: skip
     picked = [item_state, inp, out, gt, heat, slider, title, form.notes]
     gallery.select(pick_review, [items_state, run], picked, **PRIVATE)
     fields = [run, item_state, form.reviewer, form.tags, form.custom, form.note]
-    form.save.click(webui.save_review_form, fields, [form.notes, form.note], **PRIVATE)
-    form.export.click(webui.export_reviews, run, form.export, **PRIVATE)
+    form.save.click(actions.save_review_form, fields, [form.notes, form.note], **PRIVATE)
+    form.export.click(actions.export_reviews, run, form.export, **PRIVATE)
     return SimpleNamespace(run=run, metric=metric, form=form)
 
 

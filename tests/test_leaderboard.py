@@ -350,13 +350,13 @@ def test_csv_exports_are_named_by_content_and_bounded(monkeypatch, tmp_path):
     """Refreshing the leaderboard must not leave a new temporary file behind each time."""
     import tempfile
 
-    from eval import webui
+    from eval import actions
 
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
-    first = webui.export_file("leaderboard", "a,b\n1,2\n")
-    assert webui.export_file("leaderboard", "a,b\n1,2\n") == first
+    first = actions.export_file("leaderboard", "a,b\n1,2\n")
+    assert actions.export_file("leaderboard", "a,b\n1,2\n") == first
     assert Path(first).read_text() == "a,b\n1,2\n"
-    for k in range(webui.EXPORTS_KEPT + 5):
-        webui.export_file("leaderboard", f"a\n{k}\n")
+    for k in range(actions.EXPORTS_KEPT + 5):
+        actions.export_file("leaderboard", f"a\n{k}\n")
     files = list((tmp_path / "bokeh-exports").glob("*.csv"))
-    assert len(files) == webui.EXPORTS_KEPT
+    assert len(files) == actions.EXPORTS_KEPT
