@@ -1,7 +1,7 @@
 """The bokeh web app: one shared photo upload, click to focus, a tab per method.
 
 UI wiring only. Every user action is one call of ``bokeh.service`` (the photo, a render, a
-comparison) or ``eval.webui`` (leaderboard, evaluation, review); each handler and each API
+comparison) or ``eval.actions`` (leaderboard, evaluation, review); each handler and each API
 endpoint is a line or two on top of it. Tabs, controls and the Compare list come from the method
 specs (``bokeh.methods``). Nothing heavy happens at import or in :func:`build_demo` (no torch);
 models load on first use. Per-user data (the photo, its focus) lives in ``gr.State``.
@@ -17,7 +17,6 @@ import signal
 import sys
 import threading
 import warnings
-from pathlib import Path
 from types import SimpleNamespace
 
 # Environment first: huggingface_hub (imported by gradio) reads these at import time.
@@ -25,17 +24,13 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 
 import gradio as gr  # noqa: E402
-from gradio.utils import get_upload_folder  # noqa: E402
 
 from bokeh import __version__, config, service, webguard, webhooks  # noqa: E402
-from bokeh.depth import SOURCE_LABELS, describe_anything  # noqa: E402
 from bokeh.errors import BokehError  # noqa: E402
-from bokeh.params import Param  # noqa: E402
-from bokeh.pngout import png_files  # noqa: E402
 from bokeh.registry import get_method, list_methods, method_networks, method_specs  # noqa: E402
 from bokeh.weights.resolve import prefetch  # noqa: E402
 from bokeh.zerogpu import gpu_task  # noqa: E402
-from eval import persist, webui  # noqa: E402
+from eval import actions, persist  # noqa: E402
 from eval.metric_table import METRICS  # noqa: E402
 from eval.review import DEFAULT_TAGS  # noqa: E402
 
@@ -53,13 +48,7 @@ SAVABLE = {**SHOWN, "buttons": ["download", "fullscreen"]}
 # with a GPU attached; elsewhere it is service.render itself. Decorated at import, as ZeroGPU
 # requires; nothing is loaded here. Its temporary memory goes back to the OS after each run.
 render = webguard.releasing_memory(gpu_task(service.render))
-
-
-def _max_sessions() -> int:
-    try:
-        return max(1, int(os.environ.get("BOKEH_MAX_SESSIONS", "200")))
-    except ValueError:
-        return 200
+_png = webhooks.png_outputs  # outputs as PNG files, written once
 
 
 def _need(photo):
@@ -86,9 +75,9 @@ def on_click(photo, evt: gr.SelectData):
 
 
 def on_focus_typed(photo, x, y):
-    if photo is None:
-        return gr.skip()
-    return service.draw_focus(photo.pixels, service.clamp_focus(photo, x, y))
+    """Focus typed into the boxes (then Enter): clamped into the photo, marked, and said so."""
+    view = service.typed_focus(_need(photo), x, y)
+    return view.marked, view.x, view.y, view.note
 
 
 def example_render(photo_path, depth_file, depth_source, depth_kind, x, y):
@@ -106,12 +95,6 @@ def example_session(path, x, y):
         return gr.skip(), None, ""
     view = service.open_photo(path, focus=(x, y), note=service.EXAMPLE_NOTE)
     return view.marked, view.photo, view.note
-
-
-def _png(*images):
-    """Outputs as PNG files written once into Gradio's cache (bokeh.pngout), not re-encoded
-    by Gradio on every update."""
-    return png_files(images, Path(get_upload_folder()) / "bokeh-outputs")
 
 
 def _photo_panel():
@@ -132,23 +115,50 @@ def _photo_panel():
 # ----------------------------------------------------------------------------- depth + blur
 
 
+APERTURE = ("blades", "rotation")  # shown side by side with a picture of the aperture
+
+
 class DepthControls:
     """The Depth + Blur tab's settings: one control per parameter name of the depth methods
-    (shared ones once), shown when the chosen renderer takes it."""
+    (shared ones once, in declaration order), shown when the chosen renderer takes it. Settings
+    that belong together share a row with a picture (``APERTURE``); add such groups in
+    :meth:`build`."""
 
     def __init__(self, specs) -> None:
         self.specs = specs
-        self.params: dict[str, Param] = {}
+        self.params: dict = {}
         for spec in specs:
             for p in spec.params:
                 self.params.setdefault(p.name, p)
         self.names = list(self.params)
         self.components: list = []
+        self.aperture = None  # the aperture picture beside blades and rotation
 
     def build(self) -> list:
         takes = {p.name for p in self.specs[0].params}
-        self.components = [_control(p, p.name in takes) for p in self.params.values()]
+        made: dict = {}
+        for name, p in self.params.items():
+            if name in APERTURE and name not in made:
+                made.update(self._aperture(takes))
+            elif name not in made:
+                made[name] = _control(p, name in takes)
+        self.components = [made[n] for n in self.names]
         return self.components
+
+    def _aperture(self, takes: set) -> dict:
+        with gr.Row(equal_height=True, elem_id="aperture-row"):
+            with gr.Column(scale=3, min_width=160):
+                made = {n: _control(self.params[n], n in takes) for n in APERTURE
+                        if n in self.params}  # fmt: skip
+            self.aperture = gr.Image(service.aperture_preview(0, 0), label="Aperture", scale=1,
+                                     min_width=100, buttons=[], elem_id="aperture-preview",
+                                     visible="blades" in takes, **SHOWN)  # fmt: skip
+        return made
+
+    @property
+    def toggled(self) -> list:
+        """What :meth:`visibility` shows or hides."""
+        return self.components + ([self.aperture] if self.aperture else [])
 
     def settings(self, method: str, values) -> dict:
         """The settings of ``method`` from the controls' values."""
@@ -156,15 +166,14 @@ class DepthControls:
 
     def visibility(self, method: str) -> list:
         takes = {p.name for p in get_method(method).params}
-        return [gr.update(visible=name in takes) for name in self.names]
+        shown = [gr.update(visible=name in takes) for name in self.names]
+        return shown + ([gr.update(visible="blades" in takes)] if self.aperture else [])
 
 
-def _control(p: Param, visible: bool):
+def _control(p, visible: bool):
     common = {"label": p.label, "info": p.help or None, "visible": visible}
-    if p.name == "depth_source":
-        common["info"] = f"{p.help} Depth Anything: {describe_anything()}."
-        choices = [(SOURCE_LABELS.get(c, c), c) for c in p.choices]
-        return gr.Radio(choices, value=p.default, **common)
+    if p.name == "depth_source":  # what each source is here: refreshed on every page load
+        return gr.Radio(value=p.default, **{**common, **service.depth_source_choices()})
     if p.allowed:  # a range with holes (blades: 0 or 3..16): offer exactly those values
         choices = [("round" if v == 0 else str(v), v) for v in p.allowed]
         return gr.Dropdown(choices, value=p.default, **common)
@@ -184,19 +193,19 @@ def _depth_tab(controls: DepthControls):
             method = gr.Radio(choices, value=controls.specs[0].name, label="Renderer")
             depth_file = gr.File(label="Depth map (PNG 8/16-bit, .npy, .npz, .pfm)",
                                  file_types=[".png", ".npy", ".npz", ".pfm"], type="filepath",
-                                 height=80)  # fmt: skip
+                                 elem_id="depth-file")  # fmt: skip
             controls.build()
             render_btn = gr.Button("Render", variant="primary")
         with gr.Column(scale=2):
             result = gr.Image(label="Result", elem_id="depth-result", **SAVABLE)
-            info = gr.Markdown(elem_classes="bokeh-info")
+            info = gr.Markdown(elem_classes="bokeh-info", elem_id="depth-info")
             with gr.Row():
                 before_after = gr.ImageSlider(label="Before / after", **SHOWN)
                 depth_view = gr.Image(label="Depth used (bright = near)", **SHOWN)
-    method.change(controls.visibility, method, controls.components, **PRIVATE)
+    method.change(controls.visibility, method, controls.toggled, **PRIVATE)
     outputs = [result, before_after, depth_view, info]
     return SimpleNamespace(method=method, depth_file=depth_file, render=render_btn,
-                           outputs=outputs)  # fmt: skip
+                           outputs=outputs, info=info)  # fmt: skip
 
 
 # ----------------------------------------------------------------------------- translation
@@ -207,19 +216,22 @@ def _translation_tab(spec, photo_state, model_work) -> None:
     gr.Markdown(status.message or f"**{spec.label}** · weights: {status.badge}")
 
     def run_ui(photo):
-        out = render(_need(photo), method=spec.name)
-        image, original = _png(out.image, photo.pixels)
-        return image, (original, image), out.summary
+        out = render(_need(photo), method=spec.name, with_difference=True)
+        image, original, change = _png(out.image, photo.pixels, out.difference.image)
+        return image, (original, image), gr.Image(change, label=out.difference.label), out.summary
 
     with gr.Row(elem_classes="result-first"):
         with gr.Column(scale=1, min_width=220):
             label = f"Render with {spec.ui_label}"
             btn = gr.Button(label, variant="primary", interactive=status.runnable)
-            info = gr.Markdown(elem_classes="bokeh-info")
         with gr.Column(scale=2):
-            out = gr.Image(label="Result", **SAVABLE)
-            before_after = gr.ImageSlider(label="Before / after", **SHOWN)
-    btn.click(run_ui, photo_state, [out, before_after, info], **PRIVATE, **model_work)
+            out = gr.Image(label="Result", elem_id=f"{spec.name}-result", **SAVABLE)
+            info = gr.Markdown(elem_classes="bokeh-info", elem_id=f"{spec.name}-info")
+            with gr.Row():
+                before_after = gr.ImageSlider(label="Before / after", **SHOWN)
+                diff = gr.Image(label="What changed (amplified)", elem_id=f"{spec.name}-diff",
+                                **SHOWN)  # fmt: skip
+    _on(btn.click, run_ui, photo_state, [out, before_after, diff, info], info, **model_work)
 
 
 def _translation_api(spec):
@@ -234,55 +246,51 @@ def _translation_api(spec):
 # ----------------------------------------------------------------------------- compare
 
 
-def _compare(photo, x, y, settings, depth_file):
-    """Yield (gallery items, tiles) as each method finishes."""
-    focus = service.clamp_focus(photo, x, y)
-    gallery, tiles = [(*_png(photo.pixels), "Original (input)")], []
-    for tile in service.compare(photo, focus=focus, settings=settings, depth_file=depth_file,
-                                run=render):  # fmt: skip
-        tiles.append(tile)
-        if tile.image is not None:
-            gallery.append((*_png(tile.image), tile.caption))
-        yield gallery, tiles
+def _gallery(label: str, elem_id: str, **kw):
+    return gr.Gallery(label=label, columns=3, height="auto", object_fit="contain", format="png",
+                      elem_id=elem_id, elem_classes="captioned", **kw)  # fmt: skip
 
 
 def _compare_tab():
     gr.Markdown(service.COMPARE_INTRO)
     run = gr.Button("Compare all methods", variant="primary")
-    gallery = gr.Gallery(label="Results (click to enlarge)", columns=3, height="auto",
-                         object_fit="contain", format="png", elem_id="compare-gallery",
-                         buttons=["download", "fullscreen"])  # fmt: skip
-    headers = ["method", "seconds", "weights", "result"]
+    gallery = _gallery("Results (click to enlarge)", "compare-gallery",
+                       buttons=["download", "fullscreen"])  # fmt: skip
+    note = gr.Markdown(elem_id="compare-note")
+    with gr.Accordion("What each method changed (amplified differences)", open=False):
+        diffs = _gallery("|result − input| × gain (the gain is in each caption)",
+                         "compare-differences")  # fmt: skip
+    headers = ["method", "seconds", "weights", "changed (grey levels)", "result"]
     table = gr.Dataframe(headers=headers, label="Run times and weights", interactive=False,
                          wrap=True, elem_id="compare-table")  # fmt: skip
-    return SimpleNamespace(run=run, outputs=[gallery, table])
+    return SimpleNamespace(run=run, outputs=[gallery, diffs, note, table], note=note)
 
 
 # ----------------------------------------------------------------------------- leaderboard
 
 
-def refresh_leaderboard(run):
-    table, fig, csv_path = webui.leaderboard(run or "latest")
-    runs = webui.run_choices()
-    runs, review_runs = gr.update(choices=runs), gr.update(choices=runs[2:])
-    return table, fig, csv_path, runs, review_runs, webui.storage_status()
+def refresh_leaderboard(run, review_run):
+    choices, picked = actions.review_runs(keep=review_run)  # the reviewer's pick stays
+    runs = gr.update(choices=actions.run_choices())
+    review = gr.update(choices=choices, value=picked)
+    return *actions.leaderboard(run or "comparable"), runs, review, actions.storage_status()
 
 
 def run_eval(methods, dataset, split, limit, token, progress=gr.Progress()):
     """API: evaluate methods on a dataset split (limit = images, empty for all); yields a status
-    line and the updated table and plot after each image. Needs the admin token when
+    line at once, then the updated table and plot after each image. Needs the admin token when
     BOKEH_ADMIN_TOKEN is set; one evaluation runs at a time."""
-    events = webui.evaluation_progress(methods or [], dataset, split, limit or None, token)
-    for status, fraction in events:
-        progress(fraction, desc=status)
-        table, fig, csv_path = webui.leaderboard("latest")
-        yield status, table, fig, csv_path
+    steps = actions.evaluation_progress(methods or [], dataset, split, limit or None, token)
+    for step in steps:
+        progress(step.fraction, desc=step.status)
+        board = actions.leaderboard(live=step.run_id) if step.redraw else [gr.skip()] * 3
+        yield step.status, *board
 
 
 def stop_eval(token):
     """API: stop the running evaluation after the current image (needs the admin token when
     BOKEH_ADMIN_TOKEN is set)."""
-    return webui.request_stop(token)
+    return actions.request_stop(token)
 
 
 def _evaluation_form(board) -> None:
@@ -291,58 +299,63 @@ def _evaluation_form(board) -> None:
         board.data_note = gr.Markdown()
         with gr.Row():
             board.methods = gr.CheckboxGroup(label="Methods", choices=list_methods(),
-                                             value=webui.default_methods(), scale=3)  # fmt: skip
+                                             value=actions.default_methods(), scale=3)  # fmt: skip
             with gr.Column(scale=1, min_width=200):
-                board.dataset = gr.Radio(["synth", "ebb"], value="synth", label="Dataset")
-                split = gr.Textbox(label="Split", placeholder="default (holdout / val294)")
+                board.dataset = gr.Radio(actions.dataset_choices(), value="synth", label="Dataset")
+                split = gr.Textbox(label="Split", placeholder="default: holdout, val294 or all")
                 limit = gr.Number(label="Images (empty = all)", value=8, precision=0, minimum=1)
-                visible = webui.admin_token_required()
+                visible = actions.admin_token_required()
                 token = gr.Textbox(label="Admin token", type="password", visible=visible)
         with gr.Row():
             start = gr.Button("Run evaluation", variant="primary")
             stop = gr.Button("Stop", variant="stop")
-        status = gr.Markdown()
+        status = gr.Markdown(elem_id="eval-status")
     # concurrency 2: a second request must reach the evaluation lock and be refused with a
     # message, not wait silently in gradio's queue (the lock keeps runs single-flight).
     inputs = [board.methods, board.dataset, split, limit, token]
     outputs = [status, board.table, board.plot, board.csv]
-    evaluation = {"concurrency_id": "evaluation", "concurrency_limit": 2}
+    evaluation = dict(concurrency_id="evaluation", concurrency_limit=2, show_progress_on=status)
     board.run_event = start.click(run_eval, inputs, outputs, api_name="run_eval", **evaluation)
     stop.click(stop_eval, token, status, api_name="stop_eval", queue=False)
 
 
 def _leaderboard_tab():
-    gr.Markdown(webui.BOARD_INTRO)
+    gr.Markdown(actions.BOARD_INTRO)
     board = SimpleNamespace()
     with gr.Row():
-        runs = [(webui.LATEST, "latest"), (webui.ALL_RUNS, "all")]
-        board.run_pick = gr.Dropdown(runs, value="latest", label="Runs shown", scale=3)
+        runs = [(actions.COMPARABLE, "comparable"), (actions.ALL_RUNS, "all")]
+        board.run_pick = gr.Dropdown(runs, value="comparable", label="Runs shown", scale=3)
         board.refresh = gr.Button("Refresh", scale=1, size="sm")
     board.table = gr.Dataframe(label="Leaderboard", interactive=False, show_search="search",
-                               wrap=True)  # fmt: skip
+                               wrap=True, elem_id="board-table",
+                               column_widths=actions.table_widths())  # fmt: skip
     board.storage = gr.Markdown(elem_id="storage-status")  # where results are kept
-    board.csv = gr.DownloadButton("Download CSV", size="sm")
-    board.plot = gr.Plot(value=webui.empty_figure(), label="PSNR against SSIM")
+    board.csv = gr.DownloadButton("Download CSV (every column)", size="sm")
+    board.plot = gr.Plot(value=actions.empty_figure(), show_label=False, elem_id="board-plot")
     _evaluation_form(board)
     return board
 
 
-def _eval_form():
-    methods = gr.update(choices=list_methods(), value=webui.default_methods())
+def _on_load():
+    """What depends on this machine's state, read on every page load."""
+    methods = gr.update(choices=list_methods(), value=actions.default_methods())
     metrics = gr.update(choices=[(m.label, k) for k, m in METRICS.items()], value="psnr")
-    return methods, gr.update(value=webui.default_dataset()), webui.dataset_note(), metrics
+    datasets = gr.update(choices=actions.dataset_choices(), value=actions.default_dataset())
+    sources = gr.update(**service.depth_source_choices())
+    return methods, datasets, actions.dataset_note(), metrics, sources
 
 
 # ----------------------------------------------------------------------------- review
 
 
 def pick_review(items, run_id, evt: gr.SelectData):
-    r = webui.review_selection(items, evt.index, run_id)
+    """A click on a worst image: its input, output, ground truth, error and notes."""
+    r = actions.review_selection(items, evt.index, run_id)
     return r.item, r.input, r.output, r.gt, r.heat, (r.output, r.gt), r.title, r.notes
 
 
 def review_methods(run_id):
-    methods = webui.method_choices(run_id) if run_id else []
+    methods = actions.method_choices(run_id) if run_id else []
     return gr.update(choices=methods, value=methods[0] if methods else None)
 
 
@@ -351,7 +364,7 @@ def _review_form():
     with gr.Row():
         with gr.Column():
             form = SimpleNamespace()
-            form.reviewer = gr.Textbox(label="Reviewer", placeholder="your name",
+            form.reviewer = gr.Textbox(label="Reviewer", placeholder="your name (remembered)",
                                        elem_id="review-reviewer")  # fmt: skip
             form.tags = gr.CheckboxGroup(list(DEFAULT_TAGS), label="Tags")
             form.custom = gr.Textbox(label="Other tags (comma separated)")
@@ -361,6 +374,7 @@ def _review_form():
                 form.export = gr.DownloadButton("Export reviews (CSV)")
         form.notes = gr.Dataframe(headers=["when", "reviewer", "tags", "note"], wrap=True,
                                   label="Notes on this image", interactive=False,
+                                  column_widths=["24%", "16%", "20%", "40%"],
                                   elem_id="review-notes")  # fmt: skip
     return form
 
@@ -372,8 +386,9 @@ def _review_tab():
         method = gr.Dropdown(label="Method", choices=[], scale=2)
         metric = gr.Radio([], label="Worst by", scale=2)  # filled on load
         show = gr.Button("Show worst images", scale=1)
-    gallery = gr.Gallery(label="Worst images (click one)", columns=6, height=260,
-                         allow_preview=False, elem_id="review-gallery")  # fmt: skip
+    gallery = gr.Gallery(label="Worst images (click one)", columns=6, height="auto",
+                         allow_preview=False, fit_columns=False,
+                         elem_id="review-gallery")  # fmt: skip
     title = gr.Markdown()
     with gr.Row():
         labels = ("Input", "Output", "Ground truth", "Error (bright = large)")
@@ -381,14 +396,14 @@ def _review_tab():
     slider = gr.ImageSlider(label="Output / ground truth", **SHOWN)
     form = _review_form()
     run.change(review_methods, run, method, **PRIVATE)
-    show.click(webui.worst_gallery, [run, method, metric], [gallery, items_state],
+    show.click(actions.worst_gallery, [run, method, metric], [gallery, items_state],
                **PRIVATE)  # fmt: skip
     picked = [item_state, inp, out, gt, heat, slider, title, form.notes]
     gallery.select(pick_review, [items_state, run], picked, **PRIVATE)
     fields = [run, item_state, form.reviewer, form.tags, form.custom, form.note]
-    form.save.click(webui.save_review_form, fields, [form.notes, form.note], **PRIVATE)
-    form.export.click(webui.export_reviews, run, form.export, **PRIVATE)
-    return SimpleNamespace(run=run, metric=metric)
+    form.save.click(actions.save_review_form, fields, [form.notes, form.note], **PRIVATE)
+    form.export.click(actions.export_reviews, run, form.export, **PRIVATE)
+    return SimpleNamespace(run=run, metric=metric, form=form)
 
 
 # ----------------------------------------------------------------------------- the page
@@ -414,9 +429,9 @@ def _api_endpoints(model_work) -> None:
         weights, message}."""
         photo = service.load_photo(image)
         focus = service.api_focus(photo, x, y) or (None, None)  # None: the stored focus
-        steps = _compare(photo, *focus, settings or {}, depth_file)
-        gallery, tiles = list(steps)[-1]  # the last step holds every method
-        return gallery, [t.as_json() for t in tiles]
+        steps = service.compare_views(photo, *focus, settings or {}, depth_file, run=render)
+        view, tiles = list(steps)[-1]  # the last step holds every method
+        return view.gallery, [t.as_json() for t in tiles]
 
     with gr.Row(visible=False):
         # A file, not gr.Image: our loader (not PIL inside gradio) must see every upload,
@@ -440,6 +455,13 @@ def _api_endpoints(model_work) -> None:
         button.click(_translation_api(spec), image, [out, info], api_name=name, **model_work)
 
 
+def _on(event, fn, inputs, outputs, info, **kw):
+    """``event(fn, ...)``; progress and errors on ``info`` only (images keep the last result)."""
+    done = event(fn, inputs, outputs, show_progress_on=info, **kw)
+    done.failure(webhooks.failure_note, None, info, **PRIVATE)
+    return done
+
+
 def _wire_depth(ui, state, depth, compare_tab, controls: DepthControls, work: dict) -> None:
     """Upload, click, examples, sliders and buttons -> the Depth + Blur and Compare renders."""
 
@@ -451,20 +473,23 @@ def _wire_depth(ui, state, depth, compare_tab, controls: DepthControls, work: di
 
     def compare_ui(photo, x, y, method, depth_file, *values):
         settings = dict(zip(controls.names, values, strict=True))
-        for gallery, tiles in _compare(_need(photo), x, y, settings, depth_file):
-            yield gallery, service.compare_rows(tiles)
+        done: dict = {}  # each image written once
+        for view, _ in service.compare_views(_need(photo), x, y, settings, depth_file, run=render):
+            files = [webhooks.png_items(v, done) for v in (view.gallery, view.differences)]
+            yield *files, view.note, view.rows
 
     photo, x, y, note = ui.photo, ui.x, ui.y, ui.note
     inputs = [state, x, y, depth.method, depth.depth_file, *controls.components]
-    run = (render_depth_ui, inputs, depth.outputs)
+    run = (render_depth_ui, inputs, depth.outputs, depth.info)
     # preprocess=False: the raw upload goes to our loader, not to PIL inside gradio.
     uploaded = photo.upload(on_upload, photo, [photo, state, x, y, note], preprocess=False,
                             **PRIVATE)  # fmt: skip
-    uploaded.then(*run, **work)
+    _on(uploaded.then, *run, **work)
     photo.clear(lambda: (None, None, None, ""), None, [state, x, y, note], **PRIVATE)
-    photo.select(on_click, state, [photo, x, y], **PRIVATE).then(*run, **work)
-    for number in (x, y):
-        number.submit(on_focus_typed, [state, x, y], photo, **PRIVATE)
+    _on(photo.select(on_click, state, [photo, x, y], **PRIVATE).then, *run, **work)
+    for number in (x, y):  # Enter in a focus box: move the marker and render there
+        typed = number.submit(on_focus_typed, [state, x, y], [photo, x, y, note], **PRIVATE)
+        _on(typed.success, *run, **work)
     by_name = dict(zip(controls.names, controls.components, strict=True))
     fills = [photo, depth.depth_file, by_name["depth_source"], by_name["depth_kind"], x, y]
     with ui.side:  # examples sit beside the upload; lazily cached: computed on first click
@@ -477,25 +502,35 @@ def _wire_depth(ui, state, depth, compare_tab, controls: DepthControls, work: di
     # preprocess=False: the example's file goes to our loader, never to PIL inside gradio.
     examples.load_input_event.then(example_session, [photo, x, y], [photo, state, note],
                                    preprocess=False, **PRIVATE)  # fmt: skip
-    compare_tab.run.click(compare_ui, inputs, compare_tab.outputs, **work)
-    depth.render.click(*run, **work)
+    _on(compare_tab.run.click, compare_ui, inputs, compare_tab.outputs, compare_tab.note, **work)
+    _on(depth.render.click, *run, **work)
     for control in controls.components:
         if isinstance(control, (gr.Slider, gr.Dropdown)):
             event = control.release if isinstance(control, gr.Slider) else control.input
-            event(*run, **work, trigger_mode="always_last")
+            _on(event, *run, **work, trigger_mode="always_last")
+    if controls.aperture is not None:  # the aperture's picture follows blades and rotation
+        shape = [by_name[n] for n in APERTURE]
+        for control in shape:
+            control.change(service.aperture_preview, shape, controls.aperture, queue=False,
+                           **PRIVATE)  # fmt: skip
 
 
-def _wire_board(demo, board, review) -> None:
-    """Leaderboard and review read the results folder on every page load (they survive
-    restarts), after each refresh and after each evaluation."""
+def _wire_board(demo, board, review, depth_source) -> None:
+    """Leaderboard and review re-read the results folder on load, refresh and evaluation."""
     outputs = [board.table, board.plot, board.csv, board.run_pick, review.run, board.storage]
-    refresh = (refresh_leaderboard, board.run_pick, outputs)
+    refresh = (refresh_leaderboard, [board.run_pick, review.run], outputs)
     board.refresh.click(*refresh, **PRIVATE)
     board.run_pick.input(*refresh, **PRIVATE)
     board.run_event.then(*refresh, **PRIVATE)
     demo.load(*refresh, **PRIVATE)
-    form = [board.methods, board.dataset, board.data_note, review.metric]
-    demo.load(_eval_form, None, form, **PRIVATE)
+    form = [board.methods, board.dataset, board.data_note, review.metric, depth_source]
+    demo.load(_on_load, None, form, **PRIVATE)
+    # The reviewer's name is remembered in this browser (local storage; outside the tabs, so
+    # that it is read on arrival; a fixed key, so that it outlives a restart: only a name).
+    saved = gr.BrowserState("", storage_key="bokeh-reviewer", secret="bokeh-reviewer-name")
+    name = review.form.reviewer
+    name.blur(lambda text: text, name, saved, queue=False, **PRIVATE)
+    demo.load(lambda text: text or "", saved, name, **PRIVATE)
 
 
 def build_demo() -> gr.Blocks:
@@ -505,7 +540,8 @@ def build_demo() -> gr.Blocks:
     model_work = {"concurrency_id": MODEL_QUEUE, "concurrency_limit": concurrency}
     with gr.Blocks(title=TITLE, analytics_enabled=False) as demo:
         gr.Markdown(f"# {TITLE}\nUpload a sharp photo, **click the subject** to focus on it, "
-                    "and pick a method below. Everything runs on this server's CPU.")  # fmt: skip
+                    "and pick a method below. Everything runs on this server's CPU.",
+                    elem_id="title")  # fmt: skip
         state = gr.State(None, time_to_live=3600)
         ui = _photo_panel()
         with gr.Tabs():
@@ -522,7 +558,8 @@ def build_demo() -> gr.Blocks:
                 review = _review_tab()
         _api_endpoints(model_work)
         _wire_depth(ui, state, depth, compare_tab, controls, {**PRIVATE, **model_work})
-        _wire_board(demo, board, review)
+        sources = dict(zip(controls.names, controls.components, strict=True))["depth_source"]
+        _wire_board(demo, board, review, sources)
     demo.queue(default_concurrency_limit=concurrency, max_size=64)
     # Every event: only uploaded or example files, one-line messages; uploads swept.
     webhooks.install(demo, public_dirs=[webhooks.examples_dir()])
@@ -530,28 +567,12 @@ def build_demo() -> gr.Blocks:
 
 
 def launch_kwargs() -> dict:
-    """Settings for ``demo.launch`` suited to a 2-vCPU Space."""
-    return {
-        "max_file_size": f"{config.max_upload_mb()}mb",
-        # gradio keeps every visitor session (its photo and a copy of the page's settings,
-        # ~0.26 MB) up to this many, least recently used first out; its default is 10,000.
-        "state_session_capacity": config.max_sessions(),
-        "allowed_paths": [],
-        # Gradio 6 would keep every call's inputs (the admin token included) in the browser.
-        "run_history": False,
-        # Only messages written for people (gr.Error) reach the page; bokeh.webhooks turns
-        # every other failure into one of those.
-        "show_error": False,
-        # Request bodies bounded, uploads swept on a schedule and deleted at shutdown.
-        "app_kwargs": webhooks.app_kwargs(),
-        "css": (config.ASSETS_DIR / "app.css").read_text(encoding="utf-8"),
-        "theme": gr.themes.Soft(),
-    }
+    """Settings for ``demo.launch`` suited to a 2-vCPU Space (:func:`webhooks.launch_kwargs`)."""
+    return webhooks.launch_kwargs(css=config.ASSETS_DIR / "app.css", theme=gr.themes.Soft())
 
 
 def _warm_up() -> None:
-    """Start-up work that must not delay the page: download weights from the Hub repos
-    (BOKEH_HUB_REPO, Depth Anything) so that the first visitor does not wait for them."""
+    """Downloads from the Hub repos (weights, Depth Anything) off the first visitor's path."""
     for name, where in prefetch(method_networks()).items():
         log.info("weights %s: %s", name, where)
 

@@ -34,6 +34,7 @@ from PIL import Image
 from bokeh import config
 from bokeh.batch import collect_inputs, is_batch, output_paths, read_focus_csv, run_batch
 from bokeh.data.synth import synth_main
+from bokeh.depth import SOURCE_LABELS, resolve_source, source_states
 from bokeh.depth.phone import load_with_depth
 from bokeh.editing import scale_edits
 from bokeh.errors import BokehError
@@ -295,24 +296,26 @@ def _table(rows: list[tuple[str, ...]]) -> list[str]:
     ]
 
 
-def _weights_text(spec) -> str:
-    """Where a method's weights come from, in a few words per network."""
+def _weights_text(spec, auto: str) -> str:
+    """Where a method's weights come from, in a few words per network; for depth methods, the
+    depth source that ``auto`` stands for here (the depth sources are listed below)."""
+    if spec.kind == "depth":
+        return f"depth: auto = {SOURCE_LABELS[auto]} (see depth sources)"
     if not spec.networks:
         return "none needed"
     statuses = method_status(spec.name).weights
-    text = ", ".join(f"{w.name}: {w.summary}" for w in statuses)
-    if not spec.weights_required and not all(w.usable for w in statuses):
-        text += " (classical depth is used instead)"
-    return text
+    return ", ".join(f"{w.name}: {w.badge()[1] if w.usable else w.summary}" for w in statuses)
 
 
 def cmd_methods(args: argparse.Namespace) -> int:
+    states = source_states()
+    auto = resolve_source("auto")
     rows = [
         (
             s.name,
             s.kind,
             _millions(sum(network_parameters(n) for n in s.networks)),
-            _weights_text(s),
+            _weights_text(s, auto),
         )
         for s in METHODS.values()
     ]
@@ -320,6 +323,11 @@ def cmd_methods(args: argparse.Namespace) -> int:
         print("methods:")
     for line in _table(rows):
         print(("  " if args.all else "") + line)
+    print()
+    print("depth sources (what each would be here):")
+    for line in _table([(name, "yes" if st.available else "no", st.text)
+                        for name, st in states.items()]):  # fmt: skip
+        print("  " + line)
     if args.all:
         nets = [
             (n.name, n.role, _millions(network_parameters(n)), n.label) for n in NETWORKS.values()

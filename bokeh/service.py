@@ -16,8 +16,9 @@ from typing import Any
 
 import numpy as np
 
+from bokeh import views
 from bokeh.config import ASSETS_DIR
-from bokeh.depth import describe_anything
+from bokeh.depth import describe_anything, source_states
 from bokeh.depth.phone import EmbeddedDepth, load_with_depth
 from bokeh.depthviews import colorize_disparity, depth_histogram, depth_overlay
 from bokeh.errors import BokehError, brief
@@ -25,6 +26,14 @@ from bokeh.imaging import to_uint8
 from bokeh.pipelines.base import check_focus
 from bokeh.registry import get_method, list_methods, load_method
 from bokeh.specs import MethodSpec
+from bokeh.views import (
+    REAL_WEIGHTS_HOWTO,
+    TINY_CHANGE,
+    Difference,
+    change_note,
+    difference,
+    mean_change,
+)
 from bokeh.weights.resolve import WeightsStatus, weights_status
 
 log = logging.getLogger("bokeh.service")
@@ -136,6 +145,22 @@ def clamp_focus(photo: Photo, x: Any, y: Any) -> tuple[float, float] | None:
     return min(max(fx, 0.0), w - 1.0), min(max(fy, 0.0), h - 1.0)
 
 
+def typed_focus(photo: Photo, x: Any, y: Any) -> PhotoView:
+    """Focus typed into the x/y boxes: clamped into the photo, marked, and, when a number was
+    outside the photo, a note saying where the focus went (with the photo's own notes)."""
+    point = clamp_focus(photo, x, y)
+    notes = list(photo.notes)
+    if point is None:
+        return PhotoView(draw_focus(photo.pixels, None), photo, None, None, "  \n".join(notes))
+    fx, fy = round(point[0]), round(point[1])
+    w, h = photo.size
+    for name, given, used, top in (("x", x, fx, w - 1), ("y", y, fy, h - 1)):
+        if given is not None and abs(float(given) - used) > 0.5:
+            notes.append(f"Focus {name} = {float(given):g} lies outside the photo (0 to {top}): "
+                         f"moved to {used}.")  # fmt: skip
+    return PhotoView(draw_focus(photo.pixels, point), photo, fx, fy, "  \n".join(notes))
+
+
 def api_focus(photo: Photo, x: Any, y: Any) -> tuple[float, float] | None:
     """Focus given to an API endpoint: both numbers required, inside the image (not clamped);
     both may be left out (None) when the photo stores a focus distance."""
@@ -150,8 +175,9 @@ def api_focus(photo: Photo, x: Any, y: Any) -> tuple[float, float] | None:
 class Rendered:
     image: np.ndarray  # (H, W, 3) uint8
     depth: np.ndarray | None  # (H, W, 3) uint8 picture of the disparity used, or None
-    info: dict[str, Any]
+    info: dict[str, Any]  # with "mean_change": grey levels the render changed on average
     summary: str  # Markdown for people
+    difference: Difference | None = None  # |result - input| amplified, when asked for
     disparity: np.ndarray | None = None  # (H, W) float32 disparity used (after any edits)
     histogram: np.ndarray | None = None  # uint8 picture of the depths, the in-focus range marked
 
@@ -169,12 +195,14 @@ def render(
     focus: tuple[float, float] | None = None,
     settings: dict[str, Any] | None = None,
     depth_file: Any = None,
+    with_difference: bool = False,
 ) -> Rendered:
     """Run a registered method on a session's photo; BokehError for anything a user caused.
 
     ``settings`` must be ones the method takes (named as its params); ``depth_file`` and the
     depth map stored in the photo go to depth methods only; ``focus`` is ignored by methods
-    that do not use it (None: the photo's stored focus distance, else the centre)."""
+    that do not use it (None: the photo's stored focus distance, else the centre).
+    ``with_difference``: also the amplified difference view (:func:`bokeh.views.difference`)."""
     spec = get_method(method)
     if settings is not None and not isinstance(settings, Mapping):
         raise BokehError(
@@ -192,8 +220,12 @@ def render(
     info["notes"] = list(photo.notes) + list(result.info.get("notes", []))
     info["seconds"] = round(seconds, 3)
     depth, histogram = depth_pictures(photo, result.disparity, info)
-    return Rendered(to_uint8(result.image), depth, info, summarize(spec.label, photo, info),
-                    result.disparity, histogram)  # fmt: skip
+    image = to_uint8(result.image)
+    same = image.shape == photo.pixels.shape
+    info["mean_change"] = round(mean_change(photo.pixels, image), 2) if same else None
+    diff = difference(photo.pixels, image) if with_difference and same else None
+    summary = summarize(spec, photo, info)
+    return Rendered(image, depth, info, summary, diff, result.disparity, histogram)
 
 
 def depth_pictures(photo: Photo, disparity: np.ndarray | None, info: dict[str, Any]):
@@ -211,9 +243,17 @@ def depth_pictures(photo: Photo, disparity: np.ndarray | None, info: dict[str, A
     return view, depth_histogram(disparity, in_focus=in_focus, plane=plane, falloff=falloff)
 
 
-def summarize(label: str, photo: Photo, info: dict[str, Any]) -> str:
+def summarize(spec: MethodSpec, photo: Photo, info: dict[str, Any]) -> str:
     w, h = photo.size
-    lines = [f"**{label}** on {w}x{h} in **{info['seconds']:.2f} s**"]
+    lines = [f"**{spec.label}** on {w}x{h} in **{info['seconds']:.2f} s**"]
+    if spec.kind == "translation" and info.get("mean_change") is not None:
+        lines.append(
+            change_note(
+                info["mean_change"],
+                method=spec.name,
+                demo_weights=info.get("weights_source") == "bundled",
+            )
+        )
     if info.get("depth_description"):
         depth_s = info.get("depth_seconds")
         extra = f" ({depth_s:.2f} s)" if isinstance(depth_s, float) else ""
@@ -267,6 +307,23 @@ def example_rows() -> list[list]:
     folder = ASSETS_DIR / "examples"
     return [[str(folder / e.photo), str(folder / e.depth) if e.depth else None, e.depth_source,
              e.depth_kind, *e.focus] for e in EXAMPLES]  # fmt: skip
+
+
+def aperture_preview(blades: Any, rotation: Any) -> np.ndarray:
+    """A small picture of the aperture (:func:`bokeh.views.aperture_preview`): the shape an
+    out-of-focus light takes with these blades (0 = round) and rotation (degrees)."""
+    return views.aperture_preview(blades, rotation)
+
+
+def depth_source_choices() -> dict[str, Any]:
+    """The Depth source control's ``choices`` ((label, value); a source that is not available
+    here is marked so) and ``info``: what Automatic uses here and, when Depth Anything is not
+    available, why and what to do, in one sentence (:func:`bokeh.depth.source_states`)."""
+    states = source_states()
+    lines = [states["auto"].text]
+    if not states["anything"].available:
+        lines.append(states["anything"].text)
+    return {"choices": [(s.label, name) for name, s in states.items()], "info": " ".join(lines)}
 
 
 # ----------------------------------------------------------------------------- status
@@ -340,6 +397,9 @@ class CompareTile:
     badge: str  # where its weights come from (MethodStatus.badge)
     short_badge: str  # the same in a few words
     message: str  # the result's summary, or why it did not run
+    change: float | None = None  # mean change of the photo in grey levels
+    difference: Difference | None = None  # |result - input| amplified
+    demo: bool = False  # ran on the demo weights (trained on synthetic scenes)
 
     @property
     def caption(self) -> str:
@@ -347,23 +407,79 @@ class CompareTile:
             return f"{self.label} · not run"
         return f"{self.label} · {self.seconds:.2f} s · {self.short_badge}"
 
+    @property
+    def barely_changed(self) -> bool:
+        return self.change is not None and self.change < TINY_CHANGE
+
     def as_json(self) -> dict[str, Any]:
         """What the ``/compare`` endpoint reports for this method."""
         return {"method": self.method, "label": self.label, "seconds": self.seconds,
-                "weights": self.badge, "message": self.message}  # fmt: skip
+                "weights": self.badge, "message": self.message,
+                "mean_change": self.change}  # fmt: skip
 
 
 COMPARE_INTRO = (
     "Every available method on the shared photo, side by side, with the focus point and the "
     "depth settings of the Depth + Blur tab. Each caption gives the method, its run time and "
-    "where its weights come from."
+    "where its weights come from; *What each method changed* shows the differences."
 )
 
 
 def compare_rows(tiles: list[CompareTile]) -> list[list]:
-    """The Compare table: method, seconds, weights, and "ok" or why it did not run."""
+    """The Compare table: method, seconds, weights, mean change (grey levels), and "ok",
+    "barely changed" or why it did not run."""
+
+    def result(t: CompareTile) -> str:
+        if t.image is None:
+            return t.message
+        return "barely changed" if t.barely_changed else "ok"
+
     return [[t.label, None if t.seconds is None else round(t.seconds, 2), t.short_badge,
-             "ok" if t.image is not None else t.message] for t in tiles]  # fmt: skip
+             None if t.change is None else round(t.change, 1), result(t)]
+            for t in tiles]  # fmt: skip
+
+
+def compare_note(tiles: list[CompareTile]) -> str:
+    """One line under the Compare gallery naming the methods that barely changed the photo, and
+    why when they ran on the synthetic demo weights ("" when every method changed it)."""
+    tiny = [t for t in tiles if t.barely_changed]
+    if not tiny:
+        return ""
+    names = ", ".join(t.label for t in tiny)
+    text = (
+        f"**{names}** changed the photo by less than {TINY_CHANGE:g} grey levels on average, "
+        "so their tiles look like the original (see *What each method changed*)."
+    )
+    demo = [t.method for t in tiny if t.demo]
+    if demo:
+        text += (
+            " They run on demo weights trained on synthetic scenes, which barely change "
+            f"real photos; {REAL_WEIGHTS_HOWTO.format(method=demo[0])}."
+        )
+    return text
+
+
+@dataclass(frozen=True)
+class CompareView:
+    """What the Compare tab shows after each method: the gallery (input first), the difference
+    gallery, the line under them and the table."""
+
+    gallery: list[tuple[np.ndarray, str]]
+    differences: list[tuple[np.ndarray, str]]
+    note: str
+    rows: list[list]
+
+
+def compare_view(photo: Photo, tiles: list[CompareTile]) -> CompareView:
+    """The Compare tab's view of ``tiles`` (the input first in the gallery)."""
+    gallery = [(photo.pixels, "Original (input)")]
+    gallery += [(t.image, t.caption) for t in tiles if t.image is not None]
+    diffs = [
+        (t.difference.image, f"{t.label}: × {t.difference.gain}, mean {t.difference.mean:.1f}")
+        for t in tiles
+        if t.difference is not None
+    ]
+    return CompareView(gallery, diffs, compare_note(tiles), compare_rows(tiles))
 
 
 def compare_methods() -> list[str]:
@@ -395,12 +511,27 @@ def compare(
             continue
         try:
             out = run(photo, method=method, focus=focus if spec.kind == "depth" else None,
-                      settings=settings_for(spec, settings), depth_file=depth_file)  # fmt: skip
+                      settings=settings_for(spec, settings), depth_file=depth_file,
+                      with_difference=True)  # fmt: skip
         except BokehError as exc:
             yield CompareTile(method, spec.label, None, None, status.badge, status.short_badge,
                               f"**{spec.label}**: {exc}")  # fmt: skip
             continue
         # depth methods: the depth model the render actually used
         used = method_status(method, depth_source=out.info.get("depth_source"))
+        demo = out.info.get("weights_source") == "bundled"
         yield CompareTile(method, spec.label, out.image, out.info["seconds"], used.badge,
-                          used.short_badge, out.summary)  # fmt: skip
+                          used.short_badge, out.summary, out.info.get("mean_change"),
+                          out.difference, demo)  # fmt: skip
+
+
+def compare_views(photo: Photo, x: Any, y: Any, settings: dict[str, Any] | None, depth_file: Any,
+                  *, run: Callable[..., Rendered] | None = None
+                  ) -> Iterator[tuple[CompareView, list[CompareTile]]]:  # fmt: skip
+    """:func:`compare` with the focus from UI numbers (clamped), as (view, tiles so far) after
+    each method."""
+    tiles: list[CompareTile] = []
+    for tile in compare(photo, focus=clamp_focus(photo, x, y), settings=settings,
+                        depth_file=depth_file, run=run):  # fmt: skip
+        tiles.append(tile)
+        yield compare_view(photo, tiles), list(tiles)

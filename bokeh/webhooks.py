@@ -10,7 +10,8 @@ through (public or private, the page's own and forged ones alike).
   logged in one line; anything else as "Something went wrong", logged with its traceback. The
   app's handlers therefore just raise; nothing converts errors twice.
 * :func:`app_kwargs` gives ``launch(app_kwargs=...)`` the request-size middleware and the
-  upload-cache lifespan.
+  upload-cache lifespan; :func:`launch_kwargs` is every launch setting the app uses.
+* :func:`failure_note` gives an event's ``.failure`` the message the visitor was just shown.
 
 This is the one module below ``app.py`` that imports gradio (it patches gradio's Blocks); the
 rest of the library never needs it, and only ``app.py`` imports this module.
@@ -22,16 +23,21 @@ import atexit
 import contextlib
 import logging
 import re
+import threading
 import weakref
+from collections import OrderedDict
 from pathlib import Path
 from typing import Any
 
 import gradio as gr
 from gradio import components
+from gradio.utils import get_upload_folder
 from starlette.middleware import Middleware
 
+from bokeh import config
 from bokeh.config import ASSETS_DIR
 from bokeh.errors import BokehError, FileNotAvailableError
+from bokeh.pngout import png_files
 from bokeh.webguard import FILE_REFUSED, BodyLimit, FileGuard, UploadCache
 
 log = logging.getLogger("bokeh.webhooks")
@@ -52,6 +58,33 @@ FILE_COMPONENTS = (
 )
 MAX_MESSAGE_CHARS = 300
 UNEXPECTED = "Something went wrong ({}); the details are in the server log."
+_REMEMBERED = 1000  # sessions whose last message is kept for failure_note
+_LAST: OrderedDict[str, str] = OrderedDict()
+_LAST_LOCK = threading.Lock()
+
+
+def _session(requests: Any) -> str | None:
+    request = requests[0] if isinstance(requests, list) and requests else requests
+    return getattr(request, "session_hash", None)
+
+
+def _remember(requests: Any, message: str) -> None:
+    session = _session(requests)
+    if not session:
+        return
+    with _LAST_LOCK:
+        _LAST[session] = message
+        _LAST.move_to_end(session)
+        while len(_LAST) > _REMEMBERED:
+            _LAST.popitem(last=False)
+
+
+def failure_note(request: gr.Request) -> str:
+    """For an event's ``.failure``: the message this visitor was just shown, as the line
+    beside the results (in place of the previous result's description)."""
+    with _LAST_LOCK:
+        message = _LAST.get(getattr(request, "session_hash", None) or "", "")
+    return f"**Not done:** {message}" if message else "**Not done** (see the message)."
 
 
 def one_line(text: Any, limit: int = MAX_MESSAGE_CHARS) -> str:
@@ -107,15 +140,19 @@ def install(demo, *, public_dirs=()) -> UploadCache:
             raise gr.Error(_input_message(block_fn, exc), print_exception=False) from None
 
     async def call_function(*args, **kwargs):
+        requests = kwargs.get("requests", args[3] if len(args) > 3 else None)
         try:
             return await call(*args, **kwargs)
         except gr.Error as exc:
+            _remember(requests, one_line(exc.message))
             raise clean(exc) from exc
         except BokehError as exc:  # a visitor's mistake: one line in the log, no traceback
             log.info("refused: %s", one_line(exc, 2000))
+            _remember(requests, one_line(exc))
             raise gr.Error(one_line(exc), print_exception=False) from None
         except Exception as exc:
             log.exception("unexpected error in an event handler")
+            _remember(requests, UNEXPECTED.format(type(exc).__name__))
             raise gr.Error(UNEXPECTED.format(type(exc).__name__)) from exc
 
     async def postprocess_data(*args, **kwargs):
@@ -187,5 +224,41 @@ def app_kwargs() -> dict[str, Any]:
     return {"middleware": [Middleware(BodyLimit, before_upload=_make_room)], "lifespan": _lifespan}
 
 
+def launch_kwargs(*, css: Path, theme: Any) -> dict[str, Any]:
+    """Settings for ``demo.launch`` suited to a 2-vCPU Space, with ``css`` (a file) and
+    ``theme``."""
+    return {
+        "max_file_size": f"{config.max_upload_mb()}mb",
+        # gradio keeps every visitor session (its photo and a copy of the page's settings,
+        # ~0.26 MB) up to this many, least recently used first out; its default is 10,000.
+        "state_session_capacity": config.max_sessions(),
+        "allowed_paths": [],
+        # Gradio 6 would keep every call's inputs (the admin token included) in the browser.
+        "run_history": False,
+        # Only messages written for people (gr.Error) reach the page; this module turns every
+        # other failure into one of those.
+        "show_error": False,
+        # Request bodies bounded, uploads swept on a schedule and deleted at shutdown.
+        "app_kwargs": app_kwargs(),
+        "css": Path(css).read_text(encoding="utf-8"),
+        "theme": theme,
+    }
+
+
 def examples_dir() -> Path:
     return ASSETS_DIR / "examples"
+
+
+def png_outputs(*images) -> list[str]:
+    """Outputs as PNG files written once into Gradio's cache (:mod:`bokeh.pngout`), not
+    re-encoded by Gradio on every update."""
+    return png_files(images, Path(get_upload_folder()) / "bokeh-outputs")
+
+
+def png_items(items, written: dict) -> list:
+    """Gallery items (image, caption) as PNG files, each image written once: ``written`` keeps
+    them across the steps of one Compare run (and the images, so that their ids stay unique)."""
+    for image, _ in items:
+        if id(image) not in written:
+            written[id(image)] = (image, *png_outputs(image))
+    return [(written[id(image)][1], caption) for image, caption in items]

@@ -361,13 +361,19 @@ def _ebb_status() -> tuple[bool, str]:
     return False, "EBB! not found (set EBB_ROOT); using the synthetic holdout"
 
 
-def available_datasets() -> list[DatasetInfo]:
-    """What the UI can offer, cheaply (nothing is generated or downloaded here)."""
-    out = []
+def synth_ready() -> bool:
+    """Whether the default synthetic holdout has been generated (else the first run makes it)."""
     try:
-        ready = (data_dir() / "synth" / HOLDOUT_NAME / "metadata.json").is_file()
+        return (data_dir() / "synth" / HOLDOUT_NAME / "metadata.json").is_file()
     except OSError:
-        ready = False
+        return False
+
+
+def available_datasets() -> list[DatasetInfo]:
+    """What the UI can offer, cheaply (nothing is generated or downloaded here); ``pairs``
+    needs a folder, given on the command line only."""
+    out = []
+    ready = synth_ready()
     size = f"{HOLDOUT_SIZE[0]}x{HOLDOUT_SIZE[1]}"
     note = f"synthetic holdout: {HOLDOUT_COUNT} scenes at {size} with true depth" + (
         "" if ready else " (generated on first use, under a minute)"
@@ -385,6 +391,15 @@ def available_datasets() -> list[DatasetInfo]:
             f"real photos, VABM layout (VABD) at {vabd}"
             if vabd.is_dir()
             else "real photos in the VABM layout: not on this machine (--root DIR)",
+        )
+    )
+    out.append(
+        DatasetInfo(
+            "pairs",
+            ("all",),
+            False,
+            "a folder of real pairs, named on the "
+            "command line: `python -m eval run --dataset pairs --root DIR`",
         )
     )
     out.append(

@@ -4,41 +4,42 @@ Plotly figures are built here, never in a ``bokeh.*`` module (gradio sends any f
 class lives in a module named like "bokeh" down its Bokeh path).
 
 Tables are computed from each run's ``rows.jsonl`` (the single source of truth), so a run in
-progress can be shown too. Which runs feed the table (``run=``):
+progress can be shown too. Rows are **comparable** when they were scored on the same image set:
+the same dataset, split and image ids (``image_set``, a digest of the sorted ids). Which runs
+feed the table (``run=``):
 
-``"latest"``  (default) for every (method, dataset, split), the newest run with status
-              ``complete`` that evaluated it; cancelled, failed, incomplete and running runs are
-              left out.
+``"comparable"``  (default; ``"latest"`` is an older name of it) for every image set and
+              method, the newest run with status ``complete`` that evaluated it, so a reference
+              run stays until a run on the same images supersedes it, and a 3-image run never
+              replaces 64-image rows; cancelled, failed, incomplete and running runs are left
+              out, except the run named by ``live`` (shown as its own set while it runs).
 ``"all"``     every run, one row per (run, method), with its status.
 a run id      that run only, whatever its status (live view while it runs).
 
 Metric columns follow :data:`eval.metrics.METRICS` (label as header, values rounded to the
 metric's decimals, sorted best first using ``higher_is_better``). Real photographs and
 synthetic scenes are labelled as such (``Data``) and never ranked together: ``Rank`` counts
-within one dataset and split. ``Note`` flags oracle rows
+within one image set. ``Note`` flags oracle rows
 and results whose training data overlaps the evaluated images (``Train overlap``): the official
 BGGAN weights were trained on a list that includes all of EBB! Val294 (REFERENCE.md section 2).
 """
 
 from __future__ import annotations
 
-import math
+import hashlib
 import os
-from collections.abc import Sequence
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
-import plotly.graph_objects as go
 
 from bokeh.data.ebb import EBB_NUM_PAIRS, EBB_SPLITS
-from eval.datasets import REAL_DATASETS
-from eval.metric_table import METRICS
-from eval.references import REFERENCE_POINTS, ReferencePoint
-from eval.store import get_run, list_runs, load_rows, run_summary, summarize
 
-_SYMBOLS = {"Singh & Gothe, Table 1": "diamond-open", "published, EBB! Val294": "square-open"}
+# rows_for_plot and scatter_figure are re-exported: the figure lives in eval.board_plot
+from eval.board_plot import data_kind, rows_for_plot, scatter_figure, set_label  # noqa: F401
+from eval.metric_table import METRICS
+from eval.store import bundled_runs_dir, get_run, list_runs, load_rows, run_summary, summarize
 
 ORACLE_NOTE = "oracle: true depth (an upper bound for this renderer, not a method)"
 BGGAN_NOTE = (
@@ -46,67 +47,6 @@ BGGAN_NOTE = (
     "(ids 4400-4693): not a holdout score"
 )
 LPIPS_LABEL = "LPIPS"
-
-
-# --------------------------------------------------------------------------- figure
-
-
-def scatter_figure(
-    rows: Sequence[dict] = (), references: Sequence[ReferencePoint] = REFERENCE_POINTS
-):
-    """PSNR (x) against SSIM (y): one marker per evaluated method (``rows`` of dicts with
-    method, psnr, ssim; rows with ``"oracle": True`` form their own, open-marker trace) plus
-    labelled reference markers reported elsewhere."""
-    fig = go.Figure()
-    for source in dict.fromkeys(r.source for r in references):
-        pts = [r for r in references if r.source == source]
-        fig.add_trace(
-            go.Scatter(
-                x=[p.psnr for p in pts],
-                y=[p.ssim for p in pts],
-                mode="markers+text",
-                text=[p.method for p in pts],
-                textposition="top center",
-                marker={"symbol": _SYMBOLS.get(source, "circle-open"), "size": 11, "color": "#888"},
-                name=f"reported elsewhere: {source}",
-                hovertemplate="%{text}<br>PSNR %{x:.2f} dB<br>SSIM %{y:.3f}<br>"
-                + pts[0].protocol
-                + "<extra></extra>",
-            )
-        )
-    ours = [r for r in rows if not r.get("oracle")]
-    oracle = [r for r in rows if r.get("oracle")]
-    for group, name, marker in (
-        (ours, "this project", {"size": 13}),
-        (
-            oracle,
-            "this project, oracle depth (upper bound)",
-            {"size": 12, "symbol": "circle-open", "line": {"width": 2}},
-        ),
-    ):
-        if not group:
-            continue
-        fig.add_trace(
-            go.Scatter(
-                x=[r["psnr"] for r in group],
-                y=[r["ssim"] for r in group],
-                mode="markers+text",
-                text=[r["method"] for r in group],
-                textposition="bottom center",
-                marker=marker,
-                name=name,
-                hovertemplate="%{text}<br>PSNR %{x:.2f} dB<br>SSIM %{y:.3f}<extra></extra>",
-            )
-        )
-    fig.update_layout(
-        xaxis_title="PSNR (dB)",
-        yaxis_title="SSIM",
-        template="plotly_white",
-        height=460,
-        legend={"orientation": "h", "y": -0.2},
-        margin={"l": 50, "r": 20, "t": 30, "b": 40},
-    )
-    return fig
 
 
 # --------------------------------------------------------------------------- tables
@@ -155,12 +95,32 @@ def _summary_cached(run_dir: str, _sig: tuple):
     return run_summary(run_dir)
 
 
+def image_set(meta: dict) -> str:
+    """The run's image set: a digest of its dataset, split and sorted image ids (runs recorded
+    without ids: their count)."""
+    ids = meta.get("ids")
+    if not ids:
+        return f"{meta.get('dataset')}/{meta.get('split')}/n{meta.get('n_selected') or 0}"
+    text = "\n".join([str(meta.get("dataset")), str(meta.get("split")), *sorted(map(str, ids))])
+    return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+
+def _is_reference(info) -> bool:
+    """A run shipped in assets/results (read-only reference), not made on this machine."""
+    try:
+        return info.path.resolve().parent == bundled_runs_dir().resolve()
+    except OSError:
+        return False
+
+
 def _run_frame(info) -> Any:
-    """Summary of one run (RunInfo) with status, weights notes and overlap flags added."""
+    """Summary of one run (RunInfo) with status, image set, weights notes and overlap flags."""
     df = _summary_cached(str(info.path), _signature(info.path)).copy()
     weights = info.meta.get("weights") or {}
     df["status"] = info.status
     df["started_at"] = info.started_at
+    df["image_set"] = image_set(info.meta)
+    df["source"] = "reference" if _is_reference(info) else "this machine"
     notes, flags = [], []
     for _, r in df.iterrows():
         overlap = _overlap_note(
@@ -178,32 +138,44 @@ def _run_frame(info) -> Any:
     return df
 
 
-def data_kind(dataset: str) -> str:
-    """ "real photos" or "synthetic scenes", for people."""
-    return "real photos" if dataset in REAL_DATASETS else "synthetic scenes"
+COMPARABLE = "comparable"
+SET_KEYS = ["dataset", "split", "image_set"]  # rows that may be compared (and ranked) together
 
 
 def leaderboard_frame(
     results_dir: str | os.PathLike | None = None,
     *,
-    run: str = "latest",
+    run: str = COMPARABLE,
     dataset: str | None = None,
     split: str | None = None,
+    live: str | None = None,
 ):
     """The leaderboard with machine keys and full precision (see :func:`summarize` columns,
-    plus status, started_at, train_overlap, note). ``run``: "latest", "all" or a run id."""
-
-    if run not in ("latest", "all"):
+    plus status, started_at, image_set, set_label, source, train_overlap, note, rank).
+    ``run``: "comparable" (or "latest"), "all" or a run id; ``live``: a running run shown in
+    the comparable view as its own set (see the module docstring)."""
+    run = COMPARABLE if run in ("latest", "", None) else run
+    if run not in (COMPARABLE, "all"):
         frames = [_run_frame(get_run(run, results_dir))]
     else:
         runs = list_runs(results_dir)
-        if run == "latest":
-            runs = [r for r in runs if r.status == "complete"]
+        if run == COMPARABLE:
+            runs = [r for r in runs if r.status == "complete" or r.run_id == live]
         frames = [_run_frame(r) for r in runs]
     frames = [f for f in frames if len(f)]
     if not frames:
         empty = summarize(pd.DataFrame(columns=["method", "error", "seconds", "dataset", "split"]))
-        for col in ("status", "started_at", "train_overlap", "note", "data", "rank"):
+        for col in (
+            "status",
+            "started_at",
+            "image_set",
+            "set_label",
+            "source",
+            "train_overlap",
+            "note",
+            "data",
+            "rank",
+        ):
             empty[col] = pd.Series(dtype=object)
         return empty
     df = pd.concat(frames, ignore_index=True)
@@ -211,11 +183,23 @@ def leaderboard_frame(
         df = df[df["dataset"] == dataset]
     if split:
         df = df[df["split"] == split]
-    if run == "latest":  # newest complete run per (method, dataset, split): runs are newest first
-        df = df.drop_duplicates(subset=["method", "dataset", "split"], keep="first")
-    df = _sorted(df).reset_index(drop=True)
+    groups = SET_KEYS + (["run_id"] if run == "all" else [])
+    if run == COMPARABLE:
+        live_rows = df["run_id"] == live
+        df.loc[live_rows, "image_set"] = df.loc[live_rows, "image_set"] + "-live"
+        # newest complete run per (method, image set): runs are newest first
+        df = df.drop_duplicates(subset=["method", *SET_KEYS], keep="first")
+    df = df.assign(
+        set_label=[
+            set_label(d, s, n) + (" · running" if r == live else "")
+            for d, s, n, r in zip(
+                df["dataset"], df["split"], df["n_images"], df["run_id"], strict=True
+            )
+        ]
+    )
+    df = _sorted(df, groups).reset_index(drop=True)
     scored = df[next(iter(_metric_key()))].notna()
-    df["rank"] = scored.groupby([df["dataset"], df["split"]]).cumsum().where(scored)
+    df["rank"] = scored.groupby([df[g] for g in groups]).cumsum().where(scored)
     return df
 
 
@@ -224,13 +208,18 @@ def _metric_key():
     return key, spec
 
 
-def _sorted(df):
+def _sorted(df, groups):
+    """Sets with more images first within a dataset and split, then best first in each set."""
     key, spec = _metric_key()
-    return df.sort_values(
-        ["data", "dataset", "split", key],
-        ascending=[True, True, True, not spec.higher_is_better],
-        kind="stable",
-        na_position="last",
+    by = ["data", "dataset", "split", "n_images", *groups[2:], key]
+    up = [True, True, True, False, *[False] * len(groups[2:]), not spec.higher_is_better]
+    return df.sort_values(by, ascending=up, kind="stable", na_position="last")
+
+
+def _col(name: str, key: str | None, kind: str, description: str = "", **more) -> dict:
+    """One display column (see :func:`leaderboard_columns`)."""
+    return {"name": name, "key": key, "kind": kind, **more} | (
+        {"description": description} if description else {}
     )
 
 
@@ -238,84 +227,85 @@ def leaderboard_columns() -> list[dict[str, Any]]:
     """The display columns of :func:`leaderboard_table`: ``name`` (header), ``key`` (column of
     :func:`leaderboard_frame` or None), ``kind`` ("text", "number", "bool"), and for metrics
     ``decimals``, ``higher_is_better`` and ``description`` (for tooltips)."""
-    cols: list[dict[str, Any]] = [
-        {"name": "Method", "key": "method", "kind": "text"},
-        {
-            "name": "Data",
-            "key": "data",
-            "kind": "text",
-            "description": "real photos or synthetic scenes: never ranked together",
-        },
-        {"name": "Dataset", "key": "dataset", "kind": "text"},
-        {"name": "Split", "key": "split", "kind": "text"},
-        {
-            "name": "Rank",
-            "key": "rank",
-            "kind": "number",
-            "decimals": 0,
-            "description": "by the first metric, within this dataset and split",
-        },
-        {"name": "n", "key": "n", "kind": "number", "decimals": 0},
+    cols = [
+        _col("Method", "method", "text"),
+        _col("Data", "data", "text", "real photos or synthetic scenes: never ranked together"),
+        _col("Dataset", "dataset", "text"),
+        _col("Split", "split", "text"),
+        _col("Images", "set_label", "text", "the image set: rows are comparable only within one"),
+        _col("Rank", "rank", "number", "by the first metric, within this image set", decimals=0),
+        _col("n", "n", "number", "images scored", decimals=0),
     ]
     for key, spec in METRICS.items():
         cols.append(
-            {
-                "name": spec.label,
-                "key": key,
-                "kind": "number",
-                "decimals": spec.decimals,
-                "higher_is_better": spec.higher_is_better,
-                "description": spec.description,
-            }
+            _col(
+                spec.label,
+                key,
+                "number",
+                spec.description,
+                decimals=spec.decimals,
+                higher_is_better=spec.higher_is_better,
+            )  # fmt: skip
         )
         cols.append(
-            {
-                "name": f"{spec.label} std",
-                "key": f"{key}_std",
-                "kind": "number",
-                "decimals": spec.decimals,
-                "description": f"sample standard deviation of {spec.label} over the images",
-            }
+            _col(
+                f"{spec.label} std",
+                f"{key}_std",
+                "number",
+                f"sample standard deviation of {spec.label} over the images",
+                decimals=spec.decimals,
+            )  # fmt: skip
         )
     if "lpips" not in METRICS:
         cols.append(
-            {
-                "name": LPIPS_LABEL,
-                "key": None,
-                "kind": "text",
-                "description": "LPIPS (AlexNet) needs weights that are not available "
-                "offline here: n/a, never an estimate",
-            }
+            _col(
+                LPIPS_LABEL,
+                None,
+                "text",
+                "LPIPS (AlexNet) needs weights that are not "
+                "available offline here: n/a, never an estimate",
+            )  # fmt: skip
         )
-    cols += [
-        {"name": "Seconds / image", "key": "seconds", "kind": "number", "decimals": 3},
-        {"name": "Run", "key": "run_id", "kind": "text"},
-        {"name": "Status", "key": "status", "kind": "text"},
-        {"name": "Weights", "key": "weights", "kind": "text"},
-        {"name": "Train overlap", "key": "train_overlap", "kind": "bool"},
-        {
-            "name": "Focus",
-            "key": "focus",
-            "kind": "text",
-            "description": "where the focus points came from: the dataset's annotation or the "
-            "image centre",
-        },
-        {"name": "Note", "key": "note", "kind": "text"},
+    return cols + [
+        _col("Seconds / image", "seconds", "number", decimals=3),
+        _col("Run", "run_id", "text"),
+        _col(
+            "Source",
+            "source",
+            "text",
+            "a reference run shipped with the project, or a run made here",
+        ),  # fmt: skip
+        _col("Image set", "image_set", "text"),
+        _col("Status", "status", "text"),
+        _col("Weights", "weights", "text"),
+        _col("Train overlap", "train_overlap", "bool"),
+        _col(
+            "Focus",
+            "focus",
+            "text",
+            "where the focus points came from: the dataset's annotation or the image centre",
+        ),  # fmt: skip
+        _col("Note", "note", "text"),
     ]
-    return cols
 
 
 def leaderboard_table(
     results_dir: str | os.PathLike | None = None,
     *,
-    run: str = "latest",
+    run: str = COMPARABLE,
     dataset: str | None = None,
     split: str | None = None,
+    live: str | None = None,
 ):
-    """The leaderboard for people: one row per (method, dataset, split) (per run with
-    ``run="all"``), headers and rounding from :func:`leaderboard_columns`; NaN where a value
-    does not exist. Suitable for ``gr.DataFrame`` and CSV download."""
-    raw = leaderboard_frame(results_dir, run=run, dataset=dataset, split=split)
+    """The leaderboard for people (every column; the CSV download): one row per method and
+    image set (per run with ``run="all"``), headers and rounding from
+    :func:`leaderboard_columns`; NaN where a value does not exist."""
+    raw = leaderboard_frame(results_dir, run=run, dataset=dataset, split=split, live=live)
+    return table_from_frame(raw)
+
+
+def table_from_frame(raw):
+    """:func:`leaderboard_frame` output as :func:`leaderboard_table` shows it."""
     out = {}
     for col in leaderboard_columns():
         if col["key"] is None:
@@ -328,42 +318,31 @@ def leaderboard_table(
     return pd.DataFrame(out, columns=[c["name"] for c in leaderboard_columns()])
 
 
-def rows_for_plot(df) -> list[dict[str, Any]]:
-    """Markers for :func:`scatter_figure` from :func:`leaderboard_table` or
-    :func:`leaderboard_frame` output: ``{"method", "psnr", "ssim", "oracle", "dataset",
-    "split"}``; rows without finite PSNR and SSIM are left out. The dataset is added to the
-    label when the table mixes datasets."""
+def display_columns() -> list[str]:
+    """The columns the page shows (the CSV has them all): method, image set, rank, n, each
+    metric's mean, seconds, source and note, so that the table fits a 1366 px screen."""
+    return [
+        "Method",
+        "Images",
+        "Rank",
+        "n",
+        *(m.label for m in METRICS.values()),
+        "Seconds / image",
+        "Source",
+        "Note",
+    ]
 
-    def col(key: str, label: str) -> str:
-        return key if key in df.columns else label
 
-    method = col("method", "Method")
-    ds, sp = col("dataset", "Dataset"), col("split", "Split")
-    psnr, ssim = col("psnr", METRICS["psnr"].label), col("ssim", METRICS["ssim"].label)
-    if len(df) == 0 or psnr not in df.columns or ssim not in df.columns:
-        return []
-    mixed = df[[ds, sp]].drop_duplicates().shape[0] > 1
-    out = []
-    for _, r in df.iterrows():
-        try:
-            x, y = float(r[psnr]), float(r[ssim])
-        except (TypeError, ValueError):
-            continue
-        if not (math.isfinite(x) and math.isfinite(y)):
-            continue
-        name = str(r[method])
-        label = f"{name} · {data_kind(str(r[ds]))}: {r[ds]}/{r[sp]}" if mixed else name
-        out.append(
-            {
-                "method": label,
-                "psnr": x,
-                "ssim": y,
-                "oracle": name.endswith(" (oracle depth)"),
-                "dataset": r[ds],
-                "split": r[sp],
-            }
-        )
-    return out
+def display_widths() -> list[int]:
+    """Widths of :func:`display_columns` in pixels: together under the 1216 px a 1366 px
+    screen gives the table, and on a phone the first columns stay readable while the table
+    scrolls sideways inside its box."""
+    return [165, 135, 50, 44, *[78] * len(METRICS), 72, 96, 300]
+
+
+def display_table(table):
+    """:func:`leaderboard_table` output cut to :func:`display_columns`."""
+    return table[display_columns()]
 
 
 # --------------------------------------------------------------------------- images

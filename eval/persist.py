@@ -9,7 +9,7 @@ token is ``HF_TOKEN``, a Space Secret, else huggingface_hub's own login), or a f
 
 The mirror's layout is in :mod:`eval.mirrors`.
 
-When (the hooks live in :mod:`eval.webui`; the app calls :func:`restore` once before launch):
+When (the hooks live in :mod:`eval.actions`; the app calls :func:`restore` once before launch):
 
 - :func:`restore`: adds the runs that are missing here (a run folder that exists here, running
   or finished, is never touched), each moved into ``runs/`` in one rename once all of its files

@@ -473,12 +473,20 @@ class RunInfo:
     skipped: tuple[int, ...] = ()  # rows.jsonl lines that are not valid rows (left out)
 
     @property
+    def n_methods(self) -> int:
+        """Methods evaluated (a method's depth variants and oracle rows count once)."""
+        names = self.meta.get("methods") or [split_label(m)[0] for m in self.methods]
+        return len(dict.fromkeys(names))
+
+    @property
     def label(self) -> str:
-        """One line for a dropdown."""
+        """One line for a dropdown; progress counted in images."""
+        rows = max(len(self.methods), 1)
+        images = f" ({self.done // rows}/{self.n_images} images)"
         return (
-            f"{self.run_id} · {self.dataset}/{self.split} · {len(self.methods)} methods · "
-            f"{self.n_images} images · {self.status}"
-            + ("" if self.status == "complete" else f" ({self.done}/{self.total})")
+            f"{self.run_id} · {self.dataset}/{self.split} · {self.n_methods} method"
+            f"{'' if self.n_methods == 1 else 's'} · {self.n_images} images · {self.status}"
+            + ("" if self.status == "complete" else images)
         )
 
 

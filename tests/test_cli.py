@@ -16,6 +16,7 @@ from PIL import Image
 import bokeh
 from bokeh import cli
 from bokeh.cli import main
+from bokeh.depth import DEPTH_SOURCES
 from bokeh.registry import METHODS, NETWORKS
 from tests import phone_photos as pp
 
@@ -76,7 +77,7 @@ def test_module_entry_lists_methods_offline():
         cwd=REPO, env=_env(), capture_output=True, text=True, timeout=120,
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr
-    lines = proc.stdout.splitlines()
+    lines = proc.stdout.split("\n\n")[0].splitlines()  # the methods, before the depth sources
     assert len(lines) == len(METHODS)
     by_name = {line.split()[0]: line for line in lines}
     assert set(by_name) == set(METHODS)
@@ -108,7 +109,8 @@ def test_module_entry_unreadable_input_is_one_clear_line(tmp_path):
 def test_methods_in_process(capsys):
     code, out, _ = _run(capsys, "methods")
     assert code == 0
-    rows = {line.split()[0]: line.split() for line in out.splitlines()}
+    methods, _, sources = out.partition("\n\n")
+    rows = {line.split()[0]: line.split() for line in methods.splitlines()}
     assert set(rows) == set(METHODS)
     for name, cols in rows.items():
         assert cols[1] == METHODS[name].kind
@@ -116,6 +118,24 @@ def test_methods_in_process(capsys):
     assert rows["depth-lens"][2] == "42.66M"
     assert rows["identity"][2] == "0.00M"
     assert "none needed" in " ".join(rows["identity"])
+    # depth methods say what auto would use here, not the demo DenseDepth weights
+    assert "densedepth" not in " ".join(rows["depth-lens"])
+    assert "auto = Classical (subject click)" in " ".join(rows["depth-lens"])
+    assert "demo weights (synthetic)" in " ".join(rows["pix2pix"])
+
+
+def test_methods_list_what_each_depth_source_would_be(capsys, monkeypatch):
+    monkeypatch.delenv("BOKEH_DEPTH_ANYTHING_DIR", raising=False)
+    monkeypatch.delenv("BOKEH_DEPTH_ANYTHING_REPO", raising=False)  # the default model
+    code, out, _ = _run(capsys, "methods")
+    assert code == 0
+    head, _, table = out.partition("depth sources (what each would be here):")
+    rows = {ln.split()[0]: ln.split(None, 2) for ln in table.splitlines()[1:] if ln.strip()}
+    assert set(rows) == set(DEPTH_SOURCES)
+    assert rows["classical"][1] == "yes" and rows["anything"][1] in ("yes", "no")
+    if rows["anything"][1] == "no":  # offline without the model: why, and what to do
+        assert "hf download" in rows["anything"][2] and "HF_HUB_OFFLINE" in rows["anything"][2]
+    assert "Automatic skips them" in rows["model"][2]  # the demo DenseDepth weights
 
 
 def test_methods_all_lists_every_network(capsys):

@@ -50,6 +50,47 @@ class TestCompareService:
             assert "bundled" in badges[method]
             assert "demo weights" in next(t.caption for t in tiles if t.method == method)
 
+    def test_each_tile_says_how_much_it_changed_the_photo_and_shows_it(self, cat, tiles):
+        from bokeh.service import compare_view
+        from bokeh.views import TINY_CHANGE
+
+        for tile in tiles:
+            change = np.abs(tile.image.astype(float) - cat.pixels.astype(float)).mean()
+            assert tile.change == pytest.approx(change, abs=0.01)
+            diff = tile.difference
+            assert diff.image.shape == cat.pixels.shape and diff.mean == pytest.approx(change)
+            assert np.array_equal(
+                diff.image,
+                np.clip(
+                    np.abs(tile.image.astype(int) - cat.pixels.astype(int)) * diff.gain, 0, 255
+                ),
+            )
+        by = {t.method: t for t in tiles}
+        assert all(by[m].demo for m in ("pix2pix", "cyclegan", "bggan"))
+        assert not by["depth-lens"].demo
+        view = compare_view(cat, tiles)
+        assert len(view.gallery) == 1 + len(tiles) and len(view.differences) == len(tiles)
+        assert all(
+            f"× {t.difference.gain}" in caption
+            for t, (_, caption) in zip(tiles, view.differences, strict=True)
+        )
+        tiny = [t.label for t in tiles if t.change < TINY_CHANGE]
+        assert all(label in view.note for label in tiny)  # named under the gallery
+        demo_tiny = [t for t in tiles if t.demo and t.change < TINY_CHANGE]
+        assert ("synthetic scenes" in view.note) == bool(demo_tiny)
+
+    def test_a_generator_render_says_how_little_it_changed_a_real_photo(self, cat):
+        from bokeh.service import render
+
+        out = render(cat, method="cyclegan", with_difference=True)
+        change = np.abs(out.image.astype(float) - cat.pixels.astype(float)).mean()
+        assert out.info["mean_change"] == pytest.approx(change, abs=0.01)
+        line = out.summary.splitlines()[1]
+        assert f"{change:.1f} grey levels" in line
+        if change < 3:
+            assert "demo weights were trained on synthetic scenes" in line
+        assert out.difference is not None and out.difference.gain >= 1
+
     def test_methods_differ_and_depth_methods_keep_the_focus_sharp(self, cat, tiles):
         images = {t.method: t.image.astype(np.int16) for t in tiles}
         for a in EXPECTED:

@@ -412,6 +412,41 @@ def test_online_download_happens_once_and_failure_falls_back(tiny, env, monkeypa
         estimate_depth(_image(seed=8), source="anything")
 
 
+def test_a_download_that_failed_at_start_is_not_offered_or_retried(env, monkeypatch):
+    """Issue #14: after the start-up download failed, the page must not keep offering Depth
+    Anything as "downloaded on first use", and picking it says why in one short sentence
+    (without waiting for the network again)."""
+    import huggingface_hub
+    import huggingface_hub.constants as hf_constants
+
+    from bokeh.depth import source_states
+
+    monkeypatch.setattr(hf_constants, "HF_HUB_OFFLINE", False)
+    monkeypatch.setattr(huggingface_hub, "get_hf_file_metadata", lambda url, **kw: object())
+    calls = []
+
+    def failing(repo_id, **kwargs):
+        calls.append(repo_id)
+        raise OSError("connection reset by peer; " + "a very long transport detail " * 30)
+
+    monkeypatch.setattr(huggingface_hub, "snapshot_download", failing)
+    assert _status() == ("hub", False, True)
+    assert source_states()["anything"].available  # offered before anything failed
+    where = wres.prefetch([])["depth-anything"]  # what the app does at start
+    assert where.startswith("not fetched") and len(calls) == 1
+    assert _status() == ("hub", False, False)
+    state = source_states()["anything"]
+    assert not state.available and state.label.endswith("(not available here)")
+    assert "download failed" in state.text and "hf download" in state.text
+    assert "first use" not in describe_anything()
+    assert resolve_source("auto") == "classical"
+    with pytest.raises(WeightsNotFoundError) as info:
+        estimate_depth(_image(seed=9), source="anything")
+    message = str(info.value)
+    assert len(calls) == 1  # not tried again
+    assert message.count(". ") == 0 and len(message) <= 300 and "connection reset" in message
+
+
 # ----------------------------------------------------------------------------- refusals
 
 

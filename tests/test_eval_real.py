@@ -117,7 +117,7 @@ def test_review_says_when_a_runs_images_are_not_here(vabm, tmp_path, monkeypatch
     import shutil
 
     from bokeh.errors import BokehError
-    from eval import webui
+    from eval import actions
 
     copy = tmp_path / "data"
     shutil.copytree(vabm, copy)
@@ -126,4 +126,4 @@ def test_review_says_when_a_runs_images_are_not_here(vabm, tmp_path, monkeypatch
     shutil.rmtree(copy)  # ... of photos that are not on this machine
     monkeypatch.setenv("BOKEH_REALDATA", str(tmp_path / "nowhere"))
     with pytest.raises(BokehError, match="images of run .* are not on this machine"):
-        webui.worst(Path(run).name, "identity", "psnr", results_dir=tmp_path / "r")
+        actions.worst(Path(run).name, "identity", "psnr", results_dir=tmp_path / "r")

@@ -326,7 +326,7 @@ def test_bad_rows_are_skipped_and_reported_and_resume_finishes(synth, tmp_path, 
     """Issue #12, item 6: lines of rows.jsonl that are not rows (valid JSON without a method,
     an id that is a list, not an object, not JSON) are skipped and reported; the leaderboard
     still shows the run and resuming it completes (it used to crash and stay "running")."""
-    from eval import webui
+    from eval import actions
 
     monkeypatch.setenv("BOKEH_RESULTS_DIR", str(tmp_path))
     run_dir = evaluate(
@@ -338,9 +338,9 @@ def test_bad_rows_are_skipped_and_reported_and_resume_finishes(synth, tmp_path, 
         fh.write("\n".join(BAD_LINES) + "\n")
     [info] = list_runs(tmp_path)
     assert info.done == 2 and info.skipped == (3, 4, 5, 6)
-    table, _, _ = webui.leaderboard("all")
+    table, _, _ = actions.leaderboard("all")
     assert list(table["Method"]) == ["identity"]
-    assert f"Run {run_id}: line(s) 3, 4, 5, 6 of rows.jsonl" in webui.storage_status()
+    assert f"Run {run_id}: line(s) 3, 4, 5, 6 of rows.jsonl" in actions.storage_status()
 
     with pytest.warns(UserWarning, match="skipping unreadable line"):
         events = list(iter_evaluate(resume=run_id, results_dir=tmp_path))

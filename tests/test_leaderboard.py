@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -11,6 +12,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from eval import board_plot
 from eval import leaderboard as lb
 from eval.metric_table import METRICS
 from eval.references import REFERENCE_POINTS
@@ -70,21 +72,64 @@ def test_statuses_of_the_fixture_runs(results):
     assert [r.run_id for r in list_runs(results["dir"])] == [results[k] for k in "DCBA"]
 
 
-def test_latest_takes_each_method_from_its_newest_complete_run(results):
+def test_comparable_view_keeps_image_sets_apart(results):
+    """A (2 images) and B (3 images) scored different images: both stay, each ranked on its
+    own; the cancelled and killed runs are left out."""
     df = lb.leaderboard_frame(results["dir"])
-    got = dict(zip(df["method"], df["run_id"], strict=True))
-    assert got == {
-        "identity": results["B"],
-        "depth-lens": results["A"],
-        "depth-lens (oracle depth)": results["A"],
-    }
+    got = sorted(zip(df["method"], df["run_id"], df["n"], strict=True))
+    assert got == sorted(
+        [
+            ("identity", results["A"], 2),
+            ("depth-lens", results["A"], 2),
+            ("depth-lens (oracle depth)", results["A"], 2),
+            ("identity", results["B"], 3),
+        ]
+    )
     assert (df["status"] == "complete").all()
-    row = df.set_index("method").loc["identity"]
-    assert row["n"] == 3 and row["complete"]
-    # the numbers are those of run B's rows
-    rows_b = load_rows(results["dir"] / "runs" / results["B"])
+    for _, group in df.groupby("image_set"):
+        assert sorted(group["rank"]) == list(range(1, len(group) + 1))
+    assert df.groupby("image_set")["run_id"].nunique().max() == 1
+    assert df["set_label"].tolist()[0] == "synth/holdout · 3 synthetic scenes"  # bigger set first
+    row = df[df["run_id"] == results["B"]].iloc[0]
+    rows_b = load_rows(results["dir"] / "runs" / results["B"])  # the numbers are B's rows'
     for key in METRICS:
         assert row[key] == pytest.approx(rows_b[key].mean(), rel=1e-12)
+    assert lb.leaderboard_frame(results["dir"], run="latest").equals(df)  # the older name
+
+
+def test_a_run_on_the_same_images_supersedes_and_a_smaller_one_does_not(synth, tmp_path):
+    reference = evaluate(
+        ["identity", "depth-gauss-0.25"], "synth", root=synth, results_dir=tmp_path
+    )
+    tiny = evaluate(["identity"], "synth", root=synth, limit=1, results_dir=tmp_path)
+    df = lb.leaderboard_frame(tmp_path)
+    gauss = ("depth-gauss-0.25", "depth-gauss-0.25 (oracle depth)")
+    assert sorted(zip(df["method"], df["run_id"], strict=True)) == sorted(
+        [
+            ("identity", reference.name),
+            *((g, reference.name) for g in gauss),
+            ("identity", tiny.name),
+        ]
+    )  # the tiny run sits beside the reference rows
+    same = evaluate(["identity"], "synth", root=synth, results_dir=tmp_path)
+    df = lb.leaderboard_frame(tmp_path)
+    got = dict(zip(zip(df["method"], df["n"], strict=True), df["run_id"], strict=True))
+    assert got == {
+        ("identity", 3): same.name,
+        **{(g, 3): reference.name for g in gauss},
+        ("identity", 1): tiny.name,
+    }
+
+
+def test_image_set_is_dataset_split_and_ids():
+    base = {"dataset": "synth", "split": "holdout", "ids": ["1", "0", "2"]}
+    assert lb.image_set(base) == lb.image_set({**base, "ids": ["0", "1", "2"]})
+    for other in (
+        {**base, "ids": ["0", "1"]},
+        {**base, "split": "train"},
+        {**base, "dataset": "ebb"},
+    ):
+        assert lb.image_set(other) != lb.image_set(base)
 
 
 def test_all_runs_and_a_single_run(results):
@@ -108,9 +153,16 @@ def test_display_columns_follow_the_metric_declarations(results):
             assert round(v, spec.decimals) == v
     assert set(table["LPIPS"]) == {"n/a"} or "lpips" in METRICS
     first = next(iter(METRICS.values()))
-    values = list(table[first.label])
-    assert values == sorted(values, reverse=first.higher_is_better)
+    for _, group in table.groupby("Image set", sort=False):  # best first within an image set
+        values = list(group[first.label])
+        assert values == sorted(values, reverse=first.higher_is_better)
+        assert list(group["Rank"]) == list(range(1, len(group) + 1))
     assert table.set_index("Method").loc["depth-lens (oracle depth)", "Note"].startswith("oracle")
+    shown = lb.display_table(table)
+    assert list(shown.columns) == lb.display_columns()
+    assert {"Method", "Images", "Rank", "n"} <= set(shown.columns)
+    assert len(lb.display_widths()) == len(shown.columns)
+    assert sum(lb.display_widths()) <= 1216  # the table's box on a 1366 px screen
     csv_text = table.to_csv(index=False)
     assert csv_text.splitlines()[0].split(",")[0] == "Method"
 
@@ -122,41 +174,90 @@ def test_empty_results_give_an_empty_table_with_columns(tmp_path):
 
 
 def test_rows_for_plot_and_figure(results):
-    rows = lb.rows_for_plot(lb.leaderboard_table(results["dir"]))
-    assert {r["method"] for r in rows} == {"identity", "depth-lens", "depth-lens (oracle depth)"}
+    frame = lb.leaderboard_frame(results["dir"])
+    rows = lb.rows_for_plot(frame)
+    assert sorted((r["method"], r["n"]) for r in rows) == sorted(
+        [("identity", 2), ("depth-lens", 2), ("depth-lens (oracle depth)", 2), ("identity", 3)]
+    )
     assert all(math.isfinite(r["psnr"]) and math.isfinite(r["ssim"]) for r in rows)
     assert [r["oracle"] for r in rows if r["method"].endswith("(oracle depth)")] == [True]
-    same = lb.rows_for_plot(lb.leaderboard_frame(results["dir"]))
-    assert {r["method"] for r in same} == {r["method"] for r in rows}
     fig = lb.scatter_figure(rows)
-    names = [t.name for t in fig.data]
-    assert "this project" in names and "this project, oracle depth (upper bound)" in names
-    ours = next(t for t in fig.data if t.name == "this project")
-    assert set(ours.text) == {"identity", "depth-lens"}
+    assert fig.layout.title.text  # the plot says what it shows
+    ours = [t for t in fig.data if not t.name.startswith("reported elsewhere")]
+    # one trace per image set, named by its dataset, split and number of images
+    assert sorted(t.name for t in ours) == [
+        "synth/holdout · 2 synthetic scenes",
+        "synth/holdout · 3 synthetic scenes",
+    ]
+    labels = [text for t in ours for text in t.text if text]
+    assert labels and all(re.search(r" \(n=\d+\)$", text) for text in labels)
+    hover = [d for t in ours for d in t.customdata]
+    assert {(d[0], d[2]) for d in hover} == {(r["method"], r["n"]) for r in rows}
     refs = [t for t in fig.data if t.name.startswith("reported elsewhere")]
     assert sum(len(t.x) for t in refs) == len(REFERENCE_POINTS)
     assert len(lb.scatter_figure().data) == len(refs)
 
 
-def test_mixed_datasets_are_labelled_in_the_plot():
-    df = pd.DataFrame(
+def test_plot_labels_the_best_few_per_set_and_never_two_on_one_spot():
+    """Fifteen methods in one cluster (as the synthetic reference run has): at most three
+    labels per image set, none within reach of another; every point keeps its hover."""
+    rows = [
         {
-            "method": ["identity", "identity"],
-            "dataset": ["synth", "ebb"],
-            "split": ["holdout", "val294"],
-            "psnr": [30.0, 20.0],
-            "ssim": [0.9, float("nan")],
-        }
-    )
-    assert lb.rows_for_plot(df) == [
-        {
-            "method": "identity · synthetic scenes: synth/holdout",
-            "psnr": 30.0,
-            "ssim": 0.9,
+            "method": f"m{k}",
+            "psnr": 30 + 0.2 * k,
+            "ssim": 0.9 - 0.003 * k,
             "oracle": False,
             "dataset": "synth",
             "split": "holdout",
+            "n": 64,
+            "set": "synth/holdout · 64 synthetic scenes",
+            "set_key": "a",
+            "run": "r",
         }
+        for k in range(15)
+    ]
+    fig = lb.scatter_figure(rows, references=REFERENCE_POINTS)
+    ours = fig.data[0]
+    shown = [k for k, text in enumerate(ours.text) if text]
+    assert 1 <= len(shown) <= board_plot.LABELLED_PER_SET and shown[0] == 0
+    assert len(ours.customdata) == 15
+    placed = [
+        (x, y, text, pos)
+        for t in fig.data
+        for x, y, text, pos in zip(t.x, t.y, t.text, _positions(t), strict=True)
+        if text
+    ]
+    xs, ys = [x for t in fig.data for x in t.x], [y for t in fig.data for y in t.y]
+    dx, dy = max(xs) - min(xs), max(ys) - min(ys)
+    for i, (x1, y1, t1, p1) in enumerate(placed):
+        for x2, y2, t2, p2 in placed[i + 1 :]:
+            # ~870 px for dx, 6.5 px a character: labels on one line are their widths apart;
+            # a label above its point and one below a neighbour do not meet.
+            apart = abs(x1 - x2) / dx * 870 >= (len(t1) + len(t2)) / 2 * 6.5
+            other_side = p1.split()[0] != p2.split()[0] and (p1 < p2) == (y1 < y2)
+            assert apart or other_side or abs(y1 - y2) / dy >= 0.06, (t1, t2)
+
+
+def _positions(trace) -> list[str]:
+    pos = trace.textposition
+    return [pos] * len(trace.x) if isinstance(pos, str) else list(pos)
+
+
+def test_rows_for_plot_name_their_set():
+    df = pd.DataFrame(
+        {
+            "method": ["identity", "identity"],
+            "dataset": ["synth", "vabm"],
+            "split": ["holdout", "all"],
+            "psnr": [30.0, 20.0],
+            "n": [3, 18],
+            "n_images": [3, 18],
+            "ssim": [0.9, float("nan")],
+        }
+    )
+    rows = lb.rows_for_plot(df)
+    assert [(r["method"], r["set"], r["n"]) for r in rows] == [
+        ("identity", "synth/holdout · 3 synthetic scenes", 3)
     ]
 
 
@@ -249,13 +350,13 @@ def test_csv_exports_are_named_by_content_and_bounded(monkeypatch, tmp_path):
     """Refreshing the leaderboard must not leave a new temporary file behind each time."""
     import tempfile
 
-    from eval import webui
+    from eval import actions
 
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
-    first = webui.export_file("leaderboard", "a,b\n1,2\n")
-    assert webui.export_file("leaderboard", "a,b\n1,2\n") == first
+    first = actions.export_file("leaderboard", "a,b\n1,2\n")
+    assert actions.export_file("leaderboard", "a,b\n1,2\n") == first
     assert Path(first).read_text() == "a,b\n1,2\n"
-    for k in range(webui.EXPORTS_KEPT + 5):
-        webui.export_file("leaderboard", f"a\n{k}\n")
+    for k in range(actions.EXPORTS_KEPT + 5):
+        actions.export_file("leaderboard", f"a\n{k}\n")
     files = list((tmp_path / "bokeh-exports").glob("*.csv"))
-    assert len(files) == webui.EXPORTS_KEPT
+    assert len(files) == actions.EXPORTS_KEPT

@@ -266,36 +266,36 @@ def test_push_images_setting(monkeypatch):
 
 
 def test_unconfigured_pushes_nothing(env):
-    from eval import webui
+    from eval import actions
 
-    events = list(webui.stream_evaluation(["identity"], "synth", None, 1, None))
+    events = list(actions.stream_evaluation(["identity"], "synth", None, 1, None))
     run_id = events[-1]["run_id"]
-    webui.save_review(run_id, "identity", "0", reviewer="ana", note="fine")
+    actions.save_review(run_id, "identity", "0", reviewer="ana", note="fine")
     p = persist.default()
     assert not p.enabled and p._thread is None  # no worker, no network
-    assert persist.status() == persist.UNCONFIGURED == webui.storage_status()
+    assert persist.status() == persist.UNCONFIGURED == actions.storage_status()
     assert persist.flush(1) and persist.restore(timeout=1)
     assert not (env / persist.STATE_DIR).exists()
     assert list_runs(env)[0].status == "complete"
 
 
 def test_folder_mirror_round_trip_through_the_app(env, tmp_path, monkeypatch):
-    from eval import webui
+    from eval import actions
 
     mirror = tmp_path / "mirror"
     monkeypatch.setenv("BOKEH_RESULTS_REPO", f"file://{mirror}")
     assert persist.enabled() and "nothing pushed yet" in persist.status()
-    events = list(webui.stream_evaluation(METHODS, "synth", None, 2, None))
+    events = list(actions.stream_evaluation(METHODS, "synth", None, 2, None))
     assert events[-1]["status"] == "complete"
     run_id = events[-1]["run_id"]
     run_dir = env / "runs" / run_id
     # stray files that must never travel: the lock is already there; add temporaries
     (run_dir / ".rows.jsonl.abc.tmp").write_text("partial")
     (run_dir / "outputs" / "identity" / ".1.png.x.tmp").write_bytes(b"partial")
-    webui.save_review(
+    actions.save_review(
         run_id, "identity", "0", reviewer="ana", note="halo on the edge", tags=["halo"]
     )
-    webui.save_review(run_id, "depth-gauss-0.25", "1", reviewer="bo", note="too soft")
+    actions.save_review(run_id, "depth-gauss-0.25", "1", reviewer="bo", note="too soft")
     persist.push_run(run_id)
     assert persist.flush(30)
     assert "Results are saved to the folder" in persist.status()
@@ -312,8 +312,8 @@ def test_folder_mirror_round_trip_through_the_app(env, tmp_path, monkeypatch):
     assert persist.restore(timeout=30)
     assert persist.flush(30)
     _assert_same(before, _snapshot(env))
-    assert webui.run_choices()[2][1] == run_id
-    table, _, _ = webui.leaderboard("latest")
+    assert actions.run_choices()[2][1] == run_id
+    table, _, _ = actions.leaderboard("latest")
     assert {"identity", "depth-gauss-0.25"} <= set(table["Method"])
     # a second restore (another start) adds nothing
     assert persist.restore(timeout=30)
@@ -321,11 +321,11 @@ def test_folder_mirror_round_trip_through_the_app(env, tmp_path, monkeypatch):
 
 
 def test_a_run_closed_early_is_pushed_as_cancelled(env, tmp_path, monkeypatch):
-    from eval import webui
+    from eval import actions
 
     mirror = tmp_path / "mirror"
     monkeypatch.setenv("BOKEH_RESULTS_REPO", str(mirror))
-    stream = webui.stream_evaluation(["identity"], "synth", None, 2, None)
+    stream = actions.stream_evaluation(["identity"], "synth", None, 2, None)
     start = next(stream)
     assert next(stream)["event"] == "row"
     stream.close()  # the browser went away
@@ -336,17 +336,17 @@ def test_a_run_closed_early_is_pushed_as_cancelled(env, tmp_path, monkeypatch):
 
 
 def test_a_failing_mirror_does_not_break_saving_locally(env, tmp_path, monkeypatch, caplog):
-    from eval import webui
+    from eval import actions
 
     blocker = tmp_path / "a-file"
     blocker.write_text("not a folder")
     monkeypatch.setenv("BOKEH_RESULTS_REPO", str(blocker / "mirror"))
     caplog.set_level(logging.DEBUG)
-    events = list(webui.stream_evaluation(["identity"], "synth", None, 1, None))
-    webui.save_review(events[-1]["run_id"], "identity", "0", reviewer="ana", note="kept")
+    events = list(actions.stream_evaluation(["identity"], "synth", None, 1, None))
+    actions.save_review(events[-1]["run_id"], "identity", "0", reviewer="ana", note="kept")
     assert not persist.flush(30)
     assert events[-1]["status"] == "complete" and list_runs(env)[0].status == "complete"
-    assert [r.note for r in webui.review_store().all()] == ["kept"]
+    assert [r.note for r in actions.review_store().all()] == ["kept"]
     text = persist.status()
     assert "failed" in text and "kept on this machine" in text and "NotADirectoryError" in text
     assert any("failed" in r.getMessage() for r in caplog.records if r.name == "bokeh.persist")
@@ -751,7 +751,7 @@ def test_a_restored_run_reviews_with_this_machines_copy_of_the_dataset(
 ):
     """Rows record absolute input/ground-truth paths; on a new disk the dataset lives elsewhere
     (regenerated holdout, another EBB! folder) and the Review tab must still find them."""
-    from eval import webui
+    from eval import actions
 
     run_id = _copy_run(base_run, env)
     run_dir = env / "runs" / run_id
@@ -767,15 +767,15 @@ def test_a_restored_run_reviews_with_this_machines_copy_of_the_dataset(
                 row[key] = row[key].replace(old_root, moved_root)
     (run_dir / "rows.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
     (run_dir / "per_image.csv").unlink()  # rebuilt from rows.jsonl
-    items = webui.worst(run_id, "identity", "psnr")
+    items = actions.worst(run_id, "identity", "psnr")
     assert items and not Path(items[0]["input"]).exists()  # recorded on the old machine
-    inp, out, gt, heat = webui.review_images(items[0], run_id)
+    inp, out, gt, heat = actions.review_images(items[0], run_id)
     assert inp.shape == out.shape == gt.shape == heat.shape
     assert (inp == out).all()  # identity: the output is the input, found again
     # Without the dataset here, the message says what is missing.
-    monkeypatch.setattr(webui, "relocate_dataset_file", lambda path, meta: None)
+    monkeypatch.setattr(actions, "relocate_dataset_file", lambda path, meta: None)
     with pytest.raises(BokehError, match="input and ground truth image .* not on this machine"):
-        webui.review_images(items[0], run_id)
+        actions.review_images(items[0], run_id)
 
 
 def test_review_recomputes_outputs_a_run_does_not_ship(base_run, env, tmp_path, monkeypatch):
@@ -787,7 +787,7 @@ def test_review_recomputes_outputs_a_run_does_not_ship(base_run, env, tmp_path, 
     import numpy as np
     from PIL import Image
 
-    from eval import webui
+    from eval import actions
     from eval.store import slug as _slug
 
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "tmp"))
@@ -797,16 +797,16 @@ def test_review_recomputes_outputs_a_run_does_not_ship(base_run, env, tmp_path, 
     kept = {p.relative_to(outputs): np.asarray(Image.open(p)) for p in outputs.rglob("*.png")}
     shutil.rmtree(outputs)
     for label in ("depth-gauss-0.25", "depth-gauss-0.25 (oracle depth)"):
-        items = webui.worst(run_id, label, "ssim")
+        items = actions.worst(run_id, label, "ssim")
         assert items and all(it["caption"].endswith("(recomputed, same score)") for it in items)
         for it in items:
             again = np.asarray(Image.open(it["output"]))
             original = kept[Path(_slug(label)) / f"{_slug(it['id'])}.png"]
             assert np.array_equal(again, original)  # the same pixels as the run's own output
-        inp, out, gt, heat = webui.review_images(items[0], run_id)
+        inp, out, gt, heat = actions.review_images(items[0], run_id)
         assert out.shape == gt.shape
     # Weights or code changed since the run: the caption says the score is not the recorded one.
-    item = dict(webui.worst(run_id, "identity", "psnr")[0])
+    item = dict(actions.worst(run_id, "identity", "psnr")[0])
     (Path(item["output"]).with_suffix(".json")).write_text(json.dumps({"psnr": 1.0}))
-    again = webui.worst(run_id, "identity", "psnr")[0]
+    again = actions.worst(run_id, "identity", "psnr")[0]
     assert again["caption"].endswith("(recomputed: 1.00 now)")

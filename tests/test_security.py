@@ -522,8 +522,8 @@ def space_layout(tmp_path_factory):
 def _open_review(url: str, session: str, run_id: str) -> dict:
     """What the page does before "Show worst images": load the run list (page load), pick the
     run (fills the methods), then show the worst images."""
-    assert _in_session(url, session, "refresh_leaderboard", ["latest"])["success"]
-    assert _in_session(url, session, "_eval_form", [])["success"]  # the metric choices
+    assert _in_session(url, session, "refresh_leaderboard", ["comparable", None])["success"]
+    assert _in_session(url, session, "_on_load", [])["success"]  # the metric choices
     assert _in_session(url, session, "review_methods", [run_id])["success"]
     return _in_session(url, session, "worst_gallery", [run_id, "identity", "psnr"])
 

@@ -25,11 +25,17 @@ from. :mod:`bokeh.depth.estimate` runs them.
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 
 from bokeh import config
 from bokeh.errors import BokehError
 from bokeh.weights import hub
-from bokeh.weights.resolve import depth_anything_status, weights_status
+from bokeh.weights.resolve import (
+    depth_anything_status,
+    depth_metric_status,
+    unavailable_message,
+    weights_status,
+)
 
 logger = logging.getLogger("bokeh.depth")
 
@@ -94,6 +100,72 @@ def describe_anything() -> str:
     return f"not available: {status.reason}"
 
 
+@dataclass(frozen=True)
+class SourceState:
+    """What a depth source would be here, now: ``available`` (a render with it can run) and
+    ``text``, one sentence for people (what it uses, or why not and what to do)."""
+
+    source: str
+    available: bool
+    text: str
+
+    @property
+    def label(self) -> str:
+        """The source's name for people, marked when it is not available here."""
+        name = SOURCE_LABELS.get(self.source, self.source)
+        return name if self.available else f"{name} (not available here)"
+
+
+def _snapshot_state(source: str, status, repo: str, env_dir: str) -> SourceState:
+    name = SOURCE_LABELS[source]
+    if status.cached:
+        where = status.folder if status.source == "local-dir" else "the local Hugging Face cache"
+        return SourceState(source, True, f"{name}: from {where}.")
+    if status.downloadable:
+        return SourceState(source, True, f"{name}: downloaded from the Hugging Face Hub on "
+                                         f"first use ({status.repo}).")  # fmt: skip
+    what = "Depth Anything" if source == "anything" else "Metric Depth Anything"
+    return SourceState(source, False, unavailable_message(what, repo, env_dir, status))
+
+
+def source_states() -> dict[str, SourceState]:
+    """:class:`SourceState` of every depth source, cheaply (never downloads; online and not
+    cached, the Hub is asked once per process whether it answers). ``auto`` says which source
+    it stands for now."""
+    anything_repo = config.depth_anything_repo()[0] or config.DEFAULT_DEPTH_ANYTHING_REPO
+    metric_repo = config.depth_metric_repo()[0] or config.DEFAULT_DEPTH_METRIC_REPO
+    states = {
+        "anything": _snapshot_state("anything", depth_anything_status(), anything_repo,
+                                    "BOKEH_DEPTH_ANYTHING_DIR"),
+        "metric": _snapshot_state("metric", depth_metric_status(), metric_repo,
+                                  "BOKEH_DEPTH_METRIC_DIR"),
+        "classical": SourceState("classical", True, "Classical: estimated from the photo and "
+                                 "the focus click (no weights)."),
+        "file": SourceState("file", True, "Uploaded depth map: the file you give."),
+        "embedded": SourceState("embedded", True, "Depth map stored in the photo: for phone "
+                                "portrait photos that carry one."),
+    }  # fmt: skip
+    densedepth = weights_status(DENSEDEPTH)
+    if model_available():
+        states["model"] = SourceState("model", True, f"DenseDepth: {densedepth.summary} weights.")
+    elif densedepth.usable:
+        states["model"] = SourceState("model", True, "DenseDepth: only the demo weights, trained "
+                                      "on synthetic scenes (Automatic skips them for photos; "
+                                      "put real weights in $BOKEH_WEIGHTS_DIR).")  # fmt: skip
+    else:
+        states["model"] = SourceState("model", False, f"DenseDepth: {densedepth.reason}; train "
+                                      "it with `python -m training densedepth` or set "
+                                      "$BOKEH_WEIGHTS_DIR.")  # fmt: skip
+    auto = resolve_source("auto")
+    states["auto"] = SourceState(
+        "auto",
+        True,
+        f"Automatic: an uploaded or stored depth map "
+        f"when there is one, else {SOURCE_LABELS[auto]} here.",
+    )
+    return {s: states[s] for s in DEPTH_SOURCES}
+
+
 def resolve_source(
     source: str,
     *,
@@ -126,8 +198,10 @@ def resolve_source(
 __all__ = [
     "DEPTH_SOURCES",
     "SOURCE_LABELS",
+    "SourceState",
     "anything_available",
     "describe_anything",
     "model_available",
     "resolve_source",
+    "source_states",
 ]

@@ -25,6 +25,8 @@ HF_WEIGHTS_FILE = "model.safetensors"
 _HF_PICKLE_FILES = ("pytorch_model.bin", "pytorch_model.bin.index.json")
 _PROBE_TIMEOUT_S = 5.0
 _REACHABLE: dict[tuple[str, str], bool] = {}
+_FAILED: dict[tuple[str, str], str] = {}  # why a download failed (not retried in this process)
+_REASON_CHARS = 60
 _REACH_LOCK = threading.Lock()
 _DOWNLOAD_LOCK = threading.Lock()
 
@@ -98,9 +100,20 @@ def reachable(repo: str, revision: str) -> bool:
 
 
 def forget_reachability() -> None:
-    """Forget what :func:`reachable` learnt (e.g. after the network came back)."""
+    """Forget what :func:`reachable` and failed downloads learnt (e.g. after the network came
+    back)."""
     with _REACH_LOCK:
         _REACHABLE.clear()
+        _FAILED.clear()
+
+
+def _failure(repo: str, revision: str) -> str | None:
+    """Why ``repo@revision`` cannot be downloaded in this process (a failed download or an
+    unanswered probe), in a few words, or None when nothing failed."""
+    with _REACH_LOCK:
+        if _REACHABLE.get((repo, revision)) is not False:
+            return None
+        return _FAILED.get((repo, revision), "the Hugging Face Hub did not answer")
 
 
 # --------------------------------------------------------------------------- snapshots
@@ -204,8 +217,11 @@ def snapshot_status(repo: str | None, revision: str, *, local_dir: Path | None) 
     if offline():
         return SnapshotStatus(
             "hub", repo=repo, revision=revision,
-            reason=f"{repo}@{revision} is not in the Hugging Face cache and HF_HUB_OFFLINE is set",
+            reason="not in the local Hugging Face cache, and HF_HUB_OFFLINE is set",
         )  # fmt: skip
+    failed = _failure(repo, revision)
+    if failed:
+        return SnapshotStatus("hub", repo=repo, revision=revision, reason=failed)
     return SnapshotStatus("hub", downloadable=True, repo=repo, revision=revision)
 
 
@@ -234,6 +250,11 @@ def resolve_snapshot(
     if folder is None and (offline() or not download):
         why = "HF_HUB_OFFLINE is set" if offline() else "downloads are not allowed here"
         raise WeightsNotFoundError(f"{repo}@{revision} is not in the Hugging Face cache and {why}.")
+    failed = _failure(repo, revision) if folder is None else None
+    if failed:  # not retried: every pick would wait for the network again
+        raise WeightsNotFoundError(
+            f"{repo}@{revision} is not in the Hugging Face cache ({failed})."
+        )
     if folder is None:
         folder = _download_snapshot(repo, revision)
     check_snapshot_folder(folder)
@@ -256,8 +277,15 @@ def _download_snapshot(repo: str, revision: str) -> Path:
                 )
             )
         except Exception as exc:  # noqa: BLE001 - network, auth, missing repo, ...
+            why = " ".join(f"{type(exc).__name__}: {exc}".split())
+            if len(why) > _REASON_CHARS:
+                why = why[: _REASON_CHARS - 1] + "…"
             with _REACH_LOCK:  # auto stops trying it in this process
                 _REACHABLE[(repo, revision)] = False
+                _FAILED[(repo, revision)] = f"its download failed: {why}"
+            logger.warning(
+                "Downloading %s@%s failed: %s: %s", repo, revision, type(exc).__name__, exc
+            )
             raise WeightsNotFoundError(
                 f"Could not download {repo}@{revision} from the Hugging Face Hub "
                 f"({type(exc).__name__}: {exc})."

@@ -266,6 +266,23 @@ def snapshot_status(model: _PublishedModel) -> hub.SnapshotStatus:
     return hub.snapshot_status(repo, revision, local_dir=model.local_dir())
 
 
+def unavailable_message(what: str, repo: str, env_dir: str, status: hub.SnapshotStatus,
+                        exc: Exception | None = None) -> str:  # fmt: skip
+    """One sentence for people: ``what`` is not available here, why (``status``), and what to
+    do (choose another depth source, download it once, or point ``env_dir`` at a copy)."""
+    why = status.reason or " ".join(str(exc or "not found").split())
+    why = (why[0].lower() + why[1:]).rstrip(".") if why else "not found"
+    if status.source == "local-dir":
+        todo = f"point {env_dir} at a save_pretrained folder of {repo}"
+    elif status.source is None and status.reason == "turned off":
+        why, todo = f"turned off ({env_dir.replace('_DIR', '_REPO')}=none)", "unset it"
+    elif status.source is None:
+        todo = "install it"
+    else:
+        todo = f"run `hf download {repo}` once online (or set {env_dir} to a saved copy)"
+    return f"{what} is not available here ({why}): use Automatic or Classical depth, or {todo}."
+
+
 def resolve_snapshot(model: _PublishedModel, *, download: bool = True) -> hub.HFSnapshot:
     """``model``'s folder: its local folder variable, else the HF cache, else a download of its
     repo (see :func:`hub.resolve_snapshot`); WeightsNotFoundError says how to get it."""
@@ -274,14 +291,8 @@ def resolve_snapshot(model: _PublishedModel, *, download: bool = True) -> hub.HF
         return hub.resolve_snapshot(repo, revision, local_dir=model.local_dir(), download=download)
     except WeightsNotFoundError as exc:
         name = repo or model.default_repo
-        why = str(exc).rstrip(".")
-        if why.startswith(("The ", "No ", "Could ")):
-            why = why[0].lower() + why[1:]
         raise WeightsNotFoundError(
-            f"{model.label} is not available ({why}): put {name} in the Hugging Face cache "
-            f"(run `hf download {name}` once with network access), set {model.dir_variable} "
-            "to a save_pretrained folder of it, or allow downloads (network access, "
-            "HF_HUB_OFFLINE unset)."
+            unavailable_message(model.label, name, model.dir_variable, snapshot_status(model), exc)
         ) from exc
 
 
@@ -340,5 +351,6 @@ __all__ = [
     "resolve",
     "resolve_depth_anything",
     "resolve_depth_metric",
+    "unavailable_message",
     "weights_status",
 ]

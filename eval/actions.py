@@ -28,18 +28,35 @@ from bokeh.imaging import load_image, to_uint8
 from bokeh.registry import list_methods
 from bokeh.service import method_status
 from eval import persist
-from eval.datasets import available_datasets, open_dataset
-from eval.leaderboard import leaderboard_table, rows_for_plot, scatter_figure, worst_images
+from eval.board_plot import rows_for_plot, scatter_figure
+from eval.datasets import SCORED_DATASETS, available_datasets, open_dataset, synth_ready
+from eval.leaderboard import (
+    display_table,
+    display_widths,
+    leaderboard_frame,
+    table_from_frame,
+    worst_images,
+)
 from eval.metric_table import METRICS
 from eval.review import ReviewStore, default_review_db
-from eval.store import get_run, list_runs, slug
+from eval.store import (
+    EvaluationBusyError,
+    get_run,
+    list_runs,
+    running_evaluation,
+    slug,
+    split_label,
+)
 
 BOARD_INTRO = (
-    "Scores on a held-out set; the plot also shows published results as reference markers "
-    "(reported elsewhere, on other protocols: not directly comparable). PSNR can rank a "
-    "visibly wrong method high: look at the images in the Review tab."
+    "Scores on held-out images. Rows are ranked only against rows scored on the same images "
+    "(same dataset, split and image ids: the *Images* column); *n* is the number of images "
+    "scored. The plot also shows published results as grey reference markers (other "
+    "protocols: not directly comparable). PSNR can rank a visibly wrong method high: look at "
+    "the images in the Review tab. The CSV has every column (standard deviations, weights, "
+    "focus)."
 )
-LATEST = "latest complete runs"
+COMPARABLE = "comparable: newest complete run per method and image set"
 ALL_RUNS = "all runs"
 
 
@@ -100,17 +117,19 @@ STOP = StopFlag()
 
 
 def run_choices(results_dir=None) -> list[tuple[str, str]]:
-    """(label, value) pairs for the run selector: latest complete, all, then each run."""
-    return [(LATEST, "latest"), (ALL_RUNS, "all")] + [
+    """(label, value) pairs for the run selector: comparable, all, then each run."""
+    return [(COMPARABLE, "comparable"), (ALL_RUNS, "all")] + [
         (r.label, r.run_id) for r in list_runs(results_dir)
     ]
 
 
-def leaderboard(run: str = "latest", results_dir=None):
-    """(table DataFrame, plotly figure, CSV path) for the selected run(s)."""
-    table = leaderboard_table(results_dir, run=run or "latest")
-    fig = scatter_figure(rows_for_plot(table))
-    return table, fig, export_file("leaderboard", table.to_csv(index=False))
+def leaderboard(run: str = "comparable", results_dir=None, *, live: str | None = None):
+    """(table for the page, plotly figure, CSV path with every column) for the selected run(s)
+    (:func:`eval.leaderboard.leaderboard_frame`; ``live``: a running run shown as well)."""
+    frame = leaderboard_frame(results_dir, run=run or "comparable", live=live)
+    table = table_from_frame(frame)
+    fig = scatter_figure(rows_for_plot(frame))
+    return display_table(table), fig, export_file("leaderboard", table.to_csv(index=False))
 
 
 EXPORTS_KEPT = 32
@@ -138,12 +157,30 @@ def export_file(prefix: str, text: str) -> str:
     return str(path)
 
 
+def table_widths() -> list[int]:
+    """Column widths of the page's leaderboard table (:func:`leaderboard`)."""
+    return display_widths()
+
+
+def dataset_choices() -> list[tuple[str, str]]:
+    """(label, name) of every dataset an evaluation can score; one that cannot be evaluated
+    from this page says so in its label."""
+    return [
+        (d.name if d.available else f"{d.name} (not available here)", d.name)
+        for d in available_datasets()
+        if d.name in SCORED_DATASETS
+    ]
+
+
 def dataset_note() -> str:
     """Which datasets can be evaluated here, and what the default is."""
     lines = []
     for info in available_datasets():
-        mark = "available" if info.available else "not available"
-        lines.append(f"- **{info.name}** ({mark}; splits: {', '.join(info.splits)}). {info.note}")
+        if info.name not in SCORED_DATASETS:
+            continue
+        mark = "available" if info.available else "not available here"
+        splits = ", ".join(f"`{s}`" for s in info.splits)
+        lines.append(f"- **{info.name}** ({mark}; splits: {splits}). {info.note}")
     if not evaluations_allowed():
         lines.insert(
             0,
@@ -170,6 +207,26 @@ def empty_figure():
     return scatter_figure()
 
 
+@dataclass(frozen=True)
+class Progress:
+    """One step of an evaluation started from the page: a status line for people, the
+    fraction done, the run, and whether the table and plot should be redrawn (an image
+    finished, or the run ended)."""
+
+    status: str
+    fraction: float
+    run_id: str | None = None
+    redraw: bool = False
+
+
+def preparing_status(dataset: str) -> str:
+    """The line shown at once, before the first image (the synthetic holdout is generated on
+    first use, which takes a few seconds)."""
+    if dataset == "synth" and not synth_ready():
+        return "Generating the synthetic holdout (first use only; up to a minute)…"
+    return f"Preparing the {dataset} images…"
+
+
 def evaluation_progress(
     methods: Sequence[str],
     dataset: str,
@@ -177,22 +234,45 @@ def evaluation_progress(
     limit: int | None,
     token: str | None,
     **kwargs: Any,
-) -> Iterator[tuple[str, float]]:
-    """:func:`stream_evaluation` as (status line, fraction done) after each event."""
-    status, done = "Starting…", 0
+) -> Iterator[Progress]:
+    """:func:`stream_evaluation` as :class:`Progress` steps counted in images (every method
+    on one image is one step), starting with a status line before any work."""
+    check_admin_token(token)
+    busy = running_evaluation(kwargs.get("results_dir"))
+    if busy:
+        raise EvaluationBusyError(
+            f"An evaluation is already running (run {busy.get('run_id')}); wait for it or stop it."
+        )
+    yield Progress(preparing_status(dataset or "synth"), 0.0)
+    rows, run_id, names = 1, None, "methods"
     for event in stream_evaluation(methods, dataset, split, limit, token, **kwargs):
-        total = max(event.get("total") or 1, 1)
-        done = event.get("done", done)
-        if event.get("event") == "start":
-            status = f"Run {event['run_id']}: 0 / {total}"
-        elif event.get("event") == "row":
-            status = (
-                f"Run {event['run_id']}: {done} / {total} "
-                f"(last: {event.get('method')} on {event.get('id')})"
+        run_id = event["run_id"]
+        if event["event"] == "start":
+            labels = event.get("methods") or []
+            rows = max(len(labels), 1)
+            count = len({split_label(lb)[0] for lb in labels})
+            names = f"{count} method{'' if count == 1 else 's'}"
+        images = max((event.get("total") or rows) // rows, 1)
+        done = event.get("done", 0) // rows
+        head = f"Run {run_id}, {names}: {done} of {images} images done"
+        if event["event"] == "row" and event["done"] % rows == 0:
+            yield Progress(f"{head} (last: {event.get('id')})", done / images, run_id, True)
+        elif event["event"] == "row":
+            yield Progress(
+                f"Run {run_id}, {names}: image {done + 1} of {images}, {event.get('method')}…",
+                done / images,
+                run_id,
+                False,
             )
-        elif event.get("event") == "end":
-            status = f"Run {event['run_id']} {event.get('status')}: {done} / {total}"
-        yield status, done / total
+        elif event["event"] == "end":
+            yield Progress(
+                f"Run {run_id} {event.get('status')}: {done} of {images} images scored, {names}.",
+                done / images,
+                run_id,
+                True,
+            )
+        else:
+            yield Progress(head, done / images, run_id, False)
 
 
 def request_stop(token: str | None) -> str:
@@ -256,6 +336,26 @@ def stream_evaluation(
 
 def method_choices(run_id: str, results_dir=None) -> list[str]:
     return list(get_run(run_id, results_dir).methods) if run_id else []
+
+
+def review_runs(results_dir=None, *, keep: str | None = None
+                ) -> tuple[list[tuple[str, str]], str | None]:  # fmt: skip
+    """The Review tab's run choices and the one picked: ``keep`` when it is still a run, else
+    the newest run whose outputs are on this machine, else the newest run (its outputs are
+    recomputed on demand)."""
+    runs = list_runs(results_dir)
+    if keep and keep in {r.run_id for r in runs}:
+        return [(r.label, r.run_id) for r in runs], keep
+    here = [r for r in runs if (r.path / "outputs").is_dir()]
+    default = (here or runs)[0].run_id if runs else None
+    return [(r.label, r.run_id) for r in runs], default
+
+
+def review_title(item: dict) -> str:
+    """The picked image's title: its id once, the method, the metric and its value."""
+    caption = str(item.get("caption", ""))
+    rest = caption.removeprefix(f"{item['id']} · ")
+    return f"**{item['id']}** · {item['method']} · {rest}"
 
 
 def worst(run_id: str, method: str, metric: str, k: int = 12, results_dir=None) -> list[dict]:
@@ -434,8 +534,7 @@ def review_selection(items: Sequence[dict], index: Any, run_id: str) -> ReviewSe
     item = pick(items, index)
     inp, out, gt, heat = review_images(item, run_id)
     notes = notes_table(run_id, item["method"], str(item["id"]))
-    title = f"**{item['id']}** · {item['method']} · {item['caption']}"
-    return ReviewSelection(item, inp, out, gt, heat, title, notes)
+    return ReviewSelection(item, inp, out, gt, heat, review_title(item), notes)
 
 
 def save_review_form(run_id, item, reviewer, tags, custom_tags, note):
@@ -480,7 +579,7 @@ def notes_table(run_id: str, method: str, image_id: str):
     return pd.DataFrame(
         [
             {
-                "when": n.updated_at,
+                "when": str(n.updated_at)[:16].replace("T", " "),
                 "reviewer": n.reviewer,
                 "tags": "; ".join(n.tags),
                 "note": n.note,
