@@ -20,11 +20,12 @@ from bokeh import views
 from bokeh.config import ASSETS_DIR
 from bokeh.depth import describe_anything, source_states
 from bokeh.depth.phone import EmbeddedDepth, load_with_depth
-from bokeh.depthviews import colorize_disparity, depth_histogram, depth_overlay
+from bokeh.depthviews import colorize_disparity, depth_histogram, depth_overlay, kernel_preview
 from bokeh.errors import BokehError, brief
 from bokeh.imaging import to_uint8
 from bokeh.pipelines.base import check_focus
 from bokeh.registry import get_method, list_methods, load_method
+from bokeh.renderers.character import Character
 from bokeh.specs import MethodSpec
 from bokeh.views import (
     REAL_WEIGHTS_HOWTO,
@@ -309,10 +310,21 @@ def example_rows() -> list[list]:
              e.depth_kind, *e.focus] for e in EXAMPLES]  # fmt: skip
 
 
-def aperture_preview(blades: Any, rotation: Any) -> np.ndarray:
-    """A small picture of the aperture (:func:`bokeh.views.aperture_preview`): the shape an
-    out-of-focus light takes with these blades (0 = round) and rotation (degrees)."""
-    return views.aperture_preview(blades, rotation)
+def aperture_preview(blades: Any, rotation: Any, *character: Any) -> np.ndarray:
+    """A small picture of the blur spot an out-of-focus light makes with these blades
+    (0 = round) and rotation (degrees): the aperture (:func:`bokeh.views.aperture_preview`),
+    or with a lens character (cat_eye, bubble, ring, chromatic_aberration, in that order) the
+    spot at the frame's centre and in its corner (:func:`bokeh.depthviews.kernel_preview`)."""
+    values = [float(v or 0.0) for v in character]
+    if not any(values):
+        return views.aperture_preview(blades, rotation)
+    names = ("cat_eye", "bubble", "ring", "chromatic_aberration")
+    try:
+        lens = Character(**dict(zip(names, values, strict=True)))
+    except ValueError as exc:
+        raise BokehError(str(exc)) from None
+    return kernel_preview(blades=int(blades or 0), rotation=float(rotation or 0.0),
+                          character=lens, size=72)  # fmt: skip
 
 
 def depth_source_choices() -> dict[str, Any]:

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from scipy import ndimage
 
-from bokeh import depthviews
+from bokeh import depthviews, service, views
 from bokeh.renderers.character import Character
 
 
@@ -121,3 +121,12 @@ def test_draw_box_outlines_the_box_and_marks_a_first_corner(scene):
     cross = depthviews.draw_box(pixels, None, corner=(30, 20))
     assert (cross[20, 30] == depthviews.PLANE).all()
     assert (cross[:, :18] == pixels[:, :18]).all()
+
+
+def test_the_app_preview_follows_the_character():
+    plain = service.aperture_preview(6, 10.0, 0, 0, 0, 0)
+    np.testing.assert_array_equal(plain, views.aperture_preview(6, 10.0))
+    both = service.aperture_preview(0, 0.0, 1.0, 0, 0, 0)
+    np.testing.assert_array_equal(
+        both, depthviews.kernel_preview(character=Character(cat_eye=1.0), size=72)
+    )

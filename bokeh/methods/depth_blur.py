@@ -61,6 +61,7 @@ LENS_PARAMS = DEPTH_PARAMS + (
     Param("blades", "int", 0, "Aperture blades", "0 = round, else 3..16", 0, 16, 1,
           allowed=(0, *range(3, 17))),
     Param("rotation", "float", 0.0, "Aperture rotation (deg)", "", 0.0, 360.0, 1.0),
+) + CHARACTER_PARAMS + (
     Param("highlight_boost", "float", 1.0, "Highlight boost",
           "brightens small clipped highlights (lights, glints) into bright bokeh discs; 1 keeps "
           "the brightness of a 4 px light", 0.0, 10.0, 0.1),
@@ -69,7 +70,7 @@ LENS_PARAMS = DEPTH_PARAMS + (
           "0 = sharp everywhere", 0.0, 64.0, 0.1),
     Param("subject_distance", "float", 0.0, "Subject distance (m)",
           "sets the blur scale of relative depth; 0 = estimate", 0.0, 100.0, 0.1),
-) + EDIT_PARAMS + CHARACTER_PARAMS  # fmt: skip
+) + EDIT_PARAMS  # fmt: skip
 GAUSS_PARAMS = DEPTH_PARAMS + (
     Param("threshold", "float", 0.25, "Depth threshold",
           "normalised depth above which the image is blurred (paper: 0.2, 0.25, 0.3)", 0.0, 1.0,
