@@ -195,6 +195,30 @@ def blur_same(stack: np.ndarray, kernel: np.ndarray) -> np.ndarray:
     return _conv_valid(stack, kernel, pad=k // 2)
 
 
+def blur_lowres(stack: np.ndarray, kernel: np.ndarray) -> np.ndarray:
+    """:func:`blur_same` with a compensated low-resolution kernel
+    (:func:`bokeh.renderers.resample.lowres_kernel`), whose negative lobes would ring around
+    light brighter than white (boosted highlights, premultiplied colour above 1) and, clipped
+    at 0, draw dark rings around every bokeh disc. Colour above 1 is blurred apart with the
+    kernel's non-negative part (renormalised); the rest as :func:`blur_same`.
+
+    Args:
+        stack: (4, h, w) float32, premultiplied r, g, b and weight (weight in [0, 1]).
+        kernel: (k, k) or (4, k, k) float32 kernel(s), k odd, each summing to 1.
+
+    Returns:
+        (4, h, w) float32; equal to ``blur_same(stack, kernel)`` when no colour exceeds 1.
+    """
+    excess = np.maximum(stack[:3] - 1.0, 0.0)
+    if not excess.any():
+        return blur_same(stack, kernel)
+    out = blur_same(np.concatenate([stack[:3] - excess, stack[3:]]), kernel)
+    positive = np.maximum(kernel[:3] if kernel.ndim == 3 else kernel, 0.0)
+    positive /= positive.sum(axis=(-2, -1), keepdims=True)
+    out[:3] += blur_same(excess, positive.astype(np.float32))
+    return out
+
+
 class Levels:
     """Blurred premultiplied layers of one CoC map.
 
@@ -313,7 +337,7 @@ class Levels:
                 a, b = ty[i : i + _CHUNK_TILES], tx[i : i + _CHUNK_TILES]
                 layer = self._layer(tiled[a, b].transpose(0, 2, 3, 1), k)
                 _blocks(stack, t)[a - ty0, b - tx0] = area_downsample(layer, s)
-        return "crop", s, box, blur_same(stack, kernel)
+        return "crop", s, box, blur_lowres(stack, kernel)
 
     def iter_blurred(self, order: Iterable[int], workers: Workers) -> Iterator[Item | None]:
         """``blurred(k)`` for each k of ``order``, in that order, computed on ``workers``
