@@ -71,9 +71,53 @@ def psnr_exposure_matched(pred: Any, target: Any, *, data_range: float) -> torch
         pred, target: a torch tensor (B, C, H, W) or (C, H, W), or a numpy array (H, W, C) or
             (B, H, W, C); values in ``[0, data_range]`` (nothing is rescaled).
         data_range: keyword-only, required (255 for uint8 images).
+
+    uint8 images are scored from each channel's joint histogram of (pred, target) values
+    (256 x 256 counts: the gain and the clipped squared error are exact sums over it), so no
+    matched image is built; other types through :func:`exposure_matched`.
     """
-    matched = exposure_matched(pred, target, data_range=data_range)
-    t = _batch(target, "target")
-    mse = ((matched - t) ** 2).mean(dim=(1, 2, 3))
+    if not (math.isfinite(data_range) and data_range > 0):
+        raise ValueError(f"data_range must be a positive number, got {data_range!r}")
+    if _is_uint8(pred) and _is_uint8(target):
+        sse, n = _sse_from_histograms(_uint8_batch(pred), _uint8_batch(target), float(data_range))
+        mse = sse.sum(dim=1) / n
+    else:
+        matched = exposure_matched(pred, target, data_range=data_range)
+        mse = ((matched - _batch(target, "target")) ** 2).mean(dim=(1, 2, 3))
     with torch.no_grad():
         return 10.0 * torch.log10(float(data_range) ** 2 / mse)
+
+
+def _is_uint8(x: Any) -> bool:
+    return getattr(x, "dtype", None) in (np.uint8, torch.uint8)
+
+
+def _uint8_batch(x: Any) -> torch.Tensor:
+    """(B, C, H, W) uint8 view of a uint8 tensor or array (layouts as :func:`_batch`)."""
+    t = x if isinstance(x, torch.Tensor) else torch.from_numpy(np.ascontiguousarray(x))
+    if t.ndim == 3:
+        t = t[None]
+    if t.ndim != 4:
+        raise ValueError(f"images must be one image or a batch of images; got {tuple(x.shape)}")
+    return t if isinstance(x, torch.Tensor) else t.permute(0, 3, 1, 2)
+
+
+def _sse_from_histograms(
+    p: torch.Tensor, t: torch.Tensor, data_range: float
+) -> tuple[torch.Tensor, int]:
+    """(sum of squared errors after the clipped least-squares gain, (B, C) float64; values per
+    image, C x H x W) of uint8 (B, C, H, W) images, from their joint histograms."""
+    if p.shape != t.shape:
+        raise ValueError(f"pred and target differ in shape: {tuple(p.shape)} vs {tuple(t.shape)}")
+    b, c = p.shape[:2]
+    v = torch.arange(256, dtype=torch.float64)
+    sse = torch.zeros(b, c, dtype=torch.float64)
+    for i in range(b):
+        for j in range(c):
+            index = p[i, j].to(torch.int32).mul_(256).add_(t[i, j]).reshape(-1)
+            h = torch.bincount(index, minlength=65536).view(256, 256).to(torch.float64)
+            spt, spp = v @ h @ v, h.sum(dim=1) @ (v * v)
+            g = float(spt / spp) if spp > 0 else 1.0
+            err = (torch.clamp(g * v, max=data_range)[:, None] - v[None, :]) ** 2
+            sse[i, j] = (h * err).sum()
+    return sse, p[0].numel()

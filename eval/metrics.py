@@ -369,8 +369,13 @@ def _ssim_core(
     # uint8 images under the box window: the window sums of x, y, x^2 + y^2 and x y are
     # integers below 2^24, exact in float32 whatever the order of the additions; only the
     # formula needs `dtype`. The means are then sums / k^2 (`scale`).
-    exact = box and p.dtype == torch.uint8 and t.dtype == torch.uint8 and dtype == torch.float64
-    mdtype = torch.float32 if exact else dtype
+    uint8 = p.dtype == torch.uint8 and t.dtype == torch.uint8 and dtype == torch.float64
+    exact = box and uint8
+    # uint8 images under the Gaussian window: the maps are filtered in float32 around 128
+    # (x - 128 and y - 128: second moments below 2^14, so the variances keep ~1e-3 of a grey
+    # level squared), and moved back to float64 means before the formula.
+    shift = 128.0 if uint8 and not box else 0.0
+    mdtype = torch.float32 if uint8 else dtype
     scale = 1.0 / (k * k) if exact else 1.0
 
     rows, vert, items = _strips(n, ho, w, taps, box=box, exact=exact, dtype=mdtype, dev=dev)
@@ -387,12 +392,20 @@ def _ssim_core(
             xs, ys, sq, xy = st.maps.unbind(0)
             xs.copy_(x[n0:n1, r0 : r0 + hi])
             ys.copy_(y[n0:n1, r0 : r0 + hi])
+            if shift:
+                xs.sub_(shift)
+                ys.sub_(shift)
             torch.mul(xs, xs, out=sq).addcmul_(ys, ys)  # x^2 + y^2: only vx + vy is needed
             torch.mul(xs, ys, out=xy)
 
             v = torch.matmul(vert if r == rows else vert[:r, :hi], st.maps, out=st.vert)
             f = _filter_rows(v, taps, box, st)  # local means (or sums)
             ux, uy, uq, uxy = (f if st.sums is None else st.sums.copy_(f)).unbind(0)
+            if shift:  # E[x^2 + y^2] and E[xy] of the unshifted values, then the means
+                uq.add_(ux + uy, alpha=2.0 * shift).add_(2.0 * shift * shift)
+                uxy.add_(ux + uy, alpha=shift).add_(shift * shift)
+                ux.add_(shift)
+                uy.add_(shift)
             a1 = torch.addcmul(c1_t, ux, uy, value=2.0 * scale * scale, out=st.a1)
             b1 = torch.addcmul(c1_t, ux, ux, value=scale * scale, out=st.b1)
             b1.addcmul_(uy, uy, value=scale * scale)

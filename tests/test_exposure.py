@@ -49,3 +49,27 @@ def test_checks_its_inputs(rng):
         psnr_exposure_matched(a, a, data_range=0)
     with pytest.raises(TypeError):
         psnr_exposure_matched([1, 2], a, data_range=255)
+
+
+@pytest.mark.parametrize("layout", ["array", "tensor", "batch"])
+def test_uint8_histogram_path_equals_the_definition(rng, layout):
+    """uint8 images are scored from joint histograms; the result equals the definition
+    (matched image, clipped, then PSNR) computed in float64, including pixels that the gain
+    pushes past the data range."""
+    target = rng.integers(0, 256, (2, 40, 56, 3)).astype(np.uint8)
+    pred = np.clip(target * np.array([0.6, 0.8, 1.1]) + rng.normal(0, 6, target.shape), 0, 255)
+    pred = pred.astype(np.uint8)
+    gains = channel_gains(pred, target)
+    assert float((gains[:, 0:1, None] * pred[..., 0].max()).max()) > 255  # clipping happens
+    if layout == "array":
+        pred, target = pred[0], target[0]
+    elif layout == "tensor":
+        pred, target = (torch.from_numpy(a[0]).permute(2, 0, 1) for a in (pred, target))
+
+    def as_float(a):
+        return a.double() if isinstance(a, torch.Tensor) else a.astype(np.float64)
+
+    definition = psnr_exposure_matched(as_float(pred), as_float(target), data_range=255)
+    fast = psnr_exposure_matched(pred, target, data_range=255)
+    np.testing.assert_allclose(fast.numpy(), definition.numpy(), rtol=0, atol=1e-9)
+    assert float(psnr_exposure_matched(target, target, data_range=255)[0]) == float("inf")

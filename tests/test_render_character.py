@@ -218,6 +218,30 @@ class TestBubbleRingBlades:
         assert match > 0.8 and off < -0.5
 
 
+class TestNoDarkRings:
+    # Known defect: the cat-eye's compensated block kernels at reduced resolution still
+    # undershoot next to very bright light (darkest 0.05 on a 0.15 background here, 0.12
+    # without the boost); their non-negative part alone removes it but costs 7 dB against
+    # the reference (41.2 -> 33.8 dB at 144x96), so it is not done.
+    @pytest.mark.parametrize("character", [
+        pytest.param(Character(cat_eye=1), marks=pytest.mark.xfail(
+            strict=True, reason="cat-eye undershoot next to bright light at reduced resolution")),
+        Character(bubble=1), Character(chromatic_aberration=1),
+    ], ids=["cat-eye", "bubble", "chromatic"])  # fmt: skip
+    def test_no_dark_ring_around_a_boosted_ball(self, character):
+        """Light far brighter than white, blurred at reduced resolution, must not leave dark
+        rings (the compensated kernels' undershoot) with any character either."""
+        n, bg = 192, 0.15
+        image = np.full((n, n, 3), bg, np.float32)
+        for y, x in ((40, 40), (96, 120), (150, 60), (170, 170)):
+            image[y - 1 : y + 2, x - 1 : x + 2] = 1.0
+        zeros = np.zeros((n, n), np.float32)
+        out = render_lens(image, zeros, focus_disparity=1.0, strength=18.0, highlight_boost=30.0,
+                          character=character)  # fmt: skip
+        print(f"\n[ball] {character}: darkest {out.min():.3f} (background {bg})")
+        assert out.min() >= 0.9 * bg and out.max() > bg + 0.3
+
+
 class TestChromaticAberration:
     @pytest.mark.parametrize("front", [False, True], ids=["behind", "front"])
     def test_red_and_blue_radii_swap_across_the_focal_plane(self, front):
