@@ -135,6 +135,14 @@ def leaderboard(run: str = "comparable", results_dir=None, *, live: str | None =
 EXPORTS_KEPT = 32
 
 
+def _keep_newest(folder: Path, pattern: str, keep: int) -> None:
+    """Delete all but the ``keep`` most recently modified files of ``folder`` matching
+    ``pattern``."""
+    old = sorted(folder.glob(pattern), key=lambda p: p.stat().st_mtime, reverse=True)
+    for stale in old[keep:]:
+        stale.unlink(missing_ok=True)
+
+
 def export_file(prefix: str, text: str) -> str:
     """Write ``text`` to ``<temp dir>/bokeh-exports/<prefix>-<hash>.csv`` and return the path.
 
@@ -151,9 +159,7 @@ def export_file(prefix: str, text: str) -> str:
             fh.write(data)
         os.replace(tmp, path)
     os.utime(path)
-    old = sorted(folder.glob("*.csv"), key=lambda p: p.stat().st_mtime, reverse=True)
-    for stale in old[EXPORTS_KEPT:]:
-        stale.unlink(missing_ok=True)
+    _keep_newest(folder, "*.csv", EXPORTS_KEPT)
     return str(path)
 
 
@@ -400,9 +406,7 @@ def servable(path: str) -> str:
         shutil.copyfile(real, tmp)
         os.replace(tmp, dest)
     os.utime(dest)
-    old = sorted(folder.glob("[!.]*"), key=lambda p: p.stat().st_mtime, reverse=True)
-    for stale in old[SERVED_KEPT:]:
-        stale.unlink(missing_ok=True)
+    _keep_newest(folder, "[!.]*", SERVED_KEPT)
     return str(dest)
 
 

@@ -6,6 +6,11 @@ images: the rows that may be compared), its name giving the dataset and the numb
 every point says its method, set, n and run on hover. Labels are drawn only for the best
 :data:`LABELLED_PER_SET` methods of each set and the published references, and a label that
 would land on another one is left to the hover, so that labels never overlap.
+
+The figure cannot know how wide the page will draw it (gradio sizes it to its box), so it holds
+two sets of labels: text on the points, placed for a wide plot, and annotations placed for a
+phone's narrow one (:data:`NARROW`: fewer labels, none past the points' span). The page's CSS
+shows one of them (``assets/app.css``: annotations only below 640 px).
 """
 
 from __future__ import annotations
@@ -26,6 +31,11 @@ LABELLED_PER_SET = 3
 # A label's size in fractions of the points' spans: per character (about 7 px of a ~900 px
 # wide plot, generous for the ~870 px a 1366 px page gives it) and its height.
 _CHAR_W, _LABEL_H = 0.0085, 0.07
+# The same on a phone: ~230 px of axes for a 390 px page, ~330 px high (6.5 px a character of
+# the 11 px font used there, a line 15 px below an 8 px gap, the axes ~1.2 times the points'
+# span); there a label must also keep off the other points' markers (~7 px half-sizes of a
+# 12 px marker) and stay within the points' span.
+NARROW = {"char_w": 0.03, "label_h": 0.085, "marker": (0.035, 0.028), "inside": True}
 
 
 def data_kind(dataset: str) -> str:
@@ -73,33 +83,72 @@ def _spans(points: Sequence[tuple[float, float]]) -> tuple[float, float, float, 
     return min(xs), max(max(xs) - min(xs), 1e-9), min(ys), max(max(ys) - min(ys), 1e-9)
 
 
-def _label_box(u: float, v: float, text: str, position: str) -> tuple[float, ...]:
+def _width(text: str) -> float:
+    """A label's width in average characters (capitals ~1.4 times as wide: "BGGAN")."""
+    return len(text) + 0.4 * sum(c.isupper() for c in text)
+
+
+def _label_box(u: float, v: float, text: str, position: str, *, char_w: float = _CHAR_W,
+               label_h: float = _LABEL_H) -> tuple[float, ...]:  # fmt: skip
     """(left, right, bottom, top) of a label at point (u, v) in axes fractions, drawn at
-    plotly's ``textposition`` ``position`` ("bottom left", "top center", ...)."""
-    w = len(text) * _CHAR_W
+    plotly's ``textposition`` ``position`` ("bottom left", "top center", ...), ``char_w`` a
+    character wide and ``label_h`` high (fractions of the axes)."""
+    w = _width(text) * char_w
     vertical, horizontal = position.split()
     left = {"left": u - w, "right": u, "center": u - w / 2}[horizontal]
-    bottom = v - _LABEL_H if vertical == "bottom" else v
-    return left, left + w, bottom, bottom + _LABEL_H
+    bottom = v - label_h if vertical == "bottom" else v
+    return left, left + w, bottom, bottom + label_h
+
+
+def _meet(a: tuple[float, ...], b: tuple[float, ...]) -> bool:
+    """Whether boxes (left, right, bottom, top) overlap."""
+    return a[0] < b[1] and b[0] < a[1] and a[2] < b[3] and b[2] < a[3]
 
 
 def place_labels(points: Sequence[tuple[float, float]], wanted: Sequence[bool],
                  everything: Sequence[tuple[float, float]], *, texts: Sequence[str],
-                 positions: Sequence[str]) -> list[bool]:  # fmt: skip
+                 positions: Sequence[str], **geometry) -> list[bool]:  # fmt: skip
     """Which of ``points`` (in priority order, with their label ``texts`` drawn at
     ``positions``) get a label: those ``wanted`` whose label box would not overlap a label
-    already placed (boxes in fractions of the span of ``everything``, all points shown)."""
+    already placed (boxes in fractions of the span of ``everything``, all points shown);
+    ``geometry``: the options of :func:`choose_positions`."""
+    chosen = choose_positions(points, wanted, everything, texts=texts,
+                              candidates=[(p,) for p in positions], **geometry)  # fmt: skip
+    return [c is not None for c in chosen]
+
+
+def choose_positions(points: Sequence[tuple[float, float]], wanted: Sequence[bool],
+                     everything: Sequence[tuple[float, float]], *, texts: Sequence[str],
+                     candidates: Sequence[Sequence[str]], char_w: float = _CHAR_W,
+                     label_h: float = _LABEL_H, marker: tuple[float, float] | None = None,
+                     inside: bool = False) -> list[str | None]:  # fmt: skip
+    """For each of ``points`` (in priority order, labelled ``texts``): the first of its
+    ``candidates`` (plotly ``textposition`` values) where its label box would overlap no label
+    already placed, or None (not ``wanted``, or no room). Boxes are in fractions of the span
+    of ``everything`` (all points shown), a character ``char_w`` wide and a line ``label_h``
+    high. ``marker``: (half width, half height) of a marker; a label must not cover another
+    point's. ``inside``: a label must stay within the span across (a narrow plot has no room
+    past its outermost points)."""
     x0, dx, y0, dy = _spans(everything)
+    at = [((x - x0) / dx, (y - y0) / dy) for x, y in everything]
+    mw, mh = marker or (0.0, 0.0)
+    others = [(a - mw, a + mw, b - mh, b + mh, (a, b)) for a, b in at] if marker else []
     placed: list[tuple[float, ...]] = []
-    out = []
-    for (x, y), want, text, pos in zip(points, wanted, texts, positions, strict=True):
-        box = _label_box((x - x0) / dx, (y - y0) / dy, text, pos)
-        ok = want and not any(
-            box[0] < b[1] and b[0] < box[1] and box[2] < b[3] and b[2] < box[3] for b in placed
-        )
-        if ok:
-            placed.append(box)
-        out.append(ok)
+    out: list[str | None] = []
+    for (x, y), want, text, options in zip(points, wanted, texts, candidates, strict=True):
+        u, v = (x - x0) / dx, (y - y0) / dy
+        pick = None
+        for pos in options if want else ():
+            box = _label_box(u, v, text, pos, char_w=char_w, label_h=label_h)
+            if (
+                not any(_meet(box, b) for b in placed)
+                and (not inside or (box[0] >= 0 and box[1] <= 1))
+                and not any(_meet(box, m[:4]) for m in others if m[4] != (u, v))
+            ):
+                pick = pos
+                placed.append(box)
+                break
+        out.append(pick)
     return out
 
 
@@ -108,6 +157,50 @@ def _side(x: float, points: Sequence[tuple[float, float]]) -> str:
     x0, dx, _, _ = _spans(points)
     u = (x - x0) / dx
     return "bottom left" if u > 0.75 else "bottom right" if u < 0.25 else "bottom center"
+
+
+def _labelled(rank: Sequence[int], points: Sequence[tuple[float, float]],
+              texts: Sequence[str], candidates: Sequence[Sequence[str]],
+              **geometry) -> list[str | None]:  # fmt: skip
+    """Per point (the project's, each ``rank`` places from its set's best, then the
+    references): where its label goes, or None, by :func:`choose_positions` (``geometry``:
+    its options) in priority order: each set's best, then each set's second, ... (the best
+    :data:`LABELLED_PER_SET`), then the references."""
+    order = sorted(
+        range(len(points)),
+        key=lambda i: (rank[i], i) if i < len(rank) else (LABELLED_PER_SET, i),
+    )
+    wanted = [i >= len(rank) or rank[i] < LABELLED_PER_SET for i in order]
+    chosen = choose_positions([points[i] for i in order], wanted, points,
+                              texts=[texts[i] for i in order],
+                              candidates=[candidates[i] for i in order], **geometry)  # fmt: skip
+    out: list[str | None] = [None] * len(points)
+    for i, pos in zip(order, chosen, strict=True):
+        out[i] = pos
+    return out
+
+
+# textposition -> an annotation's (xanchor, yanchor, xshift, yshift) beside a 12 px marker
+_ANCHORS = {
+    "bottom left": ("right", "top", -6, -8),
+    "bottom right": ("left", "top", 6, -8),
+    "bottom center": ("center", "top", 0, -9),
+    "top left": ("right", "bottom", -6, 8),
+    "top right": ("left", "bottom", 6, 8),
+    "top center": ("center", "bottom", 0, 9),
+}
+_FLIP = {"bottom": "top", "top": "bottom"}
+
+
+def _annotate(fig, points, texts, positions) -> None:
+    """The narrow plot's labels (``positions``: each one's, or None), as annotations (the
+    page's CSS shows them on phones only)."""
+    for (x, y), text, pos in zip(points, texts, positions, strict=True):
+        if pos is not None:
+            xanchor, yanchor, dx, dy = _ANCHORS[pos]
+            fig.add_annotation(x=x, y=y, text=text, showarrow=False, xanchor=xanchor,
+                               yanchor=yanchor, xshift=dx, yshift=dy,
+                               font={"size": 11})  # fmt: skip
 
 
 def scatter_figure(rows: Sequence[dict] = (),
@@ -119,22 +212,11 @@ def scatter_figure(rows: Sequence[dict] = (),
         sets.setdefault(r.get("set_key", r.get("set", "")), []).append(r)
     ours = [(k, r) for group in sets.values() for k, r in enumerate(group)]
     points = [(r["psnr"], r["ssim"]) for _, r in ours] + [(p.psnr, p.ssim) for p in references]
-    # Priority: each set's best, then each set's second, ... (the best few), then references.
-    order = sorted(
-        range(len(points)),
-        key=lambda i: (ours[i][0], i) if i < len(ours) else (LABELLED_PER_SET, i),
-    )
-    wanted = [i >= len(ours) or ours[i][0] < LABELLED_PER_SET for i in order]
     texts = [f"{r['method']} (n={r['n']})" for _, r in ours] + [p.method for p in references]
     positions = [_side(x, points) for x, _ in points[: len(ours)]]
     positions += ["top center"] * len(references)
-    placed = place_labels([points[i] for i in order], wanted, points,
-                          texts=[texts[i] for i in order],
-                          positions=[positions[i] for i in order])  # fmt: skip
-    shown = [False] * len(points)
-    for i, ok in zip(order, placed, strict=True):
-        shown[i] = ok
-    labels = iter(shown)
+    rank = [k for k, _ in ours]
+    labels = iter(p is not None for p in _labelled(rank, points, texts, [(p,) for p in positions]))
     fig = go.Figure()
     for key, group in sets.items():
         first = group[0]
@@ -175,6 +257,9 @@ def scatter_figure(rows: Sequence[dict] = (),
                 + "<extra></extra>",
             )
         )
+    # A phone: the other side of the point (above, below) where the first has no room.
+    both = [(p, f"{_FLIP[p.split()[0]]} {p.split()[1]}") for p in positions]
+    _annotate(fig, points, texts, _labelled(rank, points, texts, both, **NARROW))
     fig.update_layout(
         title={"text": TITLE, "x": 0.01, "xanchor": "left", "font": {"size": 15}},
         xaxis_title=METRICS["psnr"].label, yaxis_title=METRICS["ssim"].label,
@@ -185,5 +270,5 @@ def scatter_figure(rows: Sequence[dict] = (),
     return fig
 
 
-__all__ = ["LABELLED_PER_SET", "TITLE", "data_kind", "place_labels",
+__all__ = ["LABELLED_PER_SET", "NARROW", "TITLE", "choose_positions", "data_kind", "place_labels",
            "rows_for_plot", "scatter_figure", "set_label"]  # fmt: skip

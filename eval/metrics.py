@@ -331,6 +331,30 @@ def _strips(
     return rows, vert, items
 
 
+def _filtering(
+    p: torch.Tensor, t: torch.Tensor, *, box: bool, dtype: torch.dtype
+) -> tuple[bool, float, torch.dtype]:
+    """(exact, shift, filtering dtype) of :func:`_ssim_core`.
+
+    uint8 images under the box window: the window sums of x, y, x^2 + y^2 and x y are integers
+    below 2^24, exact in float32 whatever the order of the additions (``exact``); only the
+    formula needs ``dtype``. Under the Gaussian window they are filtered in float32 around 128
+    (x - 128, y - 128: second moments below 2^14, so variances keep ~1e-3 of a grey level
+    squared) and moved back (:func:`_unshift`) before the formula in ``dtype``.
+    """
+    uint8 = p.dtype == torch.uint8 and t.dtype == torch.uint8 and dtype == torch.float64
+    shift = 128.0 if uint8 and not box else 0.0
+    return box and uint8, shift, torch.float32 if uint8 else dtype
+
+
+def _unshift(ux, uy, uq, uxy, shift: float) -> None:
+    """In place: local moments of ``x - shift``, ``y - shift`` to those of x and y."""
+    uq.add_(ux + uy, alpha=2.0 * shift).add_(2.0 * shift * shift)
+    uxy.add_(ux + uy, alpha=shift).add_(shift * shift)
+    ux.add_(shift)
+    uy.add_(shift)
+
+
 def _ssim_core(
     p: torch.Tensor,
     t: torch.Tensor,
@@ -366,16 +390,7 @@ def _ssim_core(
     a_shift = 0.5 * c1 + 0.5 * c2 / cov_norm
     b_shift = c1 + c2 / cov_norm
 
-    # uint8 images under the box window: the window sums of x, y, x^2 + y^2 and x y are
-    # integers below 2^24, exact in float32 whatever the order of the additions; only the
-    # formula needs `dtype`. The means are then sums / k^2 (`scale`).
-    uint8 = p.dtype == torch.uint8 and t.dtype == torch.uint8 and dtype == torch.float64
-    exact = box and uint8
-    # uint8 images under the Gaussian window: the maps are filtered in float32 around 128
-    # (x - 128 and y - 128: second moments below 2^14, so the variances keep ~1e-3 of a grey
-    # level squared), and moved back to float64 means before the formula.
-    shift = 128.0 if uint8 and not box else 0.0
-    mdtype = torch.float32 if uint8 else dtype
+    exact, shift, mdtype = _filtering(p, t, box=box, dtype=dtype)
     scale = 1.0 / (k * k) if exact else 1.0
 
     rows, vert, items = _strips(n, ho, w, taps, box=box, exact=exact, dtype=mdtype, dev=dev)
@@ -401,11 +416,8 @@ def _ssim_core(
             v = torch.matmul(vert if r == rows else vert[:r, :hi], st.maps, out=st.vert)
             f = _filter_rows(v, taps, box, st)  # local means (or sums)
             ux, uy, uq, uxy = (f if st.sums is None else st.sums.copy_(f)).unbind(0)
-            if shift:  # E[x^2 + y^2] and E[xy] of the unshifted values, then the means
-                uq.add_(ux + uy, alpha=2.0 * shift).add_(2.0 * shift * shift)
-                uxy.add_(ux + uy, alpha=shift).add_(shift * shift)
-                ux.add_(shift)
-                uy.add_(shift)
+            if shift:
+                _unshift(ux, uy, uq, uxy, shift)
             a1 = torch.addcmul(c1_t, ux, uy, value=2.0 * scale * scale, out=st.a1)
             b1 = torch.addcmul(c1_t, ux, ux, value=scale * scale, out=st.b1)
             b1.addcmul_(uy, uy, value=scale * scale)

@@ -480,13 +480,15 @@ class RunInfo:
 
     @property
     def label(self) -> str:
-        """One line for a dropdown; progress counted in images."""
+        """One line for a dropdown, what the run is first (a narrow box shows the start);
+        progress counted in images."""
         rows = max(len(self.methods), 1)
         images = f" ({self.done // rows}/{self.n_images} images)"
         return (
-            f"{self.run_id} · {self.dataset}/{self.split} · {self.n_methods} method"
+            f"{self.dataset}/{self.split} · {self.n_methods} method"
             f"{'' if self.n_methods == 1 else 's'} · {self.n_images} images · {self.status}"
             + ("" if self.status == "complete" else images)
+            + f" · {self.run_id}"
         )
 
 

@@ -173,7 +173,8 @@ def _gallery_count(page, selector: str, n: int) -> None:
     )
 
 
-def test_example_is_cached_lazily_and_feeds_every_tab(page):
+def test_example_is_cached_lazily_and_feeds_every_tab(desktop):
+    page = desktop
     cache = Path(os.environ["GRADIO_EXAMPLES_CACHE"])
     assert not list(cache.rglob("log.csv")), "lazy caching computes nothing at launch"
     page.get_by_text("Cat", exact=True).click()
@@ -377,8 +378,8 @@ def test_generator_result_says_what_changed(screen):
         _fits(page, diff)
 
 
-def test_depth_sources_and_errors_say_one_thing_in_one_place(desktop, caplog):
-    page = desktop
+def test_depth_sources_and_errors_say_one_thing_in_one_place(screen, caplog):
+    page = screen
     with caplog.at_level("INFO", logger="bokeh.webhooks"):
         page.get_by_role("button", name="Render", exact=True).click()  # no photo yet
         page.locator("#depth-info").get_by_text("Upload a photo first").wait_for()
@@ -395,6 +396,9 @@ def test_depth_sources_and_errors_say_one_thing_in_one_place(desktop, caplog):
     source.click()
     page.get_by_role("button", name="Render", exact=True).click()
     info.get_by_text("Not done:").wait_for()
+    # Seen where the visitor pressed Render (on a phone the line is a screen above the button).
+    toast = page.locator(".toast-body").filter(has_text="Depth Anything is not available here")
+    assert _in_view(page, info) or (toast.count() and _in_view(page, toast.first))
     message = info.inner_text()
     assert "Depth Anything is not available here" in message and len(message) < 320
     assert "Depth + lens blur on" not in message and message != before  # the old text is gone
@@ -402,16 +406,21 @@ def test_depth_sources_and_errors_say_one_thing_in_one_place(desktop, caplog):
     assert page.locator("#depth-result img").first.is_visible()
     badges = page.locator(".block [data-testid=status-tracker]").filter(has_text="Error")
     assert badges.count() == 0
+    assert page.evaluate(NO_SIDEWAYS)
 
 
-def test_typed_focus_renders_and_says_when_it_was_moved(desktop):
-    page = desktop
+def test_typed_focus_renders_and_says_when_it_was_moved(screen):
+    page = screen
     _cat(page)
     x = page.locator("input[type=number]").nth(0)
     x.fill("5000")
     x.press("Enter")
-    page.get_by_text("Focus x = 5000 lies outside the photo (0 to 450): moved to 450.").wait_for()
+    said = page.get_by_text("Focus x = 5000 lies outside the photo (0 to 450): moved to 450.")
+    said.wait_for()
+    assert _in_view(page, said)  # beside the box just typed in, without scrolling
     assert x.input_value() == "450"
+    _label_clear(page, "#photo")
+    assert page.evaluate(NO_SIDEWAYS)
     page.locator("#depth-info").get_by_text("Focus: (450, 115)").wait_for()  # rendered there
     y = page.locator("input[type=number]").nth(1)
     y.fill("40")
@@ -588,14 +597,17 @@ def test_leaderboard_on_a_phone(browser, app_url, tmp_path):
         plot.hover()  # the tool bar shows on hover: it must not cover the title
         bar, title = plot.locator(".modebar").bounding_box(), plot.locator(".gtitle").bounding_box()
         assert title and (bar is None or not _boxes_overlap(bar, title))
+        _check_phone_plot(page)
 
 
-def test_review_tab_shows_a_run_and_whole_pictures_and_remembers_the_reviewer(desktop):
-    page = desktop
-    page.get_by_role("tab", name="Review").click()
+def test_review_tab_shows_a_run_and_whole_pictures_and_remembers_the_reviewer(screen):
+    page = screen
+    _open_tab(page, "Review")
     run = page.locator("#review-run input")
     page.wait_for_function("() => document.querySelector('#review-run input').value !== ''")
     assert "synth/holdout" in run.input_value()  # picked on arrival
+    shown = run.input_value().split(" images")[0] + " images"
+    assert _shows_whole(page, "#review-run input", shown), shown  # what it is, not cut
     if f"{EARLIER_IMAGES} images" not in run.input_value():  # a newer, smaller run: pick ours
         run.click()
         page.get_by_role("option").filter(has_text=f"· {EARLIER_IMAGES} images ·").first.click()
@@ -607,10 +619,14 @@ def test_review_tab_shows_a_run_and_whole_pictures_and_remembers_the_reviewer(de
     page.wait_for_timeout(500)
     gallery = page.locator("#review-gallery").bounding_box()
     thumbs = page.locator("#review-gallery .thumbnail-item").all()
+    assert len(thumbs) == EARLIER_IMAGES
     assert len({round(t.bounding_box()["y"]) for t in thumbs}) >= 2  # a second row ...
-    for t in thumbs:  # ... shown whole
+    right = min(gallery["x"] + gallery["width"], page.viewport_size["width"])
+    for t in thumbs:  # ... shown whole, every one (none cut off at the side)
         b = t.bounding_box()
         assert b["y"] + b["height"] <= gallery["y"] + gallery["height"] + 1
+        assert b["x"] >= gallery["x"] - 1 and b["x"] + b["width"] <= right + 1, b
+    assert _cut_captions(page, "#review-gallery") == []
     page.locator("#review-gallery img").first.click()
     page.get_by_text("Output / ground truth").wait_for()
     title = page.locator("#review-tab .prose strong").first.inner_text()
@@ -630,11 +646,86 @@ def test_review_tab_shows_a_run_and_whole_pictures_and_remembers_the_reviewer(de
     notes_box = page.locator("#review-notes").bounding_box()
     c = cell.first.bounding_box()
     assert c["x"] + c["width"] <= notes_box["x"] + notes_box["width"] + 1
+    _fits(page, page.locator("#review-notes"))
+    assert page.evaluate(NO_SIDEWAYS)
     page.reload()
     page.get_by_text("click the subject").wait_for()
-    page.get_by_role("tab", name="Review").click()
+    _open_tab(page, "Review")
     page.wait_for_function(
         "() => { const e = document.querySelector("
         "'#review-reviewer textarea, #review-reviewer input');"
         " return e && e.value === 'ana'; }"
     )
+
+
+# ----------------------------------------------------------------------------- seen on a phone
+
+
+def _in_view(page, locator) -> bool:
+    """Whether the element lies within the screen as it is scrolled now (seen without
+    scrolling)."""
+    box, size = locator.bounding_box(), page.viewport_size
+    return bool(box) and (
+        box["x"] >= -1
+        and box["y"] >= -1
+        and box["x"] + box["width"] <= size["width"] + 1
+        and box["y"] + box["height"] <= size["height"] + 1
+    )
+
+
+def _label_clear(page, selector: str) -> None:
+    """The block's label is whole: not under the block's own buttons (full screen, clear)."""
+    label = page.locator(f"{selector} [data-testid=block-label]").first.bounding_box()
+    for button in page.locator(f"{selector} .icon-button-wrapper button").all():
+        box = button.bounding_box()
+        assert box is None or not _boxes_overlap(label, box), (label, box)
+
+
+def _shows_whole(page, selector: str, text: str) -> bool:
+    """Whether the text box ``selector`` is wide enough to show ``text`` in its own font."""
+    return page.evaluate(
+        """([sel, text]) => {
+        const e = document.querySelector(sel), s = getComputedStyle(e);
+        const ctx = document.createElement('canvas').getContext('2d');
+        ctx.font = s.font;
+        const room = e.clientWidth - parseFloat(s.paddingLeft) - parseFloat(s.paddingRight);
+        return ctx.measureText(text).width <= room;
+    }""",
+        [selector, text],
+    )
+
+
+def _cut_captions(page, selector: str) -> list[str]:
+    return page.evaluate(
+        """(sel) => [...document.querySelectorAll(sel + ' .caption-label')]
+        .filter(c => c.scrollWidth > c.clientWidth + 1 || c.scrollHeight > c.clientHeight + 1)
+        .map(c => c.innerText)""",
+        selector,
+    )
+
+
+def _check_phone_plot(page) -> None:
+    """The labels a phone shows on the plot: some (one of the project's, with its n), none
+    over another, over a marker, past the plotting area or under the tool bar."""
+    plot = page.locator("#board-plot")
+    labels = [
+        (t.text_content(), box)
+        for t in plot.locator(".textpoint text, .annotation-text").all()
+        if t.is_visible() and t.text_content().strip() and (box := t.bounding_box())
+    ]
+    texts = [t for t, _ in labels]
+    assert len(labels) >= 2 and any("(n=" in t for t in texts), texts
+    area = plot.locator(".nsewdrag").first.bounding_box()
+    markers = [b for m in plot.locator(".scatterlayer .point").all() if (b := m.bounding_box())]
+    bar = plot.locator(".modebar").bounding_box()
+    for i, (text, box) in enumerate(labels):
+        assert (
+            box["x"] >= area["x"] - 1 and box["x"] + box["width"] <= area["x"] + area["width"] + 1
+        )
+        assert (
+            box["y"] >= area["y"] - 1 and box["y"] + box["height"] <= area["y"] + area["height"] + 1
+        )
+        assert not any(_boxes_overlap(box, other) for _, other in labels[i + 1 :]), texts
+        hit = [m for m in markers if _boxes_overlap(box, m)]
+        assert not hit, (text, box, hit)
+        assert bar is None or not _boxes_overlap(box, bar), text
