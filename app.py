@@ -473,7 +473,7 @@ def _wire_depth(ui, state, depth, compare_tab, controls: DepthControls, work: di
     uploaded = photo.upload(on_upload, photo, [photo, state, x, y, note], preprocess=False,
                             **PRIVATE)  # fmt: skip
     _on(uploaded.then, *run, **work)
-    photo.clear(lambda: (None, None, None, ""), None, [state, x, y, note], **PRIVATE)
+    cleared = photo.clear(lambda: (None, None, None, ""), None, [state, x, y, note], **PRIVATE)
     clicked = photo.select(on_click, [state, edit.mode, edit.pending],
                            [photo, x, y, by_name["focus_range"], edit.pending], **PRIVATE)  # fmt: skip
     _on(clicked.then, *run, **work)
@@ -491,7 +491,7 @@ def _wire_depth(ui, state, depth, compare_tab, controls: DepthControls, work: di
     # preprocess=False: the example's file goes to our loader, never to PIL inside gradio.
     example = examples.load_input_event.then(example_session, [photo, x, y], [photo, state, note],
                                              preprocess=False, **PRIVATE)  # fmt: skip
-    webhooks.wire_depth_edit(edit, state=state, loads=[uploaded, example],
+    webhooks.wire_depth_edit(edit, state=state, loads=[uploaded, example, cleared],
                              rerun=lambda event: _on(event, *run, **work))  # fmt: skip
     _on(compare_tab.run.click, compare_ui, inputs, compare_tab.outputs, compare_tab.note, **work)
     _on(depth.render.click, *run, **work)
