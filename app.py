@@ -25,7 +25,7 @@ os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 
 import gradio as gr  # noqa: E402
 
-from bokeh import __version__, config, service, webguard, webhooks  # noqa: E402
+from bokeh import __version__, config, service, studio, webguard, webhooks  # noqa: E402
 from bokeh.errors import BokehError  # noqa: E402
 from bokeh.registry import get_method, list_methods, method_networks, method_specs  # noqa: E402
 from bokeh.weights.resolve import prefetch  # noqa: E402
@@ -49,6 +49,8 @@ SAVABLE = {**SHOWN, "buttons": ["download", "fullscreen"]}
 # requires; nothing is loaded here. Its temporary memory goes back to the OS after each run.
 render = webguard.releasing_memory(gpu_task(service.render))
 _png = webhooks.png_outputs  # outputs as PNG files, written once
+_on = webhooks.on_event  # progress and errors on the result's line
+_control = webhooks.param_control  # a setting's control
 
 
 def _need(photo):
@@ -66,12 +68,15 @@ def on_upload(path):
     return view.marked, view.photo, view.x, view.y, view.note
 
 
-def on_click(photo, evt: gr.SelectData):
-    """Click on the photo: move the focus there."""
+def on_click(photo, mode, pending, evt: gr.SelectData):
+    """Click on the photo: move the focus there (clearing a focus range), or set a corner of
+    the focus range."""
     if not isinstance(evt.index, (list, tuple)) or len(evt.index) < 2:
         raise BokehError("Click on the photo to set the focus point.")
     x, y = service.clamp_focus(_need(photo), *evt.index[:2])
-    return service.draw_focus(photo.pixels, (x, y)), round(x), round(y)
+    if mode == "range":
+        return webhooks.range_click(photo.pixels, pending, x, y)
+    return service.draw_focus(photo.pixels, (x, y)), round(x), round(y), "", None
 
 
 def on_focus_typed(photo, x, y):
@@ -86,7 +91,8 @@ def example_render(photo_path, depth_file, depth_source, depth_kind, x, y):
     settings = service.default_settings(method, depth_source=depth_source, depth_kind=depth_kind)
     focus = service.clamp_focus(photo, x, y)
     out = render(photo, method=method, focus=focus, settings=settings, depth_file=depth_file)
-    return out.image, (photo.pixels, out.image), out.depth, out.summary
+    depth_png = webhooks.depth_download(out.disparity)
+    return out.image, (photo.pixels, out.image), out.depth, out.summary, out.histogram, depth_png
 
 
 def example_session(path, x, y):
@@ -115,7 +121,8 @@ def _photo_panel():
 # ----------------------------------------------------------------------------- depth + blur
 
 
-APERTURE = ("blades", "rotation")  # shown side by side with a picture of the aperture
+APERTURE = ("blades", "rotation")  # shown side by side with a picture of the blur spot
+SPOT = (*APERTURE, "cat_eye", "bubble", "ring", "chromatic_aberration")  # what it shows
 
 
 class DepthControls:
@@ -150,7 +157,7 @@ class DepthControls:
             with gr.Column(scale=3, min_width=160):
                 made = {n: _control(self.params[n], n in takes) for n in APERTURE
                         if n in self.params}  # fmt: skip
-            self.aperture = gr.Image(service.aperture_preview(0, 0), label="Aperture", scale=1,
+            self.aperture = gr.Image(service.aperture_preview(0, 0), label="Blur spot", scale=1,
                                      min_width=100, buttons=[], elem_id="aperture-preview",
                                      visible="blades" in takes, **SHOWN)  # fmt: skip
         return made
@@ -170,20 +177,6 @@ class DepthControls:
         return shown + ([gr.update(visible="blades" in takes)] if self.aperture else [])
 
 
-def _control(p, visible: bool):
-    common = {"label": p.label, "info": p.help or None, "visible": visible}
-    if p.name == "depth_source":  # what each source is here: refreshed on every page load
-        return gr.Radio(value=p.default, **{**common, **service.depth_source_choices()})
-    if p.allowed:  # a range with holes (blades: 0 or 3..16): offer exactly those values
-        choices = [("round" if v == 0 else str(v), v) for v in p.allowed]
-        return gr.Dropdown(choices, value=p.default, **common)
-    if p.kind == "choice":
-        return gr.Radio(list(p.choices), value=p.default, **common)
-    if p.kind == "bool":
-        return gr.Checkbox(value=p.default, **common)
-    return gr.Slider(p.minimum, p.maximum, value=p.default, step=p.step, **common)
-
-
 def _depth_tab(controls: DepthControls):
     with gr.Row(elem_classes="result-first"):
         with gr.Column(scale=1, min_width=280):
@@ -200,10 +193,11 @@ def _depth_tab(controls: DepthControls):
             with gr.Row():
                 before_after = gr.ImageSlider(label="Before / after", **SHOWN)
                 depth_view = gr.Image(label="Depth used (bright = near)", **SHOWN)
+            edit = webhooks.depth_edit_panel(SHOWN)
     method.change(controls.visibility, method, controls.toggled, **PRIVATE)
-    outputs = [result, before_after, depth_view, info]
+    outputs = [result, before_after, depth_view, info, edit.histogram, edit.export]
     return SimpleNamespace(method=method, depth_file=depth_file, render=render_btn,
-                           outputs=outputs, info=info)  # fmt: skip
+                           outputs=outputs, info=info, edit=edit)  # fmt: skip
 
 
 # ----------------------------------------------------------------------------- translation
@@ -453,23 +447,18 @@ def _api_endpoints(model_work) -> None:
         button.click(_translation_api(spec), image, [out, info], api_name=name, **model_work)
 
 
-def _on(event, fn, inputs, outputs, info, **kw):
-    """``event(fn, ...)``; progress and errors on ``info`` only (images keep the last result)."""
-    done = event(fn, inputs, outputs, show_progress_on=info, **kw)
-    done.failure(webhooks.failure_note, None, info, **PRIVATE)
-    return done
-
-
 def _wire_depth(ui, state, depth, compare_tab, controls: DepthControls, work: dict) -> None:
     """Upload, click, examples, sliders and buttons -> the Depth + Blur and Compare renders."""
 
-    def render_depth_ui(photo, x, y, method, depth_file, *values):
+    def render_depth_ui(photo, x, y, method, depth_file, store, *values):
         focus, settings = service.clamp_focus(_need(photo), x, y), controls.settings(method, values)
+        settings = studio.with_refine(settings, studio.session_mask(store, photo.pixels))
         out = render(photo, method=method, focus=focus, settings=settings, depth_file=depth_file)
         image, depth, original = _png(out.image, out.depth, photo.pixels)
-        return image, (original, image), depth, out.summary
+        depth_png = webhooks.depth_download(out.disparity)
+        return image, (original, image), depth, out.summary, out.histogram, depth_png
 
-    def compare_ui(photo, x, y, method, depth_file, *values):
+    def compare_ui(photo, x, y, method, depth_file, _store, *values):
         settings = dict(zip(controls.names, values, strict=True))
         done: dict = {}  # each image written once
         for view, _ in service.compare_views(_need(photo), x, y, settings, depth_file, run=render):
@@ -477,18 +466,20 @@ def _wire_depth(ui, state, depth, compare_tab, controls: DepthControls, work: di
             yield *files, view.note, view.rows
 
     photo, x, y, note = ui.photo, ui.x, ui.y, ui.note
-    inputs = [state, x, y, depth.method, depth.depth_file, *controls.components]
+    edit, by_name = depth.edit, dict(zip(controls.names, controls.components, strict=True))
+    inputs = [state, x, y, depth.method, depth.depth_file, edit.store, *controls.components]
     run = (render_depth_ui, inputs, depth.outputs, depth.info)
     # preprocess=False: the raw upload goes to our loader, not to PIL inside gradio.
     uploaded = photo.upload(on_upload, photo, [photo, state, x, y, note], preprocess=False,
                             **PRIVATE)  # fmt: skip
     _on(uploaded.then, *run, **work)
-    photo.clear(lambda: (None, None, None, ""), None, [state, x, y, note], **PRIVATE)
-    _on(photo.select(on_click, state, [photo, x, y], **PRIVATE).then, *run, **work)
+    cleared = photo.clear(lambda: (None, None, None, ""), None, [state, x, y, note], **PRIVATE)
+    clicked = photo.select(on_click, [state, edit.mode, edit.pending],
+                           [photo, x, y, by_name["focus_range"], edit.pending], **PRIVATE)  # fmt: skip
+    _on(clicked.then, *run, **work)
     for number in (x, y):  # Enter in a focus box: move the marker and render there
         typed = number.submit(on_focus_typed, [state, x, y], [photo, x, y, note], **PRIVATE)
         _on(typed.success, *run, **work)
-    by_name = dict(zip(controls.names, controls.components, strict=True))
     fills = [photo, depth.depth_file, by_name["depth_source"], by_name["depth_kind"], x, y]
     with ui.side:  # examples sit beside the upload; lazily cached: computed on first click
         examples = gr.Examples(
@@ -498,16 +489,20 @@ def _wire_depth(ui, state, depth, compare_tab, controls: DepthControls, work: di
             examples_per_page=len(service.EXAMPLES), **PRIVATE,
         )  # fmt: skip
     # preprocess=False: the example's file goes to our loader, never to PIL inside gradio.
-    examples.load_input_event.then(example_session, [photo, x, y], [photo, state, note],
-                                   preprocess=False, **PRIVATE)  # fmt: skip
+    example = examples.load_input_event.then(example_session, [photo, x, y], [photo, state, note],
+                                             preprocess=False, **PRIVATE)  # fmt: skip
+    webhooks.wire_depth_edit(edit, state=state, loads=[uploaded, example, cleared],
+                             rerun=lambda event: _on(event, *run, **work))  # fmt: skip
     _on(compare_tab.run.click, compare_ui, inputs, compare_tab.outputs, compare_tab.note, **work)
     _on(depth.render.click, *run, **work)
     for control in controls.components:
         if isinstance(control, (gr.Slider, gr.Dropdown)):
             event = control.release if isinstance(control, gr.Slider) else control.input
             _on(event, *run, **work, trigger_mode="always_last")
-    if controls.aperture is not None:  # the aperture's picture follows blades and rotation
-        shape = [by_name[n] for n in APERTURE]
+        elif isinstance(control, gr.Textbox):  # the focus range typed in, then Enter
+            _on(control.submit, *run, **work)
+    if controls.aperture is not None:  # the blur spot follows blades, rotation and character
+        shape = [by_name[n] for n in SPOT]
         for control in shape:
             control.change(service.aperture_preview, shape, controls.aperture, queue=False,
                            **PRIVATE)  # fmt: skip

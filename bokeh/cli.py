@@ -36,6 +36,7 @@ from bokeh.batch import collect_inputs, is_batch, output_paths, read_focus_csv, 
 from bokeh.data.synth import synth_main
 from bokeh.depth import SOURCE_LABELS, resolve_source, source_states
 from bokeh.depth.phone import load_with_depth
+from bokeh.editing import scale_edits
 from bokeh.errors import BokehError
 from bokeh.imaging import save_png
 from bokeh.models.layers import network_parameters
@@ -114,8 +115,8 @@ def _add_setting_flags(parser: argparse.ArgumentParser) -> dict[str, str]:
             for _, q in uses:
                 choices += [c for c in q.choices if c not in choices]
             kwargs["choices"] = choices
-        else:  # numbers stay text here; the method's Param converts and range-checks them
-            kwargs["metavar"] = "N" if p.kind == "int" else "X"
+        else:  # numbers, boxes, strokes stay text here; the method's Param converts them
+            kwargs["metavar"] = p.metavar
         group.add_argument(*names, **kwargs)
         flags[name] = names[0]
     return flags
@@ -467,7 +468,8 @@ def _render_file(job: _Job, source, output: Path, *, focus, save_depth: Path | N
         say(f"note: focus ({focus[0]:g}, {focus[1]:g}) in the input is "
             f"({scaled[0]:.1f}, {scaled[1]:.1f}) in the {w}x{h} working image.")  # fmt: skip
     extra = {"embedded": embedded} if job.uses_depth else {}
-    result = job.pipe(loaded.image, focus=scaled, **job.call, **extra, **job.settings)
+    settings = scale_edits(job.settings, loaded.original_size, (w, h))  # boxes, strokes
+    result = job.pipe(loaded.image, focus=scaled, **job.call, **extra, **settings)
     for note in result.info.get("notes", ()):
         say(f"note: {note}")
     written = _write(lambda: save_png(result.image, output), output)

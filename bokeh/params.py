@@ -6,12 +6,17 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
+from bokeh.editing import parse_box, parse_refine
 from bokeh.errors import BokehError, brief
+
+KINDS = ("float", "int", "choice", "bool", "box", "refine")
 
 
 @dataclass(frozen=True)
 class Param:
-    """A user-facing setting. ``kind`` is "float", "int", "choice" or "bool"."""
+    """A user-facing setting. ``kind`` is "float", "int", "choice", "bool", "box" (a box on
+    the photo, x0,y0,x1,y1 pixels, or None) or "refine" (refine strokes or a painted mask, or
+    None; see :mod:`bokeh.editing`)."""
 
     name: str
     kind: str
@@ -23,6 +28,11 @@ class Param:
     step: float | None = None
     choices: tuple[str, ...] = ()
     allowed: tuple[int, ...] = ()  # int settings whose range has holes: the only valid values
+
+    @property
+    def metavar(self) -> str:
+        """How the command line names this setting's value."""
+        return {"int": "N", "box": "X0,Y0,X1,Y1", "refine": "JSON"}.get(self.kind, "X")
 
     def validate(self, value: Any) -> Any:
         """``value`` converted to this parameter's type, or a BokehError saying what is allowed."""
@@ -36,6 +46,10 @@ class Param:
             return value
         if self.kind == "bool":
             return bool(value)
+        if self.kind == "box":
+            return parse_box(value, self.name)
+        if self.kind == "refine":
+            return parse_refine(value, self.name)
         if isinstance(value, (str, bytes)) and len(value) > 64:
             raise BokehError(f"{self.name} must be a number; got {brief(value)}.")
         try:

@@ -20,10 +20,12 @@ from bokeh import views
 from bokeh.config import ASSETS_DIR
 from bokeh.depth import describe_anything, source_states
 from bokeh.depth.phone import EmbeddedDepth, load_with_depth
+from bokeh.depthviews import colorize_disparity, depth_histogram, depth_overlay, kernel_preview
 from bokeh.errors import BokehError, brief
 from bokeh.imaging import to_uint8
 from bokeh.pipelines.base import check_focus
 from bokeh.registry import get_method, list_methods, load_method
+from bokeh.renderers.character import Character
 from bokeh.specs import MethodSpec
 from bokeh.views import (
     REAL_WEIGHTS_HOWTO,
@@ -170,29 +172,6 @@ def api_focus(photo: Photo, x: Any, y: Any) -> tuple[float, float] | None:
     return check_focus((x, y), *photo.size)
 
 
-_STOPS = np.array(
-    [  # a dark-to-bright perceptual ramp (far = dark, near = bright)
-        [0, 0, 4],
-        [40, 11, 84],
-        [101, 21, 110],
-        [159, 42, 99],
-        [212, 72, 66],
-        [245, 125, 21],
-        [250, 193, 39],
-        [252, 255, 164],
-    ],
-    dtype=np.float32,
-)
-
-
-def colorize_disparity(disparity: np.ndarray) -> np.ndarray:
-    """(H, W) normalised disparity in [0, 1] -> (H, W, 3) uint8 colour image (near = bright)."""
-    d = np.clip(np.nan_to_num(disparity, nan=0.0), 0.0, 1.0) * (len(_STOPS) - 1)
-    i = np.minimum(d.astype(np.int32), len(_STOPS) - 2)
-    t = (d - i)[..., None]
-    return (_STOPS[i] * (1 - t) + _STOPS[i + 1] * t + 0.5).astype(np.uint8)
-
-
 @dataclass(frozen=True)
 class Rendered:
     image: np.ndarray  # (H, W, 3) uint8
@@ -200,6 +179,8 @@ class Rendered:
     info: dict[str, Any]  # with "mean_change": grey levels the render changed on average
     summary: str  # Markdown for people
     difference: Difference | None = None  # |result - input| amplified, when asked for
+    disparity: np.ndarray | None = None  # (H, W) float32 disparity used (after any edits)
+    histogram: np.ndarray | None = None  # uint8 picture of the depths, the in-focus range marked
 
 
 def settings_for(spec: MethodSpec, settings: dict[str, Any] | None) -> dict[str, Any]:
@@ -239,12 +220,28 @@ def render(
     info["settings"] = result.info.get("settings", {})
     info["notes"] = list(photo.notes) + list(result.info.get("notes", []))
     info["seconds"] = round(seconds, 3)
-    depth = colorize_disparity(result.disparity) if result.disparity is not None else None
+    depth, histogram = depth_pictures(photo, result.disparity, info)
     image = to_uint8(result.image)
     same = image.shape == photo.pixels.shape
     info["mean_change"] = round(mean_change(photo.pixels, image), 2) if same else None
     diff = difference(photo.pixels, image) if with_difference and same else None
-    return Rendered(image, depth, info, summarize(spec, photo, info), diff)
+    summary = summarize(spec, photo, info)
+    return Rendered(image, depth, info, summary, diff, result.disparity, histogram)
+
+
+def depth_pictures(photo: Photo, disparity: np.ndarray | None, info: dict[str, Any]):
+    """(Visualize depth, depth histogram) of a render's disparity (None, None without one):
+    the in-focus range is the focal plane +- the band the render used."""
+    if disparity is None:
+        return None, None
+    plane, band = info.get("focus_disparity"), info.get("band")
+    in_focus = (plane - band, plane + band) if plane is not None and band is not None else None
+    opacity = info.get("settings", {}).get("depth_overlay", 1.0)
+    if disparity.shape != photo.pixels.shape[:2]:
+        return colorize_disparity(disparity), None
+    view = depth_overlay(photo.pixels, disparity, opacity=opacity, in_focus=in_focus)
+    falloff = info.get("settings", {}).get("falloff", 0.0)
+    return view, depth_histogram(disparity, in_focus=in_focus, plane=plane, falloff=falloff)
 
 
 def summarize(spec: MethodSpec, photo: Photo, info: dict[str, Any]) -> str:
@@ -264,11 +261,16 @@ def summarize(spec: MethodSpec, photo: Photo, info: dict[str, Any]) -> str:
         lines.append(f"Depth: {info['depth_description']}{extra}")
     if info.get("weights"):
         lines.append(f"Weights: {info['weights']}")
-    if info.get("focus") is not None:
+    if info.get("focus_range"):  # a box replaces the focus point
+        x0, y0, x1, y1 = info["focus_range"]["box"]
+        lines.append(f"Focus range: ({x0:.0f}, {y0:.0f}) to ({x1:.0f}, {y1:.0f})")
+    elif info.get("focus") is not None:
         fx, fy = info["focus"]
         lines.append(f"Focus: ({fx:.0f}, {fy:.0f})")
     elif info.get("focus_stored"):
         lines.append("Focus: the focus distance stored in the photo (click to refocus)")
+    if info.get("refined"):
+        lines.append(f"Refined: {info['refined']:.1%} of the photo")
     lines += [f"Note: {n}" for n in info.get("notes", [])]
     return "  \n".join(lines)
 
@@ -308,10 +310,21 @@ def example_rows() -> list[list]:
              e.depth_kind, *e.focus] for e in EXAMPLES]  # fmt: skip
 
 
-def aperture_preview(blades: Any, rotation: Any) -> np.ndarray:
-    """A small picture of the aperture (:func:`bokeh.views.aperture_preview`): the shape an
-    out-of-focus light takes with these blades (0 = round) and rotation (degrees)."""
-    return views.aperture_preview(blades, rotation)
+def aperture_preview(blades: Any, rotation: Any, *character: Any) -> np.ndarray:
+    """A small picture of the blur spot an out-of-focus light makes with these blades
+    (0 = round) and rotation (degrees): the aperture (:func:`bokeh.views.aperture_preview`),
+    or with a lens character (cat_eye, bubble, ring, chromatic_aberration, in that order) the
+    spot at the frame's centre and in its corner (:func:`bokeh.depthviews.kernel_preview`)."""
+    values = [float(v or 0.0) for v in character]
+    if not any(values):
+        return views.aperture_preview(blades, rotation)
+    names = ("cat_eye", "bubble", "ring", "chromatic_aberration")
+    try:
+        lens = Character(**dict(zip(names, values, strict=True)))
+    except ValueError as exc:
+        raise BokehError(str(exc)) from None
+    return kernel_preview(blades=int(blades or 0), rotation=float(rotation or 0.0),
+                          character=lens, size=72)  # fmt: skip
 
 
 def depth_source_choices() -> dict[str, Any]:

@@ -12,6 +12,8 @@ through (public or private, the page's own and forged ones alike).
 * :func:`app_kwargs` gives ``launch(app_kwargs=...)`` the request-size middleware and the
   upload-cache lifespan; :func:`launch_kwargs` is every launch setting the app uses.
 * :func:`failure_note` gives an event's ``.failure`` the message the visitor was just shown.
+* :func:`depth_edit_panel` and :func:`wire_depth_edit`: the Depth + Blur tab's focus range
+  (two clicks) and refine brush (an image editor), over :mod:`bokeh.studio`.
 
 This is the one module below ``app.py`` that imports gradio (it patches gradio's Blocks); the
 rest of the library never needs it, and only ``app.py`` imports this module.
@@ -27,6 +29,7 @@ import threading
 import weakref
 from collections import OrderedDict
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import gradio as gr
@@ -34,8 +37,9 @@ from gradio import components
 from gradio.utils import get_upload_folder
 from starlette.middleware import Middleware
 
-from bokeh import config
+from bokeh import config, service, studio
 from bokeh.config import ASSETS_DIR
+from bokeh.editing import BLUR_COLOR, FOCUS_COLOR
 from bokeh.errors import BokehError, FileNotAvailableError
 from bokeh.pngout import png_files
 from bokeh.webguard import FILE_REFUSED, BodyLimit, FileGuard, UploadCache
@@ -262,3 +266,100 @@ def png_items(items, written: dict) -> list:
         if id(image) not in written:
             written[id(image)] = (image, *png_outputs(image))
     return [(written[id(image)][1], caption) for image, caption in items]
+
+
+# ----------------------------------------------------------------------------- app parts
+
+
+def on_event(event, fn, inputs, outputs, info, **kw):
+    """``event(fn, ...)``; progress and errors on ``info`` only (images keep the last result)."""
+    done = event(fn, inputs, outputs, show_progress_on=info, **kw)
+    done.failure(failure_note, None, info, api_visibility="private")
+    return done
+
+
+def param_control(p, visible: bool):
+    """The control of a method's setting (:class:`bokeh.params.Param`)."""
+    common = {"label": p.label, "info": p.help or None, "visible": visible}
+    if p.name == "depth_source":  # what each source is here: refreshed on every page load
+        return gr.Radio(value=p.default, **{**common, **service.depth_source_choices()})
+    if p.allowed:  # a range with holes (blades: 0 or 3..16): offer exactly those values
+        choices = [("round" if v == 0 else str(v), v) for v in p.allowed]
+        return gr.Dropdown(choices, value=p.default, **common)
+    if p.kind == "choice":
+        return gr.Radio(list(p.choices), value=p.default, **common)
+    if p.kind == "bool":
+        return gr.Checkbox(value=p.default, **common)
+    if p.kind in ("box", "refine"):  # a focus range box, refine strokes: typed or set on the photo
+        return gr.Textbox(value="", **common)
+    return gr.Slider(p.minimum, p.maximum, value=p.default, step=p.step, **common)
+
+
+# ----------------------------------------------------------------------------- depth editing
+
+_PRIVATE = {"api_visibility": "private"}
+_BRUSH = ["#{:02x}{:02x}{:02x}".format(*c) for c in (FOCUS_COLOR, BLUR_COLOR)]
+
+
+def depth_edit_panel(shown: dict) -> SimpleNamespace:
+    """The Depth + Blur tab's editing panel: what a click on the photo sets, the refine brush
+    (an image editor over the photo: green keeps sharp, magenta blurs; its own undo, and a
+    button that clears it), the depth histogram and the edited depth's download. The session
+    keeps a pending focus-range corner and the painted layers per photo (``gr.State``)."""
+    with gr.Accordion("Focus range, refine brush, depth histogram", open=True):
+        choices = [("focus point", "point"), ("focus range: two clicks, opposite corners", "range")]
+        mode = gr.Radio(choices, value="point", label="A click on the photo sets",
+                        elem_id="click-mode")  # fmt: skip
+        editor = gr.ImageEditor(
+            label="Refine: paint green to keep sharp, magenta to blur, then ✓ to apply",
+            type="numpy", image_mode="RGBA", sources=(), transforms=(), layers=False,
+            brush=gr.Brush(colors=_BRUSH, default_color=_BRUSH[0], color_mode="fixed",
+                           default_size=40), elem_id="refine-editor",
+        )  # fmt: skip
+        with gr.Row():
+            clear = gr.Button("Clear refine", size="sm", elem_id="clear-refine")
+            export = gr.DownloadButton("Depth used (16-bit PNG)", size="sm", elem_id="depth-png")
+        histogram = gr.Image(label="Depths (green: in focus, yellow: focal plane)",
+                             elem_id="depth-histogram", **shown)  # fmt: skip
+    return SimpleNamespace(mode=mode, editor=editor, clear=clear, export=export,
+                           histogram=histogram, pending=gr.State(None), store=gr.State({}))  # fmt: skip
+
+
+def range_click(pixels, pending, x: float, y: float) -> tuple:
+    """A click in focus-range mode: (photo marked with the corner or box, x, y (unchanged),
+    the focus range's text (unchanged until both corners are set), the pending corner)."""
+    pending, box = studio.click_box(pending, x, y)
+    text = studio.box_text(box) if box else gr.skip()
+    return studio.mark_box(pixels, pending, box), gr.skip(), gr.skip(), text, pending
+
+
+def _editor_for(photo, store):
+    return studio.editor_value(getattr(photo, "pixels", None), store, _key(photo))
+
+
+def _key(photo) -> str | None:
+    return studio.photo_key(photo.pixels) if photo is not None else None
+
+
+def _keep(photo, value, store):
+    return studio.remember(store, _key(photo), value)
+
+
+def _clear(photo, store):
+    store = studio.remember(store, _key(photo), None)
+    return _editor_for(photo, store), store
+
+
+def wire_depth_edit(edit: SimpleNamespace, *, state, loads, rerun) -> None:
+    """A new photo (after each event of ``loads``) shows in the editor with what was painted
+    on it earlier in the session; ✓ in the editor keeps its layers and re-renders
+    (``rerun(event)``), as does "Clear refine"."""
+    for event in loads:
+        event.then(_editor_for, [state, edit.store], edit.editor, **_PRIVATE)
+    rerun(edit.editor.apply(_keep, [state, edit.editor, edit.store], edit.store, **_PRIVATE).then)
+    rerun(edit.clear.click(_clear, [state, edit.store], [edit.editor, edit.store], **_PRIVATE).then)
+
+
+def depth_download(disparity) -> str | None:
+    """The depth a render used as a 16-bit PNG file (bright = near), for the download button."""
+    return studio.depth_png_file(disparity, Path(get_upload_folder()) / "bokeh-outputs")

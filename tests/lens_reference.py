@@ -4,6 +4,12 @@ Same lens model as :func:`bokeh.renderers.lens.render_lens`, written as plainly 
 every level is a full-resolution premultiplied layer, convolved directly with its aperture
 kernel (scipy.ndimage.correlate, symmetric boundary), with no tiling and no downsampling;
 then back-to-front "over" behind the focal plane and front-to-back "under" in front of it.
+
+Lens character (:mod:`bokeh.renderers.character`): each colour channel is blurred with its own
+spot (chromatic aberration scales the red and blue radii; the alpha channel goes with green).
+With a cat-eye the spot depends on where the point lies in the frame, so each level is
+*scattered* pixel by pixel: every source pixel (of the symmetrically padded layer) spreads its
+light with the spot of its own position, normalised to sum 1 (:func:`_scatter`).
 """
 
 from __future__ import annotations
@@ -11,7 +17,13 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage
 
-from bokeh.renderers.aperture import aperture_kernel
+from bokeh.renderers.character import (
+    PLAIN,
+    character_kernel,
+    frame_position,
+    half_width,
+    pupil,
+)
 from bokeh.renderers.coc import signed_coc
 from bokeh.renderers.lens import _fill, level_values
 
@@ -34,17 +46,50 @@ def _tent(coc, levels, k):
     return w
 
 
-def _blur(layer, radius, blades, rotation):
-    kernel = aperture_kernel(radius, blades=blades, rotation=rotation, softness=1.0).astype(
-        np.float64
-    )
-    return np.stack(
-        [
-            ndimage.correlate(layer[..., i], kernel[::-1, ::-1], mode="reflect")
-            for i in range(layer.shape[-1])
-        ],
-        axis=-1,
-    )
+def _scatter(layer, radius, *, front, frame, **lens):
+    """Every pixel of the (H, W, C) ``layer`` spread with the spot of its own frame position
+    (symmetric boundary: the padded pixels scatter too)."""
+    if radius < 0.5:
+        return layer
+    r = half_width(radius, lens["blades"])
+    padded = np.pad(layer, ((r, r), (r, r), (0, 0)), mode="symmetric")
+    h2, w2 = padded.shape[:2]
+    yy, xx = np.mgrid[-r : h2 - r, -r : w2 - r]
+    uy, ux = frame_position(yy, xx, frame)
+    offsets = [(dy, dx) for dy in range(-r, r + 1) for dx in range(-r, r + 1)]
+
+    def spot(dy, dx):
+        return pupil(dx, dy, radius=radius, front=front, ux=ux, uy=uy, **lens)
+
+    norm = sum(spot(dy, dx) for dy, dx in offsets)
+    weighted = padded / np.maximum(norm, 1e-12)[..., None]
+    out = np.zeros_like(padded)
+    for dy, dx in offsets:
+        part = weighted * spot(dy, dx)[..., None]
+        ys, yd = slice(max(0, -dy), h2 - max(0, dy)), slice(max(0, dy), h2 + min(0, dy))
+        xs, xd = slice(max(0, -dx), w2 - max(0, dx)), slice(max(0, dx), w2 + min(0, dx))
+        out[yd, xd] += part[ys, xs]
+    return out[r:-r, r:-r]
+
+
+def _blur(layer, level, *, blades, rotation, character, frame):
+    """Level ``level``'s (H, W, 4) premultiplied layer blurred: red, green, blue, alpha with
+    the spots of radius |level| x the channel's scale (alpha as green)."""
+    front = level > 0
+    sr, sg, sb = character.channel_scales(front=front)
+    lens = {"blades": blades, "rotation": rotation, "character": character}
+    out = np.empty_like(layer)
+    for channels, scale in (([0], sr), ([1, 3], sg), ([2], sb)):
+        radius = abs(level) * scale
+        if character.varies:
+            out[..., channels] = _scatter(
+                layer[..., channels], radius, front=front, frame=frame, **lens
+            )
+            continue
+        kernel = character_kernel(radius, front=front, **lens).astype(np.float64)
+        for c in channels:
+            out[..., c] = ndimage.correlate(layer[..., c], kernel[::-1, ::-1], mode="reflect")
+    return out
 
 
 def reference_render(
@@ -58,10 +103,12 @@ def reference_render(
     rotation=0.0,
     highlight_boost=0.0,
     gamma=2.2,
+    falloff=0.0,
+    character=PLAIN,
 ):
     image = image.astype(np.float64)
     coc = signed_coc(
-        disparity, focus_disparity=focus_disparity, strength=strength, band=band
+        disparity, focus_disparity=focus_disparity, strength=strength, band=band, falloff=falloff
     ).astype(np.float64)
     if np.abs(coc).max() < 0.5:
         return image
@@ -76,7 +123,13 @@ def reference_render(
     for k in range(len(levels)):
         w = _tent(coc, levels, k)
         rgba = np.concatenate([lin * w[..., None], w[..., None]], axis=-1)
-        layers.append(_blur(rgba, abs(levels[k]), blades, rotation) if w.any() else rgba * 0)
+        lens = {
+            "blades": blades,
+            "rotation": rotation,
+            "character": character,
+            "frame": image.shape[:2],
+        }
+        layers.append(_blur(rgba, levels[k], **lens) if w.any() else rgba * 0)
     behind = np.zeros(image.shape[:2] + (4,))
     for k in range(zero + 1):  # back to front, "over"
         behind = layers[k] + (1 - layers[k][..., 3:]) * behind

@@ -21,6 +21,39 @@ DEPTH_PARAMS = (
           choices=("none", "0"), help="0: pixels at 0 are unknown (Middlebury disparity) and "
           "are filled from the nearest known ones, not read as infinitely far"),
 )  # fmt: skip
+# What a photographer edits (bokeh.editing): the focus range, the falloff, refine strokes, and
+# how the depth used is shown.
+EDIT_PARAMS = (
+    Param("focus_range", "box", None, "Focus range (x0,y0,x1,y1 px)",
+          "a box on the photo whose depth stays sharp: sets the focal plane and the in-focus band "
+          "from the depth inside it (replaces the focus point and the band); empty = off"),
+    Param("falloff", "float", 0.0, "Falloff",
+          "softens the step from sharp to blurred: the blur fades in over this much disparity "
+          "past the in-focus band (0 = starts at once)", 0.0, 0.5, 0.01),
+    Param("refine", "refine", None, "Refine strokes",
+          'painted depth corrections: a JSON list of {"mode": "focus" or "blur", "size": brush '
+          'diameter px, "points": [[x, y], ...]}; focus pulls a region onto the focal plane, '
+          "blur pushes it away"),
+    Param("refine_strength", "float", 1.0, "Refine strength",
+          "how far the refine strokes move the depth (1 = all the way)", 0.0, 1.0, 0.05),
+    Param("depth_overlay", "float", 1.0, "Depth overlay opacity",
+          "Visualize depth: the depth map's colours over the photo (1 = depth only, 0 = photo "
+          "only), the in-focus range in green", 0.0, 1.0, 0.05),
+)  # fmt: skip
+# Lens character (bokeh.renderers.character): 0 = off; they combine.
+CHARACTER_PARAMS = (
+    Param("cat_eye", "float", 0.0, "Cat-eye",
+          "discs clipped by the lens barrel towards the frame edges (0 = off, 1 = strong)",
+          0.0, 1.0, 0.05),
+    Param("bubble", "float", 0.0, "Soap bubble",
+          "bright-rimmed discs behind the focal plane, soft ones in front (0 = off)", 0.0, 1.0,
+          0.05),
+    Param("ring", "float", 0.0, "Ring (mirror lens)",
+          "a hole in every disc, as a fraction of its radius (0 = off)", 0.0, 0.9, 0.05),
+    Param("chromatic_aberration", "float", 0.0, "Colour fringes",
+          "longitudinal chromatic aberration: warm fringes behind the focal plane, cool in "
+          "front (0 = off)", 0.0, 1.0, 0.05),
+)  # fmt: skip
 LENS_PARAMS = DEPTH_PARAMS + (
     Param("fnumber", "float", 1.8, "f-number", "smaller is blurrier (blur ~ 1/N)", 0.5, 32.0, 0.1),
     Param("band", "float", 0.03, "In-focus band", "disparity half-width kept sharp", 0.0, 0.5,
@@ -28,6 +61,7 @@ LENS_PARAMS = DEPTH_PARAMS + (
     Param("blades", "int", 0, "Aperture blades", "0 = round, else 3..16", 0, 16, 1,
           allowed=(0, *range(3, 17))),
     Param("rotation", "float", 0.0, "Aperture rotation (deg)", "", 0.0, 360.0, 1.0),
+) + CHARACTER_PARAMS + (
     Param("highlight_boost", "float", 1.0, "Highlight boost",
           "brightens small clipped highlights (lights, glints) into bright bokeh discs; 1 keeps "
           "the brightness of a 4 px light", 0.0, 10.0, 0.1),
@@ -36,7 +70,7 @@ LENS_PARAMS = DEPTH_PARAMS + (
           "0 = sharp everywhere", 0.0, 64.0, 0.1),
     Param("subject_distance", "float", 0.0, "Subject distance (m)",
           "sets the blur scale of relative depth; 0 = estimate", 0.0, 100.0, 0.1),
-)  # fmt: skip
+) + EDIT_PARAMS  # fmt: skip
 GAUSS_PARAMS = DEPTH_PARAMS + (
     Param("threshold", "float", 0.25, "Depth threshold",
           "normalised depth above which the image is blurred (paper: 0.2, 0.25, 0.3)", 0.0, 1.0,

@@ -16,6 +16,7 @@ import logging
 import threading
 import time
 from collections import OrderedDict
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -24,9 +25,11 @@ from bokeh import lazy
 from bokeh.checks import check_image
 from bokeh.depth import resolve_source
 from bokeh.depth.estimate import DepthEstimate, estimate_depth
+from bokeh.editing import edit_depth
 from bokeh.errors import BokehError, WeightsNotFoundError
 from bokeh.params import validate_settings
 from bokeh.pipelines.base import Result, check_focus
+from bokeh.renderers.character import Character
 from bokeh.renderers.gauss import render_threshold_gauss
 from bokeh.renderers.highlights import highlight_gain
 from bokeh.renderers.lens import render_lens
@@ -77,6 +80,11 @@ def _digest(value) -> str:
     return f"path:{value}"
 
 
+def _as_json(settings: dict[str, Any]) -> dict[str, Any]:
+    """Settings as JSON values (refine edits as their strokes, a painted mask in words)."""
+    return {k: v.as_json() if hasattr(v, "as_json") else v for k, v in settings.items()}
+
+
 def focus_disparity(disparity: np.ndarray, focus: tuple[float, float]) -> float:
     """Median disparity in a small window (1% of the short side, at least 2 px) around focus."""
     h, w = disparity.shape
@@ -100,10 +108,14 @@ def render_lens_settings(image, estimate, *, focus, settings, plane) -> tuple[np
     except ValueError as exc:
         raise BokehError(str(exc)) from None
     boost = settings["highlight_boost"]
+    character = Character(cat_eye=settings["cat_eye"], bubble=settings["bubble"],
+                          ring=settings["ring"],
+                          chromatic_aberration=settings["chromatic_aberration"])  # fmt: skip
     out = render_lens(
         image, estimate.disparity, focus_disparity=plane, strength=strength.value,
         band=settings["band"], blades=settings["blades"], rotation=settings["rotation"],
         highlight_gain=lambda img, coc: highlight_gain(img, coc, boost=boost),
+        falloff=settings["falloff"], character=character,
     )  # fmt: skip
     info = {"strength": strength.value, "blur_scale": strength.scale}
     if not strength.scale.startswith("default scale (nearest"):
@@ -175,10 +187,13 @@ class DepthBlurPipeline:
         start = time.perf_counter()
         image = check_image(image)
         h, w = image.shape[:2]
-        clicked = focus is not None
-        focus = check_focus(focus, w, h)
         spec = self.spec
         opts = validate_settings(spec.params, {**spec.defaults, **settings}, spec.name)
+        box = opts.get("focus_range")
+        if box is not None:  # the box's centre seeds depth estimates that use a focus point
+            focus = ((box[0] + box[2]) / 2, (box[1] + box[3]) / 2)
+        clicked = focus is not None
+        focus = check_focus(focus, w, h)
         invalid = (
             None if opts.get("depth_invalid", "none") == "none" else float(opts["depth_invalid"])
         )
@@ -188,12 +203,21 @@ class DepthBlurPipeline:
         depth_seconds = time.perf_counter() - start
         stored = not clicked and estimate.focus_disparity is not None
         plane = estimate.focus_disparity if stored else focus_disparity(estimate.disparity, focus)
-        out, extra = self.render(image, estimate, focus=focus, settings=opts, plane=plane)
+        edit = edit_depth(estimate.disparity, plane=plane, band=opts.get("band", 0.0),
+                          focus_box=box, refine=opts.get("refine"),
+                          refine_strength=opts.get("refine_strength", 1.0))  # fmt: skip
+        if edit.disparity is not estimate.disparity:
+            estimate = replace(estimate, disparity=edit.disparity)
+        plane, used = edit.plane, dict(opts)
+        if "band" in used:  # a focus range sets the band
+            used["band"] = edit.band
+        out, extra = self.render(image, estimate, focus=focus, settings=used, plane=plane)
         notes = [f"Depth: {estimate.description}."] if invalid is not None and (
             estimate.source == "file") else []  # fmt: skip
         info: dict[str, Any] = {
-            "method": spec.name, "focus": None if stored else focus, "settings": opts,
-            "focus_disparity": plane, "focus_stored": stored,
+            "method": spec.name, "focus": None if stored or box is not None else focus,
+            "settings": _as_json(opts), "focus_disparity": plane, "focus_stored": stored,
+            **({"band": edit.band} if "band" in opts else {}), **edit.info,
             "depth_source": estimate.source, "depth_description": estimate.description,
             **extra, "notes": notes + extra.get("notes", []), "depth_seconds": depth_seconds,
             "seconds": time.perf_counter() - start,

@@ -37,7 +37,12 @@ def strength_for_fnumber(fnumber: float, height: int) -> float:
 
 
 def signed_coc(
-    disparity: np.ndarray, *, focus_disparity: float, strength: float, band: float = 0.0
+    disparity: np.ndarray,
+    *,
+    focus_disparity: float,
+    strength: float,
+    band: float = 0.0,
+    falloff: float = 0.0,
 ) -> np.ndarray:
     """Signed circle-of-confusion radius in pixels.
 
@@ -47,6 +52,11 @@ def signed_coc(
         strength: K, radius in pixels for a unit disparity difference (>= 0).
         band: half-width of the in-focus band in disparity units (>= 0): everything within
             ``band`` of the focal plane stays sharp, and blur grows from the band's edges.
+        falloff: width in disparity units (>= 0) of a gentler transition beyond the band's
+            edges: over the first ``falloff`` past an edge the radius grows as
+            ``x (2 t - t^2)``, t = x / falloff (x: the distance past the edge), from 0 with a
+            zero slope, and joins the straight line ``x`` with its slope at ``x = falloff``.
+            0 (default): the straight line from the edge. Blur beyond the ramp is unchanged.
 
     Returns:
         (H, W) float32: positive in front of the focal plane (nearer), negative behind it,
@@ -56,8 +66,13 @@ def signed_coc(
         raise ValueError(f"focus_disparity must lie in [0, 1], got {focus_disparity}")
     if strength < 0 or band < 0:
         raise ValueError(f"strength and band must be >= 0, got {strength} and {band}")
+    if not (math.isfinite(falloff) and falloff >= 0):
+        raise ValueError(f"falloff must be a finite number >= 0, got {falloff}")
     delta = disparity.astype(np.float32, copy=False) - np.float32(focus_disparity)
     magnitude = np.maximum(np.abs(delta) - np.float32(band), 0.0)
+    if falloff > 0:  # x (2 t - t^2) on the ramp, x beyond it
+        t = np.minimum(magnitude * np.float32(1.0 / falloff), 1.0)
+        magnitude *= t * (2.0 - t)
     return (np.sign(delta) * magnitude * np.float32(strength)).astype(np.float32, copy=False)
 
 

@@ -31,20 +31,20 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from functools import lru_cache
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
 from bokeh.checks import check_image, check_map, check_unit_range
-from bokeh.renderers.aperture import aperture_kernel
+from bokeh.renderers.character import PLAIN, Character
 from bokeh.renderers.coc import signed_coc, strength_for_fnumber
 from bokeh.renderers.color import DEFAULT_GAMMA, to_display, to_linear
 from bokeh.renderers.composite import Accumulator
-from bokeh.renderers.levels import TILE, Levels
+from bokeh.renderers.kernels import LevelKernels
+from bokeh.renderers.levels import BLOCK, TILE, Levels
 from bokeh.renderers.levels import pad_to_tiles as _pad_to_tiles
-from bokeh.renderers.resample import area_downsample, lowres_kernel
+from bokeh.renderers.resample import area_downsample
 from bokeh.threads import Workers, single_threaded_torch
 
 __all__ = [
@@ -221,28 +221,10 @@ def _boost_highlights(lin, image, coc, boost):
     return lin
 
 
-def _kernels(levels: np.ndarray, blades: int, rotation: float):
-    """``kernel_for(k, s)``: the aperture kernel of level k, compensated for blurring at 1/s
-    resolution (:func:`bokeh.renderers.resample.lowres_kernel`)."""
-
-    def kernel_for(k: int, s: int) -> np.ndarray:
-        return _level_kernel(round(abs(float(levels[k])), 4), s, blades, round(rotation, 4))
-
-    return kernel_for
-
-
-@lru_cache(maxsize=512)
-def _level_kernel(radius: float, s: int, blades: int, rotation: float) -> np.ndarray:
-    kernel = _trimmed(aperture_kernel(radius, blades=blades, rotation=rotation, softness=1.0))
-    return kernel if s == 1 else lowres_kernel(kernel, s)
-
-
-def _trimmed(kernel: np.ndarray) -> np.ndarray:
-    """``kernel`` without its all-zero outer rings (a soft disc's outermost ring is always
-    empty): the same convolution, fewer taps."""
-    while kernel.shape[0] > 1 and not (kernel[[0, -1]].any() or kernel[:, [0, -1]].any()):
-        kernel = kernel[1:-1, 1:-1]
-    return kernel
+def _field_block(h: int, w: int) -> int:
+    """Full-resolution side of the blocks that share a cat-eye kernel in coarse levels: about
+    a 16th of the half-diagonal (the kernel changes little across it), 8..64 px."""
+    return int(min(64, max(8, math.hypot(h, w) / 32, BLOCK)))
 
 
 def _composite_levels(blur: Levels, groups, workers: Workers) -> None:
@@ -290,6 +272,8 @@ def render_lens(
     gamma: float = DEFAULT_GAMMA,
     min_lowres_radius: float = 4.0,
     highlight_gain: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None,
+    falloff: float = 0.0,
+    character: Character = PLAIN,
 ) -> np.ndarray:
     """Render a shallow depth of field from one photo and its disparity map.
 
@@ -308,6 +292,10 @@ def render_lens(
             resolution; larger is more exact and slower.
         highlight_gain: ``f(image, coc) -> (H, W) gain >= 1`` applied to linear light instead
             of ``highlight_boost``'s rule (e.g. :func:`bokeh.renderers.highlights.highlight_gain`).
+        falloff: a gentler transition beyond the band's edges, in disparity units (>= 0; see
+            :func:`bokeh.renderers.coc.signed_coc`).
+        character: the lens's character (:class:`bokeh.renderers.character.Character`):
+            cat-eye, soap bubble, ring, chromatic aberration; plain by default.
 
     Returns:
         (H, W, 3) float32 sRGB in [0, 1]. Pixels inside the in-focus band, away from blurred
@@ -318,11 +306,11 @@ def render_lens(
     disparity = check_map(disparity, image.shape[:2], "disparity")
     check_unit_range(disparity, "disparity")
     _check_options(strength, band, blades, highlight_boost, min_lowres_radius, rotation, gamma)
-    coc = np.clip(
-        signed_coc(disparity, focus_disparity=focus_disparity, strength=strength, band=band),
-        -MAX_RADIUS,
-        MAX_RADIUS,
-    )
+    if not isinstance(character, Character):
+        raise TypeError(f"character must be a Character, got {type(character).__name__}")
+    coc = signed_coc(disparity, focus_disparity=focus_disparity, strength=strength, band=band,
+                     falloff=falloff)  # fmt: skip
+    coc = np.clip(coc, -MAX_RADIUS, MAX_RADIUS)
     max_r = float(np.abs(coc).max())
     if max_r < 0.5:
         return image.copy()
@@ -330,24 +318,18 @@ def render_lens(
     if highlight_gain is None:
         lin = _boost_highlights(to_linear(image, gamma=gamma), image, coc, highlight_boost)
     else:
-        lin = (
-            to_linear(image, gamma=gamma)
-            * check_map(highlight_gain(image, coc), (h, w), "highlight_gain")[..., None]
-        )
+        gain = check_map(highlight_gain(image, coc), (h, w), "highlight_gain")
+        lin = to_linear(image, gamma=gamma) * gain[..., None]
     lin, coc = _pad_to_tiles(lin), _pad_to_tiles(coc)
     levels = level_values(max_r)
     zero = int(np.argmin(np.abs(levels)))
     behind = Accumulator(coc.shape, "over")  # back to front: farthest (coarsest) first
     front = Accumulator(coc.shape, "under")  # front to back: nearest (coarsest) first
+    kernels = LevelKernels(levels, blades=blades, rotation=rotation, character=character,
+                           frame=(h, w))  # fmt: skip
     with single_threaded_torch() as threads, Workers(threads) as workers:
-        blur = Levels(
-            lin,
-            coc,
-            levels,
-            kernel_for=_kernels(levels, blades, rotation),
-            min_lowres_radius=min_lowres_radius,
-            workers=workers,
-        )
+        blur = Levels(lin, coc, levels, kernel_for=kernels, min_lowres_radius=min_lowres_radius,
+                      workers=workers, spread=kernels.spread, field_block=_field_block(h, w))  # fmt: skip
         groups = [(range(0, zero + 1), behind), (range(len(levels) - 1, zero, -1), front)]
         _composite_levels(blur, groups, workers)
         blur.release()
@@ -407,7 +389,7 @@ def render_scene(
                 lin,
                 coc,
                 levels,
-                kernel_for=_kernels(levels, blades, rotation),
+                kernel_for=LevelKernels(levels, blades=blades, rotation=rotation, frame=(h, w)),
                 min_lowres_radius=min_lowres_radius,
                 coverage=alpha,
                 workers=workers,

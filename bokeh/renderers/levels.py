@@ -20,7 +20,10 @@ most of a render's work, and this module does it, only where each level lives (t
 Blurs are direct convolutions, as a depthwise ``torch.conv2d`` in which the blocks (or bands of
 a crop) times the four channels are the channels: every channel may have its own kernel, so a
 kernel per level, per block or per colour channel fits the same call. Kernels wider than
-``_DIRECT_MAX`` taps (only with a large ``min_lowres_radius``) use FFT convolution.
+``_DIRECT_MAX`` taps (only with a large ``min_lowres_radius``) use FFT convolution. A level's
+kernel is one (K, K) array, a (4, K, K) array (one per channel) or a
+:class:`~bokeh.renderers.kernels.KernelField` (one per block: fine blocks, and blocks of
+about ``field_block`` full-resolution pixels in coarse crops; see :func:`blur_field`).
 """
 
 from __future__ import annotations
@@ -37,6 +40,7 @@ from numpy.lib.stride_tricks import sliding_window_view
 from scipy.signal import fftconvolve
 
 from bokeh.renderers.composite import Accumulator, combine
+from bokeh.renderers.kernels import KernelField, kernel_width
 from bokeh.renderers.resample import area_downsample
 from bokeh.renderers.scratch import POOL
 from bokeh.threads import Workers
@@ -140,11 +144,13 @@ def _depthwise(blocks: np.ndarray, kernels: np.ndarray) -> np.ndarray:
 
 
 def _blur_fft(stack: np.ndarray, kernel: np.ndarray) -> np.ndarray:
-    """Convolve each channel of a (C, h, w) stack with ``kernel``, symmetric boundary (FFT)."""
-    r = kernel.shape[0] // 2
+    """Convolve each channel of a (C, h, w) stack with ``kernel`` ((k, k), or (C, k, k): one
+    per channel), symmetric boundary (FFT)."""
+    r = kernel.shape[-1] // 2
     padded = np.pad(stack, ((0, 0), (r, r), (r, r)), mode="symmetric")
     with scipy.fft.set_workers(1):
-        out = fftconvolve(padded, kernel[None], mode="valid", axes=(1, 2))
+        out = fftconvolve(padded, kernel if kernel.ndim == 3 else kernel[None], mode="valid",
+                          axes=(1, 2))  # fmt: skip
     return np.maximum(out, 0.0, out=out).astype(np.float32, copy=False)
 
 
@@ -156,10 +162,12 @@ def _conv_valid(stack: np.ndarray, kernel: np.ndarray, pad: int = 0) -> np.ndarr
     the bands are channels of one depthwise convolution (a few large channels run far slower
     than many small ones).
     """
-    k = kernel.shape[0]
+    k = kernel.shape[-1]
     r = k // 2
     if k == 1:
-        return stack if kernel[0, 0] == 1 else stack * kernel[0, 0]
+        if (kernel == 1).all():
+            return stack
+        return stack * (kernel.reshape(-1, 1, 1) if kernel.ndim == 3 else kernel[0, 0])
     if pad > min(stack.shape[1:]):  # reflected more than once: leave it to numpy
         stack, pad = np.pad(stack, ((0, 0), (pad, pad), (pad, pad)), mode="symmetric"), 0
     c, hs, ws = stack.shape
@@ -178,21 +186,68 @@ def _conv_valid(stack: np.ndarray, kernel: np.ndarray, pad: int = 0) -> np.ndarr
     if pad:  # mirrored columns
         bands[..., :pad] = bands[..., 2 * pad - 1 : pad - 1 : -1]
         bands[..., pad + ws :] = bands[..., pad + ws - 1 : ws - 1 : -1]
+    if kernel.ndim == 3:  # one kernel per channel: the channel's bands share it
+        kernel = np.repeat(kernel, nb, axis=0)
     out = _depthwise(bands.reshape(c * nb, hb + 2 * r, wp), kernel)
     return out.reshape(c, nb * hb, wp - 2 * r)[:, :h]
 
 
 def blur_same(stack: np.ndarray, kernel: np.ndarray) -> np.ndarray:
-    """Convolve each channel of a (C, h, w) float32 stack with ``kernel`` (k x k, k odd),
-    symmetric boundary (as ``scipy.ndimage.convolve(mode="reflect")``): (C, h, w) float32.
+    """Convolve each channel of a (C, h, w) float32 stack with ``kernel`` (k x k, k odd, or
+    (C, k, k): one per channel), symmetric boundary (as
+    ``scipy.ndimage.convolve(mode="reflect")``): (C, h, w) float32.
 
     Direct convolution in horizontal bands (the bands are channels of one depthwise conv);
     kernels wider than ``_DIRECT_MAX`` taps use FFT convolution.
     """
-    k = kernel.shape[0]
+    k = kernel.shape[-1]
     if k > _DIRECT_MAX:
         return _blur_fft(stack, kernel)
     return _conv_valid(stack, kernel, pad=k // 2)
+
+
+def blur_field(stack: np.ndarray, field: KernelField, *, origin: tuple[int, int], s: int,
+               block: int) -> np.ndarray:  # fmt: skip
+    """Convolve a (4, h, w) float32 stack at factor s (its pixel (0, 0) at full-resolution
+    ``origin``) block by block with the field's kernels of each block (``block`` x ``block``
+    pixels, dividing h and w), symmetric boundary: (4, h, w) float32. At reduced resolution,
+    colour above 1 is blurred apart with each kernel's non-negative part, as in
+    :func:`blur_lowres`."""
+    where = {"origin": origin, "s": s, "block": block}
+    excess = np.maximum(stack[:3] - 1.0, 0.0) if s > 1 else None
+    if excess is None or not excess.any():
+        return _blur_blocks(stack, field, **where)
+    out = _blur_blocks(np.concatenate([stack[:3] - excess, stack[3:]]), field, **where)
+    extra = np.concatenate([excess, np.zeros_like(stack[3:])])
+    out[:3] += _blur_blocks(extra, field, positive=True, **where)[:3]
+    return out
+
+
+def _blur_blocks(stack, field, *, origin, s, block, positive=False) -> np.ndarray:
+    """:func:`blur_field`'s convolution; ``positive``: with each kernel's non-negative part,
+    scaled to the kernel's sum."""
+    c, h, w = stack.shape
+    k = field.width(s)
+    r = k // 2
+    padded = np.pad(stack, ((0, 0), (r, r), (r, r)), mode="symmetric")
+    windows = sliding_window_view(padded, (block + 2 * r, block + 2 * r), axis=(1, 2))
+    windows = windows[:, ::block, ::block]  # (4, h / block, w / block, b, b)
+    by, bx = (a.ravel() for a in np.mgrid[0 : h // block, 0 : w // block])
+    centres = (np.stack([by, bx], axis=1) + 0.5) * (block * s) - 0.5 + np.asarray(origin)
+    out = np.empty_like(stack)
+    per = max(1, (1 << 21) // (c * k * k))  # blocks per call: bounded kernel memory
+    for i in range(0, len(by), per):
+        y, x = by[i : i + per], bx[i : i + per]
+        win = np.ascontiguousarray(windows[:, y, x].transpose(1, 0, 2, 3))
+        kernels = field.at(centres[i : i + per], s).reshape(-1, k, k)
+        if positive:
+            total = kernels.sum(axis=(1, 2), keepdims=True)
+            kernels = np.maximum(kernels, 0.0)
+            kernels *= total / np.maximum(kernels.sum(axis=(1, 2), keepdims=True), 1e-12)
+        part = _depthwise(win.reshape(-1, block + 2 * r, block + 2 * r), kernels)
+        part = part.reshape(len(y), c, block, block)
+        _blocks(out, block)[y, x] = part
+    return out
 
 
 def blur_lowres(stack: np.ndarray, kernel: np.ndarray) -> np.ndarray:
@@ -230,6 +285,9 @@ class Levels:
             downsampling factor s, normalised, in low-resolution pixels.
         min_lowres_radius: smallest kernel radius kept when blurring at reduced resolution.
         coverage: optional (H, W) float32 in [0, 1] multiplying every level's weight.
+        spread: the largest kernel radius over the level's radius (chromatic aberration).
+        field_block: full-resolution size of the blocks of coarse crops that share a kernel
+            when kernels depend on the position (:class:`KernelField`).
     """
 
     def __init__(
@@ -242,16 +300,20 @@ class Levels:
         min_lowres_radius: float,
         coverage: np.ndarray | None = None,
         workers: Workers | None = None,
+        spread: float = 1.0,
+        field_block: int = BLOCK,
     ):
         h, w = coc.shape
         if h % TILE or w % TILE:
             raise ValueError(f"lin and coc must be whole tiles of {TILE} px; got {h}x{w}")
         self.levels, self.kernel_for = levels, kernel_for
         self.min_lowres_radius = min_lowres_radius
+        self.spread, self.field_block = spread, field_block
         self.shape = (h, w)
         self.cmin, self.cmax = _cell_range(coc)
         self.fine = {k for k in range(len(levels)) if self._is_fine(k)}
-        self.halo = p = max((self.kernel_for(k, 1).shape[0] // 2 for k in self.fine), default=0)
+        self.halo = p = max((kernel_width(self.kernel_for(k, 1)) // 2 for k in self.fine),
+                            default=0)  # fmt: skip
         # Channels last: r, g, b, coc (, coverage), with a symmetric halo of p pixels.
         c = 4 if coverage is None else 5
         src = POOL.empty((h + 2 * p, w + 2 * p, c))
@@ -280,7 +342,7 @@ class Levels:
     def _is_fine(self, k: int) -> bool:
         if scale_for(abs(float(self.levels[k])), self.min_lowres_radius) != 1:
             return False
-        width = self.kernel_for(k, 1).shape[0]
+        width = kernel_width(self.kernel_for(k, 1))
         return width <= _DIRECT_MAX and width // 2 <= _MAX_HALO
 
     def _cells(self, k: int) -> np.ndarray:
@@ -315,7 +377,7 @@ class Levels:
         kernel = self.kernel_for(k, s)
         tiles = _any_blocks(cells, TILE // CELL)
         rows, cols = np.nonzero(tiles.any(axis=1))[0], np.nonzero(tiles.any(axis=0))[0]
-        margin = int(math.ceil((radius + 2) / TILE))
+        margin = int(math.ceil((radius * self.spread + 2) / TILE))
         th, tw = tiles.shape
         ty0, ty1 = max(rows[0] - margin, 0), min(rows[-1] + 1 + margin, th)
         tx0, tx1 = max(cols[0] - margin, 0), min(cols[-1] + 1 + margin, tw)
@@ -337,6 +399,10 @@ class Levels:
                 a, b = ty[i : i + _CHUNK_TILES], tx[i : i + _CHUNK_TILES]
                 layer = self._layer(tiled[a, b].transpose(0, 2, 3, 1), k)
                 _blocks(stack, t)[a - ty0, b - tx0] = area_downsample(layer, s)
+        if isinstance(kernel, KernelField):
+            block = int(min(t, 2 ** max(0, round(math.log2(max(self.field_block / s, 1))))))
+            blurred = blur_field(stack, kernel, origin=(box[0], box[2]), s=s, block=block)
+            return "crop", s, box, blurred
         return "crop", s, box, blur_lowres(stack, kernel)
 
     def iter_blurred(self, order: Iterable[int], workers: Workers) -> Iterator[Item | None]:
@@ -363,7 +429,7 @@ class Levels:
                 cells = self._cells(k)
                 if cells.any():
                     kernel = self.kernel_for(k, 1)
-                    reach = _grow(cells, -(-(kernel.shape[0] // 2) // CELL))
+                    reach = _grow(cells, -(-(kernel_width(kernel) // 2) // CELL))
                     plans.append((k, kernel, _any_blocks(reach, BLOCK // CELL).ravel(), acc))
         if not plans:
             return
@@ -394,11 +460,12 @@ class Levels:
             sel = np.flatnonzero(reach[ids])
             if not len(sel):
                 continue
-            r = kernel.shape[0] // 2
+            r = kernel_width(kernel) // 2
             layer = self._layer(src[:, p - r : p + BLOCK + r, p - r : p + BLOCK + r][sel], k)
             if r:
                 size = BLOCK + 2 * r
-                layer = _depthwise(layer.reshape(-1, size, size), kernel)
+                kernels = _block_kernels(kernel, by[sel], bx[sel])
+                layer = _depthwise(layer.reshape(-1, size, size), kernels)
                 layer = layer.reshape(len(sel), 4, BLOCK, BLOCK)
             _, where, rgba, sums = blocks[acc]
             at = where[sel]
@@ -411,6 +478,18 @@ class Levels:
             _blocks(acc.rgba)[by[mine], bx[mine]] = rgba
             if sums is not None:
                 _blocks(acc.sum_alpha[None])[by[mine], bx[mine]] = sums
+
+
+def _block_kernels(kernel, by: np.ndarray, bx: np.ndarray) -> np.ndarray:
+    """The kernels of fine blocks (rows ``by``, columns ``bx``) for the channels of their
+    layers, ordered block by block: (k, k) when all share one, else (4 N, k, k)."""
+    if isinstance(kernel, KernelField):
+        centres = np.stack([by, bx], axis=1) * BLOCK + (BLOCK - 1) / 2
+        width = kernel.width(1)
+        return kernel.at(centres, 1).reshape(-1, width, width)
+    if kernel.ndim == 3:
+        return np.tile(kernel, (len(by), 1, 1))
+    return kernel
 
 
 def _blocks(frame: np.ndarray, size: int = BLOCK) -> np.ndarray:

@@ -16,7 +16,14 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-__all__ = ["area_downsample", "lowres_kernel", "resampling_response", "upsample2"]
+__all__ = [
+    "area_downsample",
+    "lowres_kernel",
+    "lowres_kernels",
+    "lowres_width",
+    "resampling_response",
+    "upsample2",
+]
 
 _PAD = 2  # low-resolution taps added on each side for the compensation's ringing
 
@@ -84,3 +91,23 @@ def lowres_kernel(kernel: np.ndarray, s: int) -> np.ndarray:
     h = np.maximum(resampling_response(f, s), 0.1)
     low = np.fft.fftshift(np.real(np.fft.ifft2(spectrum / np.outer(h, h))))
     return (low / low.sum()).astype(np.float32)
+
+
+def lowres_width(width: int, s: int) -> int:
+    """The side of :func:`lowres_kernel`'s result for a ``width`` x ``width`` kernel."""
+    return 2 * (-(-(width // 2) // s) + _PAD) + 1
+
+
+def lowres_kernels(kernels: np.ndarray, s: int) -> np.ndarray:
+    """:func:`lowres_kernel` of each kernel of a (..., 2R+1, 2R+1) stack, without the
+    normalisation: each result keeps its kernel's sum. Returns (..., 2Q+1, 2Q+1) float64."""
+    if s < 2 or s & (s - 1):
+        raise ValueError(f"s must be a power of two >= 2, got {s}")
+    k = np.asarray(kernels, dtype=np.float64)
+    r = k.shape[-1] // 2
+    q = -(-r // s) + _PAD
+    f = np.fft.fftfreq(2 * q + 1) / s
+    e = np.exp(-2j * np.pi * np.outer(f, np.arange(-r, r + 1)))
+    spectrum = e @ k @ e.T
+    h = np.maximum(resampling_response(f, s), 0.1)
+    return np.fft.fftshift(np.real(np.fft.ifft2(spectrum / np.outer(h, h))), axes=(-2, -1))
