@@ -94,7 +94,11 @@ def _is_uint8(x: Any) -> bool:
 
 def _uint8_batch(x: Any) -> torch.Tensor:
     """(B, C, H, W) uint8 view of a uint8 tensor or array (layouts as :func:`_batch`)."""
-    t = x if isinstance(x, torch.Tensor) else torch.from_numpy(np.ascontiguousarray(x))
+    if isinstance(x, torch.Tensor):
+        t = x
+    else:  # read-only arrays are copied (torch warns on them; nothing is written here)
+        a = np.ascontiguousarray(x)
+        t = torch.from_numpy(a if a.flags.writeable else a.copy())
     if t.ndim == 3:
         t = t[None]
     if t.ndim != 4:

@@ -73,3 +73,16 @@ def test_uint8_histogram_path_equals_the_definition(rng, layout):
     fast = psnr_exposure_matched(pred, target, data_range=255)
     np.testing.assert_allclose(fast.numpy(), definition.numpy(), rtol=0, atol=1e-9)
     assert float(psnr_exposure_matched(target, target, data_range=255)[0]) == float("inf")
+
+
+def test_read_only_arrays_are_scored_without_a_warning(rng):
+    import warnings
+
+    a = _scene(rng)
+    b = np.clip(a.astype(int) + 3, 0, 255).astype(np.uint8)
+    a.flags.writeable = False
+    b.flags.writeable = False
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        value = float(psnr_exposure_matched(b, a, data_range=255)[0])
+    assert 30 < value < float("inf")
