@@ -211,21 +211,19 @@ def blur_field(stack: np.ndarray, field: KernelField, *, origin: tuple[int, int]
     """Convolve a (4, h, w) float32 stack at factor s (its pixel (0, 0) at full-resolution
     ``origin``) block by block with the field's kernels of each block (``block`` x ``block``
     pixels, dividing h and w), symmetric boundary: (4, h, w) float32. At reduced resolution,
-    colour above 1 is blurred apart with each kernel's non-negative part, as in
-    :func:`blur_lowres`."""
+    colour above 1 is blurred apart and its blur clipped at 0, as in :func:`blur_lowres`."""
     where = {"origin": origin, "s": s, "block": block}
     excess = np.maximum(stack[:3] - 1.0, 0.0) if s > 1 else None
     if excess is None or not excess.any():
         return _blur_blocks(stack, field, **where)
     out = _blur_blocks(np.concatenate([stack[:3] - excess, stack[3:]]), field, **where)
     extra = np.concatenate([excess, np.zeros_like(stack[3:])])
-    out[:3] += _blur_blocks(extra, field, positive=True, **where)[:3]
+    out[:3] += np.maximum(_blur_blocks(extra, field, **where)[:3], 0.0)
     return out
 
 
-def _blur_blocks(stack, field, *, origin, s, block, positive=False) -> np.ndarray:
-    """:func:`blur_field`'s convolution; ``positive``: with each kernel's non-negative part,
-    scaled to the kernel's sum."""
+def _blur_blocks(stack, field, *, origin, s, block) -> np.ndarray:
+    """:func:`blur_field`'s convolution."""
     c, h, w = stack.shape
     k = field.width(s)
     r = k // 2
@@ -240,10 +238,6 @@ def _blur_blocks(stack, field, *, origin, s, block, positive=False) -> np.ndarra
         y, x = by[i : i + per], bx[i : i + per]
         win = np.ascontiguousarray(windows[:, y, x].transpose(1, 0, 2, 3))
         kernels = field.at(centres[i : i + per], s).reshape(-1, k, k)
-        if positive:
-            total = kernels.sum(axis=(1, 2), keepdims=True)
-            kernels = np.maximum(kernels, 0.0)
-            kernels *= total / np.maximum(kernels.sum(axis=(1, 2), keepdims=True), 1e-12)
         part = _depthwise(win.reshape(-1, block + 2 * r, block + 2 * r), kernels)
         part = part.reshape(len(y), c, block, block)
         _blocks(out, block)[y, x] = part
@@ -252,10 +246,11 @@ def _blur_blocks(stack, field, *, origin, s, block, positive=False) -> np.ndarra
 
 def blur_lowres(stack: np.ndarray, kernel: np.ndarray) -> np.ndarray:
     """:func:`blur_same` with a compensated low-resolution kernel
-    (:func:`bokeh.renderers.resample.lowres_kernel`), whose negative lobes would ring around
-    light brighter than white (boosted highlights, premultiplied colour above 1) and, clipped
-    at 0, draw dark rings around every bokeh disc. Colour above 1 is blurred apart with the
-    kernel's non-negative part (renormalised); the rest as :func:`blur_same`.
+    (:func:`bokeh.renderers.resample.lowres_kernel`), without its dark rings around light
+    brighter than white. The kernel's negative lobes undershoot next to boosted highlights
+    (premultiplied colour far above 1), and the undershoot, clipped at 0, drew black rings
+    around every bokeh disc. Colour above 1 is blurred apart and its blur clipped at 0 (the
+    exact blur of non-negative light is non-negative), on top of the rest's blur.
 
     Args:
         stack: (4, h, w) float32, premultiplied r, g, b and weight (weight in [0, 1]).
@@ -268,9 +263,7 @@ def blur_lowres(stack: np.ndarray, kernel: np.ndarray) -> np.ndarray:
     if not excess.any():
         return blur_same(stack, kernel)
     out = blur_same(np.concatenate([stack[:3] - excess, stack[3:]]), kernel)
-    positive = np.maximum(kernel[:3] if kernel.ndim == 3 else kernel, 0.0)
-    positive /= positive.sum(axis=(-2, -1), keepdims=True)
-    out[:3] += blur_same(excess, positive.astype(np.float32))
+    out[:3] += np.maximum(blur_same(excess, kernel[:3] if kernel.ndim == 3 else kernel), 0.0)
     return out
 
 
