@@ -76,3 +76,18 @@ def _session_temp_dir():
     else:
         os.environ["TMPDIR"] = _SYSTEM_TMPDIR
     tempfile.tempdir = None
+
+
+@pytest.fixture(scope="module")
+def client():
+    """A gradio_client Client on the app launched in-process (one per test module)."""
+    from gradio_client import Client
+
+    import app
+
+    demo = app.build_demo()
+    _, url, _ = demo.launch(prevent_thread_lock=True, **app.launch_kwargs())
+    c = Client(url, verbose=False)
+    yield c
+    c.close()
+    demo.close()

@@ -20,20 +20,6 @@ BOX = [250, 180, 420, 330]  # the engine
 STROKE = {"mode": "focus", "size": 60, "points": [[560, 45], [640, 70]]}  # boxes on the shelf
 
 
-@pytest.fixture(scope="module")
-def client():
-    from gradio_client import Client
-
-    import app
-
-    demo = app.build_demo()
-    _, url, _ = demo.launch(prevent_thread_lock=True, **app.launch_kwargs())
-    c = Client(url, verbose=False)
-    yield c
-    c.close()
-    demo.close()
-
-
 def _api(client, settings):
     from gradio_client import handle_file
 

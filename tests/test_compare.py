@@ -169,20 +169,6 @@ class TestCompareService:
         assert seen == {"depth-gauss": (10, 10), "pix2pix": None}
 
 
-@pytest.fixture(scope="module")
-def client():
-    from gradio_client import Client
-
-    import app
-
-    demo = app.build_demo()
-    _, url, _ = demo.launch(prevent_thread_lock=True, **app.launch_kwargs())
-    c = Client(url, verbose=False)
-    yield c
-    c.close()
-    demo.close()
-
-
 @pytest.mark.app
 def test_compare_endpoint(client):
     from gradio_client import handle_file
