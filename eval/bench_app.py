@@ -117,11 +117,12 @@ def _free_port() -> int:
 
 
 @contextlib.contextmanager
-def serve(
+def serve_process(
     workdir: str | os.PathLike, *, env: dict[str, str] | None = None, timeout: float = 180.0
-) -> Iterator[str]:
-    """Run ``python app.py`` on a free loopback port until the block ends; yield its URL.
-    Its output goes to ``workdir/server.log``; results and data go under ``workdir``."""
+) -> Iterator[tuple[str, subprocess.Popen]]:
+    """Run ``python app.py`` on a free loopback port until the block ends; yield (URL, process).
+    Its output goes to ``workdir/server.log``; results and data go under ``workdir``; ``env``
+    adds to or overrides the child's environment. Stopped with SIGTERM (then SIGKILL)."""
     workdir = Path(workdir)
     port = _free_port()
     child_env = {
@@ -152,15 +153,13 @@ def serve(
                     f"app.py exited ({proc.returncode}): "
                     f"{log_path.read_text(errors='replace')[-2000:]}"
                 )
-            try:
+            with contextlib.suppress(httpx.HTTPError):
                 if httpx.get(url, timeout=2.0).status_code == 200:
                     break
-            except httpx.HTTPError:
-                pass
             if time.monotonic() > deadline:
                 raise RuntimeError(f"app.py did not answer within {timeout:.0f} s")
             time.sleep(0.25)
-        yield url
+        yield url, proc
     finally:
         proc.terminate()
         try:
@@ -168,6 +167,15 @@ def serve(
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait(timeout=30)
+
+
+@contextlib.contextmanager
+def serve(
+    workdir: str | os.PathLike, *, env: dict[str, str] | None = None, timeout: float = 180.0
+) -> Iterator[str]:
+    """:func:`serve_process`, yielding only the URL."""
+    with serve_process(workdir, env=env, timeout=timeout) as (url, _):
+        yield url
 
 
 def _check_output(result, size: tuple[int, int]) -> None:

@@ -30,6 +30,7 @@ from huggingface_hub import CommitOperationAdd, HfApi
 from huggingface_hub.errors import RepositoryNotFoundError
 
 from bokeh.errors import BokehError
+from eval.review import CSV_COLUMNS
 
 COMMIT_MAX_FILES = 100  # files per Hub commit (the Hub's advice for HTTP commits)
 REPO_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*")
@@ -42,16 +43,7 @@ RUN_PATH = re.compile(
     rf"|outputs/{_NAME}/{_NAME}\.png)"
 )
 RUN_ID = re.compile(_NAME)
-_REVIEW_FIELDS = (
-    "run_id",
-    "method",
-    "image_id",
-    "reviewer",
-    "note",
-    "tags",
-    "created_at",
-    "updated_at",
-)
+_REVIEW_FIELDS = CSV_COLUMNS[1:]  # a review without its local row id
 
 
 def safe_rel(rel: str) -> bool:

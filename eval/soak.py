@@ -37,7 +37,7 @@ from gradio_client import Client
 from PIL import Image
 from skimage import data, transform
 
-from eval.bench_app import _free_port, predict_args, write_inputs
+from eval.bench_app import predict_args, serve_process, write_inputs
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -58,50 +58,12 @@ def folder_bytes(folder: Path) -> int:
 def serve(
     workdir: Path, env: dict[str, str] | None = None, timeout: float = 180.0
 ) -> Iterator[tuple[str, subprocess.Popen]]:
-    """``python app.py`` on a free loopback port, its data, results and gradio upload folder
-    under ``workdir``; yields (URL, process) and stops it (SIGTERM) at the end."""
-
-    port = _free_port()
-    child_env = {
-        **os.environ,
-        "GRADIO_SERVER_NAME": "127.0.0.1",
-        "GRADIO_SERVER_PORT": str(port),
-        "HF_HUB_OFFLINE": "1",
-        "GRADIO_ANALYTICS_ENABLED": "False",
-        "BOKEH_DEPTH_ANYTHING_REPO": "none",
-        "GRADIO_TEMP_DIR": str(workdir / "gradio"),
-        "BOKEH_DATA_DIR": str(workdir / "data"),
-        "BOKEH_RESULTS_DIR": str(workdir / "results"),
-        **(env or {}),
-    }
-    url = f"http://127.0.0.1:{port}/"
-    with open(workdir / "server.log", "wb") as log:
-        proc = subprocess.Popen(
-            [sys.executable, str(ROOT / "app.py")],
-            cwd=ROOT,
-            env=child_env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-    try:
-        deadline = time.monotonic() + timeout
-        while True:
-            if proc.poll() is not None:
-                raise RuntimeError(f"app.py exited ({proc.returncode})")
-            with contextlib.suppress(httpx.HTTPError):
-                if httpx.get(url, timeout=2.0).status_code == 200:
-                    break
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"app.py did not answer within {timeout:.0f} s")
-            time.sleep(0.25)
-        yield url, proc
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=30)
+    """``python app.py`` on a free loopback port (:func:`eval.bench_app.serve_process`), its
+    data, results and gradio upload folder under ``workdir``, no Depth Anything download;
+    yields (URL, process) and stops it (SIGTERM) at the end."""
+    own = {"BOKEH_DEPTH_ANYTHING_REPO": "none", "GRADIO_TEMP_DIR": str(workdir / "gradio")}
+    with serve_process(workdir, env={**own, **(env or {})}, timeout=timeout) as served:
+        yield served
 
 
 def _round(url: str, inputs: dict[str, Any], clients: int, requests: int) -> list[str]:
