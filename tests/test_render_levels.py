@@ -15,7 +15,6 @@ from scipy import ndimage
 from bokeh.renderers import lens
 from bokeh.renderers.aperture import aperture_kernel
 from bokeh.renderers.composite import Accumulator, _upsample2, combine
-from bokeh.renderers.levels import tent_weight
 from bokeh.renderers.resample import area_downsample, lowres_kernel, resampling_response, upsample2
 from bokeh.threads import Workers, single_threaded_torch, thread_budget
 
@@ -98,14 +97,6 @@ class TestLevels:
             [ndimage.convolve(c.astype(np.float64), kernel, mode="reflect") for c in x]
         )
         np.testing.assert_allclose(blur_same(x, kernel), expected, atol=2e-6)
-
-    def test_tent_weights_are_a_partition_of_unity(self):
-        levels = lens.level_values(30.0)
-        coc = np.linspace(-40, 40, 2001, dtype=np.float32)
-        weights = np.stack([tent_weight(coc, levels, k) for k in range(len(levels))])
-        assert weights.min() >= 0 and weights.max() <= 1
-        np.testing.assert_allclose(weights.sum(axis=0), 1.0, atol=1e-6)
-        assert ((weights > 0).sum(axis=0) <= 2).all()  # each pixel in at most two levels
 
     def test_combine_modes(self):
         rng = np.random.default_rng(3)

@@ -11,9 +11,12 @@ import numpy as np
 DEFAULT_GAMMA = 2.2
 
 
-def to_linear(image: np.ndarray, *, gamma: float = DEFAULT_GAMMA) -> np.ndarray:
-    """Display values in [0, 1] (any shape) -> linear light in [0, 1], float32."""
-    out = np.clip(image, 0.0, 1.0, dtype=np.float32)
+def to_linear(
+    image: np.ndarray, *, gamma: float = DEFAULT_GAMMA, out: np.ndarray | None = None
+) -> np.ndarray:
+    """Display values in [0, 1] (any shape) -> linear light in [0, 1], float32 (written into
+    ``out``, float32 of the same shape, when given)."""
+    out = np.clip(image, 0.0, 1.0, dtype=np.float32, out=out)
     return np.power(out, np.float32(gamma), out=out)
 
 

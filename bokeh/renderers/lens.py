@@ -37,6 +37,7 @@ import torch
 import torch.nn.functional as F
 
 from bokeh.checks import check_image, check_map, check_unit_range
+from bokeh.renderers import native
 from bokeh.renderers.character import PLAIN, Character
 from bokeh.renderers.coc import signed_coc, strength_for_fnumber
 from bokeh.renderers.color import DEFAULT_GAMMA, to_display, to_linear
@@ -139,19 +140,25 @@ def _extrapolated(rgba: np.ndarray) -> tuple[np.ndarray, int] | None:
 
 def _fill_rows(rgba: np.ndarray, extra, y0: int, y1: int) -> np.ndarray:
     """Rows y0..y1 of :func:`_fill` (``extra`` from :func:`_extrapolated`): (3, y1-y0, W)."""
+    out = rgba[:3, y0:y1] / np.maximum(rgba[3:4, y0:y1], np.float32(_FILL_TAU))
+    x0, term = _fill_term(rgba, extra, y0, y1)
+    out[:, :, x0 : x0 + term.shape[2]] += term
+    return out
+
+
+def _fill_term(rgba: np.ndarray, extra, y0: int, y1: int) -> tuple[int, np.ndarray]:
+    """What the fill adds to rows y0..y1 of normalised ``rgba`` where its weight is under
+    ``_FILL_TAU``: (x0, (3, y1-y0, n) colour for columns x0..x0+n; n = 0 when none lacks)."""
     alpha = rgba[3:4, y0:y1]
-    denom = np.maximum(alpha, np.float32(_FILL_TAU))
-    out = rgba[:3, y0:y1] / denom
     if extra is None or float(alpha.min()) >= _FILL_TAU:
-        return out
+        return 0, np.zeros((3, y1 - y0, 0), np.float32)
     cols = np.flatnonzero((alpha[0] < _FILL_TAU).any(axis=0))  # where colour is missing
     x0, x1 = int(cols[0]), int(cols[-1]) + 1
     lack = np.maximum(np.float32(_FILL_TAU) - alpha[:, :, x0:x1], 0.0)
-    lack /= denom[:, :, x0:x1]
+    lack /= np.maximum(alpha[:, :, x0:x1], np.float32(_FILL_TAU))
     up = _upsampled_window(*extra, y0, y1, x0, x1)
     up *= lack
-    out[:, :, x0:x1] += up
-    return out
+    return x0, up
 
 
 def _upsampled_window(coarse: np.ndarray, s: int, y0: int, y1: int, x0: int, x1: int):
@@ -184,40 +191,37 @@ def _finish(behind, front, coverage, shape, gamma, workers: Workers):
     out = np.empty((h, w, 3), np.float32)
 
     def band(y0: int, y1: int) -> None:
-        color = _fill_rows(behind, extra, y0, y1)
-        cover = np.clip(coverage[y0:y1], 0.0, 1.0)
-        if cover.any():
-            fg = front[:3, y0:y1] / np.maximum(front[3:4, y0:y1], np.float32(1e-6))
-            fg -= color
-            fg *= cover
-            color += fg
-        out[y0:y1] = to_display(color[:, :, :w].transpose(1, 2, 0), gamma=gamma)
+        x0, term = _fill_term(behind, extra, y0, y1)
+        native.finish_rows(behind, front, coverage, term, x0, np.float32(_FILL_TAU), y0,
+                           out[y0:y1])  # fmt: skip
+        np.power(out[y0:y1], np.float32(1.0 / gamma), out=out[y0:y1])
 
     spans = [(y, min(y + TILE, h)) for y in range(0, h, TILE)]  # bands that stay in cache
     workers.map(lambda span: band(*span), spans)
     return out
 
 
-def _smoothstep_(x: np.ndarray, lo: float, hi: float) -> np.ndarray:
-    """In-place smoothstep of x between lo and hi."""
-    x -= lo
-    x *= 1.0 / (hi - lo)
-    np.clip(x, 0.0, 1.0, out=x)
-    x *= x * (3.0 - 2.0 * x)
-    return x
-
-
 def _boost_highlights(lin, image, coc, boost):
     """Multiply bright, out-of-focus pixels (in place) so that they stay bright after spreading."""
-    if boost <= 0:
-        return lin
-    gain = _smoothstep_(
-        np.maximum(np.maximum(image[..., 0], image[..., 1]), image[..., 2]), 0.75, 1.0
-    )
-    gain *= _smoothstep_(np.abs(coc), 0.5, 2.0)
-    gain *= np.float32(boost)
-    gain += 1.0
-    lin *= gain[..., None]
+    if boost > 0:
+        native.boost_highlights(lin, np.ascontiguousarray(image, np.float32), coc, boost)
+    return lin
+
+
+def _linear_light(image, coc, *, gamma, boost, gain, workers: Workers) -> np.ndarray:
+    """(H, W, 3) float32 linear light of ``image``, its highlights boosted by ``gain``
+    ((H, W)) when given, else by the ``boost`` rule (:func:`_boost_highlights`); in row bands
+    on ``workers``."""
+    lin = np.empty(image.shape, np.float32)
+
+    def rows(y0: int, y1: int) -> None:
+        part = to_linear(image[y0:y1], gamma=gamma, out=lin[y0:y1])
+        if gain is not None:
+            part *= gain[y0:y1, :, None]
+        else:
+            _boost_highlights(part, image[y0:y1], coc[y0:y1], boost)
+
+    workers.map_rows(rows, image.shape[0])
     return lin
 
 
@@ -315,19 +319,19 @@ def render_lens(
     if max_r < 0.5:
         return image.copy()
     h, w = image.shape[:2]
-    if highlight_gain is None:
-        lin = _boost_highlights(to_linear(image, gamma=gamma), image, coc, highlight_boost)
-    else:
+    gain = None
+    if highlight_gain is not None:
         gain = check_map(highlight_gain(image, coc), (h, w), "highlight_gain")
-        lin = to_linear(image, gamma=gamma) * gain[..., None]
-    lin, coc = _pad_to_tiles(lin), _pad_to_tiles(coc)
     levels = level_values(max_r)
     zero = int(np.argmin(np.abs(levels)))
-    behind = Accumulator(coc.shape, "over")  # back to front: farthest (coarsest) first
-    front = Accumulator(coc.shape, "under")  # front to back: nearest (coarsest) first
     kernels = LevelKernels(levels, blades=blades, rotation=rotation, character=character,
                            frame=(h, w))  # fmt: skip
     with single_threaded_torch() as threads, Workers(threads) as workers:
+        lin = _linear_light(image, coc, gamma=gamma, boost=highlight_boost, gain=gain,
+                            workers=workers)  # fmt: skip
+        lin, coc = _pad_to_tiles(lin), _pad_to_tiles(coc)
+        behind = Accumulator(coc.shape, "over")  # back to front: farthest (coarsest) first
+        front = Accumulator(coc.shape, "under")  # front to back: nearest (coarsest) first
         blur = Levels(lin, coc, levels, kernel_for=kernels, min_lowres_radius=min_lowres_radius,
                       workers=workers, spread=kernels.spread, field_block=_field_block(h, w))  # fmt: skip
         groups = [(range(0, zero + 1), behind), (range(len(levels) - 1, zero, -1), front)]

@@ -39,9 +39,9 @@ import torch.nn.functional as F
 from numpy.lib.stride_tricks import sliding_window_view
 from scipy.signal import fftconvolve
 
-from bokeh.renderers.composite import Accumulator, combine
+from bokeh.renderers import native
+from bokeh.renderers.composite import Accumulator
 from bokeh.renderers.kernels import KernelField, kernel_width
-from bokeh.renderers.resample import area_downsample
 from bokeh.renderers.scratch import POOL
 from bokeh.threads import Workers
 
@@ -53,8 +53,7 @@ _MAX_HALO = 16  # widest kernel radius of the fine stage
 _BAND_ROWS = 128  # about this many rows per band of a crop
 _BATCH_BLOCKS = 512  # about this many blocks per batch of the fine stage
 _DENSE = 0.7  # a coarse level on more than this part of its crop is computed on all of it
-_CHUNK_ROWS = 4  # rows of tiles, and tiles, per chunk of a coarse level's full-resolution layer
-_CHUNK_TILES = 256
+_NO_SUMS = np.zeros((1, 1), np.float32)  # composite_blocks' sums when there are none
 
 # What a coarse level gives the compositor (None when the level is empty):
 # ("crop", s, (y0, y1, x0, x1), rgba), rgba (4, (y1-y0)/s, (x1-x0)/s) blurred RGBA of a
@@ -67,25 +66,6 @@ def scale_for(radius: float, min_lowres_radius: float) -> int:
     if radius < 2 * min_lowres_radius:
         return 1
     return int(min(TILE, 2 ** math.floor(math.log2(radius / min_lowres_radius))))
-
-
-def tent_weight(coc: np.ndarray, levels: np.ndarray, k: int) -> np.ndarray:
-    """Weight of level k for CoC values ``coc`` (any shape, float32): 1 at the level, falling
-    linearly to 0 at its neighbours; beyond the first and last level, 1."""
-    c = float(levels[k])
-    w = None
-    if k + 1 < len(levels):  # falling side, towards level k + 1
-        hi = float(levels[k + 1])
-        w = np.subtract(np.float32(hi), coc, dtype=np.float32)
-        w *= np.float32(1.0 / (hi - c))
-    if k > 0:  # rising side, from level k - 1
-        lo = float(levels[k - 1])
-        rise = np.subtract(coc, np.float32(lo), dtype=np.float32)
-        rise *= np.float32(1.0 / (c - lo))
-        w = rise if w is None else np.minimum(w, rise, out=w)
-    if w is None:
-        return np.ones_like(coc, dtype=np.float32)
-    return np.clip(w, 0.0, 1.0, out=w)
 
 
 def pad_to_tiles(array: np.ndarray) -> np.ndarray:
@@ -259,11 +239,19 @@ def blur_lowres(stack: np.ndarray, kernel: np.ndarray) -> np.ndarray:
     Returns:
         (4, h, w) float32; equal to ``blur_same(stack, kernel)`` when no colour exceeds 1.
     """
-    excess = np.maximum(stack[:3] - 1.0, 0.0)
-    if not excess.any():
+    bright = stack[:3].max(axis=0) > 1.0
+    if not bright.any():
         return blur_same(stack, kernel)
-    out = blur_same(np.concatenate([stack[:3] - excess, stack[3:]]), kernel)
-    out[:3] += np.maximum(blur_same(excess, kernel[:3] if kernel.ndim == 3 else kernel), 0.0)
+    out = blur_same(np.concatenate([np.minimum(stack[:3], 1.0), stack[3:]]), kernel)
+    # The excess is zero outside the box around the bright pixels: blur only that box and
+    # the kernel's reach around it (zeros mirrored at an inner edge are still zeros).
+    r = kernel.shape[-1] // 2
+    rows, cols = np.flatnonzero(bright.any(axis=1)), np.flatnonzero(bright.any(axis=0))
+    y0, y1 = max(rows[0] - r, 0), min(rows[-1] + 1 + r, stack.shape[1])
+    x0, x1 = max(cols[0] - r, 0), min(cols[-1] + 1 + r, stack.shape[2])
+    excess = np.maximum(stack[:3, y0:y1, x0:x1] - 1.0, 0.0)
+    blurred = blur_same(excess, kernel[:3] if kernel.ndim == 3 else kernel)
+    out[:3, y0:y1, x0:x1] += np.maximum(blurred, 0.0)
     return out
 
 
@@ -345,20 +333,6 @@ class Levels:
         hi = levels[k + 1] if k < len(levels) - 1 else np.inf
         return (self.cmax > lo) & (self.cmin < hi)
 
-    def _layer(self, src: np.ndarray, k: int) -> np.ndarray:
-        """Premultiplied layer of level k from channels-last ``src`` (..., C) with channels
-        (r, g, b, coc[, coverage]): channels first, (4, ...) for an (h, w, C) source and
-        (N, 4, ...) for (N, h, w, C) blocks; channels (r w, g w, b w, w)."""
-        w = tent_weight(src[..., 3], self.levels, k)
-        if src.shape[-1] > 4:
-            w *= src[..., 4]
-        lead = src.shape[:-3]
-        stack = np.empty(lead + (4,) + src.shape[-3:-1], np.float32)
-        for c in range(3):
-            np.multiply(src[..., c], w, out=stack[..., c, :, :])
-        stack[..., 3, :, :] = w
-        return stack
-
     def blurred(self, k: int) -> Item | None:
         """Level k blurred on the tile-aligned crop that holds it, at its scale (see ``Item``);
         None when the level is empty."""
@@ -377,21 +351,15 @@ class Levels:
         box = (ty0 * TILE, ty1 * TILE, tx0 * TILE, tx1 * TILE)
         t = TILE // s
         stack = np.empty((4, (ty1 - ty0) * t, (tx1 - tx0) * t), np.float32)  # at 1/s
-        # The layer at full resolution, a few rows of tiles (or tiles) at a time: small
-        # temporaries, each area-downsampled straight into the low-resolution crop.
-        if tiles.sum() > _DENSE * (ty1 - ty0) * (tx1 - tx0):
-            for y in range(ty0, ty1, _CHUNK_ROWS):
-                y1 = min(y + _CHUNK_ROWS, ty1)
-                layer = self._layer(self.src[y * TILE : y1 * TILE, box[2] : box[3]], k)
-                stack[:, (y - ty0) * t : (y1 - ty0) * t] = area_downsample(layer, s)
+        if tiles.sum() > _DENSE * (ty1 - ty0) * (tx1 - tx0):  # every tile of the crop
+            ty, tx = (a.ravel() for a in np.mgrid[0 : ty1 - ty0, 0 : tx1 - tx0])
         else:  # only the tiles where the level lives (downsampling is local to a tile)
             stack.fill(0.0)
             ty, tx = np.nonzero(tiles)
-            tiled = _blocks(self.src.transpose(2, 0, 1), TILE)
-            for i in range(0, len(ty), _CHUNK_TILES):
-                a, b = ty[i : i + _CHUNK_TILES], tx[i : i + _CHUNK_TILES]
-                layer = self._layer(tiled[a, b].transpose(0, 2, 3, 1), k)
-                _blocks(stack, t)[a - ty0, b - tx0] = area_downsample(layer, s)
+            ty, tx = ty - ty0, tx - tx0
+        origin = (self.halo + ty0 * TILE, self.halo + tx0 * TILE)
+        native.downsampled_layer(self.padded, origin, ty.astype(np.int64), tx.astype(np.int64),
+                                 TILE, s, *self._tent(k), stack)  # fmt: skip
         if isinstance(kernel, KernelField):
             block = int(min(t, 2 ** max(0, round(math.log2(max(self.field_block / s, 1))))))
             blurred = blur_field(stack, kernel, origin=(box[0], box[2]), s=s, block=block)
@@ -432,45 +400,30 @@ class Levels:
 
     def _fine_batch(self, ids: np.ndarray, plans: list) -> None:
         """Composite every planned fine level on the blocks ``ids`` (row-major block numbers)."""
-        h, w = self.shape
-        by, bx = np.divmod(ids, w // BLOCK)
-        p, b = self.halo, BLOCK + 2 * self.halo
-        windows = sliding_window_view(self.padded, (b, b), axis=(0, 1))[::BLOCK, ::BLOCK]
-        src = windows.transpose(0, 1, 3, 4, 2)[by, bx]  # (N, b, b, C)
-        # Each accumulator's blocks: those of the batch that any of its levels reaches.
-        blocks = {}  # accumulator -> (rows of the batch, their position, rgba, summed alpha)
-        for acc in dict.fromkeys(plan[3] for plan in plans):
-            mine = np.flatnonzero(
-                np.logical_or.reduce([pl[2][ids] for pl in plans if pl[3] is acc])
-            )
-            where = np.full(len(ids), -1)
-            where[mine] = np.arange(len(mine))
-            sums = (
-                None if acc.sum_alpha is None else _blocks(acc.sum_alpha[None])[by[mine], bx[mine]]
-            )
-            blocks[acc] = (mine, where, _blocks(acc.rgba)[by[mine], bx[mine]], sums)
+        by, bx = np.divmod(ids, self.shape[1] // BLOCK)
         for k, kernel, reach, acc in plans:
             sel = np.flatnonzero(reach[ids])
             if not len(sel):
                 continue
             r = kernel_width(kernel) // 2
-            layer = self._layer(src[:, p - r : p + BLOCK + r, p - r : p + BLOCK + r][sel], k)
+            size = BLOCK + 2 * r
+            lo, mid, hi = self._tent(k)
+            layer = native.layer_windows(self.padded, by[sel], bx[sel], self.halo - r, size,
+                                         BLOCK, lo, mid, hi)  # fmt: skip
             if r:
-                size = BLOCK + 2 * r
                 kernels = _block_kernels(kernel, by[sel], bx[sel])
                 layer = _depthwise(layer.reshape(-1, size, size), kernels)
                 layer = layer.reshape(len(sel), 4, BLOCK, BLOCK)
-            _, where, rgba, sums = blocks[acc]
-            at = where[sel]
-            region = rgba[at]
-            combine(region, layer, acc.mode)
-            rgba[at] = region
-            if sums is not None:
-                sums[at] += layer[:, 3:4]
-        for acc, (mine, _, rgba, sums) in blocks.items():
-            _blocks(acc.rgba)[by[mine], bx[mine]] = rgba
-            if sums is not None:
-                _blocks(acc.sum_alpha[None])[by[mine], bx[mine]] = sums
+            sums = acc.sum_alpha if acc.sum_alpha is not None else _NO_SUMS
+            native.composite_blocks(acc.rgba, sums, layer, by[sel], bx[sel],
+                                    native.MODES[acc.mode])  # fmt: skip
+
+    def _tent(self, k: int) -> tuple[float, float, float]:
+        """Level k's CoC and its neighbours' (-inf / inf where there is none)."""
+        levels = self.levels
+        lo = float(levels[k - 1]) if k > 0 else -math.inf
+        hi = float(levels[k + 1]) if k + 1 < len(levels) else math.inf
+        return lo, float(levels[k]), hi
 
 
 def _block_kernels(kernel, by: np.ndarray, bx: np.ndarray) -> np.ndarray:

@@ -1,0 +1,187 @@
+"""Compiled loops of the lens renderer's fine stage (numba, ``nogil``: they run in parallel on
+the renderer's worker threads).
+
+The fine stage (:meth:`bokeh.renderers.levels.Levels.composite_fine`) blurs each full-resolution
+level on the 16 x 16 blocks it reaches. Around the convolution (``torch.conv2d``, which is
+faster than anything written here) two steps used to be a dozen numpy passes each, with fancy
+indexing copies: building the level's premultiplied layer on each block with its halo, and
+compositing the blurred blocks into the accumulator. Each is one pass here.
+
+Compiled on first use and cached on disk (``cache=True``): the first render on a new machine
+waits a few seconds.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+MODES = {"over": 0, "under": 1, "add": 2}
+
+
+@njit(nogil=True, cache=True)
+def layer_windows(src, by, bx, origin, size, block, lo, mid, hi):  # pragma: no cover (compiled)
+    """Level layers on blocks, channels first, with their halos.
+
+    Args:
+        src: (H', W', C) float32 channels-last source (r, g, b, coc[, coverage]) with a halo.
+        by, bx: (N,) int64 block rows and columns (blocks of ``block`` px).
+        origin: ``src`` row and column of the first window's top-left corner for block (0, 0)
+            (the source's halo minus the kernel radius).
+        size: window side (``block`` + 2 x kernel radius).
+        lo, mid, hi: the level's CoC and its neighbours' (-inf / inf where there is none):
+            the tent weight is 1 at ``mid`` and 0 at ``lo`` and ``hi``
+            (:func:`bokeh.renderers.levels.tent_weight`).
+
+    Returns:
+        (N, 4, size, size) float32: (r w, g w, b w, w) with w the tent weight (times the
+        coverage channel when there is one).
+    """
+    n = by.shape[0]
+    out = np.empty((n, 4, size, size), np.float32)
+    rise, fall = np.isfinite(lo), np.isfinite(hi)
+    inv_lo = np.float32(1.0 / (mid - lo)) if rise else np.float32(0.0)
+    inv_hi = np.float32(1.0 / (hi - mid)) if fall else np.float32(0.0)
+    lo32, hi32 = np.float32(lo), np.float32(hi)
+    zero, one = np.float32(0.0), np.float32(1.0)
+    cover = src.shape[2] > 4
+    for i in range(n):
+        y0 = by[i] * block + origin
+        x0 = bx[i] * block + origin
+        for y in range(size):
+            for x in range(size):
+                q = src[y0 + y, x0 + x, 3]
+                w = (hi32 - q) * inv_hi if fall else one
+                if rise:
+                    w = min(w, (q - lo32) * inv_lo)
+                w = min(max(w, zero), one)
+                if cover:
+                    w *= src[y0 + y, x0 + x, 4]
+                out[i, 3, y, x] = w
+                out[i, 0, y, x] = src[y0 + y, x0 + x, 0] * w
+                out[i, 1, y, x] = src[y0 + y, x0 + x, 1] * w
+                out[i, 2, y, x] = src[y0 + y, x0 + x, 2] * w
+    return out
+
+
+@njit(nogil=True, cache=True)
+def composite_blocks(rgba, sums, layer, by, bx, mode):  # pragma: no cover (compiled)
+    """Composite (N, 4, b, b) premultiplied blocks into the (4, H, W) accumulator ``rgba`` at
+    blocks (``by``, ``bx``), in place, as :func:`bokeh.renderers.composite.combine` does
+    (``mode`` from :data:`MODES`); in "under" mode also add their alpha to (H, W) ``sums``."""
+    n, _, b, _ = layer.shape
+    one, zero = np.float32(1.0), np.float32(0.0)
+    keep = np.empty(b, np.float32)  # what the accumulator keeps (over) or lets show (under)
+    for i in range(n):
+        y0, x0 = by[i] * b, bx[i] * b
+        for y in range(b):
+            if mode == 0:
+                for x in range(b):
+                    keep[x] = one - layer[i, 3, y, x]
+            elif mode == 1:
+                for x in range(b):
+                    keep[x] = one - min(max(rgba[3, y0 + y, x0 + x], zero), one)
+                    sums[y0 + y, x0 + x] += layer[i, 3, y, x]
+            else:
+                keep[:] = one
+            for c in range(4):
+                if mode == 0:
+                    for x in range(b):
+                        rgba[c, y0 + y, x0 + x] = (
+                            rgba[c, y0 + y, x0 + x] * keep[x] + layer[i, c, y, x]
+                        )
+                else:
+                    for x in range(b):
+                        rgba[c, y0 + y, x0 + x] += layer[i, c, y, x] * keep[x]
+
+
+@njit(nogil=True, cache=True)
+def boost_highlights(lin, image, coc, boost):  # pragma: no cover (compiled)
+    """Multiply (H, W, 3) linear light ``lin`` in place by 1 + ``boost`` x s(max(r, g, b) of
+    the (H, W, 3) display ``image``; 0.75, 1) x s(|coc|; 0.5, 2), s the smoothstep between
+    its two bounds: bright pixels out of focus (``coc`` (H, W) in px) are boosted."""
+    h, w = coc.shape
+    zero, one = np.float32(0.0), np.float32(1.0)
+    gain = np.float32(boost)
+    for y in range(h):
+        for x in range(w):
+            t = max(image[y, x, 0], image[y, x, 1], image[y, x, 2])
+            t = min(max((t - np.float32(0.75)) * np.float32(4.0), zero), one)
+            u = min(max((abs(coc[y, x]) - np.float32(0.5)) / np.float32(1.5), zero), one)
+            g = one + gain * (t * t * (np.float32(3.0) - np.float32(2.0) * t)) * (
+                u * u * (np.float32(3.0) - np.float32(2.0) * u)
+            )
+            lin[y, x, 0] *= g
+            lin[y, x, 1] *= g
+            lin[y, x, 2] *= g
+
+
+@njit(nogil=True, cache=True)
+def finish_rows(behind, front, coverage, fill, fill_x0, tau, y0, out):  # pragma: no cover
+    """Rows y0.. of the output in linear light, clipped to [0, 1]: the accumulated background
+    (premultiplied (4, H, W) ``behind``, normalised by max(alpha, ``tau``), plus the (3, h,
+    n) ``fill`` at columns ``fill_x0``.. where it lacked weight) under the normalised
+    foreground (``front``, (4, H, W)) with weight clip(``coverage``, 0, 1) ((H, W)).
+    Writes all of ``out`` (h, W', 3), W' <= W."""
+    zero, one = np.float32(0.0), np.float32(1.0)
+    tiny = np.float32(1e-6)
+    fill_x1 = fill_x0 + fill.shape[2]
+    for y in range(out.shape[0]):
+        for x in range(out.shape[1]):
+            inv = one / max(behind[3, y0 + y, x], tau)
+            cover = min(max(coverage[y0 + y, x], zero), one)
+            inv_front = one / max(front[3, y0 + y, x], tiny)
+            for c in range(3):
+                v = behind[c, y0 + y, x] * inv
+                if fill_x0 <= x < fill_x1:
+                    v += fill[c, y, x - fill_x0]
+                if cover > zero:
+                    v += (front[c, y0 + y, x] * inv_front - v) * cover
+                out[y, x, c] = min(max(v, zero), one)
+
+
+@njit(nogil=True, cache=True)
+def downsampled_layer(src, origin, ty, tx, tile, s, lo, mid, hi, out):  # pragma: no cover
+    """A level's premultiplied layer on tiles, area-downsampled by ``s``, into ``out``.
+
+    Args:
+        src: (H', W', C) float32 channels-last source (r, g, b, coc[, coverage]); tile
+            (i, j) starts at ``src[origin[0] + i * tile, origin[1] + j * tile]``.
+        ty, tx: (N,) int64 tile rows and columns (tiles of ``tile`` px) to compute.
+        s: downsampling factor (a power of two dividing ``tile``).
+        lo, mid, hi: the level's tent (see :func:`layer_windows`).
+        out: (4, h, w) float32 at 1/s, whose tile (i, j) is the full-resolution tile
+            (i, j) relative to ``origin``; only the tiles listed are written.
+    """
+    rise, fall = np.isfinite(lo), np.isfinite(hi)
+    inv_lo = np.float32(1.0 / (mid - lo)) if rise else np.float32(0.0)
+    inv_hi = np.float32(1.0 / (hi - mid)) if fall else np.float32(0.0)
+    lo32, hi32 = np.float32(lo), np.float32(hi)
+    zero, one = np.float32(0.0), np.float32(1.0)
+    scale = np.float32(1.0 / (s * s))
+    cover = src.shape[2] > 4
+    t = tile // s
+    for i in range(ty.shape[0]):
+        for yl in range(t):
+            for xl in range(t):
+                r = g = b = a = zero
+                for dy in range(s):
+                    y = origin[0] + ty[i] * tile + yl * s + dy
+                    for dx in range(s):
+                        x = origin[1] + tx[i] * tile + xl * s + dx
+                        q = src[y, x, 3]
+                        w = (hi32 - q) * inv_hi if fall else one
+                        if rise:
+                            w = min(w, (q - lo32) * inv_lo)
+                        w = min(max(w, zero), one)
+                        if cover:
+                            w *= src[y, x, 4]
+                        r += src[y, x, 0] * w
+                        g += src[y, x, 1] * w
+                        b += src[y, x, 2] * w
+                        a += w
+                oy, ox = ty[i] * t + yl, tx[i] * t + xl
+                out[0, oy, ox] = r * scale
+                out[1, oy, ox] = g * scale
+                out[2, oy, ox] = b * scale
+                out[3, oy, ox] = a * scale

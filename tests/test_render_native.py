@@ -1,0 +1,151 @@
+"""The compiled loops of the lens renderer (bokeh/renderers/native.py), one class per op, each
+against its definition written out in numpy (float64) from the exact reference's pieces."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from bokeh.renderers import lens, native
+from bokeh.renderers.composite import combine
+from bokeh.threads import Workers
+from tests.lens_reference import _tent
+
+LEVELS = lens.level_values(30.0)
+
+
+def _source(h: int, w: int, *, coverage: bool = False, seed: int = 0) -> np.ndarray:
+    """(h, w, C) float32 channels-last source: colour in [0, 2), CoC over the levels' range
+    (with values exactly on levels), and a coverage channel in [0, 1] when asked."""
+    rng = np.random.default_rng(seed)
+    src = np.empty((h, w, 5 if coverage else 4), np.float32)
+    src[..., :3] = rng.random((h, w, 3)) * 2.0
+    src[..., 3] = rng.uniform(-40.0, 40.0, (h, w))
+    src[::7, ::5, 3] = rng.choice(LEVELS, src[::7, ::5, 3].shape)
+    if coverage:
+        src[..., 4] = rng.random((h, w))
+    return src
+
+
+def _tent_args(k: int) -> tuple[float, float, float]:
+    lo = LEVELS[k - 1] if k > 0 else -np.inf
+    hi = LEVELS[k + 1] if k + 1 < len(LEVELS) else np.inf
+    return float(lo), float(LEVELS[k]), float(hi)
+
+
+def _layer(src: np.ndarray, k: int) -> np.ndarray:
+    """(4, h, w) float64 premultiplied layer of level k from a channels-last source."""
+    w = _tent(src[..., 3].astype(np.float64), LEVELS, k)
+    if src.shape[-1] > 4:
+        w = w * src[..., 4]
+    return np.concatenate([src[..., :3].transpose(2, 0, 1) * w, w[None]])
+
+
+class TestLayerWindows:
+    @pytest.mark.parametrize("coverage", [False, True])
+    @pytest.mark.parametrize("k", [0, 5, len(LEVELS) // 2, len(LEVELS) - 1])
+    def test_windows_are_the_layer_around_each_block(self, k, coverage):
+        block, halo, r = 16, 6, 4
+        src = _source(4 * block + 2 * halo, 5 * block + 2 * halo, coverage=coverage, seed=k)
+        by, bx = np.array([0, 3, 2, 1]), np.array([4, 0, 2, 1])
+        size = block + 2 * r
+        got = native.layer_windows(src, by, bx, halo - r, size, block, *_tent_args(k))
+        full = _layer(src, k)
+        assert got.shape == (4, 4, size, size) and got.dtype == np.float32
+        for i, (y, x) in enumerate(zip(by, bx, strict=True)):
+            y0, x0 = y * block + halo - r, x * block + halo - r
+            want = full[:, y0 : y0 + size, x0 : x0 + size]
+            np.testing.assert_allclose(got[i], want, rtol=1e-5, atol=1e-6)
+
+    def test_weights_are_a_partition_of_unity(self):
+        src = _source(16, 16)
+        ones = np.zeros(1, np.int64)
+        weights = np.stack(
+            [
+                native.layer_windows(src, ones, ones, 0, 16, 16, *_tent_args(k))[0, 3]
+                for k in range(len(LEVELS))
+            ]
+        )
+        assert weights.min() >= 0 and weights.max() <= 1
+        np.testing.assert_allclose(weights.sum(axis=0), 1.0, atol=1e-6)
+        assert ((weights > 0).sum(axis=0) <= 2).all()  # each pixel in at most two levels
+
+
+class TestDownsampledLayer:
+    @pytest.mark.parametrize("s", [1, 2, 4, 32])
+    def test_listed_tiles_hold_the_block_mean_of_the_layer(self, s):
+        tile, halo, k = 32, 3, 9
+        src = _source(3 * tile + 2 * halo, 4 * tile + 2 * halo, coverage=s == 2, seed=s)
+        ty, tx = np.array([0, 2, 1]), np.array([3, 0, 1])
+        out = np.full((4, 3 * tile // s, 4 * tile // s), -7.0, np.float32)
+        native.downsampled_layer(src, (halo, halo), ty, tx, tile, s, *_tent_args(k), out)
+        layer = _layer(src[halo:-halo, halo:-halo], k)
+        mean = layer.reshape(4, 3 * tile // s, s, 4 * tile // s, s).mean(axis=(2, 4))
+        t = tile // s
+        written = np.zeros(out.shape[1:], bool)
+        for y, x in zip(ty, tx, strict=True):
+            written[y * t : (y + 1) * t, x * t : (x + 1) * t] = True
+        np.testing.assert_allclose(out[:, written], mean[:, written], rtol=1e-5, atol=1e-6)
+        assert (out[:, ~written] == -7.0).all()  # tiles not listed are left alone
+
+
+class TestCompositeBlocks:
+    @pytest.mark.parametrize("mode", ["over", "under", "add"])
+    def test_blocks_are_combined_in_place(self, mode):
+        rng = np.random.default_rng(len(mode))
+        b = 16
+        rgba = rng.random((4, 3 * b, 4 * b), dtype=np.float32) * 1.2  # alpha above 1 too
+        sums = rng.random((3 * b, 4 * b), dtype=np.float32)
+        layer = rng.random((3, 4, b, b), dtype=np.float32)
+        by, bx = np.array([2, 0, 1]), np.array([1, 3, 1])
+        want, want_sums = rgba.copy(), sums.copy()
+        for i, (y, x) in enumerate(zip(by, bx, strict=True)):
+            rows, cols = slice(y * b, (y + 1) * b), slice(x * b, (x + 1) * b)
+            region = want[:, rows, cols].copy()
+            combine(region, layer[i], mode)
+            want[:, rows, cols] = region
+            if mode == "under":
+                want_sums[rows, cols] += layer[i, 3]
+        native.composite_blocks(rgba, sums, layer, by, bx, native.MODES[mode])
+        np.testing.assert_allclose(rgba, want, rtol=1e-6, atol=1e-7)
+        np.testing.assert_array_equal(sums, want_sums)
+
+
+class TestBoostHighlights:
+    def test_gain_is_the_reference_rule(self):
+        rng = np.random.default_rng(5)
+        image = rng.random((40, 30, 3), dtype=np.float32)
+        image[::3, ::2] = rng.uniform(0.7, 1.0, (14, 15, 3))  # many near white
+        coc = rng.uniform(-3.0, 3.0, (40, 30)).astype(np.float32)
+        lin = image.astype(np.float32) ** np.float32(2.2)
+        want = lin.astype(np.float64)
+        t = np.clip((image.max(axis=2) - 0.75) / 0.25, 0, 1)
+        u = np.clip((np.abs(coc) - 0.5) / 1.5, 0, 1)
+        want = want * (1 + 1.5 * (t * t * (3 - 2 * t)) * (u * u * (3 - 2 * u)))[..., None]
+        native.boost_highlights(lin, image, coc, 1.5)
+        np.testing.assert_allclose(lin, want, rtol=2e-6)
+        assert (lin > image**2.2 * 1.01).any()  # some pixels were boosted
+
+
+class TestFinish:
+    @pytest.mark.parametrize("threads", [1, 2])
+    def test_finish_equals_its_definition(self, threads):
+        """The filled background under the normalised foreground, in display values."""
+        rng = np.random.default_rng(threads)
+        h, w, hp, wp = 90, 70, 96, 96
+        behind = rng.random((4, hp, wp), dtype=np.float32)
+        behind[3, 30:50, 10:] = 0.0  # hidden background: filled by extrapolation
+        behind[:3] *= behind[3:]
+        front = rng.random((4, hp, wp), dtype=np.float32)
+        front[:3] *= front[3:]
+        coverage = rng.uniform(-0.2, 1.3, (hp, wp)).astype(np.float32)
+        coverage[:, 40:] = 0.0
+        background = lens._fill(behind)
+        fg = front[:3] / np.maximum(front[3:], 1e-6)
+        cover = np.clip(coverage, 0, 1)
+        linear = background + (fg - background) * cover
+        want = np.clip(linear, 0, 1)[:, :h, :w].transpose(1, 2, 0) ** (1 / 2.2)
+        with Workers(threads) as workers:
+            got = lens._finish(behind, front, coverage, (h, w), 2.2, workers)
+        assert got.shape == (h, w, 3) and got.dtype == np.float32
+        np.testing.assert_allclose(got, want, atol=2e-6)
