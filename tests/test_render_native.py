@@ -149,3 +149,21 @@ class TestFinish:
             got = lens._finish(behind, front, coverage, (h, w), 2.2, workers)
         assert got.shape == (h, w, 3) and got.dtype == np.float32
         np.testing.assert_allclose(got, want, atol=2e-6)
+
+
+class TestUpsample2:
+    @pytest.mark.parametrize("shape", [(4, 37, 23), (1, 1, 9), (2, 6, 1), (3, 1, 1)])
+    def test_rows_are_torch_bilinear_x2(self, shape):
+        import torch
+        import torch.nn.functional as F
+
+        src = np.random.default_rng(sum(shape)).random(shape, dtype=np.float32)
+        want = F.interpolate(
+            torch.from_numpy(src)[None], scale_factor=2, mode="bilinear", align_corners=False
+        ).numpy()[0]
+        h = shape[1]
+        out = np.full((shape[0], 2 * h, 2 * shape[2]), np.nan, np.float32)
+        cut = h // 2  # two calls, each writing its own rows
+        native.upsample2_rows(src, 0, cut, out[:, : 2 * cut])
+        native.upsample2_rows(src, cut, h, out[:, 2 * cut :])
+        np.testing.assert_allclose(out, want, atol=2e-7)

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from bokeh.renderers.resample import upsample2
+from bokeh.renderers import native
 from bokeh.renderers.scratch import POOL
 from bokeh.threads import Workers
 
@@ -65,9 +65,9 @@ class Accumulator:
         h, w = self.shape
         if self.scale is None:
             self.scale = s
-            self.rgba = POOL.zeros((4, h // s, w // s))
+            self.rgba = _zeros((4, h // s, w // s), workers)
             if self.mode == "under":
-                self.sum_alpha = POOL.zeros((h // s, w // s))
+                self.sum_alpha = _zeros((1, h // s, w // s), workers)[0]
             return
         if s > self.scale:
             raise AssertionError("levels must be fed coarse to fine")
@@ -102,8 +102,19 @@ class Accumulator:
         self.rgba = self.sum_alpha = self.scale = None
 
 
+def _zeros(shape: tuple[int, int, int], workers: Workers | None) -> np.ndarray:
+    """A (C, H, W) array of zeros from the pool, cleared in row bands on ``workers``."""
+    out = POOL.empty(shape)
+
+    def clear(y0: int, y1: int) -> None:
+        out[:, y0:y1] = 0.0
+
+    (workers or Workers(1)).map_rows(clear, shape[1])
+    return out
+
+
 def _upsample2(stack: np.ndarray, workers: Workers | None) -> np.ndarray:
-    """:func:`upsample2` of a (C, h, w) or (h, w) array, in bands of rows (on ``workers``)
+    """:func:`bokeh.renderers.resample.upsample2` of a (C, h, w) or (h, w) array, in bands of rows (on ``workers``)
     written into an array of the pool: the same values."""
     flat = stack.ndim == 2
     stack = stack[None] if flat else stack
@@ -112,7 +123,10 @@ def _upsample2(stack: np.ndarray, workers: Workers | None) -> np.ndarray:
 
     def band(y0: int, y1: int) -> None:
         a, b = max(y0 - 1, 0), min(y1 + 1, h)  # one row of context on each side
-        out[:, 2 * y0 : 2 * y1] = upsample2(stack[:, a:b])[:, 2 * (y0 - a) : 2 * (y1 - a)]
+        if not stack[:, a:b].any():  # nothing accumulated here (yet): zeros
+            out[:, 2 * y0 : 2 * y1] = 0.0
+        else:
+            native.upsample2_rows(stack, y0, y1, out[:, 2 * y0 : 2 * y1])
 
     spans = [(y, min(y + _BAND, h)) for y in range(0, h, _BAND)]
     (workers or Workers(1)).map(lambda span: band(*span), spans)

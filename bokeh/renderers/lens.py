@@ -121,21 +121,26 @@ def _push_pull(rgba: np.ndarray) -> np.ndarray:
     return color[0].numpy()
 
 
-def _extrapolated(rgba: np.ndarray) -> tuple[np.ndarray, int] | None:
+def _extrapolated(
+    rgba: np.ndarray, workers: Workers | None = None
+) -> tuple[np.ndarray, int] | None:
     """Push-pull extrapolation of accumulated (4, H, W) RGBA at reduced resolution:
-    ((3, H/s, W/s) colour, s), or None when no pixel lacks weight."""
-    alpha = rgba[3]
-    if float(alpha.min()) >= _FILL_TAU:
-        return None
-    h, w = alpha.shape
+    ((3, H/s, W/s) colour, s), or None when no pixel lacks weight. The downsampling runs in
+    row bands on ``workers``."""
+    h, w = rgba.shape[1:]
     if min(h, w) < 64:
-        return _push_pull(rgba), 1
-    s, rows = 4, 64  # 64 rows at a time: small temporaries
+        return (_push_pull(rgba), 1) if float(rgba[3].min()) < _FILL_TAU else None
+    s = 4
     coarse = np.empty((4, h // s, w // s), np.float32)
-    for y in range(0, h - h % s, rows):
-        y1 = min(y + rows, h - h % s)
-        coarse[:, y // s : y1 // s] = area_downsample(rgba[:, y:y1, : w - w % s], s)
-    return _push_pull(coarse), s
+
+    def rows(y0: int, y1: int) -> float:
+        for y in range(y0, y1, 64):  # 64 rows at a time: small temporaries
+            y2 = min(y + 64, y1)
+            coarse[:, y // s : y2 // s] = area_downsample(rgba[:, y:y2, : w - w % s], s)
+        return float(rgba[3, y0 : y1 + (h % s if y1 == h - h % s else 0)].min())
+
+    lowest = (workers or Workers(1)).map_rows(rows, h - h % s, step=s)
+    return (_push_pull(coarse), s) if min(lowest) < _FILL_TAU else None
 
 
 def _fill_rows(rgba: np.ndarray, extra, y0: int, y1: int) -> np.ndarray:
@@ -187,7 +192,7 @@ def _finish(behind, front, coverage, shape, gamma, workers: Workers):
     """The output (H, W, 3) in display values: the filled background under the blurred
     foreground (whose weight is ``coverage``), in row bands on ``workers``."""
     h, w = shape
-    extra = _extrapolated(behind)
+    extra = _extrapolated(behind, workers)
     out = np.empty((h, w, 3), np.float32)
 
     def band(y0: int, y1: int) -> None:
@@ -312,21 +317,26 @@ def render_lens(
     _check_options(strength, band, blades, highlight_boost, min_lowres_radius, rotation, gamma)
     if not isinstance(character, Character):
         raise TypeError(f"character must be a Character, got {type(character).__name__}")
-    coc = signed_coc(disparity, focus_disparity=focus_disparity, strength=strength, band=band,
-                     falloff=falloff)  # fmt: skip
-    coc = np.clip(coc, -MAX_RADIUS, MAX_RADIUS)
-    max_r = float(np.abs(coc).max())
-    if max_r < 0.5:
-        return image.copy()
-    h, w = image.shape[:2]
-    gain = None
-    if highlight_gain is not None:
-        gain = check_map(highlight_gain(image, coc), (h, w), "highlight_gain")
-    levels = level_values(max_r)
-    zero = int(np.argmin(np.abs(levels)))
-    kernels = LevelKernels(levels, blades=blades, rotation=rotation, character=character,
-                           frame=(h, w))  # fmt: skip
     with single_threaded_torch() as threads, Workers(threads) as workers:
+        coc = np.empty(disparity.shape, np.float32)
+
+        def rows(y0: int, y1: int) -> float:  # CoC in bands; returns the band's largest |CoC|
+            part = signed_coc(disparity[y0:y1], focus_disparity=focus_disparity,
+                              strength=strength, band=band, falloff=falloff)  # fmt: skip
+            np.clip(part, -MAX_RADIUS, MAX_RADIUS, out=coc[y0:y1])
+            return float(np.abs(coc[y0:y1]).max())
+
+        max_r = max(workers.map_rows(rows, coc.shape[0]))
+        if max_r < 0.5:
+            return image.copy()
+        h, w = image.shape[:2]
+        gain = None
+        if highlight_gain is not None:
+            gain = check_map(highlight_gain(image, coc), (h, w), "highlight_gain")
+        levels = level_values(max_r)
+        zero = int(np.argmin(np.abs(levels)))
+        kernels = LevelKernels(levels, blades=blades, rotation=rotation, character=character,
+                               frame=(h, w))  # fmt: skip
         lin = _linear_light(image, coc, gamma=gamma, boost=highlight_boost, gain=gain,
                             workers=workers)  # fmt: skip
         lin, coc = _pad_to_tiles(lin), _pad_to_tiles(coc)

@@ -291,7 +291,15 @@ class Levels:
         self.min_lowres_radius = min_lowres_radius
         self.spread, self.field_block = spread, field_block
         self.shape = (h, w)
-        self.cmin, self.cmax = _cell_range(coc)
+        workers = workers or Workers(1)
+        self.cmin = np.empty((h // CELL, w // CELL), np.float32)
+        self.cmax = np.empty_like(self.cmin)
+
+        def ranges(y0: int, y1: int) -> None:
+            cells = slice(y0 // CELL, y1 // CELL)
+            self.cmin[cells], self.cmax[cells] = _cell_range(coc[y0:y1])
+
+        workers.map_rows(ranges, h, step=CELL)
         self.fine = {k for k in range(len(levels)) if self._is_fine(k)}
         self.halo = p = max((kernel_width(self.kernel_for(k, 1)) // 2 for k in self.fine),
                             default=0)  # fmt: skip
@@ -306,7 +314,7 @@ class Levels:
             if coverage is not None:
                 src[rows, p : p + w, 4] = coverage[y0:y1]
 
-        (workers or Workers(1)).map_rows(fill, h)
+        workers.map_rows(fill, h)
         if p:
             src[:p] = src[2 * p - 1 : p - 1 : -1]
             src[h + p :] = src[h + p - 1 : h - 1 : -1]

@@ -13,8 +13,8 @@ closer than the low-resolution kernel alone on photos with measured depth).
 from __future__ import annotations
 
 import numpy as np
-import torch
-import torch.nn.functional as F
+
+from bokeh.renderers import native
 
 __all__ = [
     "area_downsample",
@@ -47,8 +47,11 @@ def area_downsample(stack: np.ndarray, s: int) -> np.ndarray:
 def upsample2(stack: np.ndarray) -> np.ndarray:
     """Bilinear x2 upsampling of a (C, h, w) stack (pixel centres aligned as in
     ``F.interpolate(..., align_corners=False)``, edges clamped): (C, 2h, 2w) float32."""
-    t = torch.from_numpy(np.ascontiguousarray(stack, dtype=np.float32))[None]
-    return F.interpolate(t, scale_factor=2, mode="bilinear", align_corners=False).numpy()[0]
+    stack = np.ascontiguousarray(stack, dtype=np.float32)
+    c, h, w = stack.shape
+    out = np.empty((c, 2 * h, 2 * w), np.float32)
+    native.upsample2_rows(stack, 0, h, out)
+    return out
 
 
 def resampling_response(f: np.ndarray, s: int) -> np.ndarray:
