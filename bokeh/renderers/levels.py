@@ -9,13 +9,15 @@ most of a render's work, and this module does it, only where each level lives (t
 - *coarse* levels (kernels of ``2 * min_lowres_radius`` px and more) are blurred on the
   tile-aligned crop that holds them, area-downsampled by a power of two (at most ``TILE``) so
   that the kernel keeps at least ``min_lowres_radius`` px (:mod:`bokeh.renderers.resample`);
-  :meth:`Levels.iter_blurred` computes them on worker threads and yields them in order for the
-  caller to composite;
+  the layer is built and downsampled in one compiled pass
+  (:func:`bokeh.renderers.native.downsampled_layer`); :meth:`Levels.iter_blurred` computes
+  them on worker threads and yields them in order for the caller to composite;
 - *fine* levels, at full resolution, are blurred and composited block by block
   (:meth:`Levels.composite_fine`): the ``BLOCK`` x ``BLOCK`` blocks any fine level reaches are
-  split into batches; a batch gathers its source pixels (with a halo) and its accumulator
-  blocks once, composites every fine level in order while they are in cache, and writes the
-  blocks back. Batches are independent, so they run on worker threads.
+  split into batches (independent, so they run on worker threads); for each level in order, a
+  batch builds the level's layer on its blocks with their halos
+  (:func:`bokeh.renderers.native.layer_windows`), convolves them, and composites the results
+  straight into the accumulator (:func:`bokeh.renderers.native.composite_blocks`).
 
 Blurs are direct convolutions, as a depthwise ``torch.conv2d`` in which the blocks (or bands of
 a crop) times the four channels are the channels: every channel may have its own kernel, so a
@@ -53,7 +55,7 @@ _MAX_HALO = 16  # widest kernel radius of the fine stage
 _BAND_ROWS = 128  # about this many rows per band of a crop
 _BATCH_BLOCKS = 512  # about this many blocks per batch of the fine stage
 _DENSE = 0.7  # a coarse level on more than this part of its crop is computed on all of it
-_NO_SUMS = np.zeros((1, 1), np.float32)  # composite_blocks' sums when there are none
+_NONE = np.zeros((1, 1), np.float32)  # a (1, 1) stand-in for an absent (H, W) map
 
 # What a coarse level gives the compositor (None when the level is empty):
 # ("crop", s, (y0, y1, x0, x1), rgba), rgba (4, (y1-y0)/s, (x1-x0)/s) blurred RGBA of a
@@ -307,12 +309,10 @@ class Levels:
         c = 4 if coverage is None else 5
         src = POOL.empty((h + 2 * p, w + 2 * p, c))
 
+        cover = _NONE if coverage is None else coverage
+
         def fill(y0: int, y1: int) -> None:
-            rows = slice(p + y0, p + y1)
-            src[rows, p : p + w, :3] = lin[y0:y1]
-            src[rows, p : p + w, 3] = coc[y0:y1]
-            if coverage is not None:
-                src[rows, p : p + w, 4] = coverage[y0:y1]
+            native.fill_source(lin, coc, cover, src, p, y0, y1)
 
         workers.map_rows(fill, h)
         if p:
@@ -422,7 +422,7 @@ class Levels:
                 kernels = _block_kernels(kernel, by[sel], bx[sel])
                 layer = _depthwise(layer.reshape(-1, size, size), kernels)
                 layer = layer.reshape(len(sel), 4, BLOCK, BLOCK)
-            sums = acc.sum_alpha if acc.sum_alpha is not None else _NO_SUMS
+            sums = acc.sum_alpha if acc.sum_alpha is not None else _NONE
             native.composite_blocks(acc.rgba, sums, layer, by[sel], bx[sel],
                                     native.MODES[acc.mode])  # fmt: skip
 

@@ -206,3 +206,21 @@ def upsample2_rows(src, y0, y1, out):  # pragma: no cover (compiled)
                 left, right = row[max(x - 1, 0)], row[min(x + 1, w - 1)]
                 out[ch, dst, 2 * x] = row[x] * near + left * far
                 out[ch, dst, 2 * x + 1] = row[x] * near + right * far
+
+
+@njit(nogil=True, cache=True)
+def fill_source(lin, coc, coverage, src, halo, y0, y1):  # pragma: no cover (compiled)
+    """Rows y0..y1 of the channels-last source: ``src[halo + y, halo + x]`` = (r, g, b, coc
+    [, coverage]) from (H, W, 3) ``lin``, (H, W) ``coc`` and, when ``src`` has 5 channels,
+    (H, W) ``coverage``."""
+    w = coc.shape[1]
+    cover = src.shape[2] > 4
+    for y in range(y0, y1):
+        for x in range(w):
+            px = src[halo + y, halo + x]
+            px[0] = lin[y, x, 0]
+            px[1] = lin[y, x, 1]
+            px[2] = lin[y, x, 2]
+            px[3] = coc[y, x]
+            if cover:
+                px[4] = coverage[y, x]
