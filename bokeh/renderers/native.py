@@ -39,29 +39,41 @@ def layer_windows(src, by, bx, origin, size, block, lo, mid, hi):  # pragma: no 
     """
     n = by.shape[0]
     out = np.empty((n, 4, size, size), np.float32)
-    rise, fall = np.isfinite(lo), np.isfinite(hi)
-    inv_lo = np.float32(1.0 / (mid - lo)) if rise else np.float32(0.0)
-    inv_hi = np.float32(1.0 / (hi - mid)) if fall else np.float32(0.0)
-    lo32, hi32 = np.float32(lo), np.float32(hi)
+    fall_a, fall_b, rise_a, rise_b = _tent_lines(lo, mid, hi)
     zero, one = np.float32(0.0), np.float32(1.0)
     cover = src.shape[2] > 4
     for i in range(n):
         y0 = by[i] * block + origin
         x0 = bx[i] * block + origin
         for y in range(size):
+            weight = out[i, 3, y]
             for x in range(size):
                 q = src[y0 + y, x0 + x, 3]
-                w = (hi32 - q) * inv_hi if fall else one
-                if rise:
-                    w = min(w, (q - lo32) * inv_lo)
-                w = min(max(w, zero), one)
-                if cover:
-                    w *= src[y0 + y, x0 + x, 4]
-                out[i, 3, y, x] = w
-                out[i, 0, y, x] = src[y0 + y, x0 + x, 0] * w
-                out[i, 1, y, x] = src[y0 + y, x0 + x, 1] * w
-                out[i, 2, y, x] = src[y0 + y, x0 + x, 2] * w
+                weight[x] = min(max(min(fall_a * q + fall_b, rise_a * q + rise_b), zero), one)
+            if cover:
+                for x in range(size):
+                    weight[x] *= src[y0 + y, x0 + x, 4]
+            for x in range(size):
+                out[i, 0, y, x] = src[y0 + y, x0 + x, 0] * weight[x]
+                out[i, 1, y, x] = src[y0 + y, x0 + x, 1] * weight[x]
+                out[i, 2, y, x] = src[y0 + y, x0 + x, 2] * weight[x]
     return out
+
+
+@njit(nogil=True, cache=True)
+def _tent_lines(lo, mid, hi):  # pragma: no cover (compiled)
+    """The tent weight of a level as min(fall_a q + fall_b, rise_a q + rise_b) clipped to
+    [0, 1], q the CoC: (fall_a, fall_b, rise_a, rise_b) float32 (a side without a neighbour
+    is the constant 1)."""
+    zero, one = np.float32(0.0), np.float32(1.0)
+    fall_a, fall_b, rise_a, rise_b = zero, one, zero, one
+    if np.isfinite(hi):  # 1 at mid, 0 at hi
+        fall_a = np.float32(-1.0 / (hi - mid))
+        fall_b = np.float32(hi / (hi - mid))
+    if np.isfinite(lo):  # 0 at lo, 1 at mid
+        rise_a = np.float32(1.0 / (mid - lo))
+        rise_b = np.float32(-lo / (mid - lo))
+    return fall_a, fall_b, rise_a, rise_b
 
 
 @njit(nogil=True, cache=True)
@@ -153,10 +165,7 @@ def downsampled_layer(src, origin, ty, tx, tile, s, lo, mid, hi, out):  # pragma
         out: (4, h, w) float32 at 1/s, whose tile (i, j) is the full-resolution tile
             (i, j) relative to ``origin``; only the tiles listed are written.
     """
-    rise, fall = np.isfinite(lo), np.isfinite(hi)
-    inv_lo = np.float32(1.0 / (mid - lo)) if rise else np.float32(0.0)
-    inv_hi = np.float32(1.0 / (hi - mid)) if fall else np.float32(0.0)
-    lo32, hi32 = np.float32(lo), np.float32(hi)
+    fall_a, fall_b, rise_a, rise_b = _tent_lines(lo, mid, hi)
     zero, one = np.float32(0.0), np.float32(1.0)
     scale = np.float32(1.0 / (s * s))
     cover = src.shape[2] > 4
@@ -170,10 +179,7 @@ def downsampled_layer(src, origin, ty, tx, tile, s, lo, mid, hi, out):  # pragma
                     for dx in range(s):
                         x = origin[1] + tx[i] * tile + xl * s + dx
                         q = src[y, x, 3]
-                        w = (hi32 - q) * inv_hi if fall else one
-                        if rise:
-                            w = min(w, (q - lo32) * inv_lo)
-                        w = min(max(w, zero), one)
+                        w = min(max(min(fall_a * q + fall_b, rise_a * q + rise_b), zero), one)
                         if cover:
                             w *= src[y, x, 4]
                         r += src[y, x, 0] * w
