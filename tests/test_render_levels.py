@@ -238,3 +238,38 @@ def test_renders_and_metrics_in_parallel_leave_the_thread_setting_alone():
         assert torch.get_num_threads() == 3
     finally:
         torch.set_num_threads(before)
+
+
+class TestBlurLowres:
+    """blur_lowres against its definition: the colour up to white blurred with the stack's
+    weight, plus the blur of the colour above white clipped at 0."""
+
+    @staticmethod
+    def _definition(stack, kernel):
+        from bokeh.renderers.levels import blur_same
+
+        base = np.concatenate([np.minimum(stack[:3], 1.0), stack[3:]])
+        out = blur_same(base, kernel)
+        excess = np.maximum(stack[:3] - 1.0, 0.0)
+        out[:3] += np.maximum(blur_same(excess, kernel[:3] if kernel.ndim == 3 else kernel), 0)
+        return out
+
+    @pytest.mark.parametrize("per_channel", [False, True])
+    @pytest.mark.parametrize("shape", [(4, 72, 90), (4, 37, 131), (4, 8, 8)])
+    def test_sparse_highlights_equal_the_definition(self, shape, per_channel):
+        from bokeh.renderers.levels import blur_lowres
+
+        rng = np.random.default_rng(shape[1])
+        stack = rng.random(shape, dtype=np.float32)
+        stack[:3] *= stack[3:]
+        ys, xs = rng.integers(0, shape[1], 4), rng.integers(0, shape[2], 4)
+        stack[:3, ys, xs] = 40.0  # a few boosted highlights, one possibly at an edge
+        stack[:3, 0, -1] = 25.0
+        full = aperture_kernel(7.0, blades=0, rotation=0.0, softness=1.0)
+        kernel = lowres_kernel(full, 2)  # negative lobes
+        assert kernel.min() < 0
+        if per_channel:
+            kernel = np.stack([kernel, kernel * 0.9 + 0.1 / kernel.size, kernel, kernel])
+        want = self._definition(stack, kernel)
+        got = blur_lowres(stack, kernel)
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=2e-5)

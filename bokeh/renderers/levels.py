@@ -208,22 +208,62 @@ def _blur_blocks(stack, field, *, origin, s, block) -> np.ndarray:
     """:func:`blur_field`'s convolution."""
     c, h, w = stack.shape
     k = field.width(s)
-    r = k // 2
-    padded = np.pad(stack, ((0, 0), (r, r), (r, r)), mode="symmetric")
-    windows = sliding_window_view(padded, (block + 2 * r, block + 2 * r), axis=(1, 2))
-    windows = windows[:, ::block, ::block]  # (4, h / block, w / block, b, b)
-    by, bx = (a.ravel() for a in np.mgrid[0 : h // block, 0 : w // block])
-    centres = (np.stack([by, bx], axis=1) + 0.5) * (block * s) - 0.5 + np.asarray(origin)
+
+    def kernels(by: np.ndarray, bx: np.ndarray) -> np.ndarray:
+        centres = (np.stack([by, bx], axis=1) + 0.5) * (block * s) - 0.5 + np.asarray(origin)
+        return field.at(centres, s).reshape(-1, k, k)
+
     out = np.empty_like(stack)
+    by, bx = (a.ravel() for a in np.mgrid[0 : h // block, 0 : w // block])
+    for y, x, part in _block_conv(stack, k, block, by, bx, kernels):
+        _blocks(out, block)[y, x] = part
+    return out
+
+
+def _block_conv(stack, k: int, block: int, by, bx, kernels_of) -> Iterator[tuple]:
+    """Blocks of the convolution of a (C, h, w) stack with k x k kernels, symmetric boundary.
+
+    Yields (y, x, part) for the blocks (rows ``by``, columns ``bx``; ``block`` px), a bounded
+    number at a time: ``part`` (n, C, block, block) holds blocks (y[i], x[i]), convolved with
+    ``kernels_of(y, x)`` (as :func:`_depthwise` takes them, the blocks' channels in order).
+    Rows and columns beyond h and w (when ``block`` does not divide them) are garbage.
+    """
+    c, h, w = stack.shape
+    r = k // 2
+    hb, wb = -(-h // block) * block, -(-w // block) * block
+    padded = np.zeros((c, hb + 2 * r, wb + 2 * r), np.float32)
+    padded[:, : h + 2 * r, : w + 2 * r] = np.pad(stack, ((0, 0), (r, r), (r, r)), "symmetric")
+    windows = sliding_window_view(padded, (block + 2 * r, block + 2 * r), axis=(1, 2))
+    windows = windows[:, ::block, ::block]  # (C, hb / block, wb / block, b', b')
     per = max(1, (1 << 21) // (c * k * k))  # blocks per call: bounded kernel memory
     for i in range(0, len(by), per):
         y, x = by[i : i + per], bx[i : i + per]
         win = np.ascontiguousarray(windows[:, y, x].transpose(1, 0, 2, 3))
-        kernels = field.at(centres[i : i + per], s).reshape(-1, k, k)
-        part = _depthwise(win.reshape(-1, block + 2 * r, block + 2 * r), kernels)
-        part = part.reshape(len(y), c, block, block)
-        _blocks(out, block)[y, x] = part
-    return out
+        part = _depthwise(win.reshape(-1, block + 2 * r, block + 2 * r), kernels_of(y, x))
+        yield y, x, part.reshape(len(y), c, block, block)
+
+
+def _add_excess_blur(out: np.ndarray, excess: np.ndarray, kernel: np.ndarray) -> None:
+    """Add the blur of (3, h, w) ``excess`` (zero but for a few bright pixels) with a (k, k)
+    or (3, k, k) kernel, clipped at 0, to (3, h, w) ``out``: only on the ``BLOCK`` x
+    ``BLOCK`` blocks that the kernel carries some excess to."""
+    k = kernel.shape[-1]
+    h, w = excess.shape[1:]
+    hb, wb = -(-h // BLOCK), -(-w // BLOCK)
+    bright = np.zeros((hb * BLOCK, wb * BLOCK), bool)
+    bright[:h, :w] = excess.any(axis=0)
+    reach = _grow(bright.reshape(hb, BLOCK, wb, BLOCK).any(axis=(1, 3)), -(-(k // 2) // BLOCK))
+    by, bx = np.nonzero(reach)
+
+    def kernels(y: np.ndarray, x: np.ndarray) -> np.ndarray:
+        return kernel if kernel.ndim == 2 else np.tile(kernel, (len(y), 1, 1))
+
+    for y, x, part in _block_conv(excess, k, BLOCK, by, bx, kernels):
+        np.maximum(part, 0.0, out=part)
+        for i in range(len(y)):
+            y0, x0 = y[i] * BLOCK, x[i] * BLOCK
+            rows, cols = min(BLOCK, h - y0), min(BLOCK, w - x0)
+            out[:, y0 : y0 + rows, x0 : x0 + cols] += part[i, :, :rows, :cols]
 
 
 def blur_lowres(stack: np.ndarray, kernel: np.ndarray) -> np.ndarray:
@@ -245,15 +285,11 @@ def blur_lowres(stack: np.ndarray, kernel: np.ndarray) -> np.ndarray:
     if not bright.any():
         return blur_same(stack, kernel)
     out = blur_same(np.concatenate([np.minimum(stack[:3], 1.0), stack[3:]]), kernel)
-    # The excess is zero outside the box around the bright pixels: blur only that box and
-    # the kernel's reach around it (zeros mirrored at an inner edge are still zeros).
-    r = kernel.shape[-1] // 2
-    rows, cols = np.flatnonzero(bright.any(axis=1)), np.flatnonzero(bright.any(axis=0))
-    y0, y1 = max(rows[0] - r, 0), min(rows[-1] + 1 + r, stack.shape[1])
-    x0, x1 = max(cols[0] - r, 0), min(cols[-1] + 1 + r, stack.shape[2])
-    excess = np.maximum(stack[:3, y0:y1, x0:x1] - 1.0, 0.0)
-    blurred = blur_same(excess, kernel[:3] if kernel.ndim == 3 else kernel)
-    out[:3, y0:y1, x0:x1] += np.maximum(blurred, 0.0)
+    excess = np.maximum(stack[:3] - 1.0, 0.0)
+    if kernel.shape[-1] > _DIRECT_MAX:
+        out[:3] += np.maximum(blur_same(excess, kernel[:3] if kernel.ndim == 3 else kernel), 0.0)
+    else:
+        _add_excess_blur(out[:3], excess, kernel[:3] if kernel.ndim == 3 else kernel)
     return out
 
 
