@@ -54,7 +54,6 @@ _DIRECT_MAX = 25  # kernels wider than this many taps use FFT convolution
 _MAX_HALO = 16  # widest kernel radius of the fine stage
 _BAND_ROWS = 128  # about this many rows per band of a crop
 _BATCH_BLOCKS = 512  # about this many blocks per batch of the fine stage
-_DENSE = 0.7  # a coarse level on more than this part of its crop is computed on all of it
 _NONE = np.zeros((1, 1), np.float32)  # a (1, 1) stand-in for an absent (H, W) map
 
 # What a coarse level gives the compositor (None when the level is empty):
@@ -395,12 +394,12 @@ class Levels:
         box = (ty0 * TILE, ty1 * TILE, tx0 * TILE, tx1 * TILE)
         t = TILE // s
         stack = np.empty((4, (ty1 - ty0) * t, (tx1 - tx0) * t), np.float32)  # at 1/s
-        if tiles.sum() > _DENSE * (ty1 - ty0) * (tx1 - tx0):  # every tile of the crop
-            ty, tx = (a.ravel() for a in np.mgrid[0 : ty1 - ty0, 0 : tx1 - tx0])
-        else:  # only the tiles where the level lives (downsampling is local to a tile)
+        # Only the tiles where the level lives (downsampling is local to a tile); the rest,
+        # margins included, are zeros.
+        ty, tx = np.nonzero(tiles)
+        ty, tx = ty - ty0, tx - tx0
+        if len(ty) < (ty1 - ty0) * (tx1 - tx0):
             stack.fill(0.0)
-            ty, tx = np.nonzero(tiles)
-            ty, tx = ty - ty0, tx - tx0
         origin = (self.halo + ty0 * TILE, self.halo + tx0 * TILE)
         native.downsampled_layer(self.padded, origin, ty.astype(np.int64), tx.astype(np.int64),
                                  TILE, s, *self._tent(k), stack)  # fmt: skip
