@@ -167,3 +167,18 @@ class TestUpsample2:
         native.upsample2_rows(src, 0, cut, out[:, : 2 * cut])
         native.upsample2_rows(src, cut, h, out[:, 2 * cut :])
         np.testing.assert_allclose(out, want, atol=2e-7)
+
+    @pytest.mark.parametrize("s", [2, 4])
+    def test_windows_of_any_factor_are_torch_bilinear_with_edges_repeated(self, s):
+        import torch
+        import torch.nn.functional as F
+
+        src = np.random.default_rng(s).random((3, 9, 13), dtype=np.float32)
+        full = F.interpolate(
+            torch.from_numpy(src)[None], scale_factor=s, mode="bilinear", align_corners=False
+        ).numpy()[0]
+        h, w = 9 * s, 13 * s
+        padded = np.pad(full, ((0, 0), (0, 5), (0, 7)), mode="edge")  # beyond: repeated
+        for y0, y1, x0, x1 in [(0, h, 0, w), (3, 11, 5, 6), (h - 2, h + 5, w - 3, w + 7)]:
+            got = native.upsample_window(src, s, y0, y1, x0, x1)
+            np.testing.assert_allclose(got, padded[:, y0:y1, x0:x1], atol=3e-7)

@@ -88,13 +88,6 @@ def level_values(max_radius: float) -> np.ndarray:
     return np.concatenate([-positive[::-1], [0.0], positive])
 
 
-def _upsample(stack: np.ndarray, factor: int) -> np.ndarray:
-    if factor == 1:
-        return stack
-    t = torch.from_numpy(np.ascontiguousarray(stack))[None]
-    return F.interpolate(t, scale_factor=factor, mode="bilinear", align_corners=False).numpy()[0]
-
-
 def _push_pull(rgba: np.ndarray) -> np.ndarray:
     """Extrapolate premultiplied (4, H, W) RGBA into a complete (3, H, W) colour image.
 
@@ -161,25 +154,9 @@ def _fill_term(rgba: np.ndarray, extra, y0: int, y1: int) -> tuple[int, np.ndarr
     x0, x1 = int(cols[0]), int(cols[-1]) + 1
     lack = np.maximum(np.float32(_FILL_TAU) - alpha[:, :, x0:x1], 0.0)
     lack /= np.maximum(alpha[:, :, x0:x1], np.float32(_FILL_TAU))
-    up = _upsampled_window(*extra, y0, y1, x0, x1)
+    up = native.upsample_window(extra[0], extra[1], y0, y1, x0, x1)
     up *= lack
     return x0, up
-
-
-def _upsampled_window(coarse: np.ndarray, s: int, y0: int, y1: int, x0: int, x1: int):
-    """[:, y0:y1, x0:x1] of the bilinear x s upsampling of (C, h, w) ``coarse``, with rows
-    and columns beyond h*s and w*s repeating the last ones (edge padding)."""
-    last_y, last_x = coarse.shape[1] * s - 1, coarse.shape[2] * s - 1
-    ya, yb = min(y0, last_y), min(y1 - 1, last_y) + 1
-    xa, xb = min(x0, last_x), min(x1 - 1, last_x) + 1
-    # one coarse pixel of context on each side keeps the window's values exact
-    ca, cb = max(ya // s - 1, 0), min(-(-yb // s) + 1, coarse.shape[1])
-    da, db = max(xa // s - 1, 0), min(-(-xb // s) + 1, coarse.shape[2])
-    up = _upsample(coarse[:, ca:cb, da:db], s)
-    rows = np.minimum(np.arange(y0, y1), last_y) - ca * s
-    cols = np.minimum(np.arange(x0, x1), last_x) - da * s
-    up = up[:, rows[0] : rows[-1] + 1] if y1 - 1 <= last_y else up[:, rows]
-    return up[:, :, cols[0] : cols[-1] + 1] if x1 - 1 <= last_x else up[:, :, cols]
 
 
 def _fill(rgba: np.ndarray) -> np.ndarray:

@@ -230,3 +230,33 @@ def fill_source(lin, coc, coverage, src, halo, y0, y1):  # pragma: no cover (com
             px[3] = coc[y, x]
             if cover:
                 px[4] = coverage[y, x]
+
+
+@njit(nogil=True, cache=True)
+def upsample_window(src, s, y0, y1, x0, x1):  # pragma: no cover (compiled)
+    """[:, y0:y1, x0:x1] of the bilinear x ``s`` upsampling of (C, h, w) ``src`` (as
+    ``F.interpolate(..., scale_factor=s, mode="bilinear", align_corners=False)``), rows and
+    columns beyond h s and w s repeating the last ones: (C, y1 - y0, x1 - x0) float32."""
+    c, h, w = src.shape
+    out = np.empty((c, y1 - y0, x1 - x0), np.float32)
+    inv = np.float32(1.0 / s)
+    half = np.float32(0.5)
+    xs0 = np.empty(x1 - x0, np.int64)
+    xs1 = np.empty(x1 - x0, np.int64)
+    fx = np.empty(x1 - x0, np.float32)
+    for x in range(x0, x1):
+        pos = max((np.float32(min(x, w * s - 1)) + half) * inv - half, np.float32(0.0))
+        i = int(pos)
+        xs0[x - x0], xs1[x - x0] = i, min(i + 1, w - 1)
+        fx[x - x0] = pos - np.float32(i)
+    for y in range(y0, y1):
+        pos = max((np.float32(min(y, h * s - 1)) + half) * inv - half, np.float32(0.0))
+        i = int(pos)
+        j = min(i + 1, h - 1)
+        fy = pos - np.float32(i)
+        for ch in range(c):
+            for x in range(x1 - x0):
+                top = src[ch, i, xs0[x]] + (src[ch, i, xs1[x]] - src[ch, i, xs0[x]]) * fx[x]
+                bottom = src[ch, j, xs0[x]] + (src[ch, j, xs1[x]] - src[ch, j, xs0[x]]) * fx[x]
+                out[ch, y - y0, x] = top + (bottom - top) * fy
+    return out
