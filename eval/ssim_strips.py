@@ -1,0 +1,264 @@
+"""The strip engine behind :func:`eval.metrics.ssim` and :func:`eval.metrics.ssim_gauss`.
+
+The SSIM map is summed over the valid region of each channel map, a strip of rows at a time, so
+that no whole-image temporary is ever made (on a shared CPU the whole-image ops were bound by
+memory bandwidth). Per strip: the four maps x, y, (x - y)^2 and x y in one stacked buffer, a
+vertical pass as one banded matrix product, a horizontal pass (box: four shifted additions;
+Gaussian: one matrix product over blocks of 16 columns, which costs a third of eleven shifted
+multiply-adds), then the SSIM formula.
+
+Precision paths (:func:`plan`):
+
+- uint8 images under the box window: the window *sums* of x, y, (x - y)^2 and x y are integers
+  below 2^24, exact in float32; the formula then runs in ``dtype`` (float64 by default), so
+  the result equals scikit-image to ~1e-12.
+- uint8 images under the Gaussian window: x - 128 and y - 128 are filtered in float32 (second
+  moments below 2^14) and the formula runs on these shifted moments in float32 too (variances
+  and covariance are shift-invariant; only the means are moved back): within ~1e-6 of the
+  float64 computation.
+- any other input: filtering and formula in ``dtype``.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+import torch
+
+from bokeh.threads import single_threaded_torch, thread_budget
+
+# Elements per map and strip on the CPU (one channel map of 16 rows at 1536 columns); a GPU
+# prefers few large launches.
+STRIP_ELEMENTS = 1 << 16
+STRIP_ELEMENTS_GPU = 1 << 24
+STRIP_ROWS = 16
+# Output columns per block of the horizontal matrix product (measured best of 8..32 on a CPU).
+BLOCK = 16
+
+_THREADS_LOCK = threading.Lock()
+
+
+def run_parallel(run: Callable[[list], torch.Tensor], items: list, dev: torch.device):
+    """``run(items)``, split over ``torch.get_num_threads()`` Python threads on the CPU; the
+    parts' results are added.
+
+    Each strip is small, so torch's own intra-op threads would meet at a barrier after every
+    one of thousands of small ops, and one busy core then stalls them all. Whole strips per
+    thread instead, with torch single-threaded meanwhile (ops release the GIL), through
+    :func:`bokeh.threads.single_threaded_torch`, which the lens renderer also uses: the
+    process-wide setting comes back whatever order such blocks close in.
+    """
+    workers = min(thread_budget(), len(items)) if dev.type == "cpu" else 1
+    if workers <= 1:
+        return run(items)
+    with _THREADS_LOCK, single_threaded_torch(), ThreadPoolExecutor(workers) as pool:
+        parts = list(pool.map(run, [items[i::workers] for i in range(workers)]))
+    return torch.stack(parts).sum(dim=0)
+
+
+@dataclass(frozen=True)
+class Plan:
+    """How one SSIM call is computed (see the module docstring); built by :func:`plan`."""
+
+    taps: tuple[float, ...]
+    box: bool  # all taps equal: window sums by additions (k = 7) and a 0/1 vertical matrix
+    shift: float  # subtracted from both images before filtering (0: none)
+    mdtype: torch.dtype  # filtering dtype
+    tdtype: torch.dtype  # dtype of the SSIM formula
+    scale: float  # filtered value -> local mean (1/k^2 for exact window sums)
+    cov_norm: float  # N/(N-1) for the sample covariance, 1 for the population one
+    c1: float
+    c2: float
+    rows: int  # output rows per strip
+    per_chunk: int  # channel maps per strip
+    block: int  # output columns per horizontal block product; 0: shifted additions
+    vert: torch.Tensor  # (rows, rows + k - 1) banded vertical matrix
+    horz: torch.Tensor | None  # (block + k - 1, block) banded horizontal matrix
+
+    @property
+    def k(self) -> int:
+        return len(self.taps)
+
+
+def plan(
+    x: torch.Tensor,
+    y: torch.Tensor,
+    *,
+    taps: list[float],
+    box: bool,
+    cov_norm: float,
+    c1: float,
+    c2: float,
+    dtype: torch.dtype,
+) -> Plan:
+    """The :class:`Plan` for maps ``x``, ``y`` of shape (n, H, W), H and W at least len(taps)."""
+    n, h, w = x.shape
+    k = len(taps)
+    uint8 = x.dtype == torch.uint8 and y.dtype == torch.uint8
+    exact = box and uint8  # window sums of integers below 2^24: exact in float32
+    mdtype = torch.float32 if uint8 else dtype
+    tdtype = torch.float32 if uint8 and not box else dtype
+    dev = x.device
+    # Strip height: short strips keep the banded vertical product from multiplying mostly
+    # zeros (twice as many rows with more threads, as each op then also waits for the GIL).
+    # Maps per strip so that one map of a strip has about `budget` elements.
+    budget = STRIP_ELEMENTS if dev.type == "cpu" else STRIP_ELEMENTS_GPU
+    ho = h - k + 1
+    if dev.type == "cpu":
+        rows = min(ho, STRIP_ROWS * (2 if thread_budget() > 1 else 1))
+    else:
+        rows = max(16, min(ho, budget // w))
+    per_chunk = max(1, min(n, budget // (w * (rows + k - 1))))
+    # Box window: the horizontal pass makes window sums; the vertical matrix holds 1 for exact
+    # sums (scaled to means in the formula) or 1/k^2 (means straight away).
+    vtaps = [1.0 if exact else 1.0 / (k * k)] * k if box else taps
+    vert = torch.zeros(rows, rows + k - 1, dtype=mdtype, device=dev)
+    for i, tap in enumerate(vtaps):  # out[j] = sum_i taps[i] in[j + i]
+        vert.diagonal(i).fill_(tap)
+    block = 0 if box and k == 7 else BLOCK
+    horz = None
+    if block:
+        horz = torch.zeros(block + k - 1, block, dtype=mdtype, device=dev)
+        for i, tap in enumerate(taps):  # out[j] = sum_i taps[i] in[j + i]
+            horz.diagonal(-i).fill_(1.0 if box else tap)
+    return Plan(
+        taps=tuple(taps),
+        box=box,
+        shift=128.0 if uint8 and not box else 0.0,
+        mdtype=mdtype,
+        tdtype=tdtype,
+        scale=1.0 / (k * k) if exact else 1.0,
+        cov_norm=cov_norm,
+        c1=c1,
+        c2=c2,
+        rows=rows,
+        per_chunk=per_chunk,
+        block=block,
+        vert=vert,
+        horz=horz,
+    )
+
+
+class Strip:
+    """Work buffers, and every view of them that a strip uses, for ``n`` maps x ``r`` output
+    rows of ``w``-column images (made once per shape and reused strip after strip)."""
+
+    def __init__(self, p: Plan, n: int, r: int, w: int, dev: torch.device) -> None:
+        k, hi = p.k, r + p.k - 1
+        self.valid = w - k + 1  # valid output columns
+        nb = -(-self.valid // p.block) if p.block else 0
+        wp = nb * p.block + k - 1 if p.block else w  # >= w; the extra columns stay zero
+        opts = {"dtype": p.mdtype, "device": dev}
+        self.maps = torch.zeros(4, n, hi, wp, **opts)  # x, y, (x - y)^2, x y
+        self.xs, self.ys, self.dd, self.xy = self.maps.unbind(0)
+        self.x_in, self.y_in = self.xs[..., :w], self.ys[..., :w]
+        self.xy_in = self.maps[:2, ..., :w]
+        self.vmat = p.vert if r == p.rows else p.vert[:r, :hi]
+        self.vout = torch.empty(4, n, r, wp, **opts)
+        if p.block:
+            self.unf_src = self.vout.unfold(-1, p.block + k - 1, p.block)
+            self.unf = torch.empty(4 * n * r * nb, p.block + k - 1, **opts)
+            self.unf_dst = self.unf.view(4, n, r, nb, p.block + k - 1)
+            self.hout = torch.empty(4 * n * r * nb, p.block, **opts)
+            self.f = self.hout.view(4, n, r, nb * p.block)
+        else:  # k = 7 window sums: pairs, quadruples, then 4 + 2 + 1
+            v = self.vout
+            self.pairs = torch.empty(4, n, r, w - 1, **opts)
+            self.quads = torch.empty(4, n, r, w - 3, **opts)
+            self.f = torch.empty(4, n, r, self.valid, **opts)
+            self.adds = (
+                (v[..., : w - 1], v[..., 1:], self.pairs),
+                (self.pairs[..., : w - 3], self.pairs[..., 2:], self.quads),
+                (self.quads[..., : self.valid], self.pairs[..., 4 : 4 + self.valid], self.f),
+            )
+            self.last = v[..., 6 : 6 + self.valid]
+        width = self.f.shape[-1]
+        topts = {"dtype": p.tdtype, "device": dev}
+        if p.shift:  # the formula works on the filtered maps in place
+            self.t = self.f
+            self.means = self.f[:2]
+        else:  # moved to `tdtype` with the constants of the formula
+            self.t = torch.empty(4, n, r, width, **topts)
+            self.scale = torch.full((4, 1, 1, 1), p.scale, **topts)
+            bias = [0.0, 0.0, 0.0, 0.5 * p.c2 / p.cov_norm]
+            self.bias = torch.tensor(bias, **topts).view(4, 1, 1, 1)
+        self.c1 = torch.tensor(p.c1, **topts)
+        self.mx, self.my, self.ed, self.exy = self.t.unbind(0)
+        self.a1 = torch.empty(n, r, width, **topts)
+        self.b1 = torch.empty(n, r, width, **topts)
+
+
+def _moments(st: Strip, p: Plan, xsrc: torch.Tensor, ysrc: torch.Tensor) -> None:
+    """Fill ``st.f`` (4, n, r, width) with the filtered x, y, (x - y)^2 and x y of the strip
+    whose input rows are ``xsrc``, ``ysrc`` (n, r + k - 1, w)."""
+    st.x_in.copy_(xsrc)
+    st.y_in.copy_(ysrc)
+    if p.shift:
+        st.xy_in.sub_(p.shift)
+    torch.sub(st.xs, st.ys, out=st.dd).mul_(st.dd)
+    torch.mul(st.xs, st.ys, out=st.xy)
+    torch.matmul(st.vmat, st.maps, out=st.vout)
+    if p.block:
+        st.unf_dst.copy_(st.unf_src)
+        torch.mm(st.unf, p.horz, out=st.hout)
+        return
+    for a, b, out in st.adds:
+        torch.add(a, b, out=out)
+    st.f.add_(st.last)
+
+
+def _half_ssim(st: Strip, p: Plan) -> torch.Tensor:
+    """Half the SSIM map of the strip, (n, r, width), from ``st.f``.
+
+    With local means ux, uy, E[xy] and E[(x - y)^2] (cov = cov_norm):
+    A1 = 2 ux uy + C1, B1 = ux^2 + uy^2 + C1 = A1 + (ux - uy)^2,
+    A2 = 2 cov (E[xy] - ux uy) + C2 = 2 cov a2, B2 = cov (vx + vy) + C2 = cov b2 with
+    b2 = 2 a2 + E[(x - y)^2] - (ux - uy)^2, and S = A1 A2 / (B1 B2) = 2 A1 a2 / (B1 b2).
+    Identical images give exactly 1 (the difference terms are exact zeros), in any dtype.
+    With a shift the moments are those of x - s, y - s: all but A1 are shift-invariant.
+    """
+    if not p.shift:  # to `tdtype`, as means, with C2 / (2 cov) added to E[xy]
+        torch.addcmul(st.bias, st.f, st.scale, out=st.t)
+    dm = torch.sub(st.mx, st.my, out=st.b1)
+    prod = torch.mul(st.mx, st.my, out=st.a1)
+    a2 = st.exy.sub_(prod)
+    if p.shift:
+        a2.add_(0.5 * p.c2 / p.cov_norm)
+    b2 = st.ed.add_(a2, alpha=2.0).addcmul_(dm, dm, value=-1.0)
+    if p.shift:
+        st.means.add_(p.shift)
+        a1 = torch.addcmul(st.c1, st.mx, st.my, value=2.0, out=st.a1)
+    else:
+        a1 = torch.add(st.c1, prod, alpha=2.0, out=st.a1)
+    b1 = torch.addcmul(a1, dm, dm, out=st.b1)
+    return a1.mul_(a2).div_(b1.mul_(b2))
+
+
+def ssim_sums(x: torch.Tensor, y: torch.Tensor, p: Plan) -> torch.Tensor:
+    """Sum of the SSIM map over the valid region of each map of ``x``, ``y`` (n, H, W), in
+    float64, shape (n,)."""
+    n, h, w = x.shape
+    k, rows, dev = p.k, p.rows, x.device
+    ho = h - k + 1
+    items = [
+        (n0, min(n, n0 + p.per_chunk), r0, min(rows, ho - r0))
+        for n0 in range(0, n, p.per_chunk)
+        for r0 in range(0, ho, rows)
+    ]
+
+    def run(part: list[tuple[int, int, int, int]]) -> torch.Tensor:
+        total = torch.zeros(n, dtype=torch.float64, device=dev)
+        strips: dict[tuple[int, int], Strip] = {}
+        for n0, n1, r0, r in part:
+            st = strips.get((n1 - n0, r))
+            if st is None:
+                st = strips[(n1 - n0, r)] = Strip(p, n1 - n0, r, w, dev)
+            _moments(st, p, x[n0:n1, r0 : r0 + r + k - 1], y[n0:n1, r0 : r0 + r + k - 1])
+            s = _half_ssim(st, p)
+            total[n0:n1] += s[..., : st.valid].sum(dim=(1, 2), dtype=torch.float64)
+        return total
+
+    return 2.0 * run_parallel(run, items, dev)
