@@ -198,6 +198,7 @@ def psnr(
         step = 2 * ssim_strips.STRIP_ELEMENTS  # chunks keep the float temporaries in cache
         items = [(j, i) for j in range(b) for i in range(0, size, step)]
 
+        @torch.inference_mode()
         def run(part: list[tuple[int, int]]) -> torch.Tensor:
             sse = torch.zeros(b, dtype=dtype, device=p.device)
             for j, i in part:
