@@ -4,7 +4,7 @@ The SSIM map is summed over the valid region of each channel map, a strip of row
 that no whole-image temporary is ever made (on a shared CPU the whole-image ops were bound by
 memory bandwidth). Per strip: the four maps x, y, (x - y)^2 and x y in one stacked buffer, a
 vertical pass as one banded matrix product, a horizontal pass (box: four shifted additions;
-Gaussian: one matrix product over blocks of 16 columns, which costs a third of eleven shifted
+Gaussian: matrix products over blocks of 16 columns, which cost a third of eleven shifted
 multiply-adds), then the SSIM formula.
 
 Precision paths (:func:`plan`):
@@ -77,7 +77,8 @@ class Plan:
     per_chunk: int  # channel maps per strip
     block: int  # output columns per horizontal block product; 0: shifted additions
     vert: torch.Tensor  # (rows, rows + k - 1) banded vertical matrix
-    horz: torch.Tensor | None  # (block + k - 1, block) banded horizontal matrix
+    # The (block + k - 1, block) banded horizontal matrix as its first `block` rows and the rest
+    horz: tuple[torch.Tensor, torch.Tensor] | None
 
     @property
     def k(self) -> int:
@@ -116,12 +117,13 @@ def plan(
     vert = torch.zeros(rows, rows + k - 1, dtype=mdtype, device=dev)
     for i, tap in enumerate(vtaps):  # out[j] = sum_i taps[i] in[j + i]
         vert.diagonal(i).fill_(tap)
-    block = 0 if box and k == 7 else BLOCK
+    block = 0 if box and k == 7 else max(BLOCK, k - 1)
     horz = None
     if block:
         horz = torch.zeros(block + k - 1, block, dtype=mdtype, device=dev)
         for i, tap in enumerate(taps):  # out[j] = sum_i taps[i] in[j + i]
             horz.diagonal(-i).fill_(1.0 if box else tap)
+        horz = (horz[:block].contiguous(), horz[block:].contiguous())
     return Plan(
         taps=tuple(taps),
         box=box,
@@ -147,23 +149,28 @@ class Strip:
     def __init__(self, p: Plan, n: int, r: int, w: int, dev: torch.device) -> None:
         k, hi = p.k, r + p.k - 1
         self.valid = w - k + 1  # valid output columns
-        nb = -(-self.valid // p.block) if p.block else 0
-        wp = nb * p.block + k - 1 if p.block else w  # >= w; the extra columns stay zero
+        nb = -(-w // p.block) if p.block else 0
+        wp = nb * p.block if p.block else w  # >= w; the extra columns stay zero
         opts = {"dtype": p.mdtype, "device": dev}
         self.maps = torch.zeros(4, n, hi, wp, **opts)  # x, y, (x - y)^2, x y
         self.xs, self.ys, self.dd, self.xy = self.maps.unbind(0)
         self.x_in, self.y_in = self.xs[..., :w], self.ys[..., :w]
         self.xy_in = self.maps[:2, ..., :w]
         self.vmat = p.vert if r == p.rows else p.vert[:r, :hi]
-        self.vout = torch.empty(4, n, r, wp, **opts)
         if p.block:
-            self.unf_src = self.vout.unfold(-1, p.block + k - 1, p.block)
-            self.unf = torch.empty(4 * n * r * nb, p.block + k - 1, **opts)
-            self.unf_dst = self.unf.view(4, n, r, nb, p.block + k - 1)
-            self.hout = torch.empty(4 * n * r * nb, p.block, **opts)
-            self.f = self.hout.view(4, n, r, nb * p.block)
+            # Rows of `block` columns, each followed in memory by the next (a block more at the
+            # end): output block i = blocks[i] @ horz[0] + blocks[i + 1][:k - 1] @ horz[1]. The
+            # last block of an image row reads the next row, but only for outputs past the
+            # valid width. No copy: both operands are plain strided matrices.
+            m = 4 * n * r * nb
+            flat = torch.zeros((m + 1) * p.block, **opts)
+            self.vout = flat[: m * p.block].view(4, n, r, wp)
+            self.blocks = flat[: m * p.block].view(m, p.block)
+            self.next_blocks = flat[p.block :].view(m, p.block)[:, : k - 1]
+            self.hout = torch.empty(m, p.block, **opts)
+            self.f = self.hout.view(4, n, r, wp)
         else:  # k = 7 window sums: pairs, quadruples, then 4 + 2 + 1
-            v = self.vout
+            self.vout = v = torch.empty(4, n, r, wp, **opts)
             self.pairs = torch.empty(4, n, r, w - 1, **opts)
             self.quads = torch.empty(4, n, r, w - 3, **opts)
             self.f = torch.empty(4, n, r, self.valid, **opts)
@@ -196,8 +203,7 @@ def _moments(st: Strip, p: Plan, xsrc: torch.Tensor, ysrc: torch.Tensor) -> None
     torch.mul(st.xs, st.ys, out=st.xy)
     torch.matmul(st.vmat, st.maps, out=st.vout)
     if p.block:
-        st.unf_dst.copy_(st.unf_src)
-        torch.mm(st.unf, p.horz, out=st.hout)
+        torch.mm(st.blocks, p.horz[0], out=st.hout).addmm_(st.next_blocks, p.horz[1])
         return
     for a, b, out in st.adds:
         torch.add(a, b, out=out)
