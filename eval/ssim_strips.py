@@ -155,7 +155,6 @@ class Strip:
         self.maps = torch.zeros(4, n, hi, wp, **opts)  # x, y, (x - y)^2, x y
         self.xs, self.ys, self.dd, self.xy = self.maps.unbind(0)
         self.x_in, self.y_in = self.xs[..., :w], self.ys[..., :w]
-        self.xy_in = self.maps[:2, ..., :w]
         self.vmat = p.vert if r == p.rows else p.vert[:r, :hi]
         if p.block:
             # Rows of `block` columns, each followed in memory by the next (a block more at the
@@ -195,10 +194,12 @@ class Strip:
 def _moments(st: Strip, p: Plan, xsrc: torch.Tensor, ysrc: torch.Tensor) -> None:
     """Fill ``st.f`` (4, n, r, width) with the filtered x, y, (x - y)^2 and x y of the strip
     whose input rows are ``xsrc``, ``ysrc`` (n, r + k - 1, w)."""
-    st.x_in.copy_(xsrc)
-    st.y_in.copy_(ysrc)
-    if p.shift:
-        st.xy_in.sub_(p.shift)
+    if p.shift:  # a float scalar: computed in float32, not uint8
+        torch.sub(xsrc, p.shift, out=st.x_in)
+        torch.sub(ysrc, p.shift, out=st.y_in)
+    else:
+        st.x_in.copy_(xsrc)
+        st.y_in.copy_(ysrc)
     torch.sub(st.xs, st.ys, out=st.dd).mul_(st.dd)
     torch.mul(st.xs, st.ys, out=st.xy)
     torch.matmul(st.vmat, st.maps, out=st.vout)
