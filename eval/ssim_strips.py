@@ -16,9 +16,10 @@ Precision paths (:func:`plan`):
   rounded) are filtered in float32, with taps that sum to exactly 1, and the formula runs on
   these shifted moments in float32 too (variances and covariance are shift-invariant; only the
   means are moved back). float32 rounds a variance by ~1e-7 of the local squared mean (of the
-  shifted values), against C2 = 58.5 for uint8: measured within 3e-7 of float64 on constant
-  images of every pair of levels (where scikit-image's own float64 sum is the reference) and
-  within 1e-7 on photos.
+  shifted values), against C2 = 58.5 for uint8: measured within 3e-7 of scikit-image on
+  constant images of every pair of levels and within 1e-7 on photos; images made of large flat
+  areas of distant levels are the worst case (up to 5e-5 seen on two-level images, as with the
+  earlier float32 filtering around 128).
 - any other input: filtering and formula in ``dtype``.
 """
 
