@@ -199,15 +199,18 @@ def psnr(
         step = _PSNR_CHUNK  # chunks keep the float temporaries in cache
         items = [(j, i) for j in range(b) for i in range(0, size, step)]
 
-        @torch.inference_mode()
-        def run(part: list[tuple[int, int]]) -> torch.Tensor:
-            sse = torch.zeros(b, dtype=dtype, device=p.device)
-            for j, i in part:
+        def make_work():
+            def work(item: tuple[int, int]) -> float:
+                j, i = item
                 d = x[j, i : i + step].to(dtype, copy=True).sub_(y[j, i : i + step])
-                sse[j] += torch.dot(d, d)
-            return sse
+                return float(torch.dot(d, d))
 
-        sse = run_parallel(run, items, p.device) if items else x.new_zeros(b, dtype=dtype)
+            return work
+
+        sums = [0.0] * b
+        for (j, _), part in zip(items, run_parallel(make_work, items, p.device), strict=True):
+            sums[j] += part  # in a fixed order: the same result whatever the threads
+        sse = torch.tensor(sums, dtype=dtype, device=p.device)
         return 10.0 * torch.log10(dr * dr / (sse / max(size, 1)))
 
 

@@ -29,6 +29,7 @@ import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import Any, TypeVar
 
 import torch
 
@@ -44,24 +45,56 @@ STRIP_ROWS = 16
 BLOCK = 16
 
 _THREADS_LOCK = threading.Lock()
+T = TypeVar("T")
 
 
-def run_parallel(run: Callable[[list], torch.Tensor], items: list, dev: torch.device):
-    """``run(items)``, split over ``torch.get_num_threads()`` Python threads on the CPU; the
-    parts' results are added.
+class _Shared:
+    """One iterator drawn from by several threads."""
 
-    Each strip is small, so torch's own intra-op threads would meet at a barrier after every
-    one of thousands of small ops, and one busy core then stalls them all. Whole strips per
+    def __init__(self, n: int) -> None:
+        self._it = iter(range(n))
+        self._lock = threading.Lock()
+
+    def __iter__(self) -> _Shared:
+        return self
+
+    def __next__(self) -> int:
+        with self._lock:
+            return next(self._it)
+
+
+def run_parallel(
+    make_work: Callable[[], Callable[[Any], T]], items: list, dev: torch.device
+) -> list[T]:
+    """``[work(item) for item in items]``, over ``torch.get_num_threads()`` Python threads on
+    the CPU, each with its own ``work = make_work()`` (its buffers), under inference_mode.
+
+    Each item is small, so torch's own intra-op threads would meet at a barrier after every
+    one of thousands of small ops, and one busy core then stalls them all. Whole items per
     thread instead, with torch single-threaded meanwhile (ops release the GIL), through
     :func:`bokeh.threads.single_threaded_torch`, which the lens renderer also uses: the
-    process-wide setting comes back whatever order such blocks close in.
+    process-wide setting comes back whatever order such blocks close in. Threads take the
+    next item when done with one, so a thread slowed by another process (a shared machine)
+    takes fewer, instead of every other thread waiting for its fixed share. The results come
+    back in the items' order, whoever computed them.
     """
+    results: list = [None] * len(items)
+
+    @torch.inference_mode()  # per thread; a fifth less dispatch overhead than no_grad
+    def drain(indices) -> None:
+        work = make_work()
+        for i in indices:
+            results[i] = work(items[i])
+
     workers = min(thread_budget(), len(items)) if dev.type == "cpu" else 1
     if workers <= 1:
-        return run(items)
+        drain(range(len(items)))
+        return results
+    shared = _Shared(len(items))
     with _THREADS_LOCK, single_threaded_torch(), ThreadPoolExecutor(workers) as pool:
-        parts = list(pool.map(run, [items[i::workers] for i in range(workers)]))
-    return torch.stack(parts).sum(dim=0)
+        for done in [pool.submit(drain, shared) for _ in range(workers)]:
+            done.result()
+    return results
 
 
 @dataclass(frozen=True)
@@ -276,11 +309,11 @@ def ssim_sums(x: torch.Tensor, y: torch.Tensor, p: Plan) -> torch.Tensor:
         for r0 in range(0, ho, rows)
     ]
 
-    @torch.inference_mode()  # per thread; a fifth less dispatch overhead than no_grad
-    def run(part: list[tuple[int, int, int, int]]) -> torch.Tensor:
-        total = torch.zeros(n, dtype=torch.float64, device=dev)
-        strips: dict[tuple[int, int], Strip] = {}
-        for n0, n1, r0, r in part:
+    def make_work() -> Callable[[tuple[int, int, int, int]], list[float]]:
+        strips: dict[tuple[int, int], Strip] = {}  # this thread's buffers, by shape
+
+        def work(item: tuple[int, int, int, int]) -> list[float]:
+            n0, n1, r0, r = item
             st = strips.get((n1 - n0, r))
             if st is None:
                 st = strips[(n1 - n0, r)] = Strip(p, n1 - n0, r, w, dev)
@@ -288,7 +321,12 @@ def ssim_sums(x: torch.Tensor, y: torch.Tensor, p: Plan) -> torch.Tensor:
             _moments(st, p, x[n0:n1, r0 : r0 + r + k - 1], y[n0:n1, r0 : r0 + r + k - 1], shift)
             s = _half_ssim(st, p, shift)
             # rows summed in the formula's dtype (1.5k values, pairwise), the rows in float64
-            total[n0:n1] += s[..., : st.valid].sum(dim=-1).sum(dim=-1, dtype=torch.float64)
-        return total
+            return s[..., : st.valid].sum(dim=-1).sum(dim=-1, dtype=torch.float64).tolist()
 
-    return 2.0 * run_parallel(run, items, dev)  # a normal tensor again
+        return work
+
+    total = [0.0] * n
+    for (n0, _, _, _), sums in zip(items, run_parallel(make_work, items, dev), strict=True):
+        for i, v in enumerate(sums):  # in a fixed order: the same result whatever the threads
+            total[n0 + i] += v
+    return 2.0 * torch.tensor(total, dtype=torch.float64, device=dev)
