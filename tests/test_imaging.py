@@ -959,3 +959,50 @@ class TestResize:
             resize(np.zeros((4, 4, 3), np.uint8), (2, 2))
         with pytest.raises(ValueError, match=r"\(H, W\)"):
             resize(np.zeros((4,), np.float32), (2, 2))
+
+
+# ------------------------------------------------------------------------------------------
+# uint8=True: the same pixels as to_uint8 of the float result
+# ------------------------------------------------------------------------------------------
+
+
+def _uint8_sources() -> dict[str, object]:
+    rng = np.random.default_rng(7)
+    rgb = rng.integers(0, 256, (37, 53, 3), dtype=np.uint8)
+    alpha = rgb.copy()[:, :, :1]
+    alpha[::3] = 0
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    return {
+        "rgb png": encode(Image.fromarray(rgb)),
+        "grey png": encode(Image.fromarray(rgb[:, :, 0])),
+        "rgba png": encode(Image.fromarray(np.concatenate([rgb, alpha], axis=2))),
+        "palette png": encode(Image.fromarray(rgb).convert("P")),
+        "16-bit grey png": encode(Image.fromarray(rng.integers(0, 65536, (9, 11), np.uint16))),
+        "rotated jpeg": encode(Image.fromarray(rgb), "JPEG", exif=exif),
+        "large rgb png": encode(Image.fromarray(np.tile(rgb, (3, 2, 1)))),  # downscaled below
+        "pil image": Image.fromarray(rgb),
+        "float array": rgb.astype(np.float32) / 255,
+    }
+
+
+@pytest.mark.parametrize("name", list(_uint8_sources()))
+def test_uint8_is_to_uint8_of_the_float_result(name):
+    source = _uint8_sources()[name]
+    as_float = load_image(source, max_side=64)
+    as_uint8 = load_image(source, max_side=64, uint8=True)
+    assert as_uint8.image.dtype == np.uint8 and as_uint8.image.flags.c_contiguous
+    assert as_uint8.image.shape == as_float.image.shape and as_float.image.shape[2] == 3
+    np.testing.assert_array_equal(as_uint8.image, to_uint8(as_float.image))
+    assert (as_uint8.notes, as_uint8.original_size, as_uint8.scale, as_uint8.mode) == (
+        as_float.notes,
+        as_float.original_size,
+        as_float.scale,
+        as_float.mode,
+    )
+
+
+def test_uint8_png_is_the_file_s_pixels(tmp_path):
+    pixels = np.random.default_rng(3).integers(0, 256, (5, 1, 3), dtype=np.uint8)
+    Image.fromarray(pixels).save(tmp_path / "one-column.png")
+    np.testing.assert_array_equal(load_image(tmp_path / "one-column.png", uint8=True).image, pixels)
