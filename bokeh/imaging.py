@@ -33,6 +33,7 @@ import io
 import math
 import os
 import stat
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -43,7 +44,7 @@ from PIL import ExifTags, Image, ImageCms, ImageOps, UnidentifiedImageError
 from bokeh import config, heif
 from bokeh.errors import ImageReadError
 from bokeh.pixels import encode_png, from_uint8, resize, save_png, to_pil, to_uint8
-from bokeh.pngcheck import PngDataError, check_png_complete
+from bokeh.pngcheck import PngDataError, check_png_beside
 from bokeh.sniff import diagnose, megapixels, too_large_message
 
 __all__ = [
@@ -270,14 +271,40 @@ def _load_stream(fp: Any, limit: int | None, max_pixels: int, uint8: bool) -> Lo
         return _load_pil(im, limit, max_pixels, owned=True, uint8=uint8)
 
 
-def _check_png(fp: Any) -> None:
-    """Pillow fills missing rows of a PNG whose data ends early with zeros: refuse it first."""
+_ENDS_EARLY = _PREFIX + "the file is truncated or damaged: its pixel data ends before the last row."
+
+
+def _start_png_check(fp: Any) -> Callable[[], None]:
+    """Pillow fills missing rows of a PNG whose data ends early with zeros: check the file
+    beside the decoding (first when it is far smaller than it claims); :func:`_decode` waits
+    for the verdict (PngDataError)."""
     try:
-        check_png_complete(fp)
+        return check_png_beside(fp)
     except PngDataError as exc:
-        raise ImageReadError(
-            _PREFIX + "the file is truncated or damaged: its pixel data ends before the last row."
-        ) from exc
+        raise ImageReadError(_ENDS_EARLY) from exc
+
+
+def _decode(im: Image.Image, max_pixels: int, png_verdict: Callable[[], None] | None) -> None:
+    """``im.load()``, failures as ImageReadError; then the PNG check's verdict (it wins)."""
+    failure: ImageReadError | None = None
+    try:
+        im.load()
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        failure = ImageReadError(too_large_message(b"", str(exc), max_pixels))
+    except MemoryError:
+        failure = ImageReadError(_PREFIX + "there is not enough memory to decode it.")
+    except Exception as exc:
+        failure = ImageReadError(
+            _PREFIX + "the file is truncated or damaged, so its pixels cannot be decoded."
+        )
+        failure.__cause__ = exc
+    try:
+        if png_verdict is not None:
+            png_verdict()
+    except PngDataError as exc:
+        raise ImageReadError(_ENDS_EARLY) from exc
+    if failure is not None:
+        raise failure
 
 
 def _load_pil(
@@ -305,8 +332,9 @@ def _load_pil(
     if _decoded_from_16bit(im):
         notes.append("16-bit image converted to 8-bit precision.")
 
+    png_verdict = None  # after the size checks; decoded beside it (see _start_png_check)
     if owned and im.format == "PNG" and getattr(im, "fp", None) is not None:
-        _check_png(im.fp)  # after the size checks, before any pixel is decoded
+        png_verdict = _start_png_check(im.fp)
 
     orientation = _orientation(im)
     oriented = (height, width) if orientation in _SWAPS_AXES else (width, height)
@@ -320,16 +348,7 @@ def _load_pil(
             None, (max(1, math.ceil(width * factor * 2)), max(1, math.ceil(height * factor * 2)))
         )
 
-    try:
-        im.load()
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-        raise ImageReadError(too_large_message(b"", str(exc), max_pixels)) from None
-    except MemoryError:
-        raise ImageReadError(_PREFIX + "there is not enough memory to decode it.") from None
-    except Exception as exc:
-        raise ImageReadError(
-            _PREFIX + "the file is truncated or damaged, so its pixels cannot be decoded."
-        ) from exc
+    _decode(im, max_pixels, png_verdict)
 
     if orientation in range(2, 9):
         try:

@@ -1006,3 +1006,52 @@ def test_uint8_png_is_the_file_s_pixels(tmp_path):
     pixels = np.random.default_rng(3).integers(0, 256, (5, 1, 3), dtype=np.uint8)
     Image.fromarray(pixels).save(tmp_path / "one-column.png")
     np.testing.assert_array_equal(load_image(tmp_path / "one-column.png", uint8=True).image, pixels)
+
+
+# ------------------------------------------------------------------------------------------
+# the PNG completeness check runs beside the decoding when the file's size is plausible
+# ------------------------------------------------------------------------------------------
+
+
+def _checked_on(monkeypatch) -> list[str]:
+    import threading
+
+    from bokeh import pngcheck
+
+    threads: list[str] = []
+    real = pngcheck.check_png_complete
+
+    def spy(fp):
+        threads.append(threading.current_thread().name)
+        return real(fp)
+
+    monkeypatch.setattr(pngcheck, "check_png_complete", spy)
+    return threads
+
+
+def test_png_check_runs_beside_decoding_for_a_photo(monkeypatch):
+    threads = _checked_on(monkeypatch)
+    pixels = np.random.default_rng(8).integers(0, 256, (40, 30, 3), dtype=np.uint8)
+    np.testing.assert_array_equal(load_image(encode(Image.fromarray(pixels)), uint8=True).image,
+                                  pixels)  # fmt: skip
+    assert len(threads) == 1 and threads[0].startswith("bokeh-pngcheck")
+
+
+def test_png_check_comes_first_for_a_file_far_smaller_than_it_claims(monkeypatch):
+    import threading
+
+    threads = _checked_on(monkeypatch)
+    flat = encode(Image.new("RGB", (400, 300), (10, 20, 30)))  # declares ~900x its size
+    assert load_image(flat).image.shape == (300, 400, 3)
+    assert threads == [threading.current_thread().name]
+
+
+def test_photo_with_missing_rows_checked_beside_is_refused(monkeypatch):
+    threads = _checked_on(monkeypatch)
+    width, height = 64, 48
+    pixels = np.random.default_rng(9).integers(0, 256, (height, width, 3), dtype=np.uint8)
+    rows = b"".join(b"\x00" + pixels[y].tobytes() for y in range(height))
+    cut = raw_png(width, height, 2, 8, rows[: (1 + 3 * width) * (height - 3)])
+    with pytest.raises(ImageReadError, match="ends before the last row"):
+        load_image(cut)
+    assert threads[0].startswith("bokeh-pngcheck")
