@@ -423,7 +423,7 @@ def _api_endpoints(model_work) -> None:
         focus = service.api_focus(photo, x, y) or (None, None)  # None: the stored focus
         steps = service.compare_views(photo, *focus, settings or {}, depth_file, run=render)
         view, tiles = list(steps)[-1]  # the last step holds every method
-        return view.gallery, [t.as_json() for t in tiles]
+        return webhooks.png_items(view.gallery, {}), [t.as_json() for t in tiles]
 
     with gr.Row(visible=False):
         # A file, not gr.Image: our loader (not PIL inside gradio) must see every upload,

@@ -28,10 +28,12 @@ shorter than the header declares (which Pillow would fill with black rows) are r
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import math
 import os
 import stat
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -42,7 +44,7 @@ from PIL import ExifTags, Image, ImageCms, ImageOps, UnidentifiedImageError
 from bokeh import config, heif
 from bokeh.errors import ImageReadError
 from bokeh.pixels import encode_png, from_uint8, resize, save_png, to_pil, to_uint8
-from bokeh.pngcheck import PngDataError, check_png_complete
+from bokeh.pngcheck import PngDataError, check_png_beside
 from bokeh.sniff import diagnose, megapixels, too_large_message
 
 __all__ = [
@@ -78,7 +80,8 @@ class LoadedImage:
     """An upload decoded into the library's format.
 
     Attributes:
-        image: float32 array of shape (H, W, 3), sRGB-encoded, values in [0, 1], C-contiguous.
+        image: float32 array of shape (H, W, 3), sRGB-encoded, values in [0, 1], C-contiguous
+            (uint8 (H, W, 3) when loaded with ``uint8=True``).
         original_size: ``(width, height)`` after applying the EXIF orientation, before downscaling.
         scale: output size / original size (1.0 when not downscaled).
         notes: human sentences describing what was done (downscaling, transparency, ...).
@@ -103,6 +106,7 @@ def load_image(
     *,
     max_side: int | None | Literal["config"] = "config",
     max_pixels: int = DEFAULT_MAX_PIXELS,
+    uint8: bool = False,
 ) -> LoadedImage:
     """Decode ``source`` into a float32 HxWx3 sRGB image in [0, 1].
 
@@ -118,6 +122,8 @@ def load_image(
             header, before pixel data is decoded. PIL's own limit (twice
             ``PIL.Image.MAX_IMAGE_PIXELS``, about 179 MP by default) still applies on top; it is
             not changed here because it is process-wide.
+        uint8: return the pixels as uint8 (H, W, 3), exactly ``to_uint8`` of the float
+            result; 8-bit files without transparency skip the float round trip.
 
     Returns:
         A :class:`LoadedImage`. Transparent regions are composited **on white**. Tiny images
@@ -137,7 +143,7 @@ def load_image(
     if isinstance(max_pixels, bool) or not isinstance(max_pixels, int) or max_pixels < 1:
         raise ValueError(f"max_pixels must be a positive int, got {max_pixels!r}.")
     try:
-        return _dispatch(source, limit, max_pixels)
+        loaded = _dispatch(source, limit, max_pixels, bool(uint8))
     except ImageReadError:
         raise
     except MemoryError:
@@ -146,6 +152,9 @@ def load_image(
         raise ImageReadError(
             _PREFIX + "the file is damaged or uses a variant of its format that is not supported."
         ) from exc
+    if uint8 and loaded.image.dtype != np.uint8:
+        loaded = dataclasses.replace(loaded, image=to_uint8(loaded.image))
+    return loaded
 
 
 # --------------------------------------------------------------------------------------------
@@ -170,20 +179,20 @@ def _resolve_max_side(max_side: int | None | str) -> int | None:
 # --------------------------------------------------------------------------------------------
 
 
-def _dispatch(source: Any, limit: int | None, max_pixels: int) -> LoadedImage:
+def _dispatch(source: Any, limit: int | None, max_pixels: int, uint8: bool) -> LoadedImage:
     if source is None:
         raise ImageReadError(_PREFIX + "no image was given.")
     if isinstance(source, np.ndarray):
         return _load_array(source, limit, max_pixels)
     if isinstance(source, Image.Image):
-        return _load_pil(source, limit, max_pixels, owned=False)
+        return _load_pil(source, limit, max_pixels, owned=False, uint8=uint8)
     if isinstance(source, (bytes, bytearray, memoryview)):
         data = bytes(source)
         if not data:
             raise ImageReadError(_PREFIX + "the file is empty.")
-        return _load_stream(io.BytesIO(data), limit, max_pixels)
+        return _load_stream(io.BytesIO(data), limit, max_pixels, uint8)
     if isinstance(source, (str, os.PathLike)):
-        return _load_path(source, limit, max_pixels)
+        return _load_path(source, limit, max_pixels, uint8)
     if hasattr(source, "read"):
         data = source.read()
         if isinstance(data, str):
@@ -194,14 +203,16 @@ def _dispatch(source: Any, limit: int | None, max_pixels: int) -> LoadedImage:
             raise ImageReadError(_PREFIX + "the file object did not return bytes.")
         if not data:
             raise ImageReadError(_PREFIX + "the file is empty.")
-        return _load_stream(io.BytesIO(bytes(data)), limit, max_pixels)
+        return _load_stream(io.BytesIO(bytes(data)), limit, max_pixels, uint8)
     raise ImageReadError(
         _PREFIX + f"unsupported input of type {type(source).__name__}; expected a file path, "
         "bytes, a file object, a PIL image or a numpy array."
     )
 
 
-def _load_path(source: str | os.PathLike, limit: int | None, max_pixels: int) -> LoadedImage:
+def _load_path(
+    source: str | os.PathLike, limit: int | None, max_pixels: int, uint8: bool
+) -> LoadedImage:
     raw = os.fspath(source)
     if isinstance(raw, bytes):
         raw = os.fsdecode(raw)
@@ -229,7 +240,7 @@ def _load_path(source: str | os.PathLike, limit: int | None, max_pixels: int) ->
             _PREFIX + f"the file '{path.name}' cannot be opened ({reason})."
         ) from None
     with fh:
-        return _load_stream(fh, limit, max_pixels)
+        return _load_stream(fh, limit, max_pixels, uint8)
 
 
 def _allowed_formats() -> tuple[str, ...]:
@@ -238,7 +249,7 @@ def _allowed_formats() -> tuple[str, ...]:
     return tuple(f for f in _ALLOWED_FORMATS if f in Image.OPEN)
 
 
-def _load_stream(fp: Any, limit: int | None, max_pixels: int) -> LoadedImage:
+def _load_stream(fp: Any, limit: int | None, max_pixels: int, uint8: bool) -> LoadedImage:
     """Decode from a seekable binary stream positioned anywhere (we rewind)."""
     fp.seek(0)
     head = fp.read(_SNIFF_BYTES)
@@ -257,21 +268,50 @@ def _load_stream(fp: Any, limit: int | None, max_pixels: int) -> LoadedImage:
             _PREFIX + "the file is truncated or damaged (its header could not be read)."
         ) from exc
     with im:
-        return _load_pil(im, limit, max_pixels, owned=True)
+        return _load_pil(im, limit, max_pixels, owned=True, uint8=uint8)
 
 
-def _check_png(fp: Any) -> None:
-    """Pillow fills missing rows of a PNG whose data ends early with zeros: refuse it first."""
+_ENDS_EARLY = _PREFIX + "the file is truncated or damaged: its pixel data ends before the last row."
+
+
+def _start_png_check(fp: Any) -> Callable[[], None]:
+    """Pillow fills missing rows of a PNG whose data ends early with zeros: check the file
+    beside the decoding (first when it is far smaller than it claims); :func:`_decode` waits
+    for the verdict (PngDataError)."""
     try:
-        check_png_complete(fp)
+        return check_png_beside(fp)
     except PngDataError as exc:
-        raise ImageReadError(
-            _PREFIX + "the file is truncated or damaged: its pixel data ends before the last row."
-        ) from exc
+        raise ImageReadError(_ENDS_EARLY) from exc
 
 
-def _load_pil(im: Image.Image, limit: int | None, max_pixels: int, *, owned: bool) -> LoadedImage:
-    """Decode a PIL image. ``owned``: we opened it, so it may be changed in place."""
+def _decode(im: Image.Image, max_pixels: int, png_verdict: Callable[[], None] | None) -> None:
+    """``im.load()``, failures as ImageReadError; then the PNG check's verdict (it wins)."""
+    failure: ImageReadError | None = None
+    try:
+        im.load()
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        failure = ImageReadError(too_large_message(b"", str(exc), max_pixels))
+    except MemoryError:
+        failure = ImageReadError(_PREFIX + "there is not enough memory to decode it.")
+    except Exception as exc:
+        failure = ImageReadError(
+            _PREFIX + "the file is truncated or damaged, so its pixels cannot be decoded."
+        )
+        failure.__cause__ = exc
+    try:
+        if png_verdict is not None:
+            png_verdict()
+    except PngDataError as exc:
+        raise ImageReadError(_ENDS_EARLY) from exc
+    if failure is not None:
+        raise failure
+
+
+def _load_pil(
+    im: Image.Image, limit: int | None, max_pixels: int, *, owned: bool, uint8: bool = False
+) -> LoadedImage:
+    """Decode a PIL image. ``owned``: we opened it, so it may be changed in place. ``uint8``:
+    8-bit RGB or grey pixels stay uint8 (the caller converts any other result)."""
     notes: list[str] = []
     mode = im.mode
     width, height = im.size
@@ -292,8 +332,9 @@ def _load_pil(im: Image.Image, limit: int | None, max_pixels: int, *, owned: boo
     if _decoded_from_16bit(im):
         notes.append("16-bit image converted to 8-bit precision.")
 
+    png_verdict = None  # after the size checks; decoded beside it (see _start_png_check)
     if owned and im.format == "PNG" and getattr(im, "fp", None) is not None:
-        _check_png(im.fp)  # after the size checks, before any pixel is decoded
+        png_verdict = _start_png_check(im.fp)
 
     orientation = _orientation(im)
     oriented = (height, width) if orientation in _SWAPS_AXES else (width, height)
@@ -307,16 +348,7 @@ def _load_pil(im: Image.Image, limit: int | None, max_pixels: int, *, owned: boo
             None, (max(1, math.ceil(width * factor * 2)), max(1, math.ceil(height * factor * 2)))
         )
 
-    try:
-        im.load()
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-        raise ImageReadError(too_large_message(b"", str(exc), max_pixels)) from None
-    except MemoryError:
-        raise ImageReadError(_PREFIX + "there is not enough memory to decode it.") from None
-    except Exception as exc:
-        raise ImageReadError(
-            _PREFIX + "the file is truncated or damaged, so its pixels cannot be decoded."
-        ) from exc
+    _decode(im, max_pixels, png_verdict)
 
     if orientation in range(2, 9):
         try:
@@ -332,7 +364,7 @@ def _load_pil(im: Image.Image, limit: int | None, max_pixels: int, *, owned: boo
 
     pixels = _normalise_mode(im, notes)
     if isinstance(pixels, Image.Image):
-        image = _finish_8bit(pixels, target, notes)
+        image = _finish_8bit(pixels, target, notes, uint8=uint8)
     else:
         image = _finish_float(pixels, target, notes)
     return _result(image, oriented, target, limit, notes, mode)
@@ -469,11 +501,19 @@ def _checked_unit_float(arr: np.ndarray, what: str) -> np.ndarray:
     return np.clip(values, 0.0, 1.0)
 
 
-def _finish_8bit(im: Image.Image, target: tuple[int, int], notes: list[str]) -> np.ndarray:
-    """L / LA / RGB / RGBA PIL image -> float32 HxWx3 on white, resized to ``target``."""
+def _finish_8bit(
+    im: Image.Image, target: tuple[int, int], notes: list[str], *, uint8: bool = False
+) -> np.ndarray:
+    """L / LA / RGB / RGBA PIL image -> float32 HxWx3 on white, resized to ``target``;
+    ``uint8``: L / RGB as uint8 HxWx3 (the same values, as ``to_uint8`` of the float)."""
     if im.size != target:
         # PIL premultiplies alpha while resampling LA/RGBA, so compositing afterwards is exact.
         im = im.resize(target, Image.Resampling.LANCZOS, reducing_gap=3.0)
+    if uint8 and im.mode in ("L", "RGB"):
+        values = np.asarray(im)
+        return np.ascontiguousarray(
+            np.repeat(values[:, :, None], 3, axis=2) if values.ndim == 2 else values
+        )
     values = np.asarray(im).astype(np.float32) / np.float32(255.0)
     if values.ndim == 2:
         values = values[:, :, None]

@@ -5,13 +5,17 @@ holds fewer rows than the header declares, and fills the missing rows with zeros
 file that claims 1x100,000,000 pixels decodes (into 100 MB), and a photo with a cut body
 comes out with black rows. :func:`check_png_complete` inflates the IDAT stream once, without
 keeping it, and compares its length with what the header implies, before Pillow allocates
-anything.
+anything; :func:`check_png_beside` does the same on another thread while Pillow decodes a
+file whose size is plausible for what it declares.
 """
 
 from __future__ import annotations
 
+import io
 import struct
 import zlib
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import BinaryIO
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -27,6 +31,8 @@ _ADAM7 = (
     (0, 1, 1, 2),
 )
 _PIECE = 1 << 16
+BESIDE_RATIO = 16  # declared data / file size up to which check_png_beside runs beside decoding
+_CHECKS = ThreadPoolExecutor(max_workers=2, thread_name_prefix="bokeh-pngcheck")
 
 
 class PngDataError(ValueError):
@@ -56,15 +62,7 @@ def check_png_complete(fp: BinaryIO) -> None:
     position; left at an unspecified one) has an IDAT stream that inflates to at least the
     bytes its header declares and ends properly. Memory use stays under a few hundred kB
     whatever the file declares."""
-    fp.seek(0)
-    if fp.read(8) != PNG_SIGNATURE:
-        raise PngDataError("not a PNG file")
-    length, kind = _chunk_head(fp)
-    if kind != b"IHDR" or length != 13:
-        raise PngDataError("the PNG header is missing")
-    width, height, depth, colour, _, _, interlace = struct.unpack(">IIBBBBB", fp.read(13))
-    fp.seek(4, 1)  # CRC
-    expected = expected_data_bytes(width, height, depth, colour, interlace)
+    expected = _declared_bytes(fp)
     inflater, produced, seen_data = zlib.decompressobj(), 0, False
     while True:
         length, kind = _chunk_head(fp)
@@ -88,6 +86,39 @@ def check_png_complete(fp: BinaryIO) -> None:
         fp.seek(4, 1)  # CRC
     if not seen_data or produced < expected:
         raise PngDataError(f"image data ends early ({produced} of {expected} bytes)")
+
+
+def check_png_beside(fp: BinaryIO) -> Callable[[], None]:
+    """Start :func:`check_png_complete` on the PNG in ``fp`` (read now; left at an unspecified
+    position) and return a function that waits for its verdict (raising :class:`PngDataError`).
+
+    The check runs on another thread, beside the caller's decoding, when the data the header
+    declares is at most :data:`BESIDE_RATIO` times the file's size (photos: 2 to 5); a file
+    that declares more (69 bytes claiming 100 megapixels) is checked before this returns, so
+    that nothing is decoded for it. Raises :class:`PngDataError` for a broken header at once.
+    """
+    fp.seek(0)
+    data = fp.read()
+    if _declared_bytes(io.BytesIO(data)) > BESIDE_RATIO * len(data):
+        check_png_complete(io.BytesIO(data))
+        return lambda: None
+    return _CHECKS.submit(check_png_complete, io.BytesIO(data)).result
+
+
+def _declared_bytes(fp: BinaryIO) -> int:
+    """The filtered data bytes the PNG header in ``fp`` declares (``fp`` left after IHDR)."""
+    fp.seek(0)
+    if fp.read(8) != PNG_SIGNATURE:
+        raise PngDataError("not a PNG file")
+    length, kind = _chunk_head(fp)
+    if kind != b"IHDR" or length != 13:
+        raise PngDataError("the PNG header is missing")
+    head = fp.read(13)
+    if len(head) < 13:
+        raise PngDataError("the PNG header is missing")
+    width, height, depth, colour, _, _, interlace = struct.unpack(">IIBBBBB", head)
+    fp.seek(4, 1)  # CRC
+    return expected_data_bytes(width, height, depth, colour, interlace)
 
 
 def _chunk_head(fp: BinaryIO) -> tuple[int, bytes]:

@@ -70,8 +70,8 @@ def load_photo(source: Any) -> Photo:
     """
     if source is None:
         raise BokehError("Upload a photo first.")
-    loaded, depth, notes = load_with_depth(source)
-    return Photo(to_uint8(loaded.image), notes, depth)
+    loaded, depth, notes = load_with_depth(source, uint8=True)
+    return Photo(loaded.image, notes, depth)
 
 
 EXAMPLE_NOTE = "Example loaded: click anywhere on the photo to refocus there."

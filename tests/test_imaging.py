@@ -959,3 +959,99 @@ class TestResize:
             resize(np.zeros((4, 4, 3), np.uint8), (2, 2))
         with pytest.raises(ValueError, match=r"\(H, W\)"):
             resize(np.zeros((4,), np.float32), (2, 2))
+
+
+# ------------------------------------------------------------------------------------------
+# uint8=True: the same pixels as to_uint8 of the float result
+# ------------------------------------------------------------------------------------------
+
+
+def _uint8_sources() -> dict[str, object]:
+    rng = np.random.default_rng(7)
+    rgb = rng.integers(0, 256, (37, 53, 3), dtype=np.uint8)
+    alpha = rgb.copy()[:, :, :1]
+    alpha[::3] = 0
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    return {
+        "rgb png": encode(Image.fromarray(rgb)),
+        "grey png": encode(Image.fromarray(rgb[:, :, 0])),
+        "rgba png": encode(Image.fromarray(np.concatenate([rgb, alpha], axis=2))),
+        "palette png": encode(Image.fromarray(rgb).convert("P")),
+        "16-bit grey png": encode(Image.fromarray(rng.integers(0, 65536, (9, 11), np.uint16))),
+        "rotated jpeg": encode(Image.fromarray(rgb), "JPEG", exif=exif),
+        "large rgb png": encode(Image.fromarray(np.tile(rgb, (3, 2, 1)))),  # downscaled below
+        "pil image": Image.fromarray(rgb),
+        "float array": rgb.astype(np.float32) / 255,
+    }
+
+
+@pytest.mark.parametrize("name", list(_uint8_sources()))
+def test_uint8_is_to_uint8_of_the_float_result(name):
+    source = _uint8_sources()[name]
+    as_float = load_image(source, max_side=64)
+    as_uint8 = load_image(source, max_side=64, uint8=True)
+    assert as_uint8.image.dtype == np.uint8 and as_uint8.image.flags.c_contiguous
+    assert as_uint8.image.shape == as_float.image.shape and as_float.image.shape[2] == 3
+    np.testing.assert_array_equal(as_uint8.image, to_uint8(as_float.image))
+    assert (as_uint8.notes, as_uint8.original_size, as_uint8.scale, as_uint8.mode) == (
+        as_float.notes,
+        as_float.original_size,
+        as_float.scale,
+        as_float.mode,
+    )
+
+
+def test_uint8_png_is_the_file_s_pixels(tmp_path):
+    pixels = np.random.default_rng(3).integers(0, 256, (5, 1, 3), dtype=np.uint8)
+    Image.fromarray(pixels).save(tmp_path / "one-column.png")
+    np.testing.assert_array_equal(load_image(tmp_path / "one-column.png", uint8=True).image, pixels)
+
+
+# ------------------------------------------------------------------------------------------
+# the PNG completeness check runs beside the decoding when the file's size is plausible
+# ------------------------------------------------------------------------------------------
+
+
+def _checked_on(monkeypatch) -> list[str]:
+    import threading
+
+    from bokeh import pngcheck
+
+    threads: list[str] = []
+    real = pngcheck.check_png_complete
+
+    def spy(fp):
+        threads.append(threading.current_thread().name)
+        return real(fp)
+
+    monkeypatch.setattr(pngcheck, "check_png_complete", spy)
+    return threads
+
+
+def test_png_check_runs_beside_decoding_for_a_photo(monkeypatch):
+    threads = _checked_on(monkeypatch)
+    pixels = np.random.default_rng(8).integers(0, 256, (40, 30, 3), dtype=np.uint8)
+    np.testing.assert_array_equal(load_image(encode(Image.fromarray(pixels)), uint8=True).image,
+                                  pixels)  # fmt: skip
+    assert len(threads) == 1 and threads[0].startswith("bokeh-pngcheck")
+
+
+def test_png_check_comes_first_for_a_file_far_smaller_than_it_claims(monkeypatch):
+    import threading
+
+    threads = _checked_on(monkeypatch)
+    flat = encode(Image.new("RGB", (400, 300), (10, 20, 30)))  # declares ~900x its size
+    assert load_image(flat).image.shape == (300, 400, 3)
+    assert threads == [threading.current_thread().name]
+
+
+def test_photo_with_missing_rows_checked_beside_is_refused(monkeypatch):
+    threads = _checked_on(monkeypatch)
+    width, height = 64, 48
+    pixels = np.random.default_rng(9).integers(0, 256, (height, width, 3), dtype=np.uint8)
+    rows = b"".join(b"\x00" + pixels[y].tobytes() for y in range(height))
+    cut = raw_png(width, height, 2, 8, rows[: (1 + 3 * width) * (height - 3)])
+    with pytest.raises(ImageReadError, match="ends before the last row"):
+        load_image(cut)
+    assert threads[0].startswith("bokeh-pngcheck")

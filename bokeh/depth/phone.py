@@ -123,13 +123,13 @@ class EmbeddedDepth:
 
 
 def load_with_depth(
-    source: Any, *, max_side: int | None | Literal["config"] = "config"
+    source: Any, *, max_side: int | None | Literal["config"] = "config", uint8: bool = False
 ) -> tuple[LoadedImage, EmbeddedDepth | None, tuple[str, ...]]:
-    """Decode a photo (see :func:`bokeh.imaging.load_image`) and the depth map stored in it,
-    reading the file once. Returns (image, embedded depth or None, notes for people). A stored
-    map that cannot be used is a note, not an error: the photo still loads."""
+    """Decode a photo (see :func:`bokeh.imaging.load_image`, also for ``uint8``) and the depth
+    map stored in it, reading the file once. Returns (image, embedded depth or None, notes for
+    people). A stored map that cannot be used is a note, not an error: the photo still loads."""
     data = _photo_bytes(source)
-    loaded = load_image(source if data is None else data, max_side=max_side)
+    loaded = load_image(source if data is None else data, max_side=max_side, uint8=uint8)
     notes = list(loaded.notes)
     depth = None
     if data is not None:
