@@ -21,10 +21,12 @@ it (255 for uint8 images, 1.0 for float images in [0, 1]).
 Everything is computed in float64 by default, which matches scikit-image to ~1e-12, except
 where float32 is exact or nearly so: uint8 images' box-window sums are exact integers in float32,
 and their Gaussian SSIM runs in float32 on x and y moved by each channel's mean level (within
-1e-7 of float64 on photos, 5e-5 at worst seen; see :mod:`eval.ssim_strips`). The filters run only on the valid region: scikit-image filters the
-whole image (mode='reflect') and then crops a border of the window radius, so boundary handling
+1e-7 of float64 on photos, 5e-5 at worst seen; see :mod:`eval.ssim_strips`). The filters run
+only on the valid region: scikit-image filters the whole image (mode='reflect') and then crops a border of the window radius, so boundary handling
 never reaches the mean. The work is done in row strips so that temporaries stay in cache
-(:mod:`eval.ssim_strips`). On the CPU the strips are shared among ``torch.get_num_threads()``
+(:mod:`eval.ssim_strips`; uint8 images on the CPU, what scoring reads from disk, take the same
+computation as compiled loops, :mod:`eval.ssim_native`, whose strips run on as many threads
+without holding the GIL). On the CPU the strips are shared among ``torch.get_num_threads()``
 Python threads while torch's intra-op thread count is set to 1 (restored afterwards, see
 ``bokeh.threads``; concurrent metric calls wait for each other): per-op thread barriers made
 2-thread torch up to 10x slower whenever another process used a core.
@@ -43,7 +45,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from eval import ssim_strips
+from bokeh.threads import thread_budget
+from eval import ssim_native, ssim_strips
 from eval.ssim_strips import run_parallel
 
 __all__ = [
@@ -258,8 +261,15 @@ def _ssim_core(
     y = t.reshape(n, h, w)
     c1 = (K1 * data_range) ** 2
     c2 = (K2 * data_range) ** 2
-    how = ssim_strips.plan(x, y, taps=taps, box=box, cov_norm=cov_norm, c1=c1, c2=c2, dtype=dtype)
-    total = ssim_strips.ssim_sums(x, y, how)
+    if x.device.type == "cpu" and x.dtype == torch.uint8 and y.dtype == torch.uint8:
+        sums = ssim_native.ssim_sums_uint8(x.numpy(), y.numpy(), taps=taps, box=box,
+                                           cov_norm=cov_norm, c1=c1, c2=c2,
+                                           threads=thread_budget())  # fmt: skip
+        total = torch.from_numpy(sums)
+    else:
+        how = ssim_strips.plan(x, y, taps=taps, box=box, cov_norm=cov_norm, c1=c1, c2=c2,
+                               dtype=dtype)  # fmt: skip
+        total = ssim_strips.ssim_sums(x, y, how)
     return (total / ((h - k + 1) * (w - k + 1))).view(b, c).mean(dim=1).to(dtype)
 
 
