@@ -190,6 +190,18 @@ def _boost_highlights(lin, image, coc, boost):
     return lin
 
 
+def _clipped_coc(disparity, workers: Workers, **lens) -> tuple[np.ndarray, float]:
+    """(H, W) float32 signed CoC (:func:`signed_coc` with ``lens``) clipped to
+    +-``MAX_RADIUS``, and its largest magnitude; in row bands on ``workers``."""
+    coc = np.empty(disparity.shape, np.float32)
+
+    def rows(y0: int, y1: int) -> float:
+        np.clip(signed_coc(disparity[y0:y1], **lens), -MAX_RADIUS, MAX_RADIUS, out=coc[y0:y1])
+        return float(np.abs(coc[y0:y1]).max())
+
+    return coc, max(workers.map_rows(rows, coc.shape[0]))
+
+
 def _linear_light(image, coc, *, gamma, boost, gain, workers: Workers) -> np.ndarray:
     """(H, W, 3) float32 linear light of ``image``, its highlights boosted by ``gain``
     ((H, W)) when given, else by the ``boost`` rule (:func:`_boost_highlights`); in row bands
@@ -295,15 +307,8 @@ def render_lens(
     if not isinstance(character, Character):
         raise TypeError(f"character must be a Character, got {type(character).__name__}")
     with single_threaded_torch() as threads, Workers(threads) as workers:
-        coc = np.empty(disparity.shape, np.float32)
-
-        def rows(y0: int, y1: int) -> float:  # CoC in bands; returns the band's largest |CoC|
-            part = signed_coc(disparity[y0:y1], focus_disparity=focus_disparity,
-                              strength=strength, band=band, falloff=falloff)  # fmt: skip
-            np.clip(part, -MAX_RADIUS, MAX_RADIUS, out=coc[y0:y1])
-            return float(np.abs(coc[y0:y1]).max())
-
-        max_r = max(workers.map_rows(rows, coc.shape[0]))
+        coc, max_r = _clipped_coc(disparity, workers, focus_disparity=focus_disparity,
+                                  strength=strength, band=band, falloff=falloff)  # fmt: skip
         if max_r < 0.5:
             return image.copy()
         h, w = image.shape[:2]
