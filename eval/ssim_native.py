@@ -19,9 +19,11 @@ formula), with:
 from __future__ import annotations
 
 import numpy as np
+import torch
 from numba import njit
 
 from bokeh.threads import Workers
+from eval.ssim_strips import mean_levels, unit_sum_taps
 
 STRIP_ROWS = 32  # output rows per work item
 
@@ -111,16 +113,12 @@ def ssim_sums_uint8(
     """
     n, h, w = x.shape
     k = len(taps)
-    tap32 = np.asarray(taps, np.float32)
-    if not box:  # float32 taps summing to exactly 1 (a constant image keeps its value)
-        grid = float(1 << 25)
-        q = np.round(np.asarray(taps) * grid)
-        q[int(np.argmax(q))] += grid - q.sum()
-        tap32 = (q / grid).astype(np.float32)
+    # Gaussian: float32 taps summing to exactly 1, maps shifted by an integer near their mean
+    tap32 = np.asarray(taps if box else unit_sum_taps(taps), np.float32)
     if box:
         levels = np.zeros((2, n))
-    else:  # an integer near each map's mean, from every 8th row and column
-        levels = np.round([a[:, ::8, ::8].reshape(n, -1).mean(axis=1) for a in (x, y)])
+    else:
+        levels = mean_levels(torch.from_numpy(x), torch.from_numpy(y)).double().numpy()[..., 0, 0]
     ho = h - k + 1
     items = [(i, r, min(r + STRIP_ROWS, ho)) for i in range(n) for r in range(0, ho, STRIP_ROWS)]
 

@@ -150,7 +150,7 @@ def plan(
     rows = min(ho, STRIP_ROWS) if dev.type == "cpu" else max(16, min(ho, budget // w))
     per_chunk = max(1, min(n, budget // (w * (rows + k - 1))))
     if not box and mdtype == torch.float32:
-        taps = _unit_sum_taps(taps)
+        taps = unit_sum_taps(taps)
     # Box window: the horizontal pass makes window sums; the vertical matrix holds 1 for exact
     # sums (scaled to means in the formula) or 1/k^2 (means straight away).
     vtaps = [1.0 if exact else 1.0 / (k * k)] * k if box else taps
@@ -167,7 +167,7 @@ def plan(
     return Plan(
         taps=tuple(taps),
         box=box,
-        shifts=_mean_levels(x, y) if uint8 and not box else None,
+        shifts=mean_levels(x, y) if uint8 and not box else None,
         mdtype=mdtype,
         tdtype=tdtype,
         scale=1.0 / (k * k) if exact else 1.0,
@@ -182,7 +182,7 @@ def plan(
     )
 
 
-def _mean_levels(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+def mean_levels(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     """(2, n, 1, 1) float32: about the mean of each uint8 map of ``x`` and ``y`` (n, H, W), from
     every 8th row and column, rounded to an integer (so that x - level stays exact in float32;
     any level is correct, one near the values keeps float32's rounding small)."""
@@ -190,7 +190,7 @@ def _mean_levels(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     return torch.stack(means).round_().float().view(2, -1, 1, 1)
 
 
-def _unit_sum_taps(taps: list[float]) -> list[float]:
+def unit_sum_taps(taps: list[float]) -> list[float]:
     """``taps`` (summing to 1) on a grid of 2^-25, the largest made up so that they sum to 1
     exactly: each is a float32, and a constant image keeps its value through the filter but for
     rounding (a float32 sum off by 1e-7 would move a variance by 1e-7 of the squared mean)."""

@@ -187,7 +187,7 @@ def test_two_threads_give_the_same_scores():
 
 
 def test_gaussian_taps_sum_to_exactly_one_in_float32():
-    taps = S._unit_sum_taps(M._gauss_taps(M.GAUSS_SIGMA, M.GAUSS_TRUNCATE)[0])
+    taps = S.unit_sum_taps(M._gauss_taps(M.GAUSS_SIGMA, M.GAUSS_TRUNCATE)[0])
     assert sum(taps) == 1.0  # multiples of 2^-25: the float sum is exact
     assert all(float(np.float32(t)) == t for t in taps)
     reference = M._gauss_taps(M.GAUSS_SIGMA, M.GAUSS_TRUNCATE)[0]
