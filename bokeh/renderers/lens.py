@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future
 from dataclasses import dataclass
 
 import numpy as np
@@ -118,11 +119,17 @@ def _extrapolated(
     rgba: np.ndarray, workers: Workers | None = None
 ) -> tuple[np.ndarray, int] | None:
     """Push-pull extrapolation of accumulated (4, H, W) RGBA at reduced resolution:
-    ((3, H/s, W/s) colour, s), or None when no pixel lacks weight. The downsampling runs in
-    row bands on ``workers``."""
+    ((3, H/s, W/s) colour, s), or None when no pixel lacks weight."""
+    low = _fill_source(rgba, workers)
+    return None if low is None else (_push_pull(low[0]), low[1])
+
+
+def _fill_source(rgba: np.ndarray, workers: Workers | None) -> tuple[np.ndarray, int] | None:
+    """What :func:`_extrapolated` extrapolates: ((4, H/s, W/s) area-downsampled RGBA, s), or
+    None when no pixel lacks weight; the downsampling runs in row bands on ``workers``."""
     h, w = rgba.shape[1:]
     if min(h, w) < 64:
-        return (_push_pull(rgba), 1) if float(rgba[3].min()) < _FILL_TAU else None
+        return (rgba, 1) if float(rgba[3].min()) < _FILL_TAU else None
     s = 4
     coarse = np.empty((4, h // s, w // s), np.float32)
 
@@ -133,7 +140,7 @@ def _extrapolated(
         return float(rgba[3, y0 : y1 + (h % s if y1 == h - h % s else 0)].min())
 
     lowest = (workers or Workers(1)).map_rows(rows, h - h % s, step=s)
-    return (_push_pull(coarse), s) if min(lowest) < _FILL_TAU else None
+    return (coarse, s) if min(lowest) < _FILL_TAU else None
 
 
 def _fill_rows(rgba: np.ndarray, extra, y0: int, y1: int) -> np.ndarray:
@@ -146,10 +153,13 @@ def _fill_rows(rgba: np.ndarray, extra, y0: int, y1: int) -> np.ndarray:
 
 def _fill_term(rgba: np.ndarray, extra, y0: int, y1: int) -> tuple[int, np.ndarray]:
     """What the fill adds to rows y0..y1 of normalised ``rgba`` where its weight is under
-    ``_FILL_TAU``: (x0, (3, y1-y0, n) colour for columns x0..x0+n; n = 0 when none lacks)."""
+    ``_FILL_TAU``: (x0, (3, y1-y0, n) colour for columns x0..x0+n; n = 0 when none lacks).
+    ``extra``: from :func:`_extrapolated`, None, or a future of it (waited for only here)."""
     alpha = rgba[3:4, y0:y1]
     if extra is None or float(alpha.min()) >= _FILL_TAU:
         return 0, np.zeros((3, y1 - y0, 0), np.float32)
+    if isinstance(extra, Future):  # still being extrapolated: wait for it only now
+        extra = extra.result()
     cols = np.flatnonzero((alpha[0] < _FILL_TAU).any(axis=0))  # where colour is missing
     x0, x1 = int(cols[0]), int(cols[-1]) + 1
     lack = np.maximum(np.float32(_FILL_TAU) - alpha[:, :, x0:x1], 0.0)
@@ -169,7 +179,10 @@ def _finish(behind, front, coverage, shape, gamma, workers: Workers):
     """The output (H, W, 3) in display values: the filled background under the blurred
     foreground (whose weight is ``coverage``), in row bands on ``workers``."""
     h, w = shape
-    extra = _extrapolated(behind, workers)
+    low = _fill_source(behind, workers)
+    extra = None
+    if low is not None:  # extrapolated on a worker while bands that need none go ahead
+        extra = workers.submit(lambda: (_push_pull(low[0]), low[1]))
     out = np.empty((h, w, 3), np.float32)
 
     def band(y0: int, y1: int) -> None:
