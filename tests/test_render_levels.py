@@ -277,3 +277,31 @@ class TestBlurLowres:
         want = self._definition(stack, kernel)
         got = blur_lowres(stack, kernel)
         np.testing.assert_allclose(got, want, rtol=1e-5, atol=2e-5)
+
+    def test_cat_eye_field_with_sparse_highlights_equals_the_definition(self):
+        """blur_field (position-dependent kernels) takes the same excess path: its colour up
+        to white blurred on every block, plus the excess's blur clipped at 0."""
+        from bokeh.renderers.character import Character
+        from bokeh.renderers.kernels import KernelField, LevelKernels
+        from bokeh.renderers.levels import _blur_blocks, blur_field
+
+        levels = lens.level_values(20.0)
+        field = LevelKernels(levels, blades=0, rotation=0.0, character=Character(cat_eye=0.8),
+                             frame=(256, 384))(0, 2)  # fmt: skip
+        assert isinstance(field, KernelField)
+        rng = np.random.default_rng(4)
+        stack = rng.random((4, 64, 96), dtype=np.float32)
+        stack[:3] *= stack[3:]
+        stack[:3, rng.integers(0, 64, 3), rng.integers(0, 96, 3)] = 30.0
+        where = {"origin": (32, 64), "s": 2, "block": 16}
+        k = field.width(2)
+
+        def kernels(by, bx):
+            centres = (np.stack([by, bx], axis=1) + 0.5) * 32 - 0.5 + np.asarray((32, 64))
+            return field.at(centres, 2)
+
+        base = np.concatenate([np.minimum(stack[:3], 1.0), stack[3:]])
+        excess = np.concatenate([np.maximum(stack[:3] - 1.0, 0.0), np.zeros_like(stack[3:])])
+        want = _blur_blocks(base, k, 16, kernels)
+        want[:3] += np.maximum(_blur_blocks(excess, k, 16, kernels)[:3], 0.0)
+        np.testing.assert_allclose(blur_field(stack, field, **where), want, rtol=1e-5, atol=2e-5)

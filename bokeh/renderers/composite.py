@@ -114,8 +114,8 @@ def _zeros(shape: tuple[int, int, int], workers: Workers | None) -> np.ndarray:
 
 
 def _upsample2(stack: np.ndarray, workers: Workers | None) -> np.ndarray:
-    """:func:`bokeh.renderers.resample.upsample2` of a (C, h, w) or (h, w) array, in bands of rows (on ``workers``)
-    written into an array of the pool: the same values."""
+    """:func:`bokeh.renderers.resample.upsample2` of a (C, h, w) or (h, w) array, in bands of
+    rows (on ``workers``) written into an array of the pool: the same values."""
     flat = stack.ndim == 2
     stack = stack[None] if flat else stack
     c, h, w = stack.shape

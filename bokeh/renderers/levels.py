@@ -193,28 +193,35 @@ def blur_field(stack: np.ndarray, field: KernelField, *, origin: tuple[int, int]
     ``origin``) block by block with the field's kernels of each block (``block`` x ``block``
     pixels, dividing h and w), symmetric boundary: (4, h, w) float32. At reduced resolution,
     colour above 1 is blurred apart and its blur clipped at 0, as in :func:`blur_lowres`."""
-    where = {"origin": origin, "s": s, "block": block}
-    excess = np.maximum(stack[:3] - 1.0, 0.0) if s > 1 else None
-    if excess is None or not excess.any():
-        return _blur_blocks(stack, field, **where)
-    out = _blur_blocks(np.concatenate([stack[:3] - excess, stack[3:]]), field, **where)
-    extra = np.concatenate([excess, np.zeros_like(stack[3:])])
-    out[:3] += np.maximum(_blur_blocks(extra, field, **where)[:3], 0.0)
+    k = field.width(s)
+
+    def kernels(by: np.ndarray, bx: np.ndarray) -> np.ndarray:  # (N, 4, k, k)
+        centres = (np.stack([by, bx], axis=1) + 0.5) * (block * s) - 0.5 + np.asarray(origin)
+        return field.at(centres, s)
+
+    split = _split_bright(stack) if s > 1 else None
+    out = _blur_blocks(stack if split is None else split[0], k, block, kernels)
+    if split is not None:
+        _add_excess_blur(out[:3], split[1], k, block, lambda y, x: kernels(y, x)[:, :3])
     return out
 
 
-def _blur_blocks(stack, field, *, origin, s, block) -> np.ndarray:
-    """:func:`blur_field`'s convolution."""
+def _split_bright(stack: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+    """(4, h, w) premultiplied RGBA as (its colour clipped at 1 with its weight, (3, h, w)
+    colour above 1), or None when no colour exceeds 1."""
+    if not (stack[:3] > 1.0).any():
+        return None
+    base = np.concatenate([np.minimum(stack[:3], 1.0), stack[3:]])
+    return base, np.maximum(stack[:3] - 1.0, 0.0)
+
+
+def _blur_blocks(stack, k: int, block: int, kernels_of) -> np.ndarray:
+    """Every block of the convolution of a (C, h, w) stack (``block`` dividing h and w) with
+    ``kernels_of(by, bx)``' kernels (as :func:`_block_conv` takes them): (C, h, w) float32."""
     c, h, w = stack.shape
-    k = field.width(s)
-
-    def kernels(by: np.ndarray, bx: np.ndarray) -> np.ndarray:
-        centres = (np.stack([by, bx], axis=1) + 0.5) * (block * s) - 0.5 + np.asarray(origin)
-        return field.at(centres, s).reshape(-1, k, k)
-
     out = np.empty_like(stack)
     by, bx = (a.ravel() for a in np.mgrid[0 : h // block, 0 : w // block])
-    for y, x, part in _block_conv(stack, k, block, by, bx, kernels):
+    for y, x, part in _block_conv(stack, k, block, by, bx, kernels_of):
         _blocks(out, block)[y, x] = part
     return out
 
@@ -224,7 +231,7 @@ def _block_conv(stack, k: int, block: int, by, bx, kernels_of) -> Iterator[tuple
 
     Yields (y, x, part) for the blocks (rows ``by``, columns ``bx``; ``block`` px), a bounded
     number at a time: ``part`` (n, C, block, block) holds blocks (y[i], x[i]), convolved with
-    ``kernels_of(y, x)`` (as :func:`_depthwise` takes them, the blocks' channels in order).
+    ``kernels_of(y, x)``: (k, k) for every block and channel, or (n, C, k, k).
     Rows and columns beyond h and w (when ``block`` does not divide them) are garbage.
     """
     c, h, w = stack.shape
@@ -238,30 +245,28 @@ def _block_conv(stack, k: int, block: int, by, bx, kernels_of) -> Iterator[tuple
     for i in range(0, len(by), per):
         y, x = by[i : i + per], bx[i : i + per]
         win = np.ascontiguousarray(windows[:, y, x].transpose(1, 0, 2, 3))
-        part = _depthwise(win.reshape(-1, block + 2 * r, block + 2 * r), kernels_of(y, x))
+        kernels = kernels_of(y, x)
+        kernels = kernels if kernels.ndim == 2 else kernels.reshape(-1, k, k)
+        part = _depthwise(win.reshape(-1, block + 2 * r, block + 2 * r), kernels)
         yield y, x, part.reshape(len(y), c, block, block)
 
 
-def _add_excess_blur(out: np.ndarray, excess: np.ndarray, kernel: np.ndarray) -> None:
-    """Add the blur of (3, h, w) ``excess`` (zero but for a few bright pixels) with a (k, k)
-    or (3, k, k) kernel, clipped at 0, to (3, h, w) ``out``: only on the ``BLOCK`` x
-    ``BLOCK`` blocks that the kernel carries some excess to."""
-    k = kernel.shape[-1]
+def _add_excess_blur(out: np.ndarray, excess: np.ndarray, k: int, block: int, kernels_of) -> None:
+    """Add the blur of (3, h, w) ``excess`` (zero but for a few bright pixels) with k x k
+    kernels, clipped at 0, to (3, h, w) ``out``, only on the ``block`` x ``block`` blocks that
+    the kernels carry some excess to. ``kernels_of(by, bx)``: (k, k) for every block and
+    channel, or (N, 3, k, k)."""
     h, w = excess.shape[1:]
-    hb, wb = -(-h // BLOCK), -(-w // BLOCK)
-    bright = np.zeros((hb * BLOCK, wb * BLOCK), bool)
+    hb, wb = -(-h // block), -(-w // block)
+    bright = np.zeros((hb * block, wb * block), bool)
     bright[:h, :w] = excess.any(axis=0)
-    reach = _grow(bright.reshape(hb, BLOCK, wb, BLOCK).any(axis=(1, 3)), -(-(k // 2) // BLOCK))
+    reach = _grow(bright.reshape(hb, block, wb, block).any(axis=(1, 3)), -(-(k // 2) // block))
     by, bx = np.nonzero(reach)
-
-    def kernels(y: np.ndarray, x: np.ndarray) -> np.ndarray:
-        return kernel if kernel.ndim == 2 else np.tile(kernel, (len(y), 1, 1))
-
-    for y, x, part in _block_conv(excess, k, BLOCK, by, bx, kernels):
+    for y, x, part in _block_conv(excess, k, block, by, bx, kernels_of):
         np.maximum(part, 0.0, out=part)
         for i in range(len(y)):
-            y0, x0 = y[i] * BLOCK, x[i] * BLOCK
-            rows, cols = min(BLOCK, h - y0), min(BLOCK, w - x0)
+            y0, x0 = y[i] * block, x[i] * block
+            rows, cols = min(block, h - y0), min(block, w - x0)
             out[:, y0 : y0 + rows, x0 : x0 + cols] += part[i, :, :rows, :cols]
 
 
@@ -280,15 +285,19 @@ def blur_lowres(stack: np.ndarray, kernel: np.ndarray) -> np.ndarray:
     Returns:
         (4, h, w) float32; equal to ``blur_same(stack, kernel)`` when no colour exceeds 1.
     """
-    bright = stack[:3].max(axis=0) > 1.0
-    if not bright.any():
+    split = _split_bright(stack)
+    if split is None:
         return blur_same(stack, kernel)
-    out = blur_same(np.concatenate([np.minimum(stack[:3], 1.0), stack[3:]]), kernel)
-    excess = np.maximum(stack[:3] - 1.0, 0.0)
-    if kernel.shape[-1] > _DIRECT_MAX:
-        out[:3] += np.maximum(blur_same(excess, kernel[:3] if kernel.ndim == 3 else kernel), 0.0)
+    out = blur_same(split[0], kernel)
+    colour = kernel[:3] if kernel.ndim == 3 else kernel
+    k = kernel.shape[-1]
+    if k > _DIRECT_MAX:
+        out[:3] += np.maximum(blur_same(split[1], colour), 0.0)
     else:
-        _add_excess_blur(out[:3], excess, kernel[:3] if kernel.ndim == 3 else kernel)
+        per_block = colour.ndim == 3  # chromatic aberration: a kernel per colour channel
+        _add_excess_blur(out[:3], split[1], k, BLOCK,
+                         lambda y, x: np.broadcast_to(colour, (len(y), 3, k, k)) if per_block
+                         else colour)  # fmt: skip
     return out
 
 

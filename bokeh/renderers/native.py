@@ -30,8 +30,8 @@ def layer_windows(src, by, bx, origin, size, block, lo, mid, hi):  # pragma: no 
             (the source's halo minus the kernel radius).
         size: window side (``block`` + 2 x kernel radius).
         lo, mid, hi: the level's CoC and its neighbours' (-inf / inf where there is none):
-            the tent weight is 1 at ``mid`` and 0 at ``lo`` and ``hi``
-            (:func:`bokeh.renderers.levels.tent_weight`).
+            the tent weight is 1 at ``mid``, 0 at ``lo`` and ``hi`` and linear between
+            (:func:`_tent`).
 
     Returns:
         (N, 4, size, size) float32: (r w, g w, b w, w) with w the tent weight (times the
@@ -39,8 +39,7 @@ def layer_windows(src, by, bx, origin, size, block, lo, mid, hi):  # pragma: no 
     """
     n = by.shape[0]
     out = np.empty((n, 4, size, size), np.float32)
-    fall_a, fall_b, rise_a, rise_b = _tent_lines(lo, mid, hi)
-    zero, one = np.float32(0.0), np.float32(1.0)
+    lines = _tent_lines(lo, mid, hi)
     cover = src.shape[2] > 4
     for i in range(n):
         y0 = by[i] * block + origin
@@ -49,7 +48,7 @@ def layer_windows(src, by, bx, origin, size, block, lo, mid, hi):  # pragma: no 
             weight = out[i, 3, y]
             for x in range(size):
                 q = src[y0 + y, x0 + x, 3]
-                weight[x] = min(max(min(fall_a * q + fall_b, rise_a * q + rise_b), zero), one)
+                weight[x] = _tent(q, lines)
             if cover:
                 for x in range(size):
                     weight[x] *= src[y0 + y, x0 + x, 4]
@@ -58,6 +57,14 @@ def layer_windows(src, by, bx, origin, size, block, lo, mid, hi):  # pragma: no 
                 out[i, 1, y, x] = src[y0 + y, x0 + x, 1] * weight[x]
                 out[i, 2, y, x] = src[y0 + y, x0 + x, 2] * weight[x]
     return out
+
+
+@njit(nogil=True, cache=True, inline="always")
+def _tent(q, lines):  # pragma: no cover (compiled)
+    """The tent weight of CoC ``q`` for a level's :func:`_tent_lines`, in [0, 1]."""
+    fall_a, fall_b, rise_a, rise_b = lines
+    w = min(fall_a * q + fall_b, rise_a * q + rise_b)
+    return min(max(w, np.float32(0.0)), np.float32(1.0))
 
 
 @njit(nogil=True, cache=True)
@@ -165,8 +172,8 @@ def downsampled_layer(src, origin, ty, tx, tile, s, lo, mid, hi, out):  # pragma
         out: (4, h, w) float32 at 1/s, whose tile (i, j) is the full-resolution tile
             (i, j) relative to ``origin``; only the tiles listed are written.
     """
-    fall_a, fall_b, rise_a, rise_b = _tent_lines(lo, mid, hi)
-    zero, one = np.float32(0.0), np.float32(1.0)
+    lines = _tent_lines(lo, mid, hi)
+    zero = np.float32(0.0)
     scale = np.float32(1.0 / (s * s))
     cover = src.shape[2] > 4
     t = tile // s
@@ -179,7 +186,7 @@ def downsampled_layer(src, origin, ty, tx, tile, s, lo, mid, hi, out):  # pragma
                     for dx in range(s):
                         x = origin[1] + tx[i] * tile + xl * s + dx
                         q = src[y, x, 3]
-                        w = min(max(min(fall_a * q + fall_b, rise_a * q + rise_b), zero), one)
+                        w = _tent(q, lines)
                         if cover:
                             w *= src[y, x, 4]
                         r += src[y, x, 0] * w
