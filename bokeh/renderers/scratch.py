@@ -35,11 +35,6 @@ class Pool:
                         return arr
         return np.empty(shape, dtype)
 
-    def zeros(self, shape: tuple[int, ...], dtype=np.float32) -> np.ndarray:
-        out = self.empty(shape, dtype)
-        out.fill(0)
-        return out
-
     def give(self, *arrays: np.ndarray | None) -> None:
         """Return arrays (whole, C-contiguous, owning their memory) for later use."""
         with self._lock:
