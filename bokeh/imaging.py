@@ -23,7 +23,7 @@ Every failure is a :class:`bokeh.errors.ImageReadError` whose message is one sen
 No global PIL setting is changed (``LOAD_TRUNCATED_IMAGES`` stays off, so truncated files are
 refused instead of being returned half grey); PNG files whose pixel data is complete as zlib but
 shorter than the header declares (which Pillow would fill with black rows) are refused too
-(:mod:`bokeh.pngcheck`).
+(:mod:`bokeh.pngcheck`); :mod:`bokeh.pngfast` decodes the common PNG, Pillow the rest.
 """
 
 from __future__ import annotations
@@ -41,10 +41,11 @@ from typing import Any, Literal
 import numpy as np
 from PIL import ExifTags, Image, ImageCms, ImageOps, UnidentifiedImageError
 
-from bokeh import config, heif
+from bokeh import config, heif, pngfast
 from bokeh.errors import ImageReadError
 from bokeh.pixels import encode_png, from_uint8, resize, save_png, to_pil, to_uint8
 from bokeh.pngcheck import PngDataError, check_png_beside
+from bokeh.pngfast import PngFilterError
 from bokeh.sniff import diagnose, megapixels, too_large_message
 
 __all__ = [
@@ -272,16 +273,18 @@ def _load_stream(fp: Any, limit: int | None, max_pixels: int, uint8: bool) -> Lo
 
 
 _ENDS_EARLY = _PREFIX + "the file is truncated or damaged: its pixel data ends before the last row."
+_DAMAGED = _PREFIX + "the file is truncated or damaged, so its pixels cannot be decoded."
 
 
-def _start_png_check(fp: Any) -> Callable[[], None]:
-    """Pillow fills missing rows of a PNG whose data ends early with zeros: check the file
-    beside the decoding (first when it is far smaller than it claims); :func:`_decode` waits
-    for the verdict (PngDataError)."""
+def _open_png(im: Image.Image) -> tuple[Image.Image, Callable[[], None] | None]:
+    """(image, verdict): the common PNG decoded now (:mod:`bokeh.pngfast` checks that no row is
+    missing); any other checked beside Pillow's decoding, which fills missing rows with zeros
+    (first when far smaller than it claims); :func:`_decode` waits for the verdict."""
     try:
-        return check_png_beside(fp)
-    except PngDataError as exc:
-        raise ImageReadError(_ENDS_EARLY) from exc
+        fast = pngfast.decode_pil(im)  # before _orientation, which makes Pillow decode a PNG
+        return (fast, None) if fast is not None else (im, check_png_beside(im.fp))
+    except (PngDataError, PngFilterError) as exc:
+        raise ImageReadError(_DAMAGED if isinstance(exc, PngFilterError) else _ENDS_EARLY) from exc
 
 
 def _decode(im: Image.Image, max_pixels: int, png_verdict: Callable[[], None] | None) -> None:
@@ -294,13 +297,10 @@ def _decode(im: Image.Image, max_pixels: int, png_verdict: Callable[[], None] | 
     except MemoryError:
         failure = ImageReadError(_PREFIX + "there is not enough memory to decode it.")
     except Exception as exc:
-        failure = ImageReadError(
-            _PREFIX + "the file is truncated or damaged, so its pixels cannot be decoded."
-        )
+        failure = ImageReadError(_DAMAGED)
         failure.__cause__ = exc
     try:
-        if png_verdict is not None:
-            png_verdict()
+        png_verdict and png_verdict()
     except PngDataError as exc:
         raise ImageReadError(_ENDS_EARLY) from exc
     if failure is not None:
@@ -334,7 +334,7 @@ def _load_pil(
 
     png_verdict = None  # after the size checks; decoded beside it (see _start_png_check)
     if owned and im.format == "PNG" and getattr(im, "fp", None) is not None:
-        png_verdict = _start_png_check(im.fp)
+        im, png_verdict = _open_png(im)
 
     orientation = _orientation(im)
     oriented = (height, width) if orientation in _SWAPS_AXES else (width, height)

@@ -1029,19 +1029,34 @@ def _checked_on(monkeypatch) -> list[str]:
     return threads
 
 
+# (Palette and 16-bit files: the common 8-bit PNG is checked while bokeh.pngfast decodes it.)
+
+
 def test_png_check_runs_beside_decoding_for_a_photo(monkeypatch):
+    threads = _checked_on(monkeypatch)
+    pixels = np.random.default_rng(8).integers(0, 256, (40, 30, 3), dtype=np.uint8)
+    palette = Image.fromarray(pixels).convert("P")
+    np.testing.assert_array_equal(load_image(encode(palette), uint8=True).image,
+                                  np.asarray(palette.convert("RGB")))  # fmt: skip
+    assert len(threads) == 1 and threads[0].startswith("bokeh-pngcheck")
+
+
+def test_the_common_png_is_checked_by_its_decoding_alone(monkeypatch):
     threads = _checked_on(monkeypatch)
     pixels = np.random.default_rng(8).integers(0, 256, (40, 30, 3), dtype=np.uint8)
     np.testing.assert_array_equal(load_image(encode(Image.fromarray(pixels)), uint8=True).image,
                                   pixels)  # fmt: skip
-    assert len(threads) == 1 and threads[0].startswith("bokeh-pngcheck")
+    cut = raw_png(30, 40, 2, 8, b"".join(b"\x00" + row.tobytes() for row in pixels[:37]))
+    with pytest.raises(ImageReadError, match="ends before the last row"):
+        load_image(cut)
+    assert threads == []
 
 
 def test_png_check_comes_first_for_a_file_far_smaller_than_it_claims(monkeypatch):
     import threading
 
     threads = _checked_on(monkeypatch)
-    flat = encode(Image.new("RGB", (400, 300), (10, 20, 30)))  # declares ~900x its size
+    flat = encode(Image.new("I;16", (400, 300), 1000))  # declares ~900x its size (16-bit)
     assert load_image(flat).image.shape == (300, 400, 3)
     assert threads == [threading.current_thread().name]
 
@@ -1049,9 +1064,9 @@ def test_png_check_comes_first_for_a_file_far_smaller_than_it_claims(monkeypatch
 def test_photo_with_missing_rows_checked_beside_is_refused(monkeypatch):
     threads = _checked_on(monkeypatch)
     width, height = 64, 48
-    pixels = np.random.default_rng(9).integers(0, 256, (height, width, 3), dtype=np.uint8)
+    pixels = np.random.default_rng(9).integers(0, 65536, (height, width, 3)).astype(">u2")
     rows = b"".join(b"\x00" + pixels[y].tobytes() for y in range(height))
-    cut = raw_png(width, height, 2, 8, rows[: (1 + 3 * width) * (height - 3)])
+    cut = raw_png(width, height, 2, 16, rows[: (1 + 6 * width) * (height - 3)])
     with pytest.raises(ImageReadError, match="ends before the last row"):
         load_image(cut)
     assert threads[0].startswith("bokeh-pngcheck")

@@ -1,0 +1,155 @@
+"""Pixels of the common PNG (8-bit grey, grey + alpha, RGB or RGBA, not interlaced), fast.
+
+Pillow inflates a PNG with zlib and unfilters it on one thread, and :mod:`bokeh.pngcheck`
+inflated the same data a second time to catch files whose data ends early: a 2048 px photo
+took 85 ms to decode and 47 ms more CPU to check. :func:`decode` inflates once, with ISA-L
+when it is installed (:mod:`bokeh.deflate`), into exactly the bytes the header declares (which
+is the completeness check), then unfilters the rows in one compiled loop.
+
+Anything else returns None, and Pillow decodes it as before (with the completeness check
+beside it): palette and 16-bit images, interlaced files, and files with a chunk after the
+image data other than IEND (a late eXIf or text chunk, which Pillow reads while decoding).
+Chunks before the image data (ICC profile, EXIF, transparency, ...) are Pillow's to read: the
+caller opens the file with Pillow first and keeps its ``info``.
+"""
+
+from __future__ import annotations
+
+import struct
+
+import numpy as np
+from numba import njit
+from PIL import Image
+
+from bokeh import deflate
+from bokeh.pngcheck import PNG_SIGNATURE, PngDataError
+
+_CHANNELS = {0: 1, 2: 3, 4: 2, 6: 4}  # colour types read here -> channels (L, RGB, LA, RGBA)
+
+
+class PngFilterError(ValueError):
+    """A row of the image data names a filter type that does not exist (a damaged file)."""
+
+
+def decode(data: bytes | bytearray | memoryview) -> np.ndarray | None:
+    """The pixels of a PNG file's bytes, or None when this reader does not take the file.
+
+    Returns:
+        uint8 (H, W) for grey, else (H, W, C) with C = 2 (grey, alpha), 3 (RGB) or 4 (RGBA),
+        C-contiguous; the same values as Pillow's decoding.
+
+    Raises:
+        PngDataError: the image data ends before the last row, or is not valid zlib data.
+        PngFilterError: a row has an unknown filter type.
+    """
+    view = memoryview(data).cast("B")
+    if len(view) < 8 + 25 or bytes(view[:8]) != PNG_SIGNATURE:
+        return None
+    length, kind = struct.unpack_from(">I4s", view, 8)
+    if kind != b"IHDR" or length != 13:
+        return None
+    w, h, depth, colour, method, filtering, interlace = struct.unpack_from(">IIBBBBB", view, 16)
+    if depth != 8 or colour not in _CHANNELS or method or filtering or interlace or not w * h:
+        return None
+    c = _CHANNELS[colour]
+    stride = w * c
+    parts = _image_data(view)
+    if parts is None:
+        return None
+    inflater = deflate.decompressobj()
+    try:
+        raw = inflater.decompress(b"".join(parts), h * (1 + stride) + 1)
+    except deflate.error as exc:
+        raise PngDataError(f"the image data is corrupt ({exc})") from None
+    if len(raw) < h * (1 + stride):
+        raise PngDataError(f"image data ends early ({len(raw)} of {h * (1 + stride)} bytes)")
+    if len(raw) > h * (1 + stride):
+        return None  # more data than rows: Pillow ignores the rest; leave such files to it
+    pixels = np.empty((h, stride), np.uint8)
+    bad = _unfilter(np.frombuffer(raw, np.uint8).reshape(h, 1 + stride), pixels, c)
+    if bad >= 0:
+        raise PngFilterError(f"row {bad} has an unknown filter type")
+    return pixels.reshape(h, w) if c == 1 else pixels.reshape(h, w, c)
+
+
+def decode_pil(im: Image.Image) -> Image.Image | None:
+    """:func:`decode` of a PNG that Pillow opened (its header and the chunks before the image
+    data read): a PIL image of the same mode keeping ``im.info`` (EXIF, ICC profile,
+    transparency), or None when Pillow should decode it. Raises as :func:`decode` does."""
+    im.fp.seek(0)
+    pixels = decode(im.fp.read())
+    if pixels is None:
+        return None
+    out = Image.fromarray(pixels)  # no copy; L, LA, RGB or RGBA from the shape
+    if out.mode != im.mode or out.size != im.size:
+        return None
+    out.info = dict(im.info)
+    return out
+
+
+def _image_data(view: memoryview) -> list[memoryview] | None:
+    """The IDAT chunks' bodies, in order; None when a chunk other than IEND follows them or
+    when there are none. Raises PngDataError when the file ends inside or before them."""
+    parts: list[memoryview] = []
+    pos, size = 8, len(view)
+    while True:
+        if pos + 8 > size:
+            if parts:
+                return None  # no IEND: unusual; Pillow decides
+            raise PngDataError("the file ends before its image data")
+        length, kind = struct.unpack_from(">I4s", view, pos)
+        end = pos + 8 + length
+        if kind == b"IDAT":
+            if end > size:
+                raise PngDataError("the file ends inside its image data")
+            parts.append(view[pos + 8 : end])
+        elif parts:
+            return parts if kind == b"IEND" else None
+        if length > 0x7FFFFFFF:
+            raise PngDataError("a chunk has an impossible length")
+        pos = end + 4  # the CRC (Pillow does not check the image data's either: zlib does)
+
+
+@njit(nogil=True, cache=True)
+def _unfilter(raw, out, bpp):  # pragma: no cover (compiled)
+    """Undo PNG's per-row filters (types 0 to 4, method 0).
+
+    Args:
+        raw: (H, 1 + N) uint8: each row's filter type, then its N filtered bytes.
+        out: (H, N) uint8, written.
+        bpp: bytes per pixel (the distance to the "left" byte).
+
+    Returns:
+        -1, or the first row whose filter type is not 0 to 4 (``out`` is then incomplete).
+    """
+    h, n = out.shape
+    zero = np.zeros(n, np.uint8)
+    for y in range(h):
+        f = raw[y, 0]
+        row, line = raw[y, 1:], out[y]
+        up = out[y - 1] if y > 0 else zero
+        if f == 0:
+            line[:] = row
+        elif f == 1:
+            line[:bpp] = row[:bpp]
+            for x in range(bpp, n):
+                line[x] = (row[x] + line[x - bpp]) & 255
+        elif f == 2:
+            for x in range(n):
+                line[x] = (row[x] + up[x]) & 255
+        elif f == 3:
+            for x in range(bpp):
+                line[x] = (row[x] + (up[x] >> 1)) & 255
+            for x in range(bpp, n):
+                line[x] = (row[x] + ((np.int32(line[x - bpp]) + up[x]) >> 1)) & 255
+        elif f == 4:
+            for x in range(bpp):
+                line[x] = (row[x] + up[x]) & 255  # Paeth with no left pixel: the one above
+            for x in range(bpp, n):
+                a, b, c = np.int32(line[x - bpp]), np.int32(up[x]), np.int32(up[x - bpp])
+                pa, pb, pc = abs(b - c), abs(a - c), abs(a + b - 2 * c)
+                pred = a if pa <= pb and pa <= pc else (b if pb <= pc else c)
+                line[x] = (row[x] + pred) & 255
+        else:
+            return y
+    return -1
