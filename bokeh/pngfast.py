@@ -15,10 +15,10 @@ caller opens the file with Pillow first and keeps its ``info``.
 
 from __future__ import annotations
 
+import functools
 import struct
 
 import numpy as np
-from numba import njit
 from PIL import Image
 
 from bokeh import deflate
@@ -66,7 +66,7 @@ def decode(data: bytes | bytearray | memoryview) -> np.ndarray | None:
     if len(raw) > h * (1 + stride):
         return None  # more data than rows: Pillow ignores the rest; leave such files to it
     pixels = np.empty((h, stride), np.uint8)
-    bad = _unfilter(np.frombuffer(raw, np.uint8).reshape(h, 1 + stride), pixels, c)
+    bad = _compiled()(np.frombuffer(raw, np.uint8).reshape(h, 1 + stride), pixels, c)
     if bad >= 0:
         raise PngFilterError(f"row {bad} has an unknown filter type")
     return pixels.reshape(h, w) if c == 1 else pixels.reshape(h, w, c)
@@ -85,6 +85,12 @@ def decode_pil(im: Image.Image) -> Image.Image | None:
         return None
     out.info = dict(im.info)
     return out
+
+
+def warm_up() -> None:
+    """Compile the unfilter loop now (about 3 s on a new machine, then cached on disk), so that
+    the first upload does not wait for it."""
+    _compiled()(np.zeros((1, 4), np.uint8), np.empty((1, 3), np.uint8), 3)
 
 
 def _image_data(view: memoryview) -> list[memoryview] | None:
@@ -110,7 +116,14 @@ def _image_data(view: memoryview) -> list[memoryview] | None:
         pos = end + 4  # the CRC (Pillow does not check the image data's either: zlib does)
 
 
-@njit(nogil=True, cache=True)
+@functools.cache
+def _compiled():
+    """:func:`_unfilter` compiled (numba is imported on the first PNG, not with this module)."""
+    from numba import njit
+
+    return njit(nogil=True, cache=True)(_unfilter)
+
+
 def _unfilter(raw, out, bpp):  # pragma: no cover (compiled)
     """Undo PNG's per-row filters (types 0 to 4, method 0).
 
