@@ -4,7 +4,8 @@ Pillow inflates a PNG with zlib and unfilters it on one thread, and :mod:`bokeh.
 inflated the same data a second time to catch files whose data ends early: a 2048 px photo
 took 85 ms to decode and 47 ms more CPU to check. :func:`decode` inflates once, with ISA-L
 when it is installed (:mod:`bokeh.deflate`), into exactly the bytes the header declares (which
-is the completeness check), then unfilters the rows in one compiled loop.
+is the completeness check), then unfilters the rows in one compiled loop
+(:mod:`bokeh.pngfilter`).
 
 Anything else returns None, and Pillow decodes it as before (with the completeness check
 beside it): palette and 16-bit images, interlaced files, and files with a chunk after the
@@ -15,13 +16,12 @@ caller opens the file with Pillow first and keeps its ``info``.
 
 from __future__ import annotations
 
-import functools
 import struct
 
 import numpy as np
 from PIL import Image
 
-from bokeh import deflate
+from bokeh import deflate, lazy
 from bokeh.pngcheck import PNG_SIGNATURE, PngDataError
 
 _CHANNELS = {0: 1, 2: 3, 4: 2, 6: 4}  # colour types read here -> channels (L, RGB, LA, RGBA)
@@ -66,7 +66,7 @@ def decode(data: bytes | bytearray | memoryview) -> np.ndarray | None:
     if len(raw) > h * (1 + stride):
         return None  # more data than rows: Pillow ignores the rest; leave such files to it
     pixels = np.empty((h, stride), np.uint8)
-    bad = _compiled()(np.frombuffer(raw, np.uint8).reshape(h, 1 + stride), pixels, c)
+    bad = _unfilter()(np.frombuffer(raw, np.uint8).reshape(h, 1 + stride), pixels, c)
     if bad >= 0:
         raise PngFilterError(f"row {bad} has an unknown filter type")
     return pixels.reshape(h, w) if c == 1 else pixels.reshape(h, w, c)
@@ -90,7 +90,12 @@ def decode_pil(im: Image.Image) -> Image.Image | None:
 def warm_up() -> None:
     """Compile the unfilter loop now (about 3 s on a new machine, then cached on disk), so that
     the first upload does not wait for it."""
-    _compiled()(np.zeros((1, 4), np.uint8), np.empty((1, 3), np.uint8), 3)
+    _unfilter()(np.zeros((1, 4), np.uint8), np.empty((1, 3), np.uint8), 3)
+
+
+def _unfilter():
+    """The compiled unfilter loop (numba is imported with the first PNG, not with this module)."""
+    return lazy.load("bokeh.pngfilter:unfilter")
 
 
 def _image_data(view: memoryview) -> list[memoryview] | None:
@@ -114,55 +119,3 @@ def _image_data(view: memoryview) -> list[memoryview] | None:
         if length > 0x7FFFFFFF:
             raise PngDataError("a chunk has an impossible length")
         pos = end + 4  # the CRC (Pillow does not check the image data's either: zlib does)
-
-
-@functools.cache
-def _compiled():
-    """:func:`_unfilter` compiled (numba is imported on the first PNG, not with this module)."""
-    from numba import njit
-
-    return njit(nogil=True, cache=True)(_unfilter)
-
-
-def _unfilter(raw, out, bpp):  # pragma: no cover (compiled)
-    """Undo PNG's per-row filters (types 0 to 4, method 0).
-
-    Args:
-        raw: (H, 1 + N) uint8: each row's filter type, then its N filtered bytes.
-        out: (H, N) uint8, written.
-        bpp: bytes per pixel (the distance to the "left" byte).
-
-    Returns:
-        -1, or the first row whose filter type is not 0 to 4 (``out`` is then incomplete).
-    """
-    h, n = out.shape
-    zero = np.zeros(n, np.uint8)
-    for y in range(h):
-        f = raw[y, 0]
-        row, line = raw[y, 1:], out[y]
-        up = out[y - 1] if y > 0 else zero
-        if f == 0:
-            line[:] = row
-        elif f == 1:
-            line[:bpp] = row[:bpp]
-            for x in range(bpp, n):
-                line[x] = (row[x] + line[x - bpp]) & 255
-        elif f == 2:
-            for x in range(n):
-                line[x] = (row[x] + up[x]) & 255
-        elif f == 3:
-            for x in range(bpp):
-                line[x] = (row[x] + (up[x] >> 1)) & 255
-            for x in range(bpp, n):
-                line[x] = (row[x] + ((np.int32(line[x - bpp]) + up[x]) >> 1)) & 255
-        elif f == 4:
-            for x in range(bpp):
-                line[x] = (row[x] + up[x]) & 255  # Paeth with no left pixel: the one above
-            for x in range(bpp, n):
-                a, b, c = np.int32(line[x - bpp]), np.int32(up[x]), np.int32(up[x - bpp])
-                pa, pb, pc = abs(b - c), abs(a - c), abs(a + b - 2 * c)
-                pred = a if pa <= pb and pa <= pc else (b if pb <= pc else c)
-                line[x] = (row[x] + pred) & 255
-        else:
-            return y
-    return -1
