@@ -11,6 +11,8 @@ are for information). ``--strict`` exits with status 1 when any target is missed
   thread count: target <= 1.0x; the paper's threshold Gaussian for information;
 - the metrics (PSNR + SSIM + Gaussian SSIM, ``eval/bench_metrics.py``) against
   scikit-image at each thread count: target >= 10x faster, and equal within 1e-4;
+- the app's PNG input and output (``eval/bench_png.py``) against Pillow, one thread on both
+  sides, for information;
 - unless ``--quick``: depth-lens PSNR against the exact reference (``tests/lens_reference.py``)
   on both scenes (target >= 54 dB); how depth-lens time grows with pixel count
   (512..3072 px wide at f/1.8, target exponent <= 1.05) and with blur radius (f/1.4, f/2.8,
@@ -35,7 +37,7 @@ from dataclasses import dataclass
 
 import torch
 
-from eval import bench_app, bench_lens, bench_models
+from eval import bench_app, bench_lens, bench_models, bench_png
 from eval.bench_lens import SCENES, Timer, wall_timer
 from eval.bench_metrics import measure
 
@@ -182,6 +184,35 @@ def metric_rows(
     return rows
 
 
+def png_rows(width: int, height: int, repeats: int, timer: Timer) -> list[Row]:
+    r = bench_png.measure(size=(width, height), repeats=repeats, timer=timer)
+    (dec, dec_ref), (enc, enc_ref) = r["times"]["decode"], r["times"]["encode"]
+    size, mb = f"{width}x{height}", {k: f"{v / 1e6:.2f} MB" for k, v in r["bytes"].items()}
+    return [
+        Row(
+            f"PNG upload decode {size} (load_image)",
+            "1 vs 1",
+            dec / dec_ref,
+            "x",
+            None,
+            dec,
+            dec_ref,
+            "Pillow open + load",
+        ),
+        Row(
+            f"PNG output encode {size} (pngout)",
+            "1 vs 1",
+            enc / enc_ref,
+            "x",
+            None,
+            enc,
+            enc_ref,
+            "Pillow save, compress_level=1",
+            f"{mb['ours']} vs {mb['pillow level 1']} (Pillow default {mb['pillow default']})",
+        ),
+    ]
+
+
 def accuracy_rows(width: int, height: int) -> list[Row]:
     rows = []
     for name in SCENES:
@@ -281,6 +312,7 @@ def run(
     """Every benchmark row (see the module docstring); ``quick`` keeps the ratio rows only."""
     rows = lens_rows(width, height, threads, repeats, timer)
     rows += metric_rows(width, height, threads, repeats, timer)
+    rows += png_rows(width, height, repeats, timer)
     if not quick:
         rows += accuracy_rows(width, height)
         rows += growth_rows(max(1, min(repeats, 3)), timer)

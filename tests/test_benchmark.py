@@ -73,6 +73,9 @@ def test_quick_run_verdicts_and_strict_exit(capsys, seconds, strict, status):
             assert f"depth-lens {scene} {t}t reference" in calls
     assert "psnr+ssim+ssim_gauss 96x64" in out and "20 x faster" in out
     assert "metrics max |ours - scikit-image|" in out
+    for what in ("decode", "encode"):  # the PNG rows, for information (no verdict)
+        assert f"png {what} subject" in calls and f"png {what} reference" in calls
+    assert "PNG upload decode 96x64" in out and "PNG output encode 96x64" in out
     assert "load before" in out and "logical cores" in out
     assert ("every target met" in out) == (seconds is FAST)
 
