@@ -316,7 +316,7 @@ def run(
     if not quick:
         rows += accuracy_rows(width, height)
         rows += growth_rows(max(1, min(repeats, 3)), timer)
-        rows += app_rows(max(1, min(repeats, 3)))
+        rows += app_rows(max(1, min(repeats, 5)))  # noisier than the rest: 5 pairs
         rows += model_rows(threads, max(1, min(repeats, 2)))
     return rows
 
