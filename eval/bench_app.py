@@ -368,7 +368,8 @@ def _paired(name: str, app_fn, local_fn, repeats: int) -> dict[str, Any]:
         app_t.append(_timed(app_fn))
         local_t.append(_timed(local_fn))
     a, b = float(np.median(app_t)), float(np.median(local_t))
-    return {"name": name, "app_s": a, "inprocess_s": b, "ratio": a / b, "note": ""}
+    return {"name": name, "app_s": a, "inprocess_s": b, "ratio": a / b, "note": "",
+            "app_runs_s": app_t, "inprocess_runs_s": local_t}  # fmt: skip
 
 
 def _timed(fn) -> float:
@@ -428,6 +429,10 @@ def main(argv: list[str] | None = None) -> int:
             print(
                 f"{r['name']}: app {r['app_s']:.2f} s, in-process {r['inprocess_s']:.2f} s, "
                 f"ratio {r['ratio']:.2f}x {r['note']}"
+            )
+            pairs = zip(r["app_runs_s"], r["inprocess_runs_s"], strict=True)
+            print(
+                "  pairs (app / in-process): " + ", ".join(f"{a:.2f} / {b:.2f}" for a, b in pairs)
             )
     else:
         result = app_latency(repeats=args.repeats)

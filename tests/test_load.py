@@ -57,3 +57,15 @@ def test_flop_count_of_a_convolution_and_a_linear_layer():
     assert count_flops(conv, torch.zeros(1, 3, 16, 20)) == 2 * (8 * 16 * 20) * (3 * 3 * 3)
     linear = torch.nn.Linear(30, 7)
     assert count_flops(linear, torch.zeros(5, 30)) == 2 * 5 * 30 * 7
+
+
+def test_paired_alternates_and_keeps_every_pair(monkeypatch):
+    from eval import bench_app
+
+    order: list[str] = []
+    seconds = iter([3.0, 1.0, 9.0, 2.0, 4.0, 1.5])  # app, in-process, app, ...
+    monkeypatch.setattr(bench_app, "_timed", lambda fn: (fn(), next(seconds))[1])
+    row = bench_app._paired("x", lambda: order.append("app"), lambda: order.append("local"), 3)
+    assert order == ["app", "local"] * 4  # one warm-up pair, then alternating
+    assert row["app_runs_s"] == [3.0, 9.0, 4.0] and row["inprocess_runs_s"] == [1.0, 2.0, 1.5]
+    assert (row["app_s"], row["inprocess_s"], row["ratio"]) == (4.0, 1.5, 4.0 / 1.5)
