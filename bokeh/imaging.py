@@ -332,7 +332,7 @@ def _load_pil(
     if _decoded_from_16bit(im):
         notes.append("16-bit image converted to 8-bit precision.")
 
-    png_verdict = None  # after the size checks; decoded beside it (see _start_png_check)
+    png_verdict = None  # after the size checks (see _open_png)
     if owned and im.format == "PNG" and getattr(im, "fp", None) is not None:
         im, png_verdict = _open_png(im)
 

@@ -25,6 +25,7 @@ from bokeh import deflate, lazy
 from bokeh.pngcheck import PNG_SIGNATURE, PngDataError
 
 _CHANNELS = {0: 1, 2: 3, 4: 2, 6: 4}  # colour types read here -> channels (L, RGB, LA, RGBA)
+_BAND_BYTES = 1 << 22  # inflated bytes unfiltered at a time (at least one row)
 
 
 class PngFilterError(ValueError):
@@ -56,19 +57,25 @@ def decode(data: bytes | bytearray | memoryview) -> np.ndarray | None:
     parts = _image_data(view)
     if parts is None:
         return None
-    inflater = deflate.decompressobj()
-    try:
-        raw = inflater.decompress(b"".join(parts), h * (1 + stride) + 1)
-    except deflate.error as exc:
-        raise PngDataError(f"the image data is corrupt ({exc})") from None
-    if len(raw) < h * (1 + stride):
-        raise PngDataError(f"image data ends early ({len(raw)} of {h * (1 + stride)} bytes)")
-    if len(raw) > h * (1 + stride):
-        return None  # more data than rows: Pillow ignores the rest; leave such files to it
     pixels = np.empty((h, stride), np.uint8)
-    bad = _unfilter()(np.frombuffer(raw, np.uint8).reshape(h, 1 + stride), pixels, c)
-    if bad >= 0:
-        raise PngFilterError(f"row {bad} has an unknown filter type")
+    inflater, data, y = deflate.decompressobj(), b"".join(parts), 0
+    unfilter = _unfilter()
+    while y < h:  # a band of rows at a time: the inflated bytes never sit whole in memory
+        rows = min(h - y, max(1, _BAND_BYTES // (1 + stride)))
+        try:
+            band = inflater.decompress(data, rows * (1 + stride))
+        except deflate.error as exc:
+            raise PngDataError(f"the image data is corrupt ({exc})") from None
+        data = inflater.unconsumed_tail
+        if len(band) < rows * (1 + stride):
+            done = y * (1 + stride) + len(band)
+            raise PngDataError(f"image data ends early ({done} of {h * (1 + stride)} bytes)")
+        bad = unfilter(np.frombuffer(band, np.uint8).reshape(rows, 1 + stride), pixels, c, y)
+        if bad >= 0:
+            raise PngFilterError(f"row {bad} has an unknown filter type")
+        y += rows
+    if not inflater.eof and inflater.decompress(data, 1):
+        return None  # more data than rows: Pillow ignores the rest; leave such files to it
     return pixels.reshape(h, w) if c == 1 else pixels.reshape(h, w, c)
 
 
@@ -90,7 +97,7 @@ def decode_pil(im: Image.Image) -> Image.Image | None:
 def warm_up() -> None:
     """Compile the unfilter loop now (about 3 s on a new machine, then cached on disk), so that
     the first upload does not wait for it."""
-    _unfilter()(np.zeros((1, 4), np.uint8), np.empty((1, 3), np.uint8), 3)
+    _unfilter()(np.zeros((1, 4), np.uint8), np.empty((1, 3), np.uint8), 3, 0)
 
 
 def _unfilter():

@@ -8,22 +8,25 @@ from numba import njit
 
 
 @njit(nogil=True, cache=True)
-def unfilter(raw, out, bpp):  # pragma: no cover (compiled)
-    """Undo PNG's per-row filters (types 0 to 4, method 0).
+def unfilter(raw, out, bpp, y0):  # pragma: no cover (compiled)
+    """Undo PNG's per-row filters (types 0 to 4, method 0) on a band of rows.
 
     Args:
-        raw: (H, 1 + N) uint8: each row's filter type, then its N filtered bytes.
-        out: (H, N) uint8, written.
+        raw: (k, 1 + N) uint8: rows y0 .. y0 + k - 1, each its filter type, then its N
+            filtered bytes (y0 + k <= H).
+        out: (H, N) uint8; rows y0 .. y0 + k - 1 written (row y0 - 1 must be done).
         bpp: bytes per pixel (the distance to the "left" byte).
+        y0: the band's first row.
 
     Returns:
         -1, or the first row whose filter type is not 0 to 4 (``out`` is then incomplete).
     """
-    h, n = out.shape
+    n = out.shape[1]
     zero = np.zeros(n, np.uint8)
-    for y in range(h):
-        f = raw[y, 0]
-        row, line = raw[y, 1:], out[y]
+    for i in range(raw.shape[0]):
+        y = y0 + i
+        f = raw[i, 0]
+        row, line = raw[i, 1:], out[y]
         up = out[y - 1] if y > 0 else zero
         if f == 0:
             line[:] = row

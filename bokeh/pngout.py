@@ -8,10 +8,11 @@ Gradio the paths.
 
 :func:`encode_png` is a plain PNG writer: every row "Sub"-filtered (one numpy subtraction),
 then deflated at level 1 (ISA-L's fastest level when it is installed, :mod:`bokeh.deflate`:
-4x zlib's level 1 and slightly smaller); zlib's level 1 was about 8x faster than PIL's default
-for a photo, with files about a third larger. A large image is deflated in row bands on parallel threads (zlib releases the GIL): each
-band is a raw deflate stream ended with a sync flush (byte-aligned, not final), the last one
-finished, so the bands joined under one zlib header and one Adler-32 are one valid stream.
+4x zlib's level 1 and slightly smaller; zlib's level 1 was about 8x faster than PIL's default
+for a photo, with files about a third larger). A large image is deflated in row bands on
+parallel threads (both backends release the GIL): each band is a raw deflate stream ended with
+a sync flush (byte-aligned, not final), the last one finished, so the bands joined under one
+zlib header and one Adler-32 are one valid stream.
 Nothing here imports gradio.
 """
 

@@ -259,8 +259,9 @@ def growth_rows(repeats: int, timer: Timer) -> list[Row]:
 
 
 def app_rows(repeats: int) -> list[Row]:
+    """The app rows swing more than the rest: Compare takes 5 pairs, the render 9."""
     rows = []
-    for r in bench_app.overhead(repeats=repeats):
+    for r in bench_app.overhead(repeats=repeats, render_repeats=max(repeats, 9)):
         rows.append(
             Row(
                 r["name"],
@@ -316,7 +317,7 @@ def run(
     if not quick:
         rows += accuracy_rows(width, height)
         rows += growth_rows(max(1, min(repeats, 3)), timer)
-        rows += app_rows(max(1, min(repeats, 5)))  # noisier than the rest: 5 pairs
+        rows += app_rows(max(1, min(repeats, 5)))
         rows += model_rows(threads, max(1, min(repeats, 2)))
     return rows
 

@@ -79,7 +79,9 @@ class TestDecode:
         np.testing.assert_array_equal(pngfast.decode(data), pixels)
         np.testing.assert_array_equal(pngfast.decode(data), pillow(data))
 
-    def test_mixed_filters_over_several_image_data_chunks(self):
+    @pytest.mark.parametrize("band", [1, 120, 1 << 22])  # rows unfiltered at a time: 1, 2, all
+    def test_mixed_filters_over_several_image_data_chunks(self, monkeypatch, band):
+        monkeypatch.setattr(pngfast, "_BAND_BYTES", band)
         pixels = pixels_of((23, 17, 3), seed=5)
         data = png(17, 23, 2, filtered(pixels, [4, 0, 3, 1, 2, 4, 3]), idat_parts=5)
         np.testing.assert_array_equal(pngfast.decode(data), pixels)
@@ -123,7 +125,9 @@ class TestLeftToPillow:
         for name, data in cases.items():
             assert pngfast.decode(data) is None, name
 
-    def test_more_data_than_rows(self):
+    @pytest.mark.parametrize("band", [1, 1 << 22])
+    def test_more_data_than_rows(self, monkeypatch, band):
+        monkeypatch.setattr(pngfast, "_BAND_BYTES", band)
         pixels = pixels_of((6, 5, 3))
         assert pngfast.decode(png(5, 6, 2, filtered(pixels, [0]) + bytes(16))) is None
         assert pngfast.decode(png(5, 5, 2, filtered(pixels, [0]))) is None  # one row too many
@@ -135,10 +139,12 @@ class TestLeftToPillow:
 
 
 class TestRefused:
-    def test_data_shorter_than_the_header_declares(self):
+    @pytest.mark.parametrize("band", [1, 40, 1 << 22])
+    def test_data_shorter_than_the_header_declares(self, monkeypatch, band):
+        monkeypatch.setattr(pngfast, "_BAND_BYTES", band)
         pixels = pixels_of((6, 5, 3))
         data = png(5, 8, 2, filtered(pixels, [1]))  # declares 8 rows, holds 6
-        with pytest.raises(PngDataError, match="ends early"):
+        with pytest.raises(PngDataError, match=r"ends early \(96 of 128 bytes\)"):
             pngfast.decode(data)
 
     def test_file_cut_inside_its_image_data(self):
@@ -154,7 +160,9 @@ class TestRefused:
         with pytest.raises(PngDataError, match="corrupt"):
             pngfast.decode(bytes(data))
 
-    def test_unknown_filter_type(self):
+    @pytest.mark.parametrize("band", [1, 1 << 22])
+    def test_unknown_filter_type(self, monkeypatch, band):
+        monkeypatch.setattr(pngfast, "_BAND_BYTES", band)
         rows = bytearray(filtered(pixels_of((6, 5, 3)), [0]))
         rows[2 * 16] = 5  # row 2's filter byte
         with pytest.raises(PngFilterError, match="row 2"):
