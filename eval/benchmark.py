@@ -262,6 +262,11 @@ def app_rows(repeats: int) -> list[Row]:
     """The app rows swing more than the rest: Compare takes 5 pairs, the render 9."""
     rows = []
     for r in bench_app.overhead(repeats=repeats, render_repeats=max(repeats, 9)):
+        app, local = r["app_runs_s"], r["inprocess_runs_s"]
+        spread = (
+            f"{len(app)} pairs: app {min(app):.2f}-{max(app):.2f} s, "
+            f"in-process {min(local):.2f}-{max(local):.2f} s"
+        )
         rows.append(
             Row(
                 r["name"],
@@ -272,7 +277,7 @@ def app_rows(repeats: int) -> list[Row]:
                 r["app_s"],
                 r["inprocess_s"],
                 "the same call in-process",
-                r.get("note", ""),
+                "; ".join(x for x in (spread, r.get("note", "")) if x),
             )
         )
     return rows

@@ -125,3 +125,25 @@ def test_scenes():
         assert s.disparity.max() <= 1 and 0 <= s.focus_disparity <= 1
     with pytest.raises(ValueError, match="unknown scene"):
         bench_lens.make_scene("nope")
+
+
+def test_app_rows_state_the_spread_of_their_pairs(monkeypatch):
+    from eval import bench_app
+
+    seen = {}
+
+    def fake(*, repeats, render_repeats):
+        seen.update(repeats=repeats, render_repeats=render_repeats)
+        return [
+            {"name": "app /render_depth", "app_s": 1.1, "inprocess_s": 1.0, "ratio": 1.1,
+             "app_runs_s": [1.1, 1.4, 1.0], "inprocess_runs_s": [1.0, 0.9, 1.3], "note": ""},
+            {"name": "app /compare", "app_s": 26.0, "inprocess_s": 20.0, "ratio": 1.3,
+             "app_runs_s": [26.0], "inprocess_runs_s": [20.0], "note": "methods add to 18 s"},
+        ]  # fmt: skip
+
+    monkeypatch.setattr(bench_app, "overhead", fake)
+    render, compare = benchmark.app_rows(5)
+    assert seen == {"repeats": 5, "render_repeats": 9}
+    assert (render.verdict, compare.verdict) == ("ok", "MISS")
+    assert render.note == "3 pairs: app 1.00-1.40 s, in-process 0.90-1.30 s"
+    assert compare.note.endswith("; methods add to 18 s")
