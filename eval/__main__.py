@@ -20,6 +20,7 @@ from tqdm import tqdm
 
 from bokeh.errors import BokehError, UnknownMethodError
 from bokeh.registry import get_method, list_methods
+from bokeh.webguard import tune_malloc
 from eval import persist
 from eval.benchmark import add_arguments as benchmark_arguments
 from eval.benchmark import main as benchmark_main
@@ -277,4 +278,5 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
+    tune_malloc()  # as the app and the command line run (see bokeh.webguard)
     sys.exit(main())
