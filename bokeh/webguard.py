@@ -16,9 +16,7 @@ Gradio-free building blocks that ``app.py`` installs on its Blocks (see
   the server stops.
 * :func:`limit_malloc_arenas` and :func:`release_free_memory`: without them glibc keeps the
   freed arrays of every render in per-thread arenas; a server under load grew by 240 MiB
-  over 192 renders and never gave it back (README, *Security*). :func:`tune_malloc` (one
-  arena, :func:`keep_freed_blocks`) also keeps large blocks in the heap between the layers
-  of a network instead of mapping and faulting them in again.
+  over 192 renders and never gave it back (README, *Security*).
 
 Settings (environment): ``BOKEH_MAX_UPLOAD_MB`` (one upload, default 25),
 ``BOKEH_UPLOAD_CACHE_MB`` (all uploads and outputs on disk, default 2048) and
@@ -51,7 +49,6 @@ MULTIPART_OVERHEAD = 1 << 20  # form boundaries and headers around one uploaded 
 DEFAULT_UPLOAD_MB = 25
 DEFAULT_CACHE_MB = 2048
 DEFAULT_MAX_AGE_S = 3600.0
-LARGE_BLOCK_BYTES = 1 << 30  # blocks up to this size come from the heap (keep_freed_blocks)
 
 
 @functools.lru_cache(maxsize=1)
@@ -71,26 +68,6 @@ def limit_malloc_arenas(arenas: int = 2) -> bool:
     Returns whether the setting was applied."""
     libc = _glibc()
     return bool(libc and libc.mallopt(-8, int(arenas)) == 1)  # -8: M_ARENA_MAX
-
-
-def keep_freed_blocks(threshold: int = LARGE_BLOCK_BYTES) -> bool:
-    """glibc: serve blocks up to ``threshold`` bytes from the heap instead of fresh mappings,
-    and leave trimming to :func:`release_free_memory` (M_MMAP_THRESHOLD, M_TRIM_THRESHOLD).
-
-    A network's activations are freed and allocated again layer after layer; above glibc's
-    mmap threshold (32 MiB at most) each one was a fresh mapping, faulted in page by page: a
-    Compare at 2048 px took 4.8 million page faults and 16.3 s, and 0.8 million and 12 s with
-    this and one arena (:func:`tune_malloc`). Returns whether both settings were applied."""
-    libc = _glibc()
-    return bool(libc and libc.mallopt(-3, threshold) == 1 and libc.mallopt(-1, threshold) == 1)
-
-
-def tune_malloc() -> bool:
-    """The process-wide glibc settings of the app and the command lines (call first, before
-    worker threads exist): one malloc arena, so that every thread's large blocks come from the
-    one heap that :func:`keep_freed_blocks` keeps (another arena's heap holds 64 MiB at most),
-    and :func:`keep_freed_blocks`. Returns whether they were applied (glibc only)."""
-    return limit_malloc_arenas(1) & keep_freed_blocks()
 
 
 def release_free_memory() -> None:

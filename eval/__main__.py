@@ -20,7 +20,6 @@ from tqdm import tqdm
 
 from bokeh.errors import BokehError, UnknownMethodError
 from bokeh.registry import get_method, list_methods
-from bokeh.webguard import tune_malloc
 from eval import persist
 from eval.benchmark import add_arguments as benchmark_arguments
 from eval.benchmark import main as benchmark_main
@@ -278,5 +277,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    tune_malloc()  # as the app and the command line run (see bokeh.webguard)
     sys.exit(main())

@@ -42,7 +42,7 @@ from gradio_client import Client, handle_file
 from PIL import Image
 from skimage import data, transform
 
-from bokeh import service, webguard
+from bokeh import service
 
 ROOT = Path(__file__).resolve().parents[1]
 SIZE = (1024, 683)  # (width, height)
@@ -447,5 +447,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    webguard.tune_malloc()  # as the app runs: like with like
     raise SystemExit(main())

@@ -28,7 +28,6 @@ from typing import Any
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from bokeh import webguard
 from bokeh.registry import get_network, method_specs
 from eval.bench_lens import with_threads
 
@@ -201,5 +200,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    webguard.tune_malloc()  # as the app runs: like with like
     raise SystemExit(main())

@@ -215,29 +215,3 @@ def test_upload_cache_lifespan_sweeps_on_schedule_and_clears_at_exit(tmp_path):
     gone_while_running, g = asyncio.run(run())
     assert gone_while_running  # swept by age while the server ran
     assert not g.exists()  # everything left is deleted when the server stops
-
-
-def test_tune_malloc_keeps_large_blocks_in_the_heap():
-    """In a fresh process (the settings are process-wide): a 256 MiB array is a separate
-    mapping by glibc's default, and a heap block after tune_malloc (glibc's mallinfo2)."""
-    import subprocess
-    import sys
-
-    code = (
-        "import ctypes, sys, numpy as np\n"
-        "from bokeh import webguard\n"
-        "assert sys.argv[1] == '0' or webguard.tune_malloc()\n"
-        "class Info(ctypes.Structure):\n"
-        "    _fields_ = [(n, ctypes.c_size_t) for n in ('arena', 'ordblks', 'smblks', "
-        "'hblks', 'hblkhd', 'usmblks', 'fsmblks', 'uordblks', 'fordblks', 'keepcost')]\n"
-        "libc = ctypes.CDLL('libc.so.6'); libc.mallinfo2.restype = Info\n"
-        "a = np.ones(1 << 26, np.float32)\n"  # 256 MiB
-        "info = libc.mallinfo2(); print(info.hblkhd >> 20, info.uordblks >> 20)\n"
-    )
-    mapped, in_heap = [
-        [int(v) for v in subprocess.run([sys.executable, "-c", code, flag], capture_output=True,
-                                        text=True, check=True).stdout.split()]
-        for flag in ("0", "1")
-    ]  # fmt: skip
-    assert mapped[0] >= 256 and mapped[1] < 256  # default: its own mapping
-    assert in_heap[0] < 64 and in_heap[1] >= 256  # tuned: in the heap, kept when freed
