@@ -35,7 +35,3 @@ def decompressobj():
 
 def adler32(data) -> int:
     return ZLIB.adler32(data)
-
-
-def crc32(data) -> int:
-    return ZLIB.crc32(data)

@@ -44,8 +44,7 @@ from PIL import ExifTags, Image, ImageCms, ImageOps, UnidentifiedImageError
 from bokeh import config, heif, pngfast
 from bokeh.errors import ImageReadError
 from bokeh.pixels import encode_png, from_uint8, resize, save_png, to_pil, to_uint8
-from bokeh.pngcheck import PngDataError, check_png_beside
-from bokeh.pngfast import PngFilterError
+from bokeh.pngcheck import PngDataError, check_png_beside, passed
 from bokeh.sniff import diagnose, megapixels, too_large_message
 
 __all__ = [
@@ -276,18 +275,19 @@ _ENDS_EARLY = _PREFIX + "the file is truncated or damaged: its pixel data ends b
 _DAMAGED = _PREFIX + "the file is truncated or damaged, so its pixels cannot be decoded."
 
 
-def _open_png(im: Image.Image) -> tuple[Image.Image, Callable[[], None] | None]:
-    """(image, verdict): the common PNG decoded now (:mod:`bokeh.pngfast` checks that no row is
-    missing); any other checked beside Pillow's decoding, which fills missing rows with zeros
-    (first when far smaller than it claims); :func:`_decode` waits for the verdict."""
+def _open_png(im: Image.Image) -> tuple[Image.Image, Callable[[], None]]:
+    """(image, verdict): the common PNG decoded now by :mod:`bokeh.pngfast` (no row missing), any
+    other checked beside Pillow's decoding (it fills missing rows); :func:`_decode` waits."""
+    im.fp.seek(0)
+    data = im.fp.read()  # read once, for either path
     try:
-        fast = pngfast.decode_pil(im)  # before _orientation, which makes Pillow decode a PNG
-        return (fast, None) if fast is not None else (im, check_png_beside(im.fp))
-    except (PngDataError, PngFilterError) as exc:
-        raise ImageReadError(_DAMAGED if isinstance(exc, PngFilterError) else _ENDS_EARLY) from exc
+        fast = pngfast.decode_pil(im, data)  # before _orientation, which makes Pillow decode
+        return (fast, passed) if fast is not None else (im, check_png_beside(data))
+    except (PngDataError, pngfast.PngFilterError) as exc:  # rows missing, or a bad filter byte
+        raise ImageReadError(_ENDS_EARLY if isinstance(exc, PngDataError) else _DAMAGED) from exc
 
 
-def _decode(im: Image.Image, max_pixels: int, png_verdict: Callable[[], None] | None) -> None:
+def _decode(im: Image.Image, max_pixels: int, png_verdict: Callable[[], None]) -> None:
     """``im.load()``, failures as ImageReadError; then the PNG check's verdict (it wins)."""
     failure: ImageReadError | None = None
     try:
@@ -300,7 +300,7 @@ def _decode(im: Image.Image, max_pixels: int, png_verdict: Callable[[], None] | 
         failure = ImageReadError(_DAMAGED)
         failure.__cause__ = exc
     try:
-        png_verdict and png_verdict()
+        png_verdict()
     except PngDataError as exc:
         raise ImageReadError(_ENDS_EARLY) from exc
     if failure is not None:
@@ -332,7 +332,7 @@ def _load_pil(
     if _decoded_from_16bit(im):
         notes.append("16-bit image converted to 8-bit precision.")
 
-    png_verdict = None  # after the size checks (see _open_png)
+    png_verdict = passed  # after the size checks (see _open_png)
     if owned and im.format == "PNG" and getattr(im, "fp", None) is not None:
         im, png_verdict = _open_png(im)
 

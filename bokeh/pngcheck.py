@@ -88,36 +88,39 @@ def check_png_complete(fp: BinaryIO) -> None:
         raise PngDataError(f"image data ends early ({produced} of {expected} bytes)")
 
 
-def check_png_beside(fp: BinaryIO) -> Callable[[], None]:
-    """Start :func:`check_png_complete` on the PNG in ``fp`` (read now; left at an unspecified
-    position) and return a function that waits for its verdict (raising :class:`PngDataError`).
+def check_png_beside(data: bytes) -> Callable[[], None]:
+    """Start :func:`check_png_complete` on a PNG file's bytes and return a function that waits
+    for its verdict (raising :class:`PngDataError`).
 
     The check runs on another thread, beside the caller's decoding, when the data the header
     declares is at most :data:`BESIDE_RATIO` times the file's size (photos: 2 to 5); a file
     that declares more (69 bytes claiming 100 megapixels) is checked before this returns, so
     that nothing is decoded for it. Raises :class:`PngDataError` for a broken header at once.
     """
-    fp.seek(0)
-    data = fp.read()
     if _declared_bytes(io.BytesIO(data)) > BESIDE_RATIO * len(data):
         check_png_complete(io.BytesIO(data))
-        return lambda: None
+        return passed
     return _CHECKS.submit(check_png_complete, io.BytesIO(data)).result
+
+
+def passed() -> None:
+    """The verdict of a check already made (or of a file that needs none)."""
+
+
+def png_header(data: bytes | memoryview) -> tuple[int, int, int, int, int, int, int]:
+    """(width, height, bit depth, colour type, compression, filter method, interlace) from
+    the first 33 bytes of a PNG file (signature and IHDR); PngDataError when they are not."""
+    if len(data) < 33 or bytes(data[:8]) != PNG_SIGNATURE:
+        raise PngDataError("not a PNG file")
+    if struct.unpack_from(">I4s", data, 8) != (13, b"IHDR"):
+        raise PngDataError("the PNG header is missing")
+    return struct.unpack_from(">IIBBBBB", data, 16)
 
 
 def _declared_bytes(fp: BinaryIO) -> int:
     """The filtered data bytes the PNG header in ``fp`` declares (``fp`` left after IHDR)."""
     fp.seek(0)
-    if fp.read(8) != PNG_SIGNATURE:
-        raise PngDataError("not a PNG file")
-    length, kind = _chunk_head(fp)
-    if kind != b"IHDR" or length != 13:
-        raise PngDataError("the PNG header is missing")
-    head = fp.read(13)
-    if len(head) < 13:
-        raise PngDataError("the PNG header is missing")
-    width, height, depth, colour, _, _, interlace = struct.unpack(">IIBBBBB", head)
-    fp.seek(4, 1)  # CRC
+    width, height, depth, colour, _, _, interlace = png_header(fp.read(33))
     return expected_data_bytes(width, height, depth, colour, interlace)
 
 

@@ -22,9 +22,10 @@ import numpy as np
 from PIL import Image
 
 from bokeh import deflate, lazy
-from bokeh.pngcheck import PNG_SIGNATURE, PngDataError
+from bokeh.pngcheck import PngDataError, png_header
 
 _CHANNELS = {0: 1, 2: 3, 4: 2, 6: 4}  # colour types read here -> channels (L, RGB, LA, RGBA)
+_MODES = ("L", "LA", "RGB", "RGBA")  # Pillow's modes for them
 _BAND_BYTES = 1 << 22  # inflated bytes unfiltered at a time (at least one row)
 
 
@@ -44,16 +45,15 @@ def decode(data: bytes | bytearray | memoryview) -> np.ndarray | None:
         PngFilterError: a row has an unknown filter type.
     """
     view = memoryview(data).cast("B")
-    if len(view) < 8 + 25 or bytes(view[:8]) != PNG_SIGNATURE:
+    try:
+        w, h, depth, colour, method, filtering, interlace = png_header(view)
+    except PngDataError:
         return None
-    length, kind = struct.unpack_from(">I4s", view, 8)
-    if kind != b"IHDR" or length != 13:
-        return None
-    w, h, depth, colour, method, filtering, interlace = struct.unpack_from(">IIBBBBB", view, 16)
     if depth != 8 or colour not in _CHANNELS or method or filtering or interlace or not w * h:
         return None
     c = _CHANNELS[colour]
     stride = w * c
+    row = 1 + stride  # the filter byte, then the row's bytes
     parts = _image_data(view)
     if parts is None:
         return None
@@ -61,16 +61,15 @@ def decode(data: bytes | bytearray | memoryview) -> np.ndarray | None:
     inflater, data, y = deflate.decompressobj(), b"".join(parts), 0
     unfilter = _unfilter()
     while y < h:  # a band of rows at a time: the inflated bytes never sit whole in memory
-        rows = min(h - y, max(1, _BAND_BYTES // (1 + stride)))
+        rows = min(h - y, max(1, _BAND_BYTES // row))
         try:
-            band = inflater.decompress(data, rows * (1 + stride))
+            band = inflater.decompress(data, rows * row)
         except deflate.error as exc:
             raise PngDataError(f"the image data is corrupt ({exc})") from None
         data = inflater.unconsumed_tail
-        if len(band) < rows * (1 + stride):
-            done = y * (1 + stride) + len(band)
-            raise PngDataError(f"image data ends early ({done} of {h * (1 + stride)} bytes)")
-        bad = unfilter(np.frombuffer(band, np.uint8).reshape(rows, 1 + stride), pixels, c, y)
+        if len(band) < rows * row:
+            raise PngDataError(f"image data ends early ({y * row + len(band)} of {h * row} bytes)")
+        bad = unfilter(np.frombuffer(band, np.uint8).reshape(rows, row), pixels, c, y)
         if bad >= 0:
             raise PngFilterError(f"row {bad} has an unknown filter type")
         y += rows
@@ -79,17 +78,18 @@ def decode(data: bytes | bytearray | memoryview) -> np.ndarray | None:
     return pixels.reshape(h, w) if c == 1 else pixels.reshape(h, w, c)
 
 
-def decode_pil(im: Image.Image) -> Image.Image | None:
-    """:func:`decode` of a PNG that Pillow opened (its header and the chunks before the image
-    data read): a PIL image of the same mode keeping ``im.info`` (EXIF, ICC profile,
-    transparency), or None when Pillow should decode it. Raises as :func:`decode` does."""
-    im.fp.seek(0)
-    pixels = decode(im.fp.read())
+def decode_pil(im: Image.Image, data: bytes) -> Image.Image | None:
+    """:func:`decode` of ``data``, the file of a PNG that Pillow opened as ``im`` (its header
+    and the chunks before the image data read): a PIL image of the same mode keeping
+    ``im.info`` (EXIF, ICC profile, transparency), or None when Pillow should decode it (at
+    once, without decoding, when ``im``'s mode is not one read here). Raises as
+    :func:`decode` does."""
+    if im.mode not in _MODES:
+        return None
+    pixels = decode(data)
     if pixels is None:
         return None
     out = Image.fromarray(pixels)  # no copy; L, LA, RGB or RGBA from the shape
-    if out.mode != im.mode or out.size != im.size:
-        return None
     out.info = dict(im.info)
     return out
 

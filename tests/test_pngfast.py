@@ -251,7 +251,6 @@ class TestDeflateBackends:
         out = deflate.compressobj(level, 15)
         assert deflate.decompressobj().decompress(out.compress(data) + out.flush()) == data
 
-    def test_checksums_match_zlib(self):
+    def test_checksum_matches_zlib(self):
         data = pixels_of((50, 50, 3)).tobytes()
         assert deflate.adler32(data) == zlib.adler32(data)
-        assert deflate.crc32(data) == zlib.crc32(data)
