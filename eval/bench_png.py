@@ -25,13 +25,14 @@ from PIL import Image
 from bokeh import deflate, pngout
 from bokeh.imaging import load_image
 from eval.bench_app import write_inputs
-from eval.bench_lens import Timer, wall_timer
+from eval.bench_lens import Timer, paired_medians, wall_timer
 
 
 def measure(
     *, size: tuple[int, int] = (2048, 2048), repeats: int = 7, timer: Timer = wall_timer
 ) -> dict[str, Any]:
-    """Median times on a ``size`` = (w, h) photo (after a warm-up) and file sizes."""
+    """Median times on a ``size`` = (w, h) photo (alternating ours and Pillow's, after a
+    warm-up each) and file sizes."""
     with tempfile.TemporaryDirectory(prefix="bench-png-") as folder:
         path = write_inputs(Path(folder), size)["photo"]
         data = Path(path).read_bytes()
@@ -54,12 +55,10 @@ def measure(
                 lambda: pillow_save(compress_level=1),
             ),
         }
-        times: dict[str, tuple[float, float]] = {}
-        for name, (ours, theirs) in pairs.items():
-            ours(), theirs()
-            a = [timer(f"png {name} subject", ours) for _ in range(repeats)]
-            b = [timer(f"png {name} reference", theirs) for _ in range(repeats)]
-            times[name] = float(np.median(a)), float(np.median(b))
+        times = {
+            name: paired_medians(ours, theirs, repeats=repeats, timer=timer, label=f"png {name}")
+            for name, (ours, theirs) in pairs.items()
+        }
         sizes = {
             "ours": len(pngout.encode_png(pixels)),
             "pillow level 1": len(pillow_save(compress_level=1)),
