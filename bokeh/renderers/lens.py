@@ -115,17 +115,13 @@ def _push_pull(rgba: np.ndarray) -> np.ndarray:
     return color[0].numpy()
 
 
-def _extrapolated(
-    rgba: np.ndarray, workers: Workers | None = None
-) -> tuple[np.ndarray, int] | None:
-    """Push-pull extrapolation of accumulated (4, H, W) RGBA at reduced resolution:
-    ((3, H/s, W/s) colour, s), or None when no pixel lacks weight."""
-    low = _fill_source(rgba, workers)
-    return None if low is None else (_push_pull(low[0]), low[1])
+def _extrapolated(low: tuple[np.ndarray, int]) -> tuple[np.ndarray, int]:
+    """Push-pull extrapolation of :func:`_fill_source`'s (RGBA, s): ((3, H/s, W/s) colour, s)."""
+    return _push_pull(low[0]), low[1]
 
 
 def _fill_source(rgba: np.ndarray, workers: Workers | None) -> tuple[np.ndarray, int] | None:
-    """What :func:`_extrapolated` extrapolates: ((4, H/s, W/s) area-downsampled RGBA, s), or
+    """What the fill extrapolates: ((4, H/s, W/s) area-downsampled RGBA, s), or
     None when no pixel lacks weight; the downsampling runs in row bands on ``workers``."""
     h, w = rgba.shape[1:]
     if min(h, w) < 64:
@@ -144,7 +140,7 @@ def _fill_source(rgba: np.ndarray, workers: Workers | None) -> tuple[np.ndarray,
 
 
 def _fill_rows(rgba: np.ndarray, extra, y0: int, y1: int) -> np.ndarray:
-    """Rows y0..y1 of :func:`_fill` (``extra`` from :func:`_extrapolated`): (3, y1-y0, W)."""
+    """Rows y0..y1 of :func:`_fill` (``extra`` from :func:`_extrapolated` or None): (3, y1-y0, W)."""
     out = rgba[:3, y0:y1] / np.maximum(rgba[3:4, y0:y1], np.float32(_FILL_TAU))
     x0, term = _fill_term(rgba, extra, y0, y1)
     out[:, :, x0 : x0 + term.shape[2]] += term
@@ -172,7 +168,8 @@ def _fill_term(rgba: np.ndarray, extra, y0: int, y1: int) -> tuple[int, np.ndarr
 def _fill(rgba: np.ndarray) -> np.ndarray:
     """Complete (3, H, W) colour image from accumulated (4, H, W) RGBA: normalised where the
     accumulated weight suffices, extrapolated where the background was hidden."""
-    return _fill_rows(rgba, _extrapolated(rgba), 0, rgba.shape[1])
+    low = _fill_source(rgba, None)
+    return _fill_rows(rgba, None if low is None else _extrapolated(low), 0, rgba.shape[1])
 
 
 def _finish(behind, front, coverage, shape, gamma, workers: Workers):
@@ -182,7 +179,7 @@ def _finish(behind, front, coverage, shape, gamma, workers: Workers):
     low = _fill_source(behind, workers)
     extra = None
     if low is not None:  # extrapolated on a worker while bands that need none go ahead
-        extra = workers.submit(lambda: (_push_pull(low[0]), low[1]))
+        extra = workers.submit(_extrapolated, low)
     out = np.empty((h, w, 3), np.float32)
 
     def band(y0: int, y1: int) -> None:
