@@ -46,7 +46,8 @@ SAVABLE = {**SHOWN, "buttons": ["download", "fullscreen"]}
 
 # All model work goes through this: on a ZeroGPU Space (the `spaces` package is present) it runs
 # with a GPU attached; elsewhere it is service.render itself. Decorated at import, as ZeroGPU
-# requires; nothing is loaded here. Its temporary memory goes back to the OS after each run.
+# requires; nothing is loaded here. Its temporary memory goes back to the OS once the server
+# has been idle a few seconds (webguard.IdleRelease).
 render = webguard.releasing_memory(gpu_task(service.render))
 _png = webhooks.png_outputs  # outputs as PNG files, written once
 _on = webhooks.on_event  # progress and errors on the result's line

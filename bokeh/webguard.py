@@ -14,13 +14,14 @@ Gradio-free building blocks that ``app.py`` installs on its Blocks (see
 * :class:`UploadCache`: deletes this server's uploads and outputs once they are older than a
   maximum age, keeps their total size under a cap (oldest first) and deletes them all when
   the server stops.
-* :func:`limit_malloc_arenas` and :func:`release_free_memory`: without them glibc keeps the
-  freed arrays of every render in per-thread arenas; a server under load grew by 240 MiB
-  over 192 renders and never gave it back (README, *Security*).
+* :func:`limit_malloc_arenas` and :class:`IdleRelease`: without them glibc keeps the freed
+  arrays of every render in per-thread arenas; a server under load grew by 240 MiB over 192
+  renders and never gave it back (README, *Security*).
 
 Settings (environment): ``BOKEH_MAX_UPLOAD_MB`` (one upload, default 25),
-``BOKEH_UPLOAD_CACHE_MB`` (all uploads and outputs on disk, default 2048) and
-``BOKEH_UPLOAD_MAX_AGE_S`` (default 3600, the lifetime of a visitor's photo in the session).
+``BOKEH_UPLOAD_CACHE_MB`` (all uploads and outputs on disk, default 2048),
+``BOKEH_UPLOAD_MAX_AGE_S`` (default 3600, the lifetime of a visitor's photo in the session)
+and ``BOKEH_IDLE_RELEASE_S`` (default 5: idle seconds before freed memory goes back).
 """
 
 from __future__ import annotations
@@ -49,6 +50,7 @@ MULTIPART_OVERHEAD = 1 << 20  # form boundaries and headers around one uploaded 
 DEFAULT_UPLOAD_MB = 25
 DEFAULT_CACHE_MB = 2048
 DEFAULT_MAX_AGE_S = 3600.0
+DEFAULT_IDLE_RELEASE_S = 5.0
 
 
 @functools.lru_cache(maxsize=1)
@@ -71,23 +73,68 @@ def limit_malloc_arenas(arenas: int = 2) -> bool:
 
 
 def release_free_memory() -> None:
-    """glibc: give the free pages of every arena back to the OS (``malloc_trim(0)``); the app
-    calls it after each model run, whose temporary arrays would otherwise stay mapped."""
+    """glibc: give the free pages of every arena back to the OS (``malloc_trim(0)``)."""
     libc = _glibc()
     if libc is not None:
         libc.malloc_trim(0)
 
 
+class IdleRelease:
+    """Calls :func:`release_free_memory` once no model work has run for ``delay_s`` seconds.
+
+    Trimming right after each run made the next one fault every page in again: a render at
+    2048 px through the app took about 1.5x its in-process time, and a Compare trimmed after
+    each method lost about 1 s in 14. Requests that follow each other keep the pages; an idle
+    server gives them back (jemalloc's dirty-page decay does the same, after 10 s)."""
+
+    def __init__(self, delay_s: float) -> None:
+        self.delay_s = delay_s
+        self._lock = threading.Lock()
+        self._busy = 0
+        self._timer: threading.Timer | None = None
+
+    @contextlib.contextmanager
+    def working(self):
+        """A block of model work: no release while any is open; the countdown starts when the
+        last closes."""
+        with self._lock:
+            self._busy += 1
+            if self._timer is not None:
+                self._timer.cancel()
+                self._timer = None
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._busy -= 1
+                if self._busy == 0:
+                    self._timer = threading.Timer(self.delay_s, self._release)
+                    self._timer.daemon = True
+                    self._timer.start()
+
+    def _release(self) -> None:
+        with self._lock:
+            if self._busy or self._timer is None:
+                return
+            self._timer = None
+        release_free_memory()
+
+
+@functools.lru_cache(maxsize=1)
+def idle_release() -> IdleRelease:
+    """The app's :class:`IdleRelease`, after ``BOKEH_IDLE_RELEASE_S`` seconds (default 5)."""
+    return IdleRelease(_env_number("BOKEH_IDLE_RELEASE_S", DEFAULT_IDLE_RELEASE_S, minimum=0.0))
+
+
 def releasing_memory(fn: Callable) -> Callable:
-    """``fn`` that gives the memory of its temporary arrays back to the OS when it returns
-    (:func:`release_free_memory`), so that a server under load does not keep growing."""
+    """``fn`` as model work of :func:`idle_release`: the memory of its temporary arrays goes
+    back to the OS once the server has been idle a few seconds, so that a server under load
+    does not keep growing."""
 
     @functools.wraps(fn)
     def run(*args, **kwargs):
-        try:
+        with idle_release().working():
             return fn(*args, **kwargs)
-        finally:
-            release_free_memory()
 
     return run
 

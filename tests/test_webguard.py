@@ -9,6 +9,7 @@ import time
 
 import pytest
 
+from bokeh import webguard
 from bokeh.errors import FileNotAvailableError
 from bokeh.webguard import (
     FILE_REFUSED,
@@ -215,3 +216,74 @@ def test_upload_cache_lifespan_sweeps_on_schedule_and_clears_at_exit(tmp_path):
     gone_while_running, g = asyncio.run(run())
     assert gone_while_running  # swept by age while the server ran
     assert not g.exists()  # everything left is deleted when the server stops
+
+
+# ----------------------------------------------------------------------------- releasing memory
+
+
+@pytest.fixture
+def releases(monkeypatch):
+    """Calls of release_free_memory, in order with what the test's work appends."""
+    calls: list[str] = []
+    monkeypatch.setattr(webguard, "release_free_memory", lambda: calls.append("release"))
+    return calls
+
+
+def _wait_for(condition, timeout: float = 10.0) -> bool:
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if condition():
+            return True
+        time.sleep(0.01)
+    return condition()
+
+
+def test_idle_release_waits_for_the_last_block_and_the_delay(releases):
+    idle = webguard.IdleRelease(delay_s=0.3)
+    with idle.working():
+        with idle.working():  # two requests at once
+            pass
+        time.sleep(0.5)  # past the delay, but one block is still open
+        assert releases == []
+    assert releases == []  # the countdown starts now
+    assert _wait_for(lambda: releases == ["release"])
+    time.sleep(0.5)
+    assert releases == ["release"]  # once per idle period
+
+
+def test_idle_release_is_put_off_by_work_within_the_delay(releases):
+    idle = webguard.IdleRelease(delay_s=0.4)
+    for _ in range(4):  # back-to-back requests keep their pages
+        with idle.working():
+            time.sleep(0.05)
+    assert releases == []
+    assert _wait_for(lambda: releases == ["release"])
+
+
+def test_releasing_memory_counts_calls_and_errors_as_work(releases, monkeypatch):
+    idle = webguard.IdleRelease(delay_s=0.05)
+    monkeypatch.setattr(webguard, "idle_release", lambda: idle)
+
+    def work(x):
+        assert idle._busy == 1  # inside the block
+        if x < 0:
+            raise ValueError("negative")
+        return 2 * x
+
+    wrapped = webguard.releasing_memory(work)
+    assert wrapped(3) == 6
+    assert _wait_for(lambda: releases == ["release"])
+    with pytest.raises(ValueError, match="negative"):
+        wrapped(-1)
+    assert _wait_for(lambda: releases == ["release"] * 2)
+    assert wrapped.__wrapped__ is work  # gradio reads the handler's signature through it
+
+
+def test_idle_release_delay_from_the_environment(monkeypatch):
+    webguard.idle_release.cache_clear()
+    monkeypatch.setenv("BOKEH_IDLE_RELEASE_S", "12")
+    assert webguard.idle_release().delay_s == 12.0
+    webguard.idle_release.cache_clear()
+    monkeypatch.setenv("BOKEH_IDLE_RELEASE_S", "soon")
+    assert webguard.idle_release().delay_s == webguard.DEFAULT_IDLE_RELEASE_S
+    webguard.idle_release.cache_clear()
