@@ -46,6 +46,7 @@ from bokeh import service
 
 ROOT = Path(__file__).resolve().parents[1]
 SIZE = (1024, 683)  # (width, height)
+RENDER_PAIRS = 15  # the render's pairs in overhead(): 15 times quicker than Compare, noisier
 METHOD = "depth-lens"
 SETTINGS = {
     "depth_source": "file",
@@ -428,7 +429,7 @@ def main(argv: list[str] | None = None) -> int:
         result = load_test(clients=args.clients, requests=args.requests)
         print(format_load(result))
     elif args.overhead:
-        result = overhead(repeats=args.repeats, render_repeats=max(args.repeats, 9))
+        result = overhead(repeats=args.repeats, render_repeats=max(args.repeats, RENDER_PAIRS))
         for r in result:
             print(
                 f"{r['name']}: app {r['app_s']:.2f} s, in-process {r['inprocess_s']:.2f} s, "

@@ -259,9 +259,11 @@ def growth_rows(repeats: int, timer: Timer) -> list[Row]:
 
 
 def app_rows(repeats: int) -> list[Row]:
-    """The app rows swing more than the rest: Compare takes 5 pairs, the render 9."""
+    """The app rows swing more than the rest: Compare takes 5 pairs, the render 15."""
     rows = []
-    for r in bench_app.overhead(repeats=repeats, render_repeats=max(repeats, 9)):
+    for r in bench_app.overhead(
+        repeats=repeats, render_repeats=max(repeats, bench_app.RENDER_PAIRS)
+    ):
         app, local = r["app_runs_s"], r["inprocess_runs_s"]
         spread = (
             f"{len(app)} pairs: app {min(app):.2f}-{max(app):.2f} s, "

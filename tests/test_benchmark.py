@@ -143,7 +143,7 @@ def test_app_rows_state_the_spread_of_their_pairs(monkeypatch):
 
     monkeypatch.setattr(bench_app, "overhead", fake)
     render, compare = benchmark.app_rows(5)
-    assert seen == {"repeats": 5, "render_repeats": 9}
+    assert seen == {"repeats": 5, "render_repeats": bench_app.RENDER_PAIRS}
     assert (render.verdict, compare.verdict) == ("ok", "MISS")
     assert render.note == "3 pairs: app 1.00-1.40 s, in-process 0.90-1.30 s"
     assert compare.note.endswith("; methods add to 18 s")
