@@ -557,6 +557,7 @@ def build_demo() -> gr.Blocks:
     demo.queue(default_concurrency_limit=concurrency, max_size=64)
     # Every event: only uploaded or example files, one-line messages; uploads swept.
     webhooks.install(demo, public_dirs=[webhooks.examples_dir()])
+    webhooks.quiet_queue(demo)
     return demo
 
 

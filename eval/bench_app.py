@@ -26,6 +26,7 @@ import argparse
 import contextlib
 import json
 import os
+import resource
 import socket
 import subprocess
 import sys
@@ -318,7 +319,8 @@ def overhead(
     :func:`bokeh.service.compare` on the decoded photo; the app also decodes the upload and
     encodes and sends the PNGs). ``repeats`` alternating pairs of each (``render_repeats``
     of the render, which is 15 times quicker, when given). Returns one dict per call:
-    ``name``, ``app_s``, ``inprocess_s``, ``ratio``, ``note``, ``app_runs_s``,
+    ``name``, ``app_s``, ``inprocess_s``, ``ratio``, ``note`` (Compare's: the sum of its
+    per-method times and the page faults of one in-process Compare, medians), ``app_runs_s``,
     ``inprocess_runs_s``."""
 
     with contextlib.ExitStack() as stack:
@@ -345,11 +347,14 @@ def overhead(
             client.predict(*cmp_args, api_name="/compare")
 
         methods: list[float] = []
+        faults: list[int] = []
 
         def local_compare():  # every other setting at its default, as in the app
+            start = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
             tiles = list(
                 service.compare(photo, focus=(x, y), settings=cmp_settings, depth_file=depth)
             )
+            faults.append(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - start)
             methods.append(sum(t.seconds or 0.0 for t in tiles))
 
         calls = (
@@ -361,7 +366,10 @@ def overhead(
             _paired(f"app /{name} {size[0]}x{size[1]}", app_fn, local_fn, n)
             for (name, app_fn, local_fn), n in zip(calls, pairs, strict=True)
         ]
-        rows[1]["note"] = f"per-method times add to {np.median(methods[1:]):.2f} s"
+        rows[1]["note"] = (
+            f"per-method times add to {np.median(methods[1:]):.2f} s; "
+            f"{np.median(faults[1:]) / 1e6:.2f} million page faults in-process"
+        )
     return rows
 
 

@@ -276,3 +276,14 @@ def test_every_depth_control_offers_exactly_what_the_renderer_accepts(demo):
         "threshold",
         "sigma",
     } <= checked
+
+
+def test_the_queue_looks_for_events_every_10_ms_not_every_1_ms(demo):
+    """gradio's queue loop polled every 1 ms (6% of a core on an idle server, and the GIL
+    taken a thousand times a second during every render); the app sets its interval."""
+    from types import SimpleNamespace
+
+    from bokeh import webhooks
+
+    assert demo._queue.sleep_when_free == webhooks.QUEUE_POLL_S == 0.01
+    assert webhooks.quiet_queue(SimpleNamespace()) is False  # a gradio without the setting
