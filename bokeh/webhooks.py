@@ -24,6 +24,7 @@ from __future__ import annotations
 import atexit
 import contextlib
 import logging
+import os
 import re
 import threading
 import weakref
@@ -192,16 +193,26 @@ def install(demo, *, public_dirs=()) -> UploadCache:
 QUEUE_POLL_S = 0.01  # gradio's queue: seconds between looks for new events when idle
 
 
-def quiet_queue(demo, poll_s: float = QUEUE_POLL_S) -> bool:
-    """Let gradio's queue look for new events every ``poll_s`` seconds instead of every 1 ms
-    (``Queue.sleep_when_free``; a new event then waits ``poll_s`` / 2 on average). Its 1 ms
-    loop took 6% of a core on an idle server here and woke the event loop, which takes the
-    GIL, a thousand times a second during every render. Returns whether it was set (False
-    when gradio's queue has no such setting)."""
+def queue_poll_s() -> float:
+    """``BOKEH_QUEUE_POLL_S`` (seconds, default :data:`QUEUE_POLL_S`; 0.001 is gradio's own)."""
+    try:
+        value = float(os.environ.get("BOKEH_QUEUE_POLL_S", "") or QUEUE_POLL_S)
+    except ValueError:
+        return QUEUE_POLL_S
+    return min(max(value, 0.0), 1.0) if value == value else QUEUE_POLL_S
+
+
+def quiet_queue(demo, poll_s: float | None = None) -> bool:
+    """Let gradio's queue look for new events every ``poll_s`` seconds (default
+    :func:`queue_poll_s`) instead of every 1 ms (``Queue.sleep_when_free``; a new event then
+    waits ``poll_s`` / 2 on average). Its 1 ms loop woke the event loop, which takes the GIL, a
+    thousand times a second, during every render too (``python -m eval.soak idle`` measures
+    what an idle server spends). Returns whether it was set (False when gradio's queue has no
+    such setting)."""
     queue = getattr(demo, "_queue", None)
     if queue is None or not hasattr(queue, "sleep_when_free"):
         return False
-    queue.sleep_when_free = poll_s
+    queue.sleep_when_free = queue_poll_s() if poll_s is None else poll_s
     return True
 
 

@@ -4,6 +4,7 @@ and the disk its uploads take (during use and after it stops).
     python -m eval.soak memory                 # 4 rounds of 16 clients x 3 renders at 1024x683
     python -m eval.soak uploads --count 50     # 50 uploads of 20 MB, then stop the server
     python -m eval.soak peaks                  # the costliest inputs the limits let through
+    python -m eval.soak idle                   # CPU an idle server takes (10 s, after 15 s)
 
 Both launch ``python app.py`` as its own process on a free loopback port (everything in a
 temporary folder, its gradio upload folder included) and talk to it over HTTP as any client
@@ -13,7 +14,8 @@ an idle pause; the renders are the Depth + Blur endpoint of :mod:`eval.bench_app
 bytes of the upload folder after the uploads and after the server stopped. ``peaks`` runs,
 each in a fresh process, the most expensive work one request can ask for within the limits
 (the largest photo, the largest depth map, a render at the long-side limit) and reports its
-peak memory above the process's baseline and its time.
+peak memory above the process's baseline and its time. ``idle`` reads the CPU time the
+server's process spends while nobody uses it (gradio's own loops, the app's timers).
 """
 
 from __future__ import annotations
@@ -124,6 +126,26 @@ def memory_rounds(
         "idle_mib": idle,
         "errors": errors,
     }
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of process ``pid`` (all its threads) in seconds (Linux)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def idle_cpu(
+    *, settle_s: float = 15.0, seconds: float = 10.0, env: dict[str, str] | None = None
+) -> dict[str, Any]:
+    """CPU seconds per second that the launched app spends with no request, measured over
+    ``seconds`` after ``settle_s`` seconds (start-up and warm-up done)."""
+    with tempfile.TemporaryDirectory(prefix="soak-idle-") as tmp:
+        with serve(Path(tmp), env) as (_, proc):
+            time.sleep(settle_s)
+            before = cpu_seconds(proc.pid)
+            time.sleep(seconds)
+            used = cpu_seconds(proc.pid) - before
+    return {"seconds": seconds, "cpu_s": used, "cpu_per_s": used / seconds}
 
 
 def upload_leftovers(
@@ -247,6 +269,8 @@ def main(argv: list[str] | None = None) -> int:
     up.add_argument("--count", type=int, default=50)
     up.add_argument("--mb", type=float, default=20.0)
     sub.add_parser("peaks", help="peak memory and time of the costliest accepted inputs")
+    idle = sub.add_parser("idle", help="CPU the server takes while nobody uses it")
+    idle.add_argument("--seconds", type=float, default=10.0)
     args = parser.parse_args(argv)
     if args.what == "memory":
         r = memory_rounds(
@@ -258,6 +282,12 @@ def main(argv: list[str] | None = None) -> int:
             f"{r['clients']} x {r['requests']} renders at {r['size'][0]}x{r['size'][1]}: "
             f"{rounds}; after {args.idle:.0f} s idle {r['idle_mib']:.0f}; "
             f"errors {len(r['errors'])}"
+        )
+    elif args.what == "idle":
+        r = idle_cpu(seconds=args.seconds)
+        print(
+            f"idle server: {r['cpu_s'] * 1000:.0f} ms of CPU over {r['seconds']:.0f} s "
+            f"({100 * r['cpu_per_s']:.1f}% of one core)"
         )
     elif args.what == "peaks":
         for r in peaks():

@@ -279,11 +279,24 @@ def test_every_depth_control_offers_exactly_what_the_renderer_accepts(demo):
 
 
 def test_the_queue_looks_for_events_every_10_ms_not_every_1_ms(demo):
-    """gradio's queue loop polled every 1 ms (6% of a core on an idle server, and the GIL
-    taken a thousand times a second during every render); the app sets its interval."""
+    """gradio's queue loop polled every 1 ms (the GIL taken a thousand times a second, during
+    every render too; tests/test_soak.py measures the CPU); the app sets its interval."""
     from types import SimpleNamespace
 
     from bokeh import webhooks
 
     assert demo._queue.sleep_when_free == webhooks.QUEUE_POLL_S == 0.01
     assert webhooks.quiet_queue(SimpleNamespace()) is False  # a gradio without the setting
+
+
+@pytest.mark.parametrize(("value", "expected"), [("0.001", 0.001), ("0.05", 0.05), ("", 0.01),
+                                                 ("soon", 0.01), ("-1", 0.0), ("nan", 0.01)])  # fmt: skip
+def test_the_queue_poll_interval_from_the_environment(monkeypatch, value, expected):
+    from types import SimpleNamespace
+
+    from bokeh import webhooks
+
+    monkeypatch.setenv("BOKEH_QUEUE_POLL_S", value)
+    queue = SimpleNamespace(sleep_when_free=0.001)
+    assert webhooks.quiet_queue(SimpleNamespace(_queue=queue)) is True
+    assert queue.sleep_when_free == expected
