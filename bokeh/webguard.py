@@ -82,15 +82,16 @@ def release_free_memory() -> None:
 class IdleRelease:
     """Calls :func:`release_free_memory` once no model work has run for ``delay_s`` seconds.
 
-    Trimming right after each run made the next one fault every page in again: a render at
-    2048 px through the app took about 1.5x its in-process time, and a Compare trimmed after
-    each method lost about 1 s in 14. Requests that follow each other keep the pages; an idle
-    server gives them back (jemalloc's dirty-page decay does the same, after 10 s)."""
+    Trimming right after each run made the next run fault every page in again (the app's
+    render and Compare through ``python -m eval.bench_app --overhead``). Requests that follow
+    each other keep the pages; an idle server gives them back (jemalloc's dirty-page decay
+    does the same, after 10 s)."""
 
     def __init__(self, delay_s: float) -> None:
         self.delay_s = delay_s
         self._lock = threading.Lock()
         self._busy = 0
+        self._idle_since = 0  # counts the idle periods; a countdown releases only in its own
         self._timer: threading.Timer | None = None
 
     @contextlib.contextmanager
@@ -101,29 +102,29 @@ class IdleRelease:
             self._busy += 1
             if self._timer is not None:
                 self._timer.cancel()
-                self._timer = None
         try:
             yield
         finally:
             with self._lock:
                 self._busy -= 1
                 if self._busy == 0:
-                    self._timer = threading.Timer(self.delay_s, self._release)
+                    self._idle_since += 1
+                    self._timer = threading.Timer(self.delay_s, self._release,
+                                                  (self._idle_since,))  # fmt: skip
                     self._timer.daemon = True
                     self._timer.start()
 
-    def _release(self) -> None:
-        with self._lock:
-            if self._busy or self._timer is None:
+    def _release(self, period: int) -> None:
+        with self._lock:  # a countdown that was cancelled as it fired: work came since
+            if self._busy or period != self._idle_since:
                 return
-            self._timer = None
         release_free_memory()
 
 
 @functools.lru_cache(maxsize=1)
 def idle_release() -> IdleRelease:
     """The app's :class:`IdleRelease`, after ``BOKEH_IDLE_RELEASE_S`` seconds (default 5)."""
-    return IdleRelease(_env_number("BOKEH_IDLE_RELEASE_S", DEFAULT_IDLE_RELEASE_S, minimum=0.0))
+    return IdleRelease(env_number("BOKEH_IDLE_RELEASE_S", DEFAULT_IDLE_RELEASE_S, minimum=0.0))
 
 
 def releasing_memory(fn: Callable) -> Callable:
@@ -139,7 +140,9 @@ def releasing_memory(fn: Callable) -> Callable:
     return run
 
 
-def _env_number(name: str, default: float, *, minimum: float) -> float:
+def env_number(name: str, default: float, *, minimum: float) -> float:
+    """The number in environment variable ``name``, at least ``minimum``; ``default`` when it
+    is unset, empty, not a number or NaN."""
     try:
         value = float(os.environ.get(name, "") or default)
     except ValueError:
@@ -159,12 +162,12 @@ def max_upload_bytes() -> int:
 
 def cache_limit_bytes() -> int:
     """Cap on this server's uploads and outputs on disk (``BOKEH_UPLOAD_CACHE_MB``)."""
-    return int(_env_number("BOKEH_UPLOAD_CACHE_MB", DEFAULT_CACHE_MB, minimum=1) * (1 << 20))
+    return int(env_number("BOKEH_UPLOAD_CACHE_MB", DEFAULT_CACHE_MB, minimum=1) * (1 << 20))
 
 
 def cache_max_age_s() -> float:
     """Age after which uploads and outputs are deleted (``BOKEH_UPLOAD_MAX_AGE_S``)."""
-    return _env_number("BOKEH_UPLOAD_MAX_AGE_S", DEFAULT_MAX_AGE_S, minimum=1.0)
+    return env_number("BOKEH_UPLOAD_MAX_AGE_S", DEFAULT_MAX_AGE_S, minimum=1.0)
 
 
 # ----------------------------------------------------------------------------- file guard

@@ -24,7 +24,6 @@ from __future__ import annotations
 import atexit
 import contextlib
 import logging
-import os
 import re
 import threading
 import weakref
@@ -43,7 +42,7 @@ from bokeh.config import ASSETS_DIR
 from bokeh.editing import BLUR_COLOR, FOCUS_COLOR
 from bokeh.errors import BokehError, FileNotAvailableError
 from bokeh.pngout import png_files
-from bokeh.webguard import FILE_REFUSED, BodyLimit, FileGuard, UploadCache
+from bokeh.webguard import FILE_REFUSED, BodyLimit, FileGuard, UploadCache, env_number
 
 log = logging.getLogger("bokeh.webhooks")
 
@@ -194,12 +193,9 @@ QUEUE_POLL_S = 0.01  # gradio's queue: seconds between looks for new events when
 
 
 def queue_poll_s() -> float:
-    """``BOKEH_QUEUE_POLL_S`` (seconds, default :data:`QUEUE_POLL_S`; 0.001 is gradio's own)."""
-    try:
-        value = float(os.environ.get("BOKEH_QUEUE_POLL_S", "") or QUEUE_POLL_S)
-    except ValueError:
-        return QUEUE_POLL_S
-    return min(max(value, 0.0), 1.0) if value == value else QUEUE_POLL_S
+    """``BOKEH_QUEUE_POLL_S`` (seconds, 0 to 1, default :data:`QUEUE_POLL_S`; 0.001 is
+    gradio's own)."""
+    return min(env_number("BOKEH_QUEUE_POLL_S", QUEUE_POLL_S, minimum=0.0), 1.0)
 
 
 def quiet_queue(demo, poll_s: float | None = None) -> bool:

@@ -26,24 +26,24 @@ print(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - start)
 SMALL_PAGE_FAULTS = 5 * (64 << 20) // 4096  # one fault per 4 KiB page
 
 
-def _faults(env_value: str | None) -> int:
+def _run(code: str, preset: str | None) -> str:
+    """stdout of ``python -c code`` with THP_MEM_ALLOC_ENABLE unset or set to ``preset``."""
     env = {k: v for k, v in os.environ.items() if k != "THP_MEM_ALLOC_ENABLE"}
-    if env_value is not None:
-        env["THP_MEM_ALLOC_ENABLE"] = env_value
-    out = subprocess.run([sys.executable, "-c", PROBE], env=env, capture_output=True,
+    if preset is not None:
+        env["THP_MEM_ALLOC_ENABLE"] = preset
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
                          text=True, check=True, timeout=120)  # fmt: skip
-    return int(out.stdout.split()[-1])
+    return out.stdout
+
+
+def _faults(preset: str | None) -> int:
+    return int(_run(PROBE, preset).split()[-1])
 
 
 def test_the_package_sets_it_without_overriding_the_user():
     code = "import os, bokeh; print(os.environ['THP_MEM_ALLOC_ENABLE'])"
     for preset, expected in ((None, "1"), ("0", "0")):
-        env = {k: v for k, v in os.environ.items() if k != "THP_MEM_ALLOC_ENABLE"}
-        if preset is not None:
-            env["THP_MEM_ALLOC_ENABLE"] = preset
-        out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
-                             text=True, check=True, timeout=60)  # fmt: skip
-        assert out.stdout.strip() == expected
+        assert _run(code, preset).strip() == expected
 
 
 @pytest.mark.skipif(

@@ -260,6 +260,20 @@ def test_idle_release_is_put_off_by_work_within_the_delay(releases):
     assert _wait_for(lambda: releases == ["release"])
 
 
+def test_a_countdown_of_an_earlier_idle_period_does_not_release(releases):
+    idle = webguard.IdleRelease(delay_s=60.0)  # no countdown fires during the test
+    with idle.working():
+        pass
+    first = idle._idle_since
+    with idle.working():  # work came as the first countdown fired
+        pass
+    idle._release(first)
+    assert releases == []
+    idle._release(idle._idle_since)
+    assert releases == ["release"]
+    idle._timer.cancel()
+
+
 def test_releasing_memory_counts_calls_and_errors_as_work(releases, monkeypatch):
     idle = webguard.IdleRelease(delay_s=0.05)
     monkeypatch.setattr(webguard, "idle_release", lambda: idle)
