@@ -245,7 +245,7 @@ def test_phone_layout_is_usable(phone, tmp_path):
     _fits(page, page.locator("#photo img").first)
     # On a phone the result comes before the settings.
     render = page.get_by_role("button", name="Render", exact=True)
-    assert result.bounding_box()["y"] < render.bounding_box()["y"]
+    assert _above(result, render)
     # A tap on the photo moves the focus there.
     photo = page.locator("#photo img").first
     photo.scroll_into_view_if_needed()
@@ -334,6 +334,15 @@ def _cat(page) -> None:
     page.get_by_text("Example loaded").wait_for()
 
 
+def _above(upper, lower) -> bool:
+    """Whether ``upper`` starts above ``lower`` on the page. Both are measured in one call:
+    two ``bounding_box`` calls are viewport-relative and the page may scroll between them."""
+    return upper.element_handle().evaluate(
+        "(a, b) => a.getBoundingClientRect().top < b.getBoundingClientRect().top",
+        lower.element_handle(),
+    )
+
+
 def _boxes_overlap(a: dict, b: dict) -> bool:
     return not (
         a["x"] + a["width"] <= b["x"]
@@ -367,7 +376,7 @@ def test_generator_result_says_what_changed(screen):
     assert 0 < change < 3 and "demo weights were trained on synthetic scenes" in text
     assert "python -m training pix2pix --dataset ebb" in text
     result = page.locator("#pix2pix-result img").first
-    assert result.bounding_box()["y"] < line.bounding_box()["y"]  # the line is under it
+    assert _above(result, line)  # the line is under it
     diff = page.locator("#pix2pix-diff")
     diff.locator("img").first.wait_for()
     assert "What changed (×" in diff.inner_text()
