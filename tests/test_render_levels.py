@@ -99,6 +99,30 @@ class TestLevels:
         )
         np.testing.assert_allclose(blur_same(x, kernel), expected, atol=2e-6)
 
+    @pytest.mark.parametrize("shape", [(4, 130, 40), (3, 50, 30), (4, 9, 12)])
+    def test_blur_same_with_a_kernel_per_channel(self, shape):
+        from bokeh.renderers.levels import blur_same
+
+        rng = np.random.default_rng(shape[1])
+        x = rng.random(shape, dtype=np.float32)
+        kernels = rng.random((shape[0], 7, 7)).astype(np.float32)
+        pairs = zip(x.astype(np.float64), kernels, strict=True)
+        expected = np.stack([ndimage.convolve(c, k, mode="reflect") for c, k in pairs])
+        np.testing.assert_allclose(blur_same(x, kernels), expected, atol=2e-5)
+
+    @pytest.mark.parametrize(("c", "h", "channels"), [(4, 100, 16), (4, 300, 16), (4, 600, 32),
+                                                      (3, 100, 48), (4, 3, 12)])  # fmt: skip
+    def test_bands_fill_whole_vectors_of_channels(self, monkeypatch, c, h, channels):
+        """A crop's bands are channels of one depthwise convolution, which computes 16 at a
+        time: 4 channels are cut into a multiple of 4 bands (one band per row at most)."""
+        from bokeh.renderers import levels
+
+        seen = []
+        real = levels._depthwise
+        monkeypatch.setattr(levels, "_depthwise", lambda b, k: seen.append(len(b)) or real(b, k))
+        levels.blur_same(np.ones((c, h, 20), np.float32), np.full((5, 5), 1 / 25, np.float32))
+        assert seen == [channels]
+
     def test_combine_modes(self):
         rng = np.random.default_rng(3)
         acc = rng.random((4, 5, 6), dtype=np.float32)
