@@ -1,0 +1,68 @@
+"""service.load_photo: read-only photos, and the last file's photo kept by its bytes."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from bokeh import service
+
+
+@pytest.fixture(autouse=True)
+def _fresh_cache(monkeypatch):
+    monkeypatch.setattr(service, "_RECENT", service._RecentPhoto())
+
+
+def _png(path, seed: int = 0, size=(40, 30)):
+    pixels = np.random.default_rng(seed).integers(0, 256, (size[1], size[0], 3), np.uint8)
+    Image.fromarray(pixels).save(path)
+    return str(path), pixels
+
+
+def test_the_same_bytes_at_a_new_path_are_not_decoded_again(tmp_path, monkeypatch):
+    """Gradio stores every upload as a new file: the same bytes give the same photo."""
+    first, pixels = _png(tmp_path / "a.png")
+    second = tmp_path / "b.png"
+    second.write_bytes((tmp_path / "a.png").read_bytes())
+    photo = service.load_photo(first)
+    np.testing.assert_array_equal(photo.pixels, pixels)
+    decodes = []
+    real = service.load_with_depth
+    monkeypatch.setattr(
+        service, "load_with_depth", lambda *a, **k: decodes.append(a) or real(*a, **k)
+    )
+    assert service.load_photo(str(second)) is photo
+    assert decodes == []
+
+
+def test_other_bytes_or_another_size_limit_decode_again(tmp_path, monkeypatch):
+    path, _ = _png(tmp_path / "a.png", size=(128, 96))
+    photo = service.load_photo(path)
+    _, other = _png(tmp_path / "a.png", seed=1, size=(128, 96))  # same path, new bytes
+    again = service.load_photo(path)
+    assert again is not photo
+    np.testing.assert_array_equal(again.pixels, other)
+    monkeypatch.setenv("BOKEH_MAX_SIDE", "64")
+    small = service.load_photo(path)
+    assert small.size == (64, 48) and any("64" in n for n in small.notes)
+
+
+def test_photos_are_read_only(tmp_path):
+    """A kept photo is shared between calls: nothing may paint on it."""
+    path, _ = _png(tmp_path / "a.png")
+    for source in (path, np.zeros((8, 8, 3), np.uint8)):
+        photo = service.load_photo(source)
+        with pytest.raises(ValueError, match="read-only"):
+            photo.pixels[0, 0] = 1
+
+
+def test_only_a_photo_under_the_byte_limit_is_kept(tmp_path, monkeypatch):
+    monkeypatch.setattr(service, "_RECENT", service._RecentPhoto(max_bytes=40 * 30 * 3 - 1))
+    path, _ = _png(tmp_path / "a.png")
+    assert service.load_photo(path) is not service.load_photo(path)
+
+
+def test_unreadable_paths_still_get_the_decoders_message(tmp_path):
+    with pytest.raises(service.BokehError, match="not|could"):
+        service.load_photo(str(tmp_path / "missing.png"))
