@@ -47,7 +47,7 @@ from bokeh import service
 
 ROOT = Path(__file__).resolve().parents[1]
 SIZE = (1024, 683)  # (width, height)
-RENDER_PAIRS = 15  # the render's pairs in overhead(): 15 times quicker than Compare, noisier
+RENDER_PAIRS = 25  # the render's pairs in overhead(): 15 times quicker than Compare, noisier
 METHOD = "depth-lens"
 SETTINGS = {
     "depth_source": "file",
