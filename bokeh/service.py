@@ -65,17 +65,17 @@ class Photo:
         return self.pixels.astype(np.float32) / 255.0
 
 
-def load_photo(source: Any) -> Photo:
+def load_photo(source: Any, *, owner: str | None = None) -> Photo:
     """Decode an upload (path, bytes, PIL image or array) with the size policy applied, and
     the depth map a phone stored in it (read from the same bytes, once). Its arrays are
-    read-only: a file's photo is kept decoded for the next call with the same bytes
-    (:class:`_RecentPhoto`).
+    read-only: a file's photo is kept decoded for the next call from the same ``owner`` (the
+    app passes the visitor's session) with the same bytes (:class:`_RecentPhoto`).
 
     Raises :class:`bokeh.errors.ImageReadError` with a message for people.
     """
     if source is None:
         raise BokehError("Upload a photo first.")
-    key = _RECENT.key(source)
+    key = _RECENT.key(source, owner)
     if key is not None and (photo := _RECENT.get(key)) is not None:
         return photo
     loaded, depth, notes = load_with_depth(source, uint8=True)
@@ -89,10 +89,12 @@ def load_photo(source: Any) -> Photo:
 
 
 class _RecentPhoto:
-    """The last photo decoded from a file, by the SHA-256 of the file's bytes and the size
-    limit. A script sends the same photo with every API call (a focus or aperture sweep), and
-    Gradio stores each upload as a new file: hashing it (2 ms for 4 MB) replaces decoding it
-    again (60 ms for a 2048 px PNG). One photo of at most ``max_bytes`` of pixels is kept."""
+    """The last photo decoded from a file, by the SHA-256 of the file's bytes, the size limit
+    and its owner. A script sends the same photo with every API call (a focus or aperture
+    sweep), and Gradio stores each upload as a new file: hashing its bytes replaces decoding
+    them again (a fraction of the cost). One photo of at most ``max_bytes`` of pixels is kept.
+    The owner keeps one visitor's photo from another: otherwise the time of an upload would
+    tell whether the same photo was the last one someone else sent."""
 
     def __init__(self, max_bytes: int = 64 << 20):
         self.max_bytes = max_bytes
@@ -100,9 +102,9 @@ class _RecentPhoto:
         self._item: tuple[tuple, Photo] | None = None
 
     @staticmethod
-    def key(source: Any) -> tuple | None:
-        """(digest, size limit) of a file's bytes; None for other sources and unreadable
-        paths (the decoder says why)."""
+    def key(source: Any, owner: str | None) -> tuple | None:
+        """(digest, size limit, owner) of a file's bytes; None for other sources and
+        unreadable paths (the decoder says why)."""
         if not isinstance(source, (str, os.PathLike)):
             return None
         try:
@@ -110,7 +112,7 @@ class _RecentPhoto:
                 digest = hashlib.file_digest(fh, "sha256").digest()
         except (OSError, ValueError):
             return None
-        return digest, config.max_side()
+        return digest, config.max_side(), owner
 
     def get(self, key: tuple) -> Photo | None:
         with self._lock:
@@ -139,7 +141,9 @@ class PhotoView:
     note: str
 
 
-def open_photo(source: Any, *, focus: tuple[Any, Any] | None = None, note: str = "") -> PhotoView:
+def open_photo(
+    source: Any, *, focus: tuple[Any, Any] | None = None, note: str = "", owner: str | None = None
+) -> PhotoView:
     """An upload (path, raw upload payload or None) decoded once, its focus (the centre unless
     given, or none when the photo stores a focus distance; clamped into the image) and the
     decoder's notes plus ``note``."""
@@ -147,7 +151,7 @@ def open_photo(source: Any, *, focus: tuple[Any, Any] | None = None, note: str =
         source = source.get("path")
     if source is None:
         return PhotoView(None, None, None, None, "")
-    photo = load_photo(source)
+    photo = load_photo(source, owner=owner)
     point = clamp_focus(photo, *(focus or (None, None)))
     notes = "  \n".join([*photo.notes, *([note] if note else [])])
     x, y = (None, None) if point is None else (round(point[0]), round(point[1]))

@@ -171,6 +171,31 @@ def test_render_depth_uses_the_depth_map_stored_in_the_photo(client, tmp_path):
 
 
 @pytest.mark.app
+def test_a_resent_photo_is_decoded_once_per_session(client, monkeypatch):
+    """The API keeps a session's last photo decoded; another session decodes its own."""
+    from gradio_client import Client
+
+    from bokeh import service
+
+    monkeypatch.setattr(service, "_RECENT", service._RecentPhoto())
+    decoded = []
+    real = service.load_with_depth
+    monkeypatch.setattr(
+        service, "load_with_depth", lambda *a, **k: decoded.append(1) or real(*a, **k)
+    )
+    photo = EXAMPLES / "motorcycle.png"
+    for _ in range(2):
+        _render(client, photo, 300, 250, method="depth-gauss", source="classical")
+    assert len(decoded) == 1
+    other = Client(client.src, verbose=False)
+    try:
+        _render(other, photo, 300, 250, method="depth-gauss", source="classical")
+    finally:
+        other.close()
+    assert len(decoded) == 2
+
+
+@pytest.mark.app
 def test_unreadable_upload_is_a_clear_error_and_server_keeps_serving(client, tmp_path):
     from gradio_client.exceptions import AppError
 

@@ -48,6 +48,15 @@ def test_other_bytes_or_another_size_limit_decode_again(tmp_path, monkeypatch):
     assert small.size == (64, 48) and any("64" in n for n in small.notes)
 
 
+def test_another_owner_decodes_again(tmp_path):
+    """One visitor's photo is not another's: the time of an upload must not tell anyone
+    what someone else sent last."""
+    path, _ = _png(tmp_path / "a.png")
+    mine = service.load_photo(path, owner="a")
+    assert service.load_photo(path, owner="a") is mine
+    assert service.load_photo(path, owner="b") is not mine
+
+
 def test_photos_are_read_only(tmp_path):
     """A kept photo is shared between calls: nothing may paint on it."""
     path, _ = _png(tmp_path / "a.png")
