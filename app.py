@@ -65,7 +65,7 @@ def _need(photo):
 
 def on_upload(path, request: gr.Request):
     """New photo: decode it once, keep it in the session, show it with the focus marker."""
-    view = service.open_photo(path, owner=_owner(request))
+    view = service.open_photo(path, owner=webhooks.owner(request))
     return view.marked, view.photo, view.x, view.y, view.note
 
 
@@ -227,14 +227,9 @@ def _translation_tab(spec, photo_state, model_work) -> None:
     _on(btn.click, run_ui, photo_state, [out, before_after, diff, info], info, **model_work)
 
 
-def _owner(request: gr.Request | None) -> str | None:
-    """Whose upload it is (the session), for :func:`bokeh.service.load_photo`."""
-    return getattr(request, "session_hash", None)
-
-
 def _translation_api(spec):
     def run_api(image, request: gr.Request):
-        out = render(service.load_photo(image, owner=_owner(request)), method=spec.name)
+        out = render(service.load_photo(image, owner=webhooks.owner(request)), method=spec.name)
         return *_png(out.image), out.info
 
     run_api.__name__ = f"render_{spec.name}"
@@ -415,7 +410,7 @@ def _api_endpoints(model_work) -> None:
         """API: one depth method on an image with explicit focus (x, y in the image's pixels
         after EXIF rotation and the size limit) and named settings. Returns the PNG, the depth
         map used and a JSON description (method, depth source, seconds, notes)."""
-        photo = service.load_photo(image, owner=_owner(request))
+        photo = service.load_photo(image, owner=webhooks.owner(request))
         out = render(photo, method=method or service.EXAMPLE_METHOD, settings=settings,
                      focus=service.api_focus(photo, x, y), depth_file=depth_file)  # fmt: skip
         return *_png(out.image, out.depth), out.info
@@ -425,7 +420,7 @@ def _api_endpoints(model_work) -> None:
         render_depth, shared by the methods that take them). Returns the gallery (the input
         first, then one PNG per method that ran) and a JSON list of {method, label, seconds,
         weights, message}."""
-        photo = service.load_photo(image, owner=_owner(request))
+        photo = service.load_photo(image, owner=webhooks.owner(request))
         focus = service.api_focus(photo, x, y) or (None, None)  # None: the stored focus
         steps = service.compare_views(photo, *focus, settings or {}, depth_file, run=render)
         view, tiles = list(steps)[-1]  # the last step holds every method

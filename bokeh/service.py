@@ -8,10 +8,7 @@ gradio or torch (pipelines load through the registry on first use).
 
 from __future__ import annotations
 
-import hashlib
 import logging
-import os
-import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
@@ -19,13 +16,13 @@ from typing import Any
 
 import numpy as np
 
-from bokeh import config, views
+from bokeh import views
 from bokeh.config import ASSETS_DIR
 from bokeh.depth import describe_anything, source_states
-from bokeh.depth.phone import EmbeddedDepth, load_with_depth
 from bokeh.depthviews import colorize_disparity, depth_histogram, depth_overlay, kernel_preview
 from bokeh.errors import BokehError, brief
 from bokeh.imaging import to_uint8
+from bokeh.photos import Photo, load_photo
 from bokeh.pipelines.base import check_focus
 from bokeh.registry import get_method, list_methods, load_method
 from bokeh.renderers.character import Character
@@ -41,90 +38,6 @@ from bokeh.views import (
 from bokeh.weights.resolve import WeightsStatus, weights_status
 
 log = logging.getLogger("bokeh.service")
-
-
-@dataclass(frozen=True)
-class Photo:
-    """An upload in the library's format, kept per session (uint8 to keep sessions small),
-    with the depth map the phone stored in it, if any (at the map's own resolution)."""
-
-    pixels: np.ndarray  # (H, W, 3) uint8 sRGB
-    notes: tuple[str, ...]
-    depth: EmbeddedDepth | None = None
-
-    @property
-    def stored_focus(self) -> bool:
-        """Whether the photo stores a focus distance (its focal plane until someone clicks)."""
-        return self.depth is not None and self.depth.focus_disparity is not None
-
-    @property
-    def size(self) -> tuple[int, int]:
-        return self.pixels.shape[1], self.pixels.shape[0]
-
-    def as_float(self) -> np.ndarray:
-        return self.pixels.astype(np.float32) / 255.0
-
-
-def load_photo(source: Any, *, owner: str | None = None) -> Photo:
-    """Decode an upload (path, bytes, PIL image or array) with the size policy applied, and
-    the depth map a phone stored in it (read from the same bytes, once). Its arrays are
-    read-only: a file's photo is kept decoded for the next call from the same ``owner`` (the
-    app passes the visitor's session) with the same bytes (:class:`_RecentPhoto`).
-
-    Raises :class:`bokeh.errors.ImageReadError` with a message for people.
-    """
-    if source is None:
-        raise BokehError("Upload a photo first.")
-    key = _RECENT.key(source, owner)
-    if key is not None and (photo := _RECENT.get(key)) is not None:
-        return photo
-    loaded, depth, notes = load_with_depth(source, uint8=True)
-    loaded.image.flags.writeable = False
-    if depth is not None:
-        depth.disparity.flags.writeable = False
-    photo = Photo(loaded.image, notes, depth)
-    if key is not None:
-        _RECENT.put(key, photo)
-    return photo
-
-
-class _RecentPhoto:
-    """The last photo decoded from a file, by the SHA-256 of the file's bytes, the size limit
-    and its owner. A script sends the same photo with every API call (a focus or aperture
-    sweep), and Gradio stores each upload as a new file: hashing its bytes replaces decoding
-    them again (a fraction of the cost). One photo of at most ``max_bytes`` of pixels is kept.
-    The owner keeps one visitor's photo from another: otherwise the time of an upload would
-    tell whether the same photo was the last one someone else sent."""
-
-    def __init__(self, max_bytes: int = 64 << 20):
-        self.max_bytes = max_bytes
-        self._lock = threading.Lock()
-        self._item: tuple[tuple, Photo] | None = None
-
-    @staticmethod
-    def key(source: Any, owner: str | None) -> tuple | None:
-        """(digest, size limit, owner) of a file's bytes; None for other sources and
-        unreadable paths (the decoder says why)."""
-        if not isinstance(source, (str, os.PathLike)):
-            return None
-        try:
-            with open(source, "rb") as fh:
-                digest = hashlib.file_digest(fh, "sha256").digest()
-        except (OSError, ValueError):
-            return None
-        return digest, config.max_side(), owner
-
-    def get(self, key: tuple) -> Photo | None:
-        with self._lock:
-            return self._item[1] if self._item is not None and self._item[0] == key else None
-
-    def put(self, key: tuple, photo: Photo) -> None:
-        if photo.pixels.nbytes <= self.max_bytes:
-            with self._lock:
-                self._item = (key, photo)
-
-
-_RECENT = _RecentPhoto()
 
 
 EXAMPLE_NOTE = "Example loaded: click anywhere on the photo to refocus there."

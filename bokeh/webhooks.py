@@ -276,6 +276,11 @@ def examples_dir() -> Path:
     return ASSETS_DIR / "examples"
 
 
+def owner(request: gr.Request | None) -> str | None:
+    """Whose upload it is (the visitor's session), for :func:`bokeh.photos.load_photo`."""
+    return getattr(request, "session_hash", None)
+
+
 def png_outputs(*images) -> list[str]:
     """Outputs as PNG files written once into Gradio's cache (:mod:`bokeh.pngout`), not
     re-encoded by Gradio on every update."""

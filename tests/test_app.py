@@ -175,13 +175,13 @@ def test_a_resent_photo_is_decoded_once_per_session(client, monkeypatch):
     """The API keeps a session's last photo decoded; another session decodes its own."""
     from gradio_client import Client
 
-    from bokeh import service
+    from bokeh import photos
 
-    monkeypatch.setattr(service, "_RECENT", service._RecentPhoto())
+    monkeypatch.setattr(photos, "_RECENT", photos.RecentPhoto())
     decoded = []
-    real = service.load_with_depth
+    real = photos.load_with_depth
     monkeypatch.setattr(
-        service, "load_with_depth", lambda *a, **k: decoded.append(1) or real(*a, **k)
+        photos, "load_with_depth", lambda *a, **k: decoded.append(1) or real(*a, **k)
     )
     photo = EXAMPLES / "motorcycle.png"
     for _ in range(2):

@@ -1,4 +1,4 @@
-"""service.load_photo: read-only photos, and the last file's photo kept by its bytes."""
+"""bokeh.photos.load_photo: read-only photos, and a visitor's last photo kept by its bytes."""
 
 from __future__ import annotations
 
@@ -6,12 +6,13 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from bokeh import service
+from bokeh import photos
+from bokeh.errors import BokehError
 
 
 @pytest.fixture(autouse=True)
 def _fresh_cache(monkeypatch):
-    monkeypatch.setattr(service, "_RECENT", service._RecentPhoto())
+    monkeypatch.setattr(photos, "_RECENT", photos.RecentPhoto())
 
 
 def _png(path, seed: int = 0, size=(40, 30)):
@@ -25,26 +26,26 @@ def test_the_same_bytes_at_a_new_path_are_not_decoded_again(tmp_path, monkeypatc
     first, pixels = _png(tmp_path / "a.png")
     second = tmp_path / "b.png"
     second.write_bytes((tmp_path / "a.png").read_bytes())
-    photo = service.load_photo(first)
+    photo = photos.load_photo(first)
     np.testing.assert_array_equal(photo.pixels, pixels)
     decodes = []
-    real = service.load_with_depth
+    real = photos.load_with_depth
     monkeypatch.setattr(
-        service, "load_with_depth", lambda *a, **k: decodes.append(a) or real(*a, **k)
+        photos, "load_with_depth", lambda *a, **k: decodes.append(a) or real(*a, **k)
     )
-    assert service.load_photo(str(second)) is photo
+    assert photos.load_photo(str(second)) is photo
     assert decodes == []
 
 
 def test_other_bytes_or_another_size_limit_decode_again(tmp_path, monkeypatch):
     path, _ = _png(tmp_path / "a.png", size=(128, 96))
-    photo = service.load_photo(path)
+    photo = photos.load_photo(path)
     _, other = _png(tmp_path / "a.png", seed=1, size=(128, 96))  # same path, new bytes
-    again = service.load_photo(path)
+    again = photos.load_photo(path)
     assert again is not photo
     np.testing.assert_array_equal(again.pixels, other)
     monkeypatch.setenv("BOKEH_MAX_SIDE", "64")
-    small = service.load_photo(path)
+    small = photos.load_photo(path)
     assert small.size == (64, 48) and any("64" in n for n in small.notes)
 
 
@@ -52,26 +53,26 @@ def test_another_owner_decodes_again(tmp_path):
     """One visitor's photo is not another's: the time of an upload must not tell anyone
     what someone else sent last."""
     path, _ = _png(tmp_path / "a.png")
-    mine = service.load_photo(path, owner="a")
-    assert service.load_photo(path, owner="a") is mine
-    assert service.load_photo(path, owner="b") is not mine
+    mine = photos.load_photo(path, owner="a")
+    assert photos.load_photo(path, owner="a") is mine
+    assert photos.load_photo(path, owner="b") is not mine
 
 
 def test_photos_are_read_only(tmp_path):
     """A kept photo is shared between calls: nothing may paint on it."""
     path, _ = _png(tmp_path / "a.png")
     for source in (path, np.zeros((8, 8, 3), np.uint8)):
-        photo = service.load_photo(source)
+        photo = photos.load_photo(source)
         with pytest.raises(ValueError, match="read-only"):
             photo.pixels[0, 0] = 1
 
 
 def test_only_a_photo_under_the_byte_limit_is_kept(tmp_path, monkeypatch):
-    monkeypatch.setattr(service, "_RECENT", service._RecentPhoto(max_bytes=40 * 30 * 3 - 1))
+    monkeypatch.setattr(photos, "_RECENT", photos.RecentPhoto(max_bytes=40 * 30 * 3 - 1))
     path, _ = _png(tmp_path / "a.png")
-    assert service.load_photo(path) is not service.load_photo(path)
+    assert photos.load_photo(path) is not photos.load_photo(path)
 
 
 def test_unreadable_paths_still_get_the_decoders_message(tmp_path):
-    with pytest.raises(service.BokehError, match="not|could"):
-        service.load_photo(str(tmp_path / "missing.png"))
+    with pytest.raises(BokehError, match="not|could"):
+        photos.load_photo(str(tmp_path / "missing.png"))
