@@ -54,8 +54,7 @@ _DIRECT_MAX = 25  # kernels wider than this many taps use FFT convolution
 _MAX_HALO = 16  # widest kernel radius of the fine stage
 _BAND_ROWS = 128  # about this many rows per band of a crop
 # oneDNN's depthwise convolution computes 16 channels at once (AVX-512; 8 with AVX2): a
-# channel count short of a multiple of 16 leaves part of every vector idle (4 channels ran at a
-# quarter of the rate of 16).
+# channel count short of a multiple of 16 leaves part of every vector idle.
 _LANES = 16
 _BATCH_BLOCKS = 512  # about this many blocks per batch of the fine stage
 _NONE = np.zeros((1, 1), np.float32)  # a (1, 1) stand-in for an absent (H, W) map
