@@ -44,6 +44,7 @@ from PIL import Image
 from skimage import data, transform
 
 from bokeh import service
+from eval.timing import alternate, wall_timer
 
 ROOT = Path(__file__).resolve().parents[1]
 SIZE = (1024, 683)  # (width, height)
@@ -374,21 +375,12 @@ def overhead(
 
 
 def _paired(name: str, app_fn, local_fn, repeats: int) -> dict[str, Any]:
-    """Medians of alternating app and in-process calls, after one warm-up of each."""
-    app_fn(), local_fn()  # warm-up: models loaded, caches filled on both sides
-    app_t, local_t = [], []
-    for _ in range(max(1, repeats)):
-        app_t.append(_timed(app_fn))
-        local_t.append(_timed(local_fn))
+    """Medians of app and in-process calls (:func:`eval.bench_lens.alternate`: a warm-up of
+    each, models loaded and caches filled on both sides, then pairs in a random order)."""
+    app_t, local_t = alternate(app_fn, local_fn, repeats=repeats, timer=wall_timer, label=name)
     a, b = float(np.median(app_t)), float(np.median(local_t))
     return {"name": name, "app_s": a, "inprocess_s": b, "ratio": a / b, "note": "",
             "app_runs_s": app_t, "inprocess_runs_s": local_t}  # fmt: skip
-
-
-def _timed(fn) -> float:
-    start = time.perf_counter()
-    fn()
-    return time.perf_counter() - start
 
 
 def format_load(r: dict[str, Any]) -> str:

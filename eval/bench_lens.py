@@ -14,15 +14,14 @@ The reference is ``scipy.ndimage.gaussian_filter(image, sigma=(10, 10, 0))``. Wi
 threads, the renderer gets ``torch.set_num_threads(threads)`` and the reference runs on
 ``threads`` Python threads over row bands, each with a halo of 41 rows (the filter's reach:
 the result equals one call on the whole image). Neither side uses numpy's BLAS. Reference and
-renderer calls alternate and the medians are compared, so that load from other processes hits
-both alike.
+renderer calls alternate in a random order (:func:`alternate`) and the medians are compared, so
+that load from other processes hits both alike.
 """
 
 from __future__ import annotations
 
 import contextlib
 import math
-import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -39,6 +38,7 @@ from bokeh.pipelines.depth_blur import focus_disparity
 from bokeh.renderers.coc import signed_coc, strength_for_fnumber
 from bokeh.renderers.gauss import render_threshold_gauss
 from bokeh.renderers.lens import render_lens
+from eval.timing import Timer, alternate, wall_timer
 from tests.lens_reference import reference_render
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -48,16 +48,6 @@ _HALO = int(4.0 * SIGMA + 0.5) + 1  # gaussian_filter's default truncate (4 sigm
 MOTO_FOCUS = (300.0, 250.0)  # the app's example focus, in the 741x500 original
 GROWTH_WIDTHS = (512, 1024, 1536, 2048, 3072)
 GROWTH_FNUMBERS = (1.4, 2.8, 8.0)
-
-# timer(label, fn) -> seconds of one call of fn (injected by tests; see eval.benchmark)
-Timer = Callable[[str, Callable[[], object]], float]
-
-
-def wall_timer(label: str, fn: Callable[[], object]) -> float:
-    """Wall time of one call of ``fn``."""
-    start = time.perf_counter()
-    fn()
-    return time.perf_counter() - start
 
 
 @dataclass(frozen=True)
@@ -141,13 +131,8 @@ def paired_medians(
     timer: Timer,
     label: str,
 ) -> tuple[float, float]:
-    """Median seconds of ``subject`` and ``reference``, alternating, after one warm-up each."""
-    subject()
-    reference()
-    s, r = [], []
-    for _ in range(max(1, repeats)):
-        r.append(timer(f"{label} reference", reference))
-        s.append(timer(f"{label} subject", subject))
+    """Median seconds of ``subject`` and ``reference`` timed by :func:`alternate`."""
+    s, r = alternate(subject, reference, repeats=repeats, timer=timer, label=label)
     return float(np.median(s)), float(np.median(r))
 
 

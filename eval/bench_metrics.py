@@ -5,8 +5,9 @@
 Both sides score one uint8 RGB pair with PSNR + SSIM (7x7 uniform) + SSIM (11x11 Gaussian), with
 the same thread count: ours with ``torch.set_num_threads(threads)``; scikit-image (single-threaded
 by design) with the three colour channels' SSIMs spread over ``threads`` Python threads and then
-averaged, which is what ``channel_axis=2`` computes. Runs alternate (scikit-image, ours, ...) and
-the medians of ``repeats`` are compared, so that load from other processes hurts both alike.
+averaged, which is what ``channel_axis=2`` computes. Runs alternate in a random order
+(:func:`eval.bench_lens.alternate`) and the medians of ``repeats`` are compared, so that load
+from other processes hurts both alike.
 """
 
 from __future__ import annotations
@@ -19,9 +20,10 @@ import numpy as np
 from skimage import data, filters, transform
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
-from eval.bench_lens import Timer, wall_timer, with_threads
+from eval.bench_lens import with_threads
 from eval.metric_table import METRICS
 from eval.metrics import as_batch_native
+from eval.timing import Timer, alternate, wall_timer
 
 COMPARED = ("psnr", "ssim", "ssim_gauss")  # what scikit-image computes (not psnr_em)
 
@@ -101,11 +103,14 @@ def measure(
         use = pool if threads > 1 else None
         ref = _skimage_scores(gt, pred, use)  # warm-up for both sides
         ours = _our_scores(gt, pred)
-        sk_times: list[float] = []
-        our_times: list[float] = []
-        for _ in range(repeats):
-            sk_times.append(timer("metrics scikit-image", lambda: _skimage_scores(gt, pred, use)))
-            our_times.append(timer("metrics ours", lambda: _our_scores(gt, pred)))
+        our_times, sk_times = alternate(
+            lambda: _our_scores(gt, pred),
+            lambda: _skimage_scores(gt, pred, use),
+            repeats=repeats,
+            timer=timer,
+            label="metrics",
+            names=("metrics ours", "metrics scikit-image"),
+        )
     sk_s, ours_s = float(np.median(sk_times)), float(np.median(our_times))
     return {
         "height": height,

@@ -25,7 +25,8 @@ from PIL import Image
 from bokeh import deflate, pngout
 from bokeh.imaging import load_image
 from eval.bench_app import write_inputs
-from eval.bench_lens import Timer, paired_medians, wall_timer
+from eval.bench_lens import paired_medians
+from eval.timing import Timer, wall_timer
 
 
 def measure(

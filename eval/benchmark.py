@@ -38,8 +38,9 @@ from dataclasses import dataclass
 import torch
 
 from eval import bench_app, bench_lens, bench_models, bench_png
-from eval.bench_lens import SCENES, Timer, wall_timer
+from eval.bench_lens import SCENES
 from eval.bench_metrics import measure
+from eval.timing import Timer, wall_timer
 
 PIXEL_EXPONENT_MAX = 1.05
 RADIUS_EXPONENT_MAX = 0.2

@@ -9,9 +9,14 @@ import argparse
 import numpy as np
 import pytest
 
-from eval import bench_lens, benchmark
+from eval import bench_lens, benchmark, timing
 from eval.__main__ import main as eval_main
 from eval.benchmark import Row, Target, exit_status, missed
+
+
+@pytest.fixture(autouse=True)
+def _no_pauses(monkeypatch):
+    monkeypatch.setattr(timing, "PAUSE_S", 0.0)
 
 
 def _parsed(*argv: str) -> tuple[argparse.Namespace, argparse.ArgumentParser]:
@@ -34,6 +39,23 @@ def _timer(seconds: dict[str, float], calls: list[str]):
 
 FAST = {"reference": 1.0, "subject": 0.5, "scikit-image": 1.0, "ours": 0.05}
 SLOW_LENS = {"reference": 1.0, "subject": 1.5, "scikit-image": 1.0, "ours": 0.05}
+
+
+def test_alternate_draws_which_side_goes_first_and_pauses(monkeypatch):
+    """Pairs in a random order, each call after a random pause: load that recurs with the
+    pairs' rhythm must not keep hitting one side."""
+    calls: list[str] = []
+    pauses: list[float] = []
+    monkeypatch.setattr(timing, "PAUSE_S", 0.01)
+    monkeypatch.setattr(timing.time, "sleep", pauses.append)
+    s, r = timing.alternate(lambda: calls.append("s"), lambda: calls.append("r"), repeats=20,
+                            timer=lambda name, fn: (fn(), 2.0 if "subject" in name else 1.0)[1],
+                            label="x")  # fmt: skip
+    assert calls[:2] == ["s", "r"] and (s, r) == ([2.0] * 20, [1.0] * 20)
+    pairs = [calls[i : i + 2] for i in range(2, len(calls), 2)]
+    assert all(sorted(p) == ["r", "s"] for p in pairs)
+    assert 5 <= sum(p[0] == "s" for p in pairs) <= 15  # both orders, about as often
+    assert len(pauses) == 40 and all(0 <= p <= 0.01 for p in pauses) and len(set(pauses)) == 40
 
 
 def test_targets_and_verdicts():

@@ -59,13 +59,15 @@ def test_flop_count_of_a_convolution_and_a_linear_layer():
     assert count_flops(linear, torch.zeros(5, 30)) == 2 * 5 * 30 * 7
 
 
-def test_paired_alternates_and_keeps_every_pair(monkeypatch):
-    from eval import bench_app
+def test_paired_keeps_every_pair_of_both_sides(monkeypatch):
+    from eval import bench_app, timing
 
+    monkeypatch.setattr(timing, "PAUSE_S", 0.0)
     order: list[str] = []
-    seconds = iter([3.0, 1.0, 9.0, 2.0, 4.0, 1.5])  # app, in-process, app, ...
-    monkeypatch.setattr(bench_app, "_timed", lambda fn: (fn(), next(seconds))[1])
+    seconds = {"x subject": [3.0, 9.0, 4.0], "x reference": [1.0, 2.0, 1.5]}  # app, in-process
+    monkeypatch.setattr(bench_app, "wall_timer", lambda label, fn: (fn(), seconds[label].pop(0))[1])
     row = bench_app._paired("x", lambda: order.append("app"), lambda: order.append("local"), 3)
-    assert order == ["app", "local"] * 4  # one warm-up pair, then alternating
+    assert order[:2] == ["app", "local"]  # the warm-up
+    assert all(sorted(order[i : i + 2]) == ["app", "local"] for i in range(2, 8, 2))
     assert row["app_runs_s"] == [3.0, 9.0, 4.0] and row["inprocess_runs_s"] == [1.0, 2.0, 1.5]
     assert (row["app_s"], row["inprocess_s"], row["ratio"]) == (4.0, 1.5, 4.0 / 1.5)
