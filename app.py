@@ -409,7 +409,8 @@ def _api_endpoints(model_work) -> None:
     def render_depth(image, x, y, method, settings, depth_file, request: gr.Request):
         """API: one depth method on an image with explicit focus (x, y in the image's pixels
         after EXIF rotation and the size limit) and named settings. Returns the PNG, the depth
-        map used and a JSON description (method, depth source, seconds, notes)."""
+        map used and a JSON description (method, depth source, seconds of the method and
+        total_seconds of the render, notes)."""
         photo = service.load_photo(image, owner=webhooks.owner(request))
         out = render(photo, method=method or service.EXAMPLE_METHOD, settings=settings,
                      focus=service.api_focus(photo, x, y), depth_file=depth_file)  # fmt: skip

@@ -172,6 +172,7 @@ def render(
     depth map stored in the photo go to depth methods only; ``focus`` is ignored by methods
     that do not use it (None: the photo's stored focus distance, else the centre).
     ``with_difference``: also the amplified difference view (:func:`bokeh.views.difference`)."""
+    began = time.perf_counter()
     spec = get_method(method)
     if settings is not None and not isinstance(settings, Mapping):
         raise BokehError(
@@ -194,6 +195,7 @@ def render(
     info["mean_change"] = round(mean_change(photo.pixels, image), 2) if same else None
     diff = difference(photo.pixels, image) if with_difference and same else None
     summary = summarize(spec, photo, info)
+    info["total_seconds"] = round(time.perf_counter() - began, 3)  # with the views and summary
     return Rendered(image, depth, info, summary, diff, result.disparity, histogram)
 
 

@@ -133,6 +133,7 @@ def test_render_depth_endpoint(client):
     assert out.shape == src.shape
     assert Image.open(depth_path).size == (src.shape[1], src.shape[0])
     assert info["depth_source"] == "file" and info["method"] == "depth-lens"
+    assert info["total_seconds"] >= info["seconds"] > 0  # the whole render, and its method
     disp = np.asarray(Image.open(EXAMPLES / "motorcycle_disparity.png"), dtype=np.float64) / 65535
     near = disp > disp[250, 300] - 0.02
     far = disp < 0.3

@@ -71,3 +71,16 @@ def test_paired_keeps_every_pair_of_both_sides(monkeypatch):
     assert all(sorted(order[i : i + 2]) == ["app", "local"] for i in range(2, 8, 2))
     assert row["app_runs_s"] == [3.0, 9.0, 4.0] and row["inprocess_runs_s"] == [1.0, 2.0, 1.5]
     assert (row["app_s"], row["inprocess_s"], row["ratio"]) == (4.0, 1.5, 4.0 / 1.5)
+
+
+def test_the_render_row_is_against_the_render_inside_each_call():
+    from eval import bench_app
+
+    row = {"name": "x", "app_s": 1.2, "inprocess_s": 0.8, "ratio": 1.5, "note": "",
+           "app_runs_s": [1.2, 1.5, 1.0], "inprocess_runs_s": [0.8, 0.7, 0.9]}  # fmt: skip
+    out = bench_app._against_inside(row, [1.0, 1.0, 0.5])
+    assert out["ratio"] == 1.5  # the median of 1.2, 1.5 and 2.0: each call against itself
+    assert out["inprocess_s"] == 1.0 and out["inside_runs_s"] == [1.0, 1.0, 0.5]
+    assert out["note"] == "separate in-process calls: median 0.80 s, 1.50x"
+    with pytest.raises(ValueError):  # one inside time per app call
+        bench_app._against_inside(row, [1.0])
