@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -123,16 +123,10 @@ def gaussian_reference(
     return out
 
 
-def paired_medians(
-    subject: Callable[[], object],
-    reference: Callable[[], object],
-    *,
-    repeats: int,
-    timer: Timer,
-    label: str,
-) -> tuple[float, float]:
-    """Median seconds of ``subject`` and ``reference`` timed by :func:`alternate`."""
-    s, r = alternate(subject, reference, repeats=repeats, timer=timer, label=label)
+def paired_medians(subject, reference, **options) -> tuple[float, float]:
+    """Median seconds of ``subject`` and ``reference`` timed by :func:`alternate` (which
+    takes the ``options``)."""
+    s, r = alternate(subject, reference, **options)
     return float(np.median(s)), float(np.median(r))
 
 
