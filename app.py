@@ -586,7 +586,7 @@ def _flush_on_sigterm() -> None:
 
 
 def main() -> None:
-    webguard.limit_malloc_arenas()  # before any worker thread allocates (README, Security)
+    webguard.tune_malloc()  # before any worker thread allocates (README, Security, Speed)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     log.info("bokeh %s", __version__)
     persist.restore(timeout=120)  # runs and reviews from BOKEH_RESULTS_REPO, when set

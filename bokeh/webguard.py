@@ -14,9 +14,10 @@ Gradio-free building blocks that ``app.py`` installs on its Blocks (see
 * :class:`UploadCache`: deletes this server's uploads and outputs once they are older than a
   maximum age, keeps their total size under a cap (oldest first) and deletes them all when
   the server stops.
-* :func:`limit_malloc_arenas` and :class:`IdleRelease`: without them glibc keeps the freed
-  arrays of every render in per-thread arenas; a server under load grew by 240 MiB over 192
-  renders and never gave it back (README, *Security*).
+* :func:`tune_malloc` and :class:`IdleRelease`: without them glibc keeps the freed arrays of
+  every render in per-thread arenas (a server under load grew by 240 MiB over 192 renders and
+  never gave it back, README, *Security*), and maps and faults in a render's large arrays
+  afresh every time.
 
 Settings (environment): ``BOKEH_MAX_UPLOAD_MB`` (one upload, default 25),
 ``BOKEH_UPLOAD_CACHE_MB`` (all uploads and outputs on disk, default 2048),
@@ -64,12 +65,23 @@ def _glibc():
     return libc
 
 
-def limit_malloc_arenas(arenas: int = 2) -> bool:
-    """glibc: at most ``arenas`` malloc arenas (its default is 8 per core, one per thread that
-    allocates, each keeping what it freed). Call at start, before worker threads exist.
-    Returns whether the setting was applied."""
+def tune_malloc(*, arenas: int = 1, mmap_bytes: int = 128 << 20, trim_bytes: int = 1 << 30) -> bool:
+    """glibc, for a server that allocates the same large arrays render after render. Call at
+    start, before worker threads exist; returns whether every setting was applied.
+
+    - ``arenas``: at most this many malloc arenas (glibc's default is 8 per core, one per
+      thread that allocates, each keeping what it freed). One, so that renders on worker
+      threads use the main heap: another arena maps its large blocks afresh every time.
+    - ``mmap_bytes``: blocks under this size come from the heap, not from fresh mappings
+      (glibc's default starts at 128 KiB), and ``trim_bytes`` of free heap is kept: a render
+      reuses the previous render's pages instead of faulting in new ones.
+      :class:`IdleRelease` gives free pages back once the server is idle.
+    """
     libc = _glibc()
-    return bool(libc and libc.mallopt(-8, int(arenas)) == 1)  # -8: M_ARENA_MAX
+    if libc is None:
+        return False
+    settings = ((-8, arenas), (-3, mmap_bytes), (-1, trim_bytes))  # ARENA_MAX, MMAP_, TRIM_
+    return all(libc.mallopt(option, int(value)) == 1 for option, value in settings)
 
 
 def release_free_memory() -> None:
