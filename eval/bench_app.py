@@ -318,7 +318,7 @@ def overhead(
     ``/render_depth`` and of ``/compare`` (all five methods, the uploaded disparity as depth)
     on a ``size`` photo, against the same calls in-process (:func:`bokeh.service.render`,
     :func:`bokeh.service.compare` on the decoded photo; the app also decodes the upload and
-    encodes and sends the PNGs). ``repeats`` alternating pairs of each (``render_repeats``
+    encodes and sends the PNGs). ``repeats`` pairs of each, in a random order (``render_repeats``
     of the render, which is 15 times quicker, when given). Returns one dict per call:
     ``name``, ``app_s``, ``inprocess_s``, ``ratio``, ``note`` (Compare's: the sum of its
     per-method times and the page faults of one in-process Compare, medians), ``app_runs_s``,

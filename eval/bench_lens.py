@@ -14,7 +14,7 @@ The reference is ``scipy.ndimage.gaussian_filter(image, sigma=(10, 10, 0))``. Wi
 threads, the renderer gets ``torch.set_num_threads(threads)`` and the reference runs on
 ``threads`` Python threads over row bands, each with a halo of 41 rows (the filter's reach:
 the result equals one call on the whole image). Neither side uses numpy's BLAS. Reference and
-renderer calls alternate in a random order (:func:`alternate`) and the medians are compared, so
+renderer calls alternate in a random order (:func:`eval.timing.alternate`) and the medians are compared, so
 that load from other processes hits both alike.
 """
 
@@ -38,7 +38,7 @@ from bokeh.pipelines.depth_blur import focus_disparity
 from bokeh.renderers.coc import signed_coc, strength_for_fnumber
 from bokeh.renderers.gauss import render_threshold_gauss
 from bokeh.renderers.lens import render_lens
-from eval.timing import Timer, alternate, wall_timer
+from eval.timing import Timer, paired_medians, wall_timer
 from tests.lens_reference import reference_render
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -121,13 +121,6 @@ def gaussian_reference(
 
     list(pool.map(band, range(len(cuts) - 1)))
     return out
-
-
-def paired_medians(subject, reference, **options) -> tuple[float, float]:
-    """Median seconds of ``subject`` and ``reference`` timed by :func:`alternate` (which
-    takes the ``options``)."""
-    s, r = alternate(subject, reference, **options)
-    return float(np.median(s)), float(np.median(r))
 
 
 def with_threads(threads: int):

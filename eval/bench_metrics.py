@@ -6,7 +6,7 @@ Both sides score one uint8 RGB pair with PSNR + SSIM (7x7 uniform) + SSIM (11x11
 the same thread count: ours with ``torch.set_num_threads(threads)``; scikit-image (single-threaded
 by design) with the three colour channels' SSIMs spread over ``threads`` Python threads and then
 averaged, which is what ``channel_axis=2`` computes. Runs alternate in a random order
-(:func:`eval.bench_lens.alternate`) and the medians of ``repeats`` are compared, so that load
+(:func:`eval.timing.alternate`) and the medians of ``repeats`` are compared, so that load
 from other processes hurts both alike.
 """
 
@@ -110,6 +110,7 @@ def measure(
             timer=timer,
             label="metrics",
             names=("metrics ours", "metrics scikit-image"),
+            warm_up=False,  # the scores above were the warm-up
         )
     sk_s, ours_s = float(np.median(sk_times)), float(np.median(our_times))
     return {

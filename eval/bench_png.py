@@ -25,8 +25,7 @@ from PIL import Image
 from bokeh import deflate, pngout
 from bokeh.imaging import load_image
 from eval.bench_app import write_inputs
-from eval.bench_lens import paired_medians
-from eval.timing import Timer, wall_timer
+from eval.timing import Timer, paired_medians, wall_timer
 
 
 def measure(

@@ -31,15 +31,17 @@ def alternate(
     label: str,
     names: tuple[str, str] | None = None,
     seed: int = 0,
+    warm_up: bool = True,
 ) -> tuple[list[float], list[float]]:
     """Seconds of ``repeats`` pairs of calls of ``subject`` and ``reference`` (lists in that
-    order), after one warm-up each; ``timer`` gets ``names`` (default: ``label`` + " subject"
+    order), after one warm-up each (unless ``warm_up`` is False: the caller ran both); ``timer`` gets ``names`` (default: ``label`` + " subject"
     and " reference"). Which side goes first is drawn for every pair, and each call waits a
     random pause of up to :data:`PAUSE_S` first: load from other processes that recurs with
     the pairs' rhythm hit one side for dozens of pairs in a row when they simply alternated."""
     rng = np.random.default_rng(seed)
-    subject()
-    reference()
+    if warm_up:
+        subject()
+        reference()
     s: list[float] = []
     r: list[float] = []
     names = names or (f"{label} subject", f"{label} reference")
@@ -49,3 +51,10 @@ def alternate(
             time.sleep(rng.uniform(0.0, PAUSE_S))
             times.append(timer(name, fn))
     return s, r
+
+
+def paired_medians(subject, reference, **options) -> tuple[float, float]:
+    """Median seconds of ``subject`` and ``reference`` timed by :func:`alternate` (which
+    takes the ``options``)."""
+    s, r = alternate(subject, reference, **options)
+    return float(np.median(s)), float(np.median(r))

@@ -56,6 +56,10 @@ def test_alternate_draws_which_side_goes_first_and_pauses(monkeypatch):
     assert all(sorted(p) == ["r", "s"] for p in pairs)
     assert 5 <= sum(p[0] == "s" for p in pairs) <= 15  # both orders, about as often
     assert len(pauses) == 40 and all(0 <= p <= 0.01 for p in pauses) and len(set(pauses)) == 40
+    calls.clear()
+    timing.alternate(lambda: calls.append("s"), lambda: calls.append("r"), repeats=1,
+                     timer=lambda name, fn: (fn(), 1.0)[1], label="x", warm_up=False)  # fmt: skip
+    assert sorted(calls) == ["r", "s"]  # the caller ran the warm-up: one pair, nothing else
 
 
 def test_targets_and_verdicts():
