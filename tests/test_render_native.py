@@ -3,6 +3,12 @@ against its definition written out in numpy (float64) from the exact reference's
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -12,6 +18,7 @@ from bokeh.threads import Workers
 from tests.lens_reference import _tent
 
 LEVELS = lens.level_values(30.0)
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def _source(h: int, w: int, *, coverage: bool = False, seed: int = 0) -> np.ndarray:
@@ -163,9 +170,10 @@ class TestUpsample2:
         ).numpy()[0]
         h = shape[1]
         out = np.full((shape[0], 2 * h, 2 * shape[2]), np.nan, np.float32)
-        cut = h // 2  # two calls, each writing its own rows
-        native.upsample2_rows(src, 0, cut, out[:, : 2 * cut])
-        native.upsample2_rows(src, cut, h, out[:, 2 * cut :])
+        cut = h // 2  # two calls, each writing its own rows of the whole array
+        native.upsample2_rows(src, 0, cut, out)
+        assert np.isnan(out[:, 2 * cut :]).all()
+        native.upsample2_rows(src, cut, h, out)
         np.testing.assert_allclose(out, want, atol=2e-7)
 
     @pytest.mark.parametrize("s", [2, 4])
@@ -182,3 +190,43 @@ class TestUpsample2:
         for y0, y1, x0, x1 in [(0, h, 0, w), (3, 11, 5, 6), (h - 2, h + 5, w - 3, w + 7)]:
             got = native.upsample_window(src, s, y0, y1, x0, x1)
             np.testing.assert_allclose(got, padded[:, y0:y1, x0:x1], atol=3e-7)
+
+
+_COUNT_COMPILED = """
+import json, sys
+sys.path.insert(0, {root!r})
+import bokeh.renderers.native as native
+from bokeh.renderers import lens
+from eval.bench_lens import lens_kwargs, make_scene
+
+def compiled():
+    return {{n: len(f.signatures) for n, f in vars(native).items() if hasattr(f, "signatures")}}
+
+before = compiled()
+lens.warm_up()
+warmed = compiled()
+scene = make_scene("motorcycle", 768, 512)
+lens.render_lens(scene.image, scene.disparity, **lens_kwargs(scene))
+lens.render_lens(scene.image, scene.disparity, **lens_kwargs(scene, 1.4), blades=6)
+print(json.dumps([before, warmed, compiled()]))
+"""
+
+
+def test_warm_up_compiles_every_loop_that_a_render_runs():
+    """After lens.warm_up() in a new process, renders of a real photo's depth compile nothing
+    more (numba compiles a loop per argument types: a loop the small scene missed, or called
+    with other types, would be compiled during the first visitor's render)."""
+    out = subprocess.run(
+        [sys.executable, "-c", _COUNT_COMPILED.format(root=str(ROOT))],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "HF_HUB_OFFLINE": "1"},
+        timeout=300,
+    )
+    assert out.returncode == 0, out.stderr
+    before, warmed, after = json.loads(out.stdout.strip().splitlines()[-1])
+    called = {name for name in before if not name.startswith("_")}  # the rest run inside them
+    assert called >= {"layer_windows", "composite_blocks", "downsampled_layer", "upsample2_rows"}
+    assert not any(before.values())
+    assert {name for name in called if warmed[name] >= 1} == called
+    assert after == warmed

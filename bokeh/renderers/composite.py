@@ -126,7 +126,7 @@ def _upsample2(stack: np.ndarray, workers: Workers | None) -> np.ndarray:
         if not stack[:, a:b].any():  # nothing accumulated here (yet): zeros
             out[:, 2 * y0 : 2 * y1] = 0.0
         else:
-            native.upsample2_rows(stack, y0, y1, out[:, 2 * y0 : 2 * y1])
+            native.upsample2_rows(stack, y0, y1, out)
 
     spans = [(y, min(y + _BAND, h)) for y in range(0, h, _BAND)]
     (workers or Workers(1)).map(lambda span: band(*span), spans)

@@ -204,7 +204,8 @@ def downsampled_layer(src, origin, ty, tx, tile, s, lo, mid, hi, out):  # pragma
 def upsample2_rows(src, y0, y1, out):  # pragma: no cover (compiled)
     """Rows 2 y0 .. 2 y1 of the bilinear x2 upsampling of (C, h, w) ``src`` (pixel centres as
     ``F.interpolate(..., align_corners=False)``: taps 3/4 and 1/4, edges clamped), written
-    into ``out`` (C, 2 (y1 - y0), 2 w)."""
+    into the same rows of ``out`` (C, 2 h, 2 w). Whole arrays, not row slices: a slice of a
+    (C, ...) array with C > 1 is not contiguous, and numba compiled a second, slower loop."""
     c, h, w = src.shape
     near, far = np.float32(0.75), np.float32(0.25)
     row = np.empty(w, np.float32)
@@ -214,11 +215,10 @@ def upsample2_rows(src, y0, y1, out):  # pragma: no cover (compiled)
             other = max(y - 1, 0) if yy % 2 == 0 else min(y + 1, h - 1)
             for x in range(w):
                 row[x] = src[ch, y, x] * near + src[ch, other, x] * far
-            dst = yy - 2 * y0
             for x in range(w):
                 left, right = row[max(x - 1, 0)], row[min(x + 1, w - 1)]
-                out[ch, dst, 2 * x] = row[x] * near + left * far
-                out[ch, dst, 2 * x + 1] = row[x] * near + right * far
+                out[ch, yy, 2 * x] = row[x] * near + left * far
+                out[ch, yy, 2 * x + 1] = row[x] * near + right * far
 
 
 @njit(nogil=True, cache=True)
