@@ -55,6 +55,7 @@ __all__ = [
     "render_lens",
     "render_scene",
     "strength_for_fnumber",
+    "warm_up",
 ]
 
 LEVEL_GROWTH = 1.35  # ratio between consecutive blur radii above 2 px
@@ -406,3 +407,18 @@ def render_scene(
         total = rgba if total is None else rgba + (1.0 - np.clip(rgba[3:4], 0.0, 1.0)) * total
     out = total[:3, :h, :w].transpose(1, 2, 0)
     return to_display(out, gamma=gamma)
+
+
+def warm_up() -> None:
+    """Compile the renderer's loops (:mod:`bokeh.renderers.native`) now: about 3 s on a new
+    machine, then about 0.3 s to load them from numba's disk cache in a new process; otherwise
+    the first render waits for that. Renders a small scene that takes every path: full- and
+    reduced-resolution levels, light above white, and a blurred foreground over background
+    that has to be filled in."""
+    h, w = 96, 128
+    image = np.full((h, w, 3), 0.5, np.float32)
+    image[::7, ::9] = 1.0  # highlights
+    disparity = np.full((h, w), 0.1, np.float32)
+    disparity[32:64, 40:88] = 1.0  # a near box, blurred over the sharp background
+    render_lens(image, disparity, focus_disparity=0.1, strength=40.0, band=0.03,
+                highlight_boost=1.5)  # fmt: skip
