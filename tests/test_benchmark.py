@@ -9,7 +9,7 @@ import argparse
 import numpy as np
 import pytest
 
-from eval import bench_lens, benchmark, timing
+from eval import bench_lens, bench_start, benchmark, timing
 from eval.__main__ import main as eval_main
 from eval.benchmark import Row, Target, exit_status, missed
 
@@ -173,3 +173,21 @@ def test_app_rows_state_the_spread_of_their_pairs(monkeypatch):
     assert (render.verdict, compare.verdict) == ("ok", "MISS")
     assert render.note == "3 pairs: app 1.00-1.40 s, in-process 0.90-1.30 s"
     assert compare.note.endswith("; methods add to 18 s")
+
+
+class TestBenchStart:
+    def test_a_fresh_process_loads_the_loops_in_its_first_render_unless_warmed_up(self):
+        """The child processes report what their renders loaded: nothing after the warm-up
+        (every loop is loaded by then), the compiled loops without it."""
+        cold = bench_start.run_child(width=192, height=128, warm=False, cache_dir=None)
+        warm = bench_start.run_child(width=192, height=128, warm=True, cache_dir=None)
+        assert cold["warm_up_s"] == 0.0 and warm["warm_up_s"] > 0.0
+        assert cold["loops_loaded_by_renders"] >= 5
+        assert warm["loops_loaded_by_renders"] == 0
+        assert all(r[k] > 0 for r in (cold, warm) for k in ("first_s", "second_s"))
+
+    def test_a_bad_size_is_a_usage_error(self, capsys):
+        with pytest.raises(SystemExit) as exc:
+            bench_start.main(["--size", "big"])
+        assert exc.value.code == 2
+        assert "--size is WxH" in capsys.readouterr().err
