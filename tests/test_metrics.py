@@ -11,6 +11,7 @@ from skimage import data, filters
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
 from eval import metrics as M
+from eval import ssim_native
 from eval.metric_table import METRICS
 from eval.score import score_pair
 
@@ -143,6 +144,40 @@ def test_psnr_known_value():
     pred = gt + np.uint8(5)  # MSE = 25 exactly
     got = float(M.psnr(pred, gt, data_range=255)[0])
     assert got == pytest.approx(10 * math.log10(255**2 / 25), abs=1e-9)
+
+
+class TestPsnrOfUint8:
+    """uint8 images on the CPU sum their squared errors as integers in compiled chunks
+    (eval.ssim_native.squared_error_uint8): the float64 path's value, on any threads."""
+
+    def test_equals_the_float_path_and_scikit_image_across_chunks(self, monkeypatch):
+        monkeypatch.setattr(ssim_native, "SSE_CHUNK", 1000)  # many chunks, a partial last one
+        rng = np.random.default_rng(3)
+        gt = rng.integers(0, 256, (2, 37, 53, 3), dtype=np.uint8)
+        pred = np.clip(gt.astype(int) + rng.integers(-40, 41, gt.shape), 0, 255).astype(np.uint8)
+        ours = M.psnr(pred, gt, data_range=255)
+        floats = M.psnr(pred.astype(np.float64), gt.astype(np.float64), data_range=255)
+        torch.testing.assert_close(ours, floats, rtol=0, atol=1e-12)
+        for i in range(2):
+            assert abs(float(ours[i]) - sk_psnr(gt[i], pred[i])) < 1e-12
+
+    def test_the_sum_is_exact_and_the_same_on_any_threads(self):
+        x = np.full((2, 1500, 1000), 255, np.uint8)  # more than one chunk of 2^20 per image
+        y = np.zeros_like(x)
+        y[1, ::2] = 255
+        one = ssim_native.squared_error_uint8(x, y, threads=1)
+        two = ssim_native.squared_error_uint8(x, y, threads=2)
+        assert one.dtype == np.int64
+        assert one.tolist() == two.tolist() == [1500 * 1000 * 255**2, 750 * 1000 * 255**2]
+
+    def test_a_strided_tensor_and_identical_images(self):
+        gt = torch.from_numpy(np.random.default_rng(5).integers(0, 256, (3, 40, 30), np.uint8))
+        strided = gt.transpose(1, 2)  # not contiguous
+        assert float(M.psnr(strided, strided.clone(), data_range=255)[0]) == math.inf
+        pred = strided.clone()
+        pred[0, 0, 0] ^= 1  # one value off by one: MSE 1 / 3600
+        want = 10 * math.log10(255**2 * 3600)
+        assert float(M.psnr(pred, strided, data_range=255)[0]) == pytest.approx(want, abs=1e-9)
 
 
 # ---------------------------------------------------------------------------------- batching
