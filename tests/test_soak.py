@@ -27,7 +27,7 @@ def test_server_memory_levels_off_under_sustained_load():
 @pytest.mark.slow
 def test_an_idle_server_polls_less_than_gradios_default():
     """gradio's queue loop looks for events every 1 ms; the app's every 10 ms
-    (webhooks.quiet_queue). Both measured here, one after the other: 380 and 160 ms of CPU
+    (webhooks.quiet_queue). Both measured here, one after the other: 360 and 130 ms of CPU
     per 10 s idle on the project's machine."""
     from eval.soak import idle_cpu
 
