@@ -21,7 +21,8 @@ are for information). ``--strict`` exits with status 1 when any target is missed
   the generators' forward passes against ``torch.mm`` and a 1x1 convolution
   (``eval/bench_models.py``, for information).
 
-Times are medians of ``--repeats`` alternating runs of subject and reference, after a warm-up.
+Times are medians of ``--repeats`` alternating runs of subject and reference, after a warm-up
+(at least :data:`eval.bench_metrics.METRIC_PAIRS` for the metrics, whose side of ours is short).
 The header says when, on what machine and under what load (``os.getloadavg``) it ran: the
 machine this project runs on is shared, and load from elsewhere slows both sides.
 """
@@ -39,7 +40,7 @@ import torch
 
 from eval import bench_app, bench_lens, bench_models, bench_png
 from eval.bench_lens import SCENES
-from eval.bench_metrics import measure
+from eval.bench_metrics import METRIC_PAIRS, measure
 from eval.timing import Timer, wall_timer
 
 PIXEL_EXPONENT_MAX = 1.05
@@ -163,9 +164,11 @@ def lens_rows(
 def metric_rows(
     width: int, height: int, threads: Sequence[int], repeats: int, timer: Timer
 ) -> list[Row]:
+    """The metrics' rows, at least :data:`eval.bench_metrics.METRIC_PAIRS` pairs each."""
     rows, worst = [], 0.0
     for t in threads:
-        m = measure(height=height, width=width, repeats=repeats, threads=t, timer=timer)
+        pairs = max(repeats, METRIC_PAIRS)
+        m = measure(height=height, width=width, repeats=pairs, threads=t, timer=timer)
         worst = max(worst, *m["max_abs_diff"].values())
         rows.append(
             Row(

@@ -191,3 +191,20 @@ class TestBenchStart:
             bench_start.main(["--size", "big"])
         assert exc.value.code == 2
         assert "--size is WxH" in capsys.readouterr().err
+
+
+def test_metric_rows_take_at_least_the_metric_pairs(monkeypatch):
+    """Ours takes about 0.05 s: the metrics rows take more pairs than --repeats asks."""
+    from eval import bench_metrics
+
+    seen = []
+
+    def fake(*, height, width, repeats, threads, timer):
+        seen.append((threads, repeats))
+        return {"ratio": 12.0, "ours_s": 0.05, "skimage_s": 0.6, "max_abs_diff": {"psnr": 0.0}}
+
+    monkeypatch.setattr(benchmark, "measure", fake)
+    rows = benchmark.metric_rows(64, 48, (1, 2), 5, timing.wall_timer)
+    assert seen == [(1, bench_metrics.METRIC_PAIRS), (2, bench_metrics.METRIC_PAIRS)]
+    assert benchmark.metric_rows(64, 48, (1,), 20, timing.wall_timer) and seen[-1] == (1, 20)
+    assert [r.verdict for r in rows] == ["ok", "ok", "ok"]
