@@ -47,6 +47,7 @@ from bokeh.renderers.kernels import LevelKernels
 from bokeh.renderers.levels import BLOCK, TILE, Levels
 from bokeh.renderers.levels import pad_to_tiles as _pad_to_tiles
 from bokeh.renderers.resample import area_downsample
+from bokeh.renderers.scratch import POOL
 from bokeh.threads import Workers, single_threaded_torch
 
 __all__ = [
@@ -217,7 +218,7 @@ def _linear_light(image, coc, *, gamma, boost, gain, workers: Workers) -> np.nda
     """(H, W, 3) float32 linear light of ``image``, its highlights boosted by ``gain``
     ((H, W)) when given, else by the ``boost`` rule (:func:`_boost_highlights`); in row bands
     on ``workers``."""
-    lin = np.empty(image.shape, np.float32)
+    lin = POOL.empty(image.shape, np.float32)  # given back once the levels have copied it
 
     def rows(y0: int, y1: int) -> None:
         part = to_linear(image[y0:y1], gamma=gamma, out=lin[y0:y1])
@@ -332,11 +333,13 @@ def render_lens(
                                frame=(h, w))  # fmt: skip
         lin = _linear_light(image, coc, gamma=gamma, boost=highlight_boost, gain=gain,
                             workers=workers)  # fmt: skip
+        pooled = lin
         lin, coc = _pad_to_tiles(lin), _pad_to_tiles(coc)
         behind = Accumulator(coc.shape, "over")  # back to front: farthest (coarsest) first
         front = Accumulator(coc.shape, "under")  # front to back: nearest (coarsest) first
         blur = Levels(lin, coc, levels, kernel_for=kernels, min_lowres_radius=min_lowres_radius,
                       workers=workers, spread=kernels.spread, field_block=_field_block(h, w))  # fmt: skip
+        POOL.give(pooled)  # the levels keep their own padded copy
         groups = [(range(0, zero + 1), behind), (range(len(levels) - 1, zero, -1), front)]
         _composite_levels(blur, groups, workers)
         blur.release()
