@@ -392,7 +392,7 @@ def _against_inside(row: dict[str, Any], inside: list[float]) -> dict[str, Any]:
 
 
 def _paired(name: str, app_fn, local_fn, repeats: int) -> dict[str, Any]:
-    """Medians of app and in-process calls (:func:`eval.bench_lens.alternate`: a warm-up of
+    """Medians of app and in-process calls (:func:`eval.timing.alternate`: a warm-up of
     each, models loaded and caches filled on both sides, then pairs in a random order)."""
     app_t, local_t = alternate(app_fn, local_fn, repeats=repeats, timer=wall_timer, label=name)
     a, b = float(np.median(app_t)), float(np.median(local_t))

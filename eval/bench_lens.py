@@ -14,8 +14,8 @@ The reference is ``scipy.ndimage.gaussian_filter(image, sigma=(10, 10, 0))``. Wi
 threads, the renderer gets ``torch.set_num_threads(threads)`` and the reference runs on
 ``threads`` Python threads over row bands, each with a halo of 41 rows (the filter's reach:
 the result equals one call on the whole image). Neither side uses numpy's BLAS. Reference and
-renderer calls alternate in a random order (:func:`eval.timing.alternate`) and the medians are compared, so
-that load from other processes hits both alike.
+renderer calls alternate in a random order (:func:`eval.timing.alternate`) and the medians are
+compared, so that load from other processes hits both alike.
 """
 
 from __future__ import annotations

@@ -31,7 +31,7 @@ from bokeh.renderers import lens, native
 from eval.bench_lens import lens_kwargs, make_scene
 
 def compiled():
-    return sum(len(f.signatures) for f in vars(native).values() if hasattr(f, "signatures"))
+    return sum(native.compiled_loops().values())
 
 scene = make_scene("motorcycle", {width}, {height})
 kwargs = lens_kwargs(scene)

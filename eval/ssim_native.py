@@ -48,11 +48,20 @@ def squared_error_uint8(x: np.ndarray, y: np.ndarray, *, threads: int) -> np.nda
     x, y = x.reshape(n, -1), y.reshape(n, -1)
     size = x.shape[1]
     items = [(i, a, min(a + SSE_CHUNK, size)) for i in range(n) for a in range(0, size, SSE_CHUNK)]
+
+    def work(item: tuple[int, int, int]) -> int:
+        i, a, b = item
+        return _sse(x[i, a:b], y[i, a:b])
+
+    return _per_image(work, items, n, threads, np.int64)
+
+
+def _per_image(work, items: list[tuple[int, int, int]], n: int, threads: int, dtype) -> np.ndarray:
+    """(n,) sums of ``work(item)`` over the (image, start, stop) ``items`` of each image, the
+    items shared among ``threads`` and added in a fixed order (the same on any threads)."""
     with Workers(threads) as workers:
-        parts = workers.map(
-            lambda it: _sse(x[it[0], it[1] : it[2]], y[it[0], it[1] : it[2]]), items
-        )
-    total = np.zeros(n, np.int64)
+        parts = workers.map(work, items)
+    total = np.zeros(n, dtype)
     for (i, _, _), part in zip(items, parts, strict=True):
         total[i] += part
     return total
@@ -159,9 +168,4 @@ def ssim_sums_uint8(
         return _strip_sum(x[i], y[i], tap32, box, float(levels[0, i]), float(levels[1, i]),
                           c1, c2, cov_norm, r0, r1)  # fmt: skip
 
-    with Workers(threads) as workers:
-        parts = workers.map(work, items)
-    total = np.zeros(n)
-    for (i, _, _), part in zip(items, parts, strict=True):  # a fixed order
-        total[i] += part
-    return 2.0 * total
+    return 2.0 * _per_image(work, items, n, threads, np.float64)

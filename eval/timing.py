@@ -34,8 +34,9 @@ def alternate(
     warm_up: bool = True,
 ) -> tuple[list[float], list[float]]:
     """Seconds of ``repeats`` pairs of calls of ``subject`` and ``reference`` (lists in that
-    order), after one warm-up each (unless ``warm_up`` is False: the caller ran both); ``timer`` gets ``names`` (default: ``label`` + " subject"
-    and " reference"). Which side goes first is drawn for every pair, and each call waits a
+    order), after one warm-up each (unless ``warm_up`` is False: the caller ran both);
+    ``timer`` gets ``names`` (default: ``label`` + " subject" and " reference").
+    Which side goes first is drawn for every pair, and each call waits a
     random pause of up to :data:`PAUSE_S` first: load from other processes that recurs with
     the pairs' rhythm hit one side for dozens of pairs in a row when they simply alternated."""
     rng = np.random.default_rng(seed)

@@ -199,16 +199,13 @@ import bokeh.renderers.native as native
 from bokeh.renderers import lens
 from eval.bench_lens import lens_kwargs, make_scene
 
-def compiled():
-    return {{n: len(f.signatures) for n, f in vars(native).items() if hasattr(f, "signatures")}}
-
-before = compiled()
+before = native.compiled_loops()
 lens.warm_up()
-warmed = compiled()
+warmed = native.compiled_loops()
 scene = make_scene("motorcycle", 768, 512)
 lens.render_lens(scene.image, scene.disparity, **lens_kwargs(scene))
 lens.render_lens(scene.image, scene.disparity, **lens_kwargs(scene, 1.4), blades=6)
-print(json.dumps([before, warmed, compiled()]))
+print(json.dumps([before, warmed, native.compiled_loops()]))
 """
 
 

@@ -19,6 +19,13 @@ from numba import njit
 MODES = {"over": 0, "under": 1, "add": 2}
 
 
+def compiled_loops() -> dict[str, int]:
+    """How many compiled versions each loop of this module has in this process (numba compiles
+    or loads one per set of argument types, on first use; see
+    :func:`bokeh.renderers.lens.warm_up`)."""
+    return {name: len(f.signatures) for name, f in globals().items() if hasattr(f, "signatures")}
+
+
 @njit(nogil=True, cache=True)
 def layer_windows(src, by, bx, origin, size, block, lo, mid, hi):  # pragma: no cover (compiled)
     """Level layers on blocks, channels first, with their halos.
