@@ -84,6 +84,15 @@ class TestResample:
 
 
 class TestLevels:
+    def test_runs_are_the_blocks_side_by_side_in_a_row(self):
+        from bokeh.renderers.levels import _runs
+
+        by = np.array([0, 0, 0, 0, 1, 2, 2, 3])
+        bx = np.array([1, 2, 3, 5, 6, 0, 1, 7])  # a gap at column 4, a new row at 1 and 2
+        want = [[0, 1, 3], [0, 5, 1], [1, 6, 1], [2, 0, 2], [3, 7, 1]]
+        assert _runs(by, bx).tolist() == want
+        assert _runs(by, bx).dtype == np.int64
+
     @pytest.mark.parametrize(
         ("shape", "k"), [((4, 37, 53), 5), ((2, 300, 21), 9), ((1, 3, 40), 11), ((2, 2, 1), 7)]
     )

@@ -13,7 +13,10 @@ import numpy as np
 import pytest
 
 from bokeh.renderers import lens, native
+from bokeh.renderers.character import PLAIN
 from bokeh.renderers.composite import combine
+from bokeh.renderers.kernels import KernelField, plain_kernel
+from bokeh.renderers.levels import column_taps
 from bokeh.threads import Workers
 from tests.lens_reference import _tent
 
@@ -76,6 +79,72 @@ class TestLayerWindows:
         assert weights.min() >= 0 and weights.max() <= 1
         np.testing.assert_allclose(weights.sum(axis=0), 1.0, atol=1e-6)
         assert ((weights > 0).sum(axis=0) <= 2).all()  # each pixel in at most two levels
+
+
+class TestBlurredRuns:
+    """A level's layer blurred by column sums on runs of blocks: the layer convolved with the
+    kernel (scipy, float64), for apertures (flat inside) and for a kernel that is not."""
+
+    @staticmethod
+    def _kernel(name: str) -> np.ndarray:
+        if name == "bubble":  # not flat inside: a tap per difference
+            rng = np.random.default_rng(1)
+            kernel = rng.random((7, 7))
+            return (kernel / kernel.sum()).astype(np.float32)
+        radius, blades = {"disc-1": (1.0, 0), "disc-2.7": (2.7, 0), "hexagon-6.6": (6.64, 6)}[name]
+        return plain_kernel(radius, 1, blades, 15.0)
+
+    @pytest.mark.parametrize("coverage", [False, True])
+    @pytest.mark.parametrize("name", ["disc-1", "disc-2.7", "hexagon-6.6", "bubble"])
+    def test_blocks_are_the_layer_convolved_with_the_kernel(self, name, coverage):
+        from scipy import ndimage
+
+        kernel = self._kernel(name)
+        block, halo, k = 16, 8, len(LEVELS) // 2 + 3
+        r = kernel.shape[0] // 2
+        src = _source(4 * block + 2 * halo, 6 * block + 2 * halo, coverage=coverage, seed=r)
+        # runs: 3 blocks from (0, 1), 1 block at (2, 0), 6 blocks (a whole row) from (3, 0)
+        runs = np.array([[0, 1, 3], [2, 0, 1], [3, 0, 6]], np.int64)
+        out = np.full((10, 4, block, block), np.nan, np.float32)
+        native.blurred_runs(src, runs, halo - r, block, r, *_tent_args(k), *column_taps(kernel),
+                            out)  # fmt: skip
+        layer = _layer(src, k)
+        blurred = np.stack([ndimage.convolve(c, kernel.astype(np.float64)) for c in layer])
+        blocks = [(y, x + j) for y, x, n in runs for j in range(n)]
+        for i, (y, x) in enumerate(blocks):
+            y0, x0 = y * block + halo, x * block + halo
+            want = blurred[:, y0 : y0 + block, x0 : x0 + block]
+            np.testing.assert_allclose(out[i], want, rtol=1e-5, atol=2e-6)
+
+    def test_where_the_layer_is_empty_only_rounding_is_left(self):
+        """Column sums of bright light leave at most float rounding (never negative light)
+        where the kernel reaches no pixel of the level."""
+        kernel = self._kernel("hexagon-6.6")
+        r, block = kernel.shape[0] // 2, 16
+        src = _source(block + 2 * r, 2 * block + 2 * r)
+        src[..., :3] *= 50.0  # bright: large column sums
+        src[r + 4 :, :, 3] = 1e3  # from row 4 of the blocks down, no pixel is in the level
+        out = np.empty((2, 4, block, block), np.float32)
+        native.blurred_runs(src, np.array([[0, 0, 2]], np.int64), 0, block, r,
+                            *_tent_args(0), *column_taps(kernel), out)  # fmt: skip
+        light = out[:, :3, :4].max()
+        assert out.min() >= 0.0 and light > 1.0
+        assert out[:, :, 4 + r :].max() <= 1e-6 * light
+
+
+class TestColumnTaps:
+    def test_an_aperture_has_few_taps(self):
+        kernel = plain_kernel(6.64, 1, 0, 0.0)
+        taps, weights = column_taps(kernel)
+        assert kernel.shape == (15, 15) and len(taps) % 4 == 0 and len(taps) == len(weights)
+        assert len(taps) <= 0.35 * kernel.size  # 68 taps against 225
+        assert taps[:, 0].max() == 15 and taps[:, 1].max() == 14
+
+    def test_kernels_of_one_tap_per_channel_or_per_block_have_none(self):
+        assert column_taps(np.ones((1, 1), np.float32)) is None
+        assert column_taps(np.ones((4, 5, 5), np.float32)) is None
+        assert column_taps(KernelField(5.0, blades=0, rotation=0.0, character=PLAIN,
+                                       front=False, frame=(64, 64))) is None  # fmt: skip
 
 
 class TestDownsampledLayer:

@@ -423,5 +423,6 @@ def warm_up() -> None:
     image[::7, ::9] = 1.0  # highlights
     disparity = np.full((h, w), 0.1, np.float32)
     disparity[32:64, 40:88] = 1.0  # a near box, blurred over the sharp background
+    disparity[80:] = np.linspace(0.1, 0.4, w, dtype=np.float32)  # blur growing from 0: fine levels
     render_lens(image, disparity, focus_disparity=0.1, strength=40.0, band=0.03,
                 highlight_boost=1.5)  # fmt: skip

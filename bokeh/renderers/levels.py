@@ -15,13 +15,15 @@ most of a render's work, and this module does it, only where each level lives (t
 - *fine* levels, at full resolution, are blurred and composited block by block
   (:meth:`Levels.composite_fine`): the ``BLOCK`` x ``BLOCK`` blocks any fine level reaches are
   split into batches (independent, so they run on worker threads); for each level in order, a
-  batch builds the level's layer on its blocks with their halos
-  (:func:`bokeh.renderers.native.layer_windows`), convolves them, and composites the results
-  straight into the accumulator (:func:`bokeh.renderers.native.composite_blocks`).
+  batch builds the level's layer on its blocks and blurs it, and composites the results
+  straight into the accumulator (:func:`bokeh.renderers.native.composite_blocks`). A level
+  with one kernel is built and blurred in one compiled pass on runs of side-by-side blocks,
+  by column sums (:func:`bokeh.renderers.native.blurred_runs`): an aperture is flat inside,
+  so its differences down each column have about 4 taps, not its width.
 
-Blurs are direct convolutions, as a depthwise ``torch.conv2d`` in which the blocks (or bands of
-a crop) times the four channels are the channels: every channel may have its own kernel, so a
-kernel per level, per block or per colour channel fits the same call. Kernels wider than
+Other blurs are direct convolutions, as a depthwise ``torch.conv2d`` in which the blocks (or
+bands of a crop) times the four channels are the channels: every channel may have its own
+kernel, so a kernel per level, per block or per colour channel fits the same call. Kernels wider than
 ``_DIRECT_MAX`` taps (only with a large ``min_lowres_radius``) use FFT convolution. A level's
 kernel is one (K, K) array, a (4, K, K) array (one per channel) or a
 :class:`~bokeh.renderers.kernels.KernelField` (one per block: fine blocks, and blocks of
@@ -125,6 +127,37 @@ def _depthwise(blocks: np.ndarray, kernels: np.ndarray) -> np.ndarray:
         weight = weight.expand(n, 1, k, k)
     out = F.conv2d(torch.from_numpy(blocks)[None], weight, groups=n)
     return out.numpy()[0]
+
+
+def column_taps(kernel) -> tuple[np.ndarray, np.ndarray] | None:
+    """A (k, k) kernel's convolution as taps on column sums
+    (:func:`bokeh.renderers.native.blurred_runs`): ((T, 2) int64 row and column offsets,
+    (T,) float32 weights), T a multiple of 4 (the last taps may weigh 0).
+
+    The taps are the kernel's differences down its columns: few for a kernel that is flat
+    inside (an aperture: about 4 per column, against k), at most k + 1 per column for any.
+    None for a kernel of one tap, or a kernel per channel or per block.
+    """
+    if not isinstance(kernel, np.ndarray) or kernel.ndim != 2 or kernel.shape[0] < 2:
+        return None
+    flipped = kernel[::-1, ::-1].astype(np.float64)  # a convolution: taps of the flipped kernel
+    k = flipped.shape[0]
+    padded = np.zeros((k + 2, k))
+    padded[1:-1] = flipped
+    diff = padded[:-1] - padded[1:]  # row i weighs the column sums of the window's rows < i
+    rows, cols = np.nonzero(diff)
+    taps = np.zeros((-(-len(rows) // 4) * 4, 2), np.int64)
+    weights = np.zeros(len(taps), np.float32)
+    taps[: len(rows), 0], taps[: len(rows), 1] = rows, cols
+    weights[: len(rows)] = diff[rows, cols]
+    return taps, weights
+
+
+def _runs(by: np.ndarray, bx: np.ndarray) -> np.ndarray:
+    """(R, 3) int64 runs (row, first column, length) of row-major blocks (``by``, ``bx``)."""
+    starts = np.flatnonzero(np.r_[True, (np.diff(by) != 0) | (np.diff(bx) != 1)])
+    lengths = np.diff(np.r_[starts, len(by)])
+    return np.stack([by[starts], bx[starts], lengths], axis=1).astype(np.int64)
 
 
 def _blur_fft(stack: np.ndarray, kernel: np.ndarray) -> np.ndarray:
@@ -451,29 +484,35 @@ class Levels:
                 if cells.any():
                     kernel = self.kernel_for(k, 1)
                     reach = _grow(cells, -(-(kernel_width(kernel) // 2) // CELL))
-                    plans.append((k, kernel, _any_blocks(reach, BLOCK // CELL).ravel(), acc))
+                    blocks = _any_blocks(reach, BLOCK // CELL).ravel()
+                    plans.append((k, kernel, column_taps(kernel), blocks, acc))
         if not plans:
             return
-        ids = np.flatnonzero(np.logical_or.reduce([p[2] for p in plans]))
+        ids = np.flatnonzero(np.logical_or.reduce([p[3] for p in plans]))
         batches = np.array_split(ids, max(2 * workers.n, -(-len(ids) // _BATCH_BLOCKS)))
         workers.map(lambda part: self._fine_batch(part, plans), batches)
 
     def _fine_batch(self, ids: np.ndarray, plans: list) -> None:
         """Composite every planned fine level on the blocks ``ids`` (row-major block numbers)."""
         by, bx = np.divmod(ids, self.shape[1] // BLOCK)
-        for k, kernel, reach, acc in plans:
+        for k, kernel, taps, reach, acc in plans:
             sel = np.flatnonzero(reach[ids])
             if not len(sel):
                 continue
             r = kernel_width(kernel) // 2
-            size = BLOCK + 2 * r
             lo, mid, hi = self._tent(k)
-            layer = native.layer_windows(self.padded, by[sel], bx[sel], self.halo - r, size,
-                                         BLOCK, lo, mid, hi)  # fmt: skip
-            if r:
-                kernels = _block_kernels(kernel, by[sel], bx[sel])
-                layer = _depthwise(layer.reshape(-1, size, size), kernels)
-                layer = layer.reshape(len(sel), 4, BLOCK, BLOCK)
+            if taps is not None:  # built and blurred in one pass, on runs of blocks
+                layer = np.empty((len(sel), 4, BLOCK, BLOCK), np.float32)
+                native.blurred_runs(self.padded, _runs(by[sel], bx[sel]), self.halo - r, BLOCK,
+                                    r, lo, mid, hi, *taps, layer)  # fmt: skip
+            else:
+                size = BLOCK + 2 * r
+                layer = native.layer_windows(self.padded, by[sel], bx[sel], self.halo - r, size,
+                                             BLOCK, lo, mid, hi)  # fmt: skip
+                if r:
+                    kernels = _block_kernels(kernel, by[sel], bx[sel])
+                    layer = _depthwise(layer.reshape(-1, size, size), kernels)
+                    layer = layer.reshape(len(sel), 4, BLOCK, BLOCK)
             sums = acc.sum_alpha if acc.sum_alpha is not None else _NONE
             native.composite_blocks(acc.rgba, sums, layer, by[sel], bx[sel],
                                     native.MODES[acc.mode])  # fmt: skip

@@ -2,10 +2,11 @@
 the renderer's worker threads).
 
 The fine stage (:meth:`bokeh.renderers.levels.Levels.composite_fine`) blurs each full-resolution
-level on the 16 x 16 blocks it reaches. Around the convolution (``torch.conv2d``, which is
-faster than anything written here) two steps used to be a dozen numpy passes each, with fancy
-indexing copies: building the level's premultiplied layer on each block with its halo, and
-compositing the blurred blocks into the accumulator. Each is one pass here.
+level on the 16 x 16 blocks it reaches: building the level's premultiplied layer on each block
+with its halo, convolving it, and compositing the blurred blocks into the accumulator used to
+be a dozen numpy passes each, with fancy indexing copies. Each is one pass here. A level with
+one kernel is built and blurred in one pass (:func:`blurred_runs`, by column sums: a few taps
+per column for an aperture); kernels per block or per channel go through ``torch.conv2d``.
 
 Compiled on first use and cached on disk (``cache=True``): the first render on a new machine
 waits a few seconds.
@@ -64,6 +65,68 @@ def layer_windows(src, by, bx, origin, size, block, lo, mid, hi):  # pragma: no 
                 out[i, 1, y, x] = src[y0 + y, x0 + x, 1] * weight[x]
                 out[i, 2, y, x] = src[y0 + y, x0 + x, 2] * weight[x]
     return out
+
+
+@njit(nogil=True, cache=True, error_model="numpy", fastmath={"contract"})
+def blurred_runs(
+    src, runs, origin, block, radius, lo, mid, hi, taps, weights, out
+):  # pragma: no cover (compiled)
+    """A level's layer built and blurred on runs of blocks, by column sums: for kernels that
+    are flat inside, whose vertical differences have few taps
+    (:func:`bokeh.renderers.levels.column_taps`).
+
+    Args:
+        src, origin, lo, mid, hi: as in :func:`layer_windows` (``origin`` for a kernel of
+            ``radius``).
+        runs: (R, 3) int64 runs of blocks: ``runs[i, 2]`` blocks of ``block`` px from block
+            row ``runs[i, 0]``, column ``runs[i, 1]``, to the right.
+        taps, weights: (T, 2) int64 row and column offsets (rows 0..2 radius + 1) and (T,)
+            float32 weights, T a multiple of 4.
+        out: (N, 4, block, block) float32, N the runs' blocks: the blurred blocks, run by run,
+            left to right; as :func:`layer_windows` then a convolution with the kernel.
+
+    With P the column sums of the layer's window (P[y] = rows 0..y-1 summed), the convolution
+    at (y, x) is the sum over taps of ``weight * P[y + row, x + column]``; negative sums
+    (rounding, where the layer is zero) are clipped to 0.
+    """
+    lines = _tent_lines(lo, mid, hi)
+    cover = src.shape[2] > 4
+    zero = np.float32(0.0)
+    rows = block + 2 * radius
+    widest = runs[:, 2].max() * block
+    sums = np.empty((4, rows + 1, widest + 2 * radius), np.float32)
+    acc = np.empty(widest, np.float32)
+    first = 0
+    for i in range(runs.shape[0]):
+        width = runs[i, 2] * block
+        y0, x0 = runs[i, 0] * block + origin, runs[i, 1] * block + origin
+        sums[:, 0] = zero
+        for y in range(rows):
+            for x in range(width + 2 * radius):
+                px = src[y0 + y, x0 + x]
+                w = _tent(px[3], lines)
+                if cover:
+                    w *= px[4]
+                sums[0, y + 1, x] = sums[0, y, x] + px[0] * w
+                sums[1, y + 1, x] = sums[1, y, x] + px[1] * w
+                sums[2, y + 1, x] = sums[2, y, x] + px[2] * w
+                sums[3, y + 1, x] = sums[3, y, x] + w
+        n = np.uint64(width)  # unsigned offsets: no negative-index test, so the loop vectorises
+        for c in range(4):
+            for y in range(block):
+                acc[:width] = zero
+                for t in range(0, weights.shape[0], 4):  # four taps per pass over the row
+                    a, b = sums[c, y + taps[t, 0]], sums[c, y + taps[t + 1, 0]]
+                    d, e = sums[c, y + taps[t + 2, 0]], sums[c, y + taps[t + 3, 0]]
+                    ja, jb = np.uint64(taps[t, 1]), np.uint64(taps[t + 1, 1])
+                    jd, je = np.uint64(taps[t + 2, 1]), np.uint64(taps[t + 3, 1])
+                    wa, wb, wd, we = weights[t], weights[t + 1], weights[t + 2], weights[t + 3]
+                    for x in range(n):
+                        acc[x] += wa * a[ja + x] + wb * b[jb + x] + wd * d[jd + x] + we * e[je + x]
+                for j in range(runs[i, 2]):
+                    for x in range(block):
+                        out[first + j, c, y, x] = max(acc[j * block + x], zero)
+        first += runs[i, 2]
 
 
 @njit(nogil=True, cache=True, inline="always")
