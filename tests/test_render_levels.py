@@ -190,6 +190,21 @@ class TestFill:
         rgba = np.full((4, 64, 64), 0.5, np.float32)
         np.testing.assert_allclose(lens._fill(rgba), np.ones((3, 64, 64)), atol=1e-7)
 
+    @pytest.mark.parametrize("threads", [1, 2])
+    def test_nothing_is_downsampled_when_no_pixel_lacks_weight(self, monkeypatch, threads):
+        calls = []
+        real = lens.area_downsample
+        monkeypatch.setattr(lens, "area_downsample", lambda *a: calls.append(1) or real(*a))
+        rgba = np.full((4, 130, 70), 0.5, np.float32)
+        rgba[3, -1, -1] = lens._FILL_TAU  # just enough weight, in the last row
+        with Workers(threads) as workers:
+            assert lens._fill_source(rgba, workers) is None
+            assert not calls
+            rgba[3, -1, -1] = 0.0  # now one pixel lacks weight (past the whole 4 x 4 blocks)
+            coarse, s = lens._fill_source(rgba, workers)
+        assert calls and s == 4 and coarse.shape == (4, 32, 17)
+        np.testing.assert_array_equal(coarse, 0.5)  # the mean of the whole blocks
+
 
 class TestThreads:
     def test_render_is_identical_for_any_thread_count(self):

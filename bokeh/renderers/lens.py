@@ -123,22 +123,24 @@ def _extrapolated(low: tuple[np.ndarray, int]) -> tuple[np.ndarray, int]:
 
 
 def _fill_source(rgba: np.ndarray, workers: Workers | None) -> tuple[np.ndarray, int] | None:
-    """What the fill extrapolates: ((4, H/s, W/s) area-downsampled RGBA, s), or
-    None when no pixel lacks weight; the downsampling runs in row bands on ``workers``."""
+    """What the fill extrapolates: ((4, H/s, W/s) area-downsampled RGBA, s), or None when no
+    pixel lacks weight (then nothing is downsampled); in row bands on ``workers``."""
     h, w = rgba.shape[1:]
+    workers = workers or Workers(1)
+    if min(workers.map_rows(lambda y0, y1: float(rgba[3, y0:y1].min()), h)) >= _FILL_TAU:
+        return None
     if min(h, w) < 64:
-        return (rgba, 1) if float(rgba[3].min()) < _FILL_TAU else None
+        return rgba, 1
     s = 4
     coarse = np.empty((4, h // s, w // s), np.float32)
 
-    def rows(y0: int, y1: int) -> float:
+    def rows(y0: int, y1: int) -> None:
         for y in range(y0, y1, 64):  # 64 rows at a time: small temporaries
             y2 = min(y + 64, y1)
             coarse[:, y // s : y2 // s] = area_downsample(rgba[:, y:y2, : w - w % s], s)
-        return float(rgba[3, y0 : y1 + (h % s if y1 == h - h % s else 0)].min())
 
-    lowest = (workers or Workers(1)).map_rows(rows, h - h % s, step=s)
-    return (coarse, s) if min(lowest) < _FILL_TAU else None
+    workers.map_rows(rows, h - h % s, step=s)
+    return coarse, s
 
 
 def _fill_rows(rgba: np.ndarray, extra, y0: int, y1: int) -> np.ndarray:
