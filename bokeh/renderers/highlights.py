@@ -51,19 +51,18 @@ def highlight_mask(image: np.ndarray) -> np.ndarray:
     image = np.asarray(image, dtype=np.float32)
     if image.ndim != 3 or image.shape[2] != 3:
         raise ValueError(f"image must be (H, W, 3), got {image.shape}")
-    low = image.min(axis=2)
+    # the darkest channel (a reduction over an axis of 3 is seven times slower in numpy)
+    low = np.minimum(np.minimum(image[..., 0], image[..., 1]), image[..., 2])
     candidates = low > CLIP_LOW
     if not candidates.any():
         return np.zeros(low.shape, np.float32)
     unit = min(low.shape) / 1024
-    labels, _ = ndimage.label(candidates)
-    keep = []
+    labels, count = ndimage.label(candidates)
+    compact = np.zeros(count + 1, bool)  # by label; label 0 (not a candidate) stays False
     for k, box in enumerate(ndimage.find_objects(labels), start=1):
         sides = sorted(sl.stop - sl.start for sl in box)
-        if sides[1] <= MAX_EXTENT * unit and sides[1] <= MAX_ELONGATION * sides[0]:
-            keep.append(k)
-    compact = np.isin(labels, keep)
-    return (compact * _smoothstep(low, CLIP_LOW, CLIP_HIGH)).astype(np.float32)
+        compact[k] = sides[1] <= MAX_EXTENT * unit and sides[1] <= MAX_ELONGATION * sides[0]
+    return (compact[labels] * _smoothstep(low, CLIP_LOW, CLIP_HIGH)).astype(np.float32)
 
 
 def highlight_gain(image: np.ndarray, coc: np.ndarray, *, boost: float) -> np.ndarray:
@@ -84,7 +83,10 @@ def highlight_gain(image: np.ndarray, coc: np.ndarray, *, boost: float) -> np.nd
         raise ValueError(f"boost must be >= 0, got {boost}")
     if boost == 0:
         return np.ones(coc.shape, np.float32)
-    mask = highlight_mask(image) * _smoothstep(np.abs(coc), 0.5, 2.0)
+    mask = highlight_mask(image)
+    if not mask.any():  # no highlight to brighten
+        return np.ones(coc.shape, np.float32)
+    mask *= _smoothstep(np.abs(coc), 0.5, 2.0)
     ref = REF_RADIUS * min(coc.shape) / 1024
     spread = np.minimum(boost * (coc / ref) ** 2, MAX_GAIN)
     return (1.0 + mask * spread).astype(np.float32)
