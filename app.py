@@ -25,7 +25,7 @@ os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 
 import gradio as gr  # noqa: E402
 
-from bokeh import __version__, config, lazy, pngfast, service, studio, webguard, webhooks  # noqa: E402
+from bokeh import __version__, config, pngfast, service, studio, webguard, webhooks  # noqa: E402
 from bokeh.errors import BokehError  # noqa: E402
 from bokeh.registry import get_method, list_methods, method_networks, method_specs  # noqa: E402
 from bokeh.weights.resolve import prefetch  # noqa: E402
@@ -568,9 +568,9 @@ def launch_kwargs() -> dict:
 
 
 def _warm_up() -> None:
-    """Compiled loops (PNG reader, renderer) and Hub downloads, off the first visitor's path."""
+    """Compiled loops (PNG reader, renderer, depth views), Hub downloads: before any visitor."""
     pngfast.warm_up()
-    lazy.load("bokeh.renderers.lens:warm_up")()
+    service.warm_up()
     for name, where in prefetch(method_networks()).items():
         log.info("weights %s: %s", name, where)
 

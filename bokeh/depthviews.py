@@ -8,6 +8,8 @@
 - :func:`kernel_preview`: the blur spot of the lens at the frame's centre and in its corner.
 - :func:`draw_box`: a box (the focus range) drawn on the photo.
 
+The per-pixel loops are compiled (:mod:`bokeh.depthviews_native`, numba, imported on first use).
+
 Every function returns a new (H, W, 3) uint8 image.
 """
 
@@ -16,10 +18,12 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
+from bokeh import lazy
 from bokeh.renderers.character import PLAIN, Character, character_kernel, frame_position
 
 IN_FOCUS = np.array([64, 255, 64], np.float32)  # green: what stays sharp
 PLANE = (255, 214, 0)  # the focal plane (the focus marker's yellow)
+_TINT = np.float32(0.45) * IN_FOCUS  # what the in-focus range takes of the green
 
 _STOPS = np.array(
     [  # a dark-to-bright perceptual ramp (far = dark, near = bright)
@@ -37,11 +41,12 @@ _STOPS = np.array(
 
 
 def colorize_disparity(disparity: np.ndarray) -> np.ndarray:
-    """(H, W) normalised disparity in [0, 1] -> (H, W, 3) uint8 colour image (near = bright)."""
-    d = np.clip(np.nan_to_num(disparity, nan=0.0), 0.0, 1.0) * (len(_STOPS) - 1)
-    i = np.minimum(d.astype(np.int32), len(_STOPS) - 2)
-    t = (d - i)[..., None]
-    return (_STOPS[i] * (1 - t) + _STOPS[i + 1] * t + 0.5).astype(np.uint8)
+    """(H, W) normalised disparity in [0, 1] -> (H, W, 3) uint8 colour image (near = bright;
+    NaN as 0, the rest clipped to [0, 1]; computed in float32)."""
+    disparity = np.asarray(disparity, np.float32)
+    out = np.empty(disparity.shape + (3,), np.uint8)
+    lazy.load("bokeh.depthviews_native:colours")(_STOPS, disparity, out)  # numba: on first use
+    return out
 
 
 def depth_overlay(pixels: np.ndarray, disparity: np.ndarray, *, opacity: float = 1.0,
@@ -57,22 +62,22 @@ def depth_overlay(pixels: np.ndarray, disparity: np.ndarray, *, opacity: float =
         raise ValueError(f"opacity must lie in [0, 1], got {opacity}")
     if pixels.shape[:2] != disparity.shape:
         raise ValueError(f"photo {pixels.shape[:2]} and depth {disparity.shape} differ in size")
-    out = pixels.astype(np.float32) * (1 - opacity) + colorize_disparity(disparity) * opacity
-    if in_focus is not None:
-        sharp = (disparity >= in_focus[0]) & (disparity <= in_focus[1])
-        out[sharp] = 0.55 * out[sharp] + 0.45 * IN_FOCUS
-        edge = sharp & ~_eroded(sharp)
-        out[edge] = IN_FOCUS
-    return np.clip(out + 0.5, 0, 255).astype(np.uint8)
-
-
-def _eroded(mask: np.ndarray) -> np.ndarray:
-    out = mask.copy()
-    out[1:] &= mask[:-1]
-    out[:-1] &= mask[1:]
-    out[:, 1:] &= mask[:, :-1]
-    out[:, :-1] &= mask[:, 1:]
+    lo, hi = in_focus if in_focus is not None else (0.0, 0.0)
+    out = np.empty(pixels.shape[:2] + (3,), np.uint8)
+    photo, depth = np.asarray(pixels, np.uint8), np.asarray(disparity, np.float32)
+    lazy.load("bokeh.depthviews_native:overlay")(
+        _STOPS, photo, depth, np.float32(1 - opacity), float(opacity), np.float32(lo),
+        np.float32(hi), in_focus is not None, _TINT, IN_FOCUS, out)  # fmt: skip
     return out
+
+
+def warm_up() -> None:
+    """Compile the loops of *Visualize depth* and the histogram now (about 1 s on a new
+    machine, then cached on disk): every render with a depth map draws both."""
+    disparity = np.linspace(0, 1, 16, dtype=np.float32).reshape(4, 4)
+    depth_overlay(np.zeros((4, 4, 3), np.uint8), disparity, in_focus=(0.2, 0.6))
+    colorize_disparity(disparity)
+    depth_histogram(disparity)
 
 
 def depth_histogram(disparity: np.ndarray, *, in_focus: tuple[float, float] | None = None,
@@ -82,7 +87,9 @@ def depth_histogram(disparity: np.ndarray, *, in_focus: tuple[float, float] | No
     near on the right (bar heights: square root of the pixel share, so small layers show).
     The in-focus range (lo, hi) is shaded green with its bars green, the falloff ramps (that
     much disparity beyond each edge) shaded fading out, the focal plane drawn in yellow."""
-    counts, _ = np.histogram(np.clip(disparity, 0, 1), bins=bins, range=(0.0, 1.0))
+    counts = np.zeros(bins, np.int64)  # np.histogram's bins of [0, 1], NaN left out
+    edges = np.linspace(0, 1, bins + 1, dtype=np.float32)
+    lazy.load("bokeh.depthviews_native:histogram")(np.asarray(disparity, np.float32), edges, counts)
     bars = np.sqrt(counts / max(counts.max(), 1))
     top, bottom = 4, height - 16  # room for the labels below
     img = np.full((height, width, 3), 28, np.float32)

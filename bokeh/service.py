@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from bokeh import views
+from bokeh import depthviews, lazy, views
 from bokeh.config import ASSETS_DIR
 from bokeh.depth import describe_anything, source_states
 from bokeh.depthviews import colorize_disparity, depth_histogram, depth_overlay, kernel_preview
@@ -197,6 +197,13 @@ def render(
     summary = summarize(spec, photo, info)
     info["total_seconds"] = round(time.perf_counter() - began, 3)  # with the views and summary
     return Rendered(image, depth, info, summary, diff, result.disparity, histogram)
+
+
+def warm_up() -> None:
+    """Compile the loops every depth render runs (the lens renderer's, the depth views'), off
+    the first visitor's path: ``python app.py`` calls it at start."""
+    lazy.load("bokeh.renderers.lens:warm_up")()
+    depthviews.warm_up()
 
 
 def depth_pictures(photo: Photo, disparity: np.ndarray | None, info: dict[str, Any]):

@@ -330,17 +330,20 @@ def test_the_queue_poll_interval_from_the_environment(monkeypatch, value, expect
 
 def test_start_up_compiles_the_renderer_before_the_first_visitor(monkeypatch):
     """main()'s warm-up thread compiles the lens renderer's loops (3 s on a new machine, see
-    tests/test_render_native.py) as well as the PNG reader's, before fetching weights."""
+    tests/test_render_native.py), the depth views' and the PNG reader's, before fetching
+    weights."""
     import app
+    from bokeh import depthviews, lazy
     from bokeh.renderers import lens
 
     calls = []
     monkeypatch.setattr(lens, "warm_up", lambda: calls.append("renderer"))
+    monkeypatch.setattr(depthviews, "warm_up", lambda: calls.append("views"))
     monkeypatch.setattr(app.pngfast, "warm_up", lambda: calls.append("png"))
     monkeypatch.setattr(app, "prefetch", lambda networks: calls.append("weights") or {})
-    app.lazy.load.cache_clear()  # resolve the patched function
+    lazy.load.cache_clear()  # resolve the patched function
     try:
         app._warm_up()
     finally:
-        app.lazy.load.cache_clear()
-    assert calls == ["png", "renderer", "weights"]
+        lazy.load.cache_clear()
+    assert calls == ["png", "renderer", "views", "weights"]

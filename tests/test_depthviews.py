@@ -50,6 +50,63 @@ class TestOverlay:
             depthviews.depth_overlay(pixels, disparity[:, :-1])
 
 
+class TestCompiledViews:
+    """The compiled colours and overlay give the bytes of their numpy definitions."""
+
+    @staticmethod
+    def _colours(disparity):
+        stops = depthviews._STOPS
+        d = np.clip(np.nan_to_num(disparity, nan=0.0), 0.0, 1.0) * (len(stops) - 1)
+        i = np.minimum(d.astype(np.int32), len(stops) - 2)
+        t = (d - i)[..., None]
+        return (stops[i] * (1 - t) + stops[i + 1] * t + 0.5).astype(np.uint8)
+
+    @classmethod
+    def _overlay(cls, pixels, disparity, opacity, in_focus):
+        out = pixels.astype(np.float32) * (1 - opacity) + cls._colours(disparity) * opacity
+        if in_focus is not None:
+            sharp = (disparity >= in_focus[0]) & (disparity <= in_focus[1])
+            out[sharp] = 0.55 * out[sharp] + 0.45 * depthviews.IN_FOCUS
+            inner = ndimage.binary_erosion(sharp, border_value=1)  # 4-neighbours, as a cross
+            out[sharp & ~inner] = depthviews.IN_FOCUS
+        return np.clip(out + 0.5, 0, 255).astype(np.uint8)
+
+    @pytest.fixture
+    def photo(self, rng):
+        pixels = (rng.random((70, 90, 3)) * 256).astype(np.uint8)
+        disparity = rng.uniform(-0.2, 1.2, (70, 90)).astype(np.float32)
+        disparity[::9, ::7] = rng.choice(np.linspace(0, 1, 29, dtype=np.float32), (8, 13))
+        disparity[3, :4] = [np.nan, np.inf, -np.inf, 0.5]
+        disparity[20:40, 30:60] = 0.5  # a flat area, to have inside and outline
+        return pixels, disparity
+
+    def test_colours(self, photo):
+        _, disparity = photo
+        np.testing.assert_array_equal(depthviews.colorize_disparity(disparity),
+                                      self._colours(disparity))  # fmt: skip
+
+    @pytest.mark.parametrize("bins", [1, 7, 50, 64, 333])
+    def test_histogram_counts(self, photo, bins):
+        from bokeh import depthviews_native
+
+        _, disparity = photo
+        disparity = disparity.copy()
+        disparity[50, :30] = np.linspace(0, 1, 30, dtype=np.float32)  # on and near edges
+        counts = np.zeros(bins, np.int64)
+        edges = np.linspace(0, 1, bins + 1, dtype=np.float32)
+        depthviews_native.histogram(disparity, edges, counts)
+        want, _ = np.histogram(np.clip(disparity, 0, 1), bins=bins, range=(0.0, 1.0))
+        np.testing.assert_array_equal(counts, want)  # NaN left out, as numpy leaves it
+        assert counts.sum() == np.isfinite(disparity).sum() + 2  # +-inf are clipped in
+
+    @pytest.mark.parametrize("opacity", [0.0, 0.3, 0.77, 1.0])
+    @pytest.mark.parametrize("in_focus", [None, (0.4, 0.6), (0.5, 0.5), (1.0, 2.0)])
+    def test_overlay(self, photo, opacity, in_focus):
+        pixels, disparity = photo
+        got = depthviews.depth_overlay(pixels, disparity, opacity=opacity, in_focus=in_focus)
+        np.testing.assert_array_equal(got, self._overlay(pixels, disparity, opacity, in_focus))
+
+
 class TestHistogram:
     def test_one_depth_is_one_bar_in_its_place(self):
         disparity = np.full((30, 30), 0.25, np.float32)
