@@ -72,8 +72,8 @@ def depth_overlay(pixels: np.ndarray, disparity: np.ndarray, *, opacity: float =
 
 
 def warm_up() -> None:
-    """Compile the loops of *Visualize depth* and the histogram now (about 1 s on a new
-    machine, then cached on disk): every render with a depth map draws both."""
+    """Compile the loops of *Visualize depth* and the histogram now (on a new machine; then
+    they load from numba's disk cache): every render with a depth map draws both."""
     disparity = np.linspace(0, 1, 16, dtype=np.float32).reshape(4, 4)
     depth_overlay(np.zeros((4, 4, 3), np.uint8), disparity, in_focus=(0.2, 0.6))
     colorize_disparity(disparity)

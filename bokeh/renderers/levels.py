@@ -23,11 +23,11 @@ most of a render's work, and this module does it, only where each level lives (t
 
 Other blurs are direct convolutions, as a depthwise ``torch.conv2d`` in which the blocks (or
 bands of a crop) times the four channels are the channels: every channel may have its own
-kernel, so a kernel per level, per block or per colour channel fits the same call. Kernels wider than
-``_DIRECT_MAX`` taps (only with a large ``min_lowres_radius``) use FFT convolution. A level's
-kernel is one (K, K) array, a (4, K, K) array (one per channel) or a
-:class:`~bokeh.renderers.kernels.KernelField` (one per block: fine blocks, and blocks of
-about ``field_block`` full-resolution pixels in coarse crops; see :func:`blur_field`).
+kernel, so a kernel per level, per block or per colour channel fits the same call. Kernels
+wider than ``_DIRECT_MAX`` taps (only with a large ``min_lowres_radius``) use FFT convolution.
+A level's kernel is one (K, K) array, a (4, K, K) array (one per channel) or a
+:class:`~bokeh.renderers.kernels.KernelField` (one per block: fine blocks, and blocks of about
+``field_block`` full-resolution pixels in coarse crops; see :func:`blur_field`).
 """
 
 from __future__ import annotations
