@@ -47,23 +47,24 @@ def overlay(
     outside the range (none beyond the border)."""
     h, w = disparity.shape
     for y in range(h):
+        above, below = max(y - 1, 0), min(y + 1, h - 1)  # past the border: the pixel itself
         for x in range(w):
             d = disparity[y, x]
             sharp = marked and lo <= d <= hi
-            border = False
-            if sharp:
-                for ny, nx in ((y - 1, x), (y + 1, x), (y, x - 1), (y, x + 1)):
-                    if 0 <= ny < h and 0 <= nx < w:
-                        n = disparity[ny, nx]
-                        if not (lo <= n <= hi):
-                            border = True
+            border = sharp and not (
+                lo <= disparity[above, x] <= hi
+                and lo <= disparity[below, x] <= hi
+                and lo <= disparity[y, max(x - 1, 0)] <= hi
+                and lo <= disparity[y, min(x + 1, w - 1)] <= hi
+            )
             i, t = _ramp(stops, d)
             for c in range(3):
+                if border:
+                    out[y, x, c] = np.uint8(edge[c] + 0.5)
+                    continue
                 colour = np.float64(_colour(stops, i, t, c))
                 v = np.float64(np.float32(pixels[y, x, c]) * keep) + colour * opacity
-                if border:
-                    v = np.float64(edge[c])
-                elif sharp:
+                if sharp:
                     v = 0.55 * v + np.float64(tint[c])
                 out[y, x, c] = np.uint8(min(max(v + 0.5, 0.0), 255.0))
 

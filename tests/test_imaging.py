@@ -849,6 +849,11 @@ class TestConversions:
             to_uint8(np.zeros((2, 2, 3), np.uint8))
         with pytest.raises(ValueError, match="NaN"):
             to_uint8(np.full((2, 2), np.nan, np.float32))
+        for bad in ([np.inf, 0.5], [-np.inf, np.inf]):  # an infinity; infinities that cancel
+            with pytest.raises(ValueError, match="inf"):
+                to_uint8(np.array([bad, bad], np.float32))
+        huge = np.full((3, 3), np.finfo(np.float32).max, np.float32)  # finite: their sum too
+        np.testing.assert_array_equal(to_uint8(huge), 255)
         with pytest.raises(ValueError, match=r"\(H, W\)"):
             to_uint8(np.zeros(5, np.float32))
 

@@ -23,6 +23,17 @@ def test_mean_change_in_grey_levels():
     assert views.mean_change(a, a) == 0.0
     with pytest.raises(BokehError, match="shapes"):
         views.mean_change(a, a[:10])
+    with pytest.raises(BokehError, match="types"):
+        views.mean_change(a, a.astype(np.float32))
+
+
+def test_mean_change_is_the_mean_absolute_difference():
+    rng = np.random.default_rng(7)
+    a = rng.integers(0, 256, (37, 53, 3), dtype=np.uint8)
+    b = rng.integers(0, 256, (37, 53, 3), dtype=np.uint8)
+    a[0, :3], b[0, :3] = [0, 255, 7], [255, 0, 7]  # the extremes, both ways
+    want = np.abs(b.astype(np.int64) - a.astype(np.int64)).mean()
+    assert views.mean_change(a, b) == want and views.mean_change(b, a) == want
 
 
 def test_difference_is_amplified_and_states_its_gain():
