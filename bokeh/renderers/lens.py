@@ -415,8 +415,8 @@ def render_scene(
 
 
 def warm_up() -> None:
-    """Compile the renderer's loops (:mod:`bokeh.renderers.native`) now: about 3 s on a new
-    machine, then about 0.3 s to load them from numba's disk cache in a new process; otherwise
+    """Compile the renderer's loops (:mod:`bokeh.renderers.native`) now, or load them from
+    numba's disk cache in a new process (``python -m eval.bench_start`` times both); otherwise
     the first render waits for that. Renders a small scene that takes every path: full- and
     reduced-resolution levels, light above white, and a blurred foreground over background
     that has to be filled in."""
