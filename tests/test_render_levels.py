@@ -307,8 +307,11 @@ class TestBlurLowres:
         return out
 
     @pytest.mark.parametrize("per_channel", [False, True])
-    @pytest.mark.parametrize("shape", [(4, 72, 90), (4, 37, 131), (4, 8, 8)])
-    def test_sparse_highlights_equal_the_definition(self, shape, per_channel):
+    @pytest.mark.parametrize("shape", [(4, 72, 90), (4, 37, 131), (4, 8, 8), (4, 5, 7)])
+    @pytest.mark.parametrize("many", [False, True])
+    def test_highlights_equal_the_definition(self, shape, per_channel, many):
+        """A few highlights are spread point by point, many (a third of the pixels) blurred
+        as an image: both equal the definition, in frames narrower than the kernel too."""
         from bokeh.renderers.levels import blur_lowres
 
         rng = np.random.default_rng(shape[1])
@@ -317,6 +320,8 @@ class TestBlurLowres:
         ys, xs = rng.integers(0, shape[1], 4), rng.integers(0, shape[2], 4)
         stack[:3, ys, xs] = 40.0  # a few boosted highlights, one possibly at an edge
         stack[:3, 0, -1] = 25.0
+        if many:
+            stack[rng.integers(0, 3), rng.random(shape[1:]) < 0.33] = 7.0
         full = aperture_kernel(7.0, blades=0, rotation=0.0, softness=1.0)
         kernel = lowres_kernel(full, 2)  # negative lobes
         assert kernel.min() < 0

@@ -147,6 +147,48 @@ class TestColumnTaps:
                                        front=False, frame=(64, 64))) is None  # fmt: skip
 
 
+class TestScatterPoints:
+    """scatter_points: the convolution of a frame that is zero but for a few points, mirrored
+    at its edges as blur_same mirrors (np.pad "symmetric", repeatedly when the kernel is wider
+    than the frame)."""
+
+    @pytest.mark.parametrize(("h", "w", "k"), [(20, 31, 7), (5, 7, 13), (1, 9, 5), (40, 3, 9)])
+    def test_equals_the_mirrored_convolution_of_the_points(self, h, w, k):
+        from scipy.signal import convolve2d
+
+        rng = np.random.default_rng(h * w + k)
+        picked = rng.choice(h * w, min(6, h * w - 2), replace=False)
+        points = np.unique(np.r_[0, h * w - 1, picked])  # both corners, row-major
+        ys, xs = np.divmod(points.astype(np.int64), w)
+        values = (rng.random((len(points), 3)) * 10 - 2).astype(np.float32)
+        kernels = rng.random((3, k, k)).astype(np.float32)  # not symmetric: orientation counts
+        dense = np.zeros((3, h, w))
+        dense[:, ys, xs] = values.T
+        r = k // 2
+        want = np.stack([
+            convolve2d(np.pad(dense[c], r, mode="symmetric"), kernels[c].astype(np.float64),
+                       mode="valid")
+            for c in range(3)
+        ])  # fmt: skip
+        y0 = min(2, h - 1)
+        m = h - y0
+        out = np.full((m, w * 3), 0.5, np.float32)  # added to what is there
+        interleaved = np.ascontiguousarray(kernels.transpose(1, 2, 0)).reshape(k, 3 * k)
+        native.scatter_points(ys, xs, values, interleaved, h, w, y0, out)
+        got = out.reshape(m, w, 3).transpose(2, 0, 1) - 0.5
+        np.testing.assert_allclose(got, want[:, y0:], atol=2e-5 * np.abs(want).max())
+
+    def test_bright_points_are_the_pixels_with_colour_above_1(self):
+        rng = np.random.default_rng(3)
+        stack = rng.random((4, 9, 13), dtype=np.float32)
+        stack[0, 2, 3] = stack[1, 5, 0] = stack[2, 8, 12] = 1.5
+        stack[3, 4, 4] = 9.0  # the weight does not count
+        stack[:3, 7, 7] = 1.0  # white is not above white
+        ys, xs = native.bright_points(stack)
+        assert list(zip(ys, xs, strict=True)) == [(2, 3), (5, 0), (8, 12)]
+        assert native.bright_points(np.zeros((4, 3, 3), np.float32))[0].shape == (0,)
+
+
 class TestDownsampledLayer:
     @pytest.mark.parametrize("s", [1, 2, 4, 32])
     def test_listed_tiles_hold_the_block_mean_of_the_layer(self, s):

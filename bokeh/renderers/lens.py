@@ -422,7 +422,7 @@ def warm_up() -> None:
     that has to be filled in."""
     h, w = 96, 128
     image = np.full((h, w, 3), 0.5, np.float32)
-    image[::7, ::9] = 1.0  # highlights
+    image[(np.arange(h)[:, None] % 7 < 2) & (np.arange(w) % 9 < 2)] = 1.0  # 2 x 2 highlights
     disparity = np.full((h, w), 0.1, np.float32)
     disparity[32:64, 40:88] = 1.0  # a near box, blurred over the sharp background
     disparity[80:] = np.linspace(0.1, 0.4, w, dtype=np.float32)  # blur growing from 0: fine levels

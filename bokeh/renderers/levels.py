@@ -11,7 +11,9 @@ most of a render's work, and this module does it, only where each level lives (t
   that the kernel keeps at least ``min_lowres_radius`` px (:mod:`bokeh.renderers.resample`);
   the layer is built and downsampled in one compiled pass
   (:func:`bokeh.renderers.native.downsampled_layer`); :meth:`Levels.iter_blurred` computes
-  them on worker threads and yields them in order for the caller to composite;
+  them on worker threads and yields them in order for the caller to composite; their light
+  above white is blurred apart (:func:`blur_lowres`), spread point by point when it is sparse
+  (:func:`bokeh.renderers.native.scatter_points`);
 - *fine* levels, at full resolution, are blurred and composited block by block
   (:meth:`Levels.composite_fine`): the ``BLOCK`` x ``BLOCK`` blocks any fine level reaches are
   split into batches (independent, so they run on worker threads); for each level in order, a
@@ -59,6 +61,7 @@ _BAND_ROWS = 128  # about this many rows per band of a crop
 # channel count short of a multiple of 16 leaves part of every vector idle.
 _LANES = 16
 _BATCH_BLOCKS = 512  # about this many blocks per batch of the fine stage
+_SCATTER_MAX = 1 / 8  # colour above 1 on at most this fraction of a crop: spread point by point
 _NONE = np.zeros((1, 1), np.float32)  # a (1, 1) stand-in for an absent (H, W) map
 
 # What a coarse level gives the compositor (None when the level is empty):
@@ -243,17 +246,46 @@ def blur_field(stack: np.ndarray, field: KernelField, *, origin: tuple[int, int]
     split = _split_bright(stack) if s > 1 else None
     out = _blur_blocks(stack if split is None else split[0], k, block, kernels)
     if split is not None:
-        _add_excess_blur(out[:3], split[1], k, block, lambda y, x: kernels(y, x)[:, :3])
+        excess = _excess_image(stack.shape[1:], *split[1:])
+        _add_excess_blur(out[:3], excess, k, block, lambda y, x: kernels(y, x)[:, :3])
     return out
 
 
-def _split_bright(stack: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
-    """(4, h, w) premultiplied RGBA as (its colour clipped at 1 with its weight, (3, h, w)
-    colour above 1), or None when no colour exceeds 1."""
-    if not (stack[:3] > 1.0).any():
+def _split_bright(stack: np.ndarray) -> tuple | None:
+    """(4, h, w) premultiplied RGBA as (a copy with its colour clipped at 1, (n,) rows and
+    (n,) columns of the pixels with colour above 1, (n, 3) float32 colour above 1 there), or
+    None when no colour exceeds 1."""
+    stack = np.ascontiguousarray(stack, dtype=np.float32)
+    ys, xs = native.bright_points(stack)
+    if not len(ys):
         return None
-    base = np.concatenate([np.minimum(stack[:3], 1.0), stack[3:]])
-    return base, np.maximum(stack[:3] - 1.0, 0.0)
+    base = stack.copy()
+    colour = base[:3, ys, xs]
+    base[:3, ys, xs] = np.minimum(colour, 1.0)
+    return base, ys, xs, np.ascontiguousarray(np.maximum(colour - 1.0, 0.0).T)
+
+
+def _excess_image(shape: tuple[int, int], ys, xs, excess) -> np.ndarray:
+    """(3, h, w) float32: ``excess`` (n, 3) at pixels (``ys``, ``xs``), zero elsewhere."""
+    out = np.zeros((3, *shape), np.float32)
+    out[:, ys, xs] = excess.T
+    return out
+
+
+def _scatter_excess(out: np.ndarray, ys, xs, excess, kernel: np.ndarray) -> None:
+    """Add the blur of colour above 1 (``excess`` (n, 3) at pixels ``ys``, ``xs``, row-major)
+    with ``kernel`` ((k, k), or (3, k, k) per channel), clipped at 0, to (3, h, w) ``out``:
+    each pixel's light spread over the kernel (:func:`native.scatter_points`), only on the
+    rows it reaches; the same as :func:`_add_excess_blur` on the dense excess."""
+    h, w = out.shape[1:]
+    k = kernel.shape[-1]
+    kernels = np.broadcast_to(kernel, (3, k, k)).transpose(1, 2, 0)  # (k, k, 3) interleaved
+    kernels = np.ascontiguousarray(kernels, dtype=np.float32).reshape(k, 3 * k)
+    y0, y1 = max(int(ys[0]) - k // 2, 0), min(int(ys[-1]) + k // 2 + 1, h)
+    spread = np.zeros((y1 - y0, w * 3), np.float32)
+    native.scatter_points(ys, xs, excess, kernels, h, w, y0, spread)
+    np.maximum(spread, 0.0, out=spread)
+    out[:, y0:y1] += spread.reshape(y1 - y0, w, 3).transpose(2, 0, 1)
 
 
 def _blur_blocks(stack, k: int, block: int, kernels_of) -> np.ndarray:
@@ -329,14 +361,19 @@ def blur_lowres(stack: np.ndarray, kernel: np.ndarray) -> np.ndarray:
     split = _split_bright(stack)
     if split is None:
         return blur_same(stack, kernel)
-    out = blur_same(split[0], kernel)
+    base, ys, xs, excess = split
+    out = blur_same(base, kernel)
     colour = kernel[:3] if kernel.ndim == 3 else kernel
     k = kernel.shape[-1]
+    if len(ys) <= _SCATTER_MAX * base[0].size:  # few: spread each one
+        _scatter_excess(out[:3], ys, xs, excess, colour)
+        return out
+    dense = _excess_image(base.shape[1:], ys, xs, excess)
     if k > _DIRECT_MAX:
-        out[:3] += np.maximum(blur_same(split[1], colour), 0.0)
+        out[:3] += np.maximum(blur_same(dense, colour), 0.0)
     else:
         per_block = colour.ndim == 3  # chromatic aberration: a kernel per colour channel
-        _add_excess_blur(out[:3], split[1], k, BLOCK,
+        _add_excess_blur(out[:3], dense, k, BLOCK,
                          lambda y, x: np.broadcast_to(colour, (len(y), 3, k, k)) if per_block
                          else colour)  # fmt: skip
     return out

@@ -337,3 +337,72 @@ def upsample_window(src, s, y0, y1, x0, x1):  # pragma: no cover (compiled)
                 bottom = src[ch, j, xs0[x]] + (src[ch, j, xs1[x]] - src[ch, j, xs0[x]]) * fx[x]
                 out[ch, y - y0, x] = top + (bottom - top) * fy
     return out
+
+
+@njit(nogil=True, cache=True)
+def bright_points(stack):  # pragma: no cover (compiled)
+    """Pixels of a (C >= 3, h, w) stack with some colour (its first 3 channels) above 1:
+    ((n,) int64 rows, (n,) int64 columns), row-major."""
+    h, w = stack.shape[1], stack.shape[2]
+    one = np.float32(1.0)
+    n = 0
+    for y in range(h):
+        for x in range(w):
+            if stack[0, y, x] > one or stack[1, y, x] > one or stack[2, y, x] > one:
+                n += 1
+    ys, xs = np.empty(n, np.int64), np.empty(n, np.int64)
+    i = 0
+    for y in range(h):
+        for x in range(w):
+            if stack[0, y, x] > one or stack[1, y, x] > one or stack[2, y, x] > one:
+                ys[i], xs[i] = y, x
+                i += 1
+    return ys, xs
+
+
+@njit(nogil=True, cache=True, inline="always")
+def _mirror_images(p, n, r, out):  # pragma: no cover (compiled)
+    """Positions within [-r, n - 1 + r] that a frame of n mirrored at its edges (symmetric:
+    edge pixels repeated, period 2n) fills from position p, into ``out``; their count."""
+    period = 2 * n
+    count = 0
+    for base in (p, period - 1 - p):
+        q = base - ((base + r) // period) * period  # the first image >= -r
+        while q <= n - 1 + r:
+            out[count] = q
+            count += 1
+            q += period
+    return count
+
+
+@njit(nogil=True, cache=True, error_model="numpy", fastmath={"contract"})
+def scatter_points(ys, xs, values, kernels, h, w, y0, out):  # pragma: no cover (compiled)
+    """Add to ``out`` (m, w C) rows y0..y0+m of the convolution of an (h, w) frame that is
+    zero but for points (``ys``, ``xs``; (n,) int64) of (n, C) ``values``, with one (k, k)
+    kernel per channel; ``out`` and ``kernels`` (k, k C) hold the channels interleaved (tap
+    (i, j) of channel c at [i, j C + c]; k odd). The frame is mirrored at its edges
+    (symmetric, as :func:`bokeh.renderers.levels.blur_same`): each point spreads its value
+    over the kernel around it and around its mirror images."""
+    k, c = kernels.shape[0], values.shape[1]
+    r = k // 2
+    m = out.shape[0]
+    rows = np.empty(2 * ((2 * r + h) // (2 * h) + 2), np.int64)
+    cols = np.empty(2 * ((2 * r + w) // (2 * w) + 2), np.int64)
+    value = np.empty(k * c, np.float32)  # the point's values repeated along a kernel row
+    for i in range(ys.shape[0]):
+        for j in range(k):
+            for ch in range(c):
+                value[j * c + ch] = values[i, ch]
+        nr = _mirror_images(ys[i], h, r, rows)
+        nc = _mirror_images(xs[i], w, r, cols)
+        for a in range(nr):
+            top = rows[a] - r - y0  # out row of the kernel's first row
+            for b in range(nc):
+                left = (cols[b] - r) * c  # out column of the kernel's first tap
+                t0, t1 = max(0, -left), min(k * c, w * c - left)
+                part = value[t0:t1]
+                for ky in range(max(0, -top), min(k, m - top)):
+                    line = out[top + ky, left + t0 : left + t1]  # slices: vectorised
+                    taps = kernels[ky, t0:t1]
+                    for t in range(t1 - t0):
+                        line[t] += part[t] * taps[t]
