@@ -7,6 +7,7 @@ import hashlib
 import os
 import threading
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -36,6 +37,14 @@ class Photo:
 
     def as_float(self) -> np.ndarray:
         return self.pixels.astype(np.float32) / 255.0
+
+    @cached_property
+    def content_key(self) -> str:
+        """SHA-256 of the pixels and their shape, computed once per photo (a kept photo keeps
+        it): the depth cache's key for :meth:`as_float`'s image, a quarter of its bytes."""
+        digest = hashlib.sha256(np.ascontiguousarray(self.pixels).data)
+        digest.update(str(self.pixels.shape).encode())
+        return f"pixels:{digest.hexdigest()}"
 
 
 def load_photo(source: Any, *, owner: str | None = None) -> Photo:

@@ -180,7 +180,9 @@ def render(
             f"{brief(settings)}."
         )
     pipe = load_method(method)
-    extra = {"depth_file": depth_file, "embedded": photo.depth} if spec.kind == "depth" else {}
+    extra = {}
+    if spec.kind == "depth":
+        extra = {"depth_file": depth_file, "embedded": photo.depth, "image_key": photo.content_key}
     start = time.perf_counter()
     result = pipe(photo.as_float(), focus=focus if spec.kind == "depth" else None,
                   **dict(settings or {}), **extra)  # fmt: skip

@@ -76,3 +76,42 @@ def test_only_a_photo_under_the_byte_limit_is_kept(tmp_path, monkeypatch):
 def test_unreadable_paths_still_get_the_decoders_message(tmp_path):
     with pytest.raises(BokehError, match="not|could"):
         photos.load_photo(str(tmp_path / "missing.png"))
+
+
+def test_content_key_names_the_pixels_and_is_computed_once():
+    rng = np.random.default_rng(5)
+    pixels = rng.integers(0, 256, (6, 8, 3), np.uint8)
+    photo = photos.Photo(pixels, ())
+    assert photo.content_key is photo.content_key  # kept, not hashed again
+    assert photos.Photo(pixels.copy(), ()).content_key == photo.content_key
+    changed = pixels.copy()
+    changed[5, 7, 2] ^= 1
+    assert photos.Photo(changed, ()).content_key != photo.content_key
+    same_bytes = pixels.reshape(8, 6, 3)
+    assert photos.Photo(same_bytes, ()).content_key != photo.content_key
+
+
+def test_a_kept_photo_is_not_hashed_again_for_the_depth_cache(tmp_path, monkeypatch):
+    """service.render names the photo to the depth cache by its content key: the second render
+    of the same photo reuses the depth without hashing the float image (tens of ms at 2048
+    px); another photo's key estimates again."""
+    from bokeh import service
+    from bokeh.pipelines import depth_blur
+
+    hashed, estimated = [], []
+    real_digest, real_estimate = depth_blur._digest, depth_blur.estimate_depth
+    monkeypatch.setattr(depth_blur, "_digest",
+                        lambda v: hashed.append(type(v)) or real_digest(v))  # fmt: skip
+    monkeypatch.setattr(depth_blur, "estimate_depth",
+                        lambda *a, **k: estimated.append(1) or real_estimate(*a, **k))  # fmt: skip
+    depth_blur.DEPTH_CACHE.clear()
+    try:
+        first = photos.load_photo(_png(tmp_path / "a.png", seed=1, size=(64, 48))[0])
+        other = photos.load_photo(_png(tmp_path / "b.png", seed=2, size=(64, 48))[0])
+        settings = {"depth_source": "classical"}
+        for photo in (first, first, other):
+            service.render(photo, method="depth-lens", focus=(10, 10), settings=settings)
+    finally:
+        depth_blur.DEPTH_CACHE.clear()
+    assert len(estimated) == 2  # the first photo once, the other once
+    assert np.ndarray not in hashed

@@ -141,7 +141,9 @@ class DepthBlurPipeline:
     ``depth_file``: a user's depth or disparity map (path, bytes or array; see ``depth_kind``);
     ``embedded``: the depth map stored in the photo (:class:`bokeh.depth.phone.EmbeddedDepth`),
     which ``auto`` prefers after ``depth_file``; otherwise the ``depth_source`` setting picks
-    the estimator. Without ``focus``, a focus distance stored in the photo sets the focal plane
+    the estimator. ``image_key``: a string that names the image's content (e.g.
+    :attr:`bokeh.photos.Photo.content_key`), the depth cache's key instead of a hash of the
+    image; the same key must never name two images. Without ``focus``, a focus distance stored in the photo sets the focal plane
     (when the depth is the photo's), else the centre is in focus.
     """
 
@@ -150,7 +152,8 @@ class DepthBlurPipeline:
         self.render = lazy.load(spec.renderer)
 
     def depth_for(self, image, *, focus, depth=None, depth_file=None, source="auto",
-                  kind="disparity", invalid=None, embedded=None) -> DepthEstimate:  # fmt: skip
+                  kind="disparity", invalid=None, embedded=None,
+                  image_key=None) -> DepthEstimate:  # fmt: skip
         h, w = image.shape[:2]
         if depth is not None:
             disparity = np.asarray(depth, dtype=np.float32)
@@ -168,7 +171,7 @@ class DepthBlurPipeline:
             return estimate_depth(image, source="embedded", embedded=embedded)
 
         def cached(chosen: str) -> DepthEstimate:
-            key = (_digest(image), chosen, kind, invalid, _digest(depth_file),
+            key = (image_key or _digest(image), chosen, kind, invalid, _digest(depth_file),
                    focus if chosen == "classical" else None)  # fmt: skip
             return DEPTH_CACHE.get_or_compute(key, lambda: estimate_depth(
                 image, source=chosen, focus=focus, depth_file=depth_file, depth_kind=kind,
@@ -184,7 +187,7 @@ class DepthBlurPipeline:
             return cached(resolve_source("auto", exclude=("file", "embedded", "anything")))
 
     def __call__(self, image, *, focus=None, depth=None, depth_file=None, embedded=None,
-                 **settings) -> Result:  # fmt: skip
+                 image_key=None, **settings) -> Result:  # fmt: skip
         start = time.perf_counter()
         image = check_image(image)
         h, w = image.shape[:2]
@@ -200,7 +203,8 @@ class DepthBlurPipeline:
         )
         estimate = self.depth_for(image, focus=focus, depth=depth, depth_file=depth_file,
                                   source=opts["depth_source"], kind=opts["depth_kind"],
-                                  invalid=invalid, embedded=embedded)  # fmt: skip
+                                  invalid=invalid, embedded=embedded,
+                                  image_key=image_key)  # fmt: skip
         depth_seconds = time.perf_counter() - start
         stored = not clicked and estimate.focus_disparity is not None
         plane = estimate.focus_disparity if stored else focus_disparity(estimate.disparity, focus)
