@@ -15,6 +15,7 @@ import numpy as np
 from bokeh import config
 from bokeh.depth.phone import EmbeddedDepth, load_with_depth
 from bokeh.errors import BokehError
+from bokeh.pixels import from_uint8
 
 
 @dataclass(frozen=True)
@@ -36,7 +37,7 @@ class Photo:
         return self.pixels.shape[1], self.pixels.shape[0]
 
     def as_float(self) -> np.ndarray:
-        return self.pixels.astype(np.float32) / 255.0
+        return from_uint8(self.pixels)
 
     @cached_property
     def content_key(self) -> str:

@@ -62,7 +62,8 @@ def from_uint8(image: np.ndarray) -> np.ndarray:
         ValueError: not a uint8 array of shape (H, W) or (H, W, C).
     """
     arr = check_image(image, "from_uint8", dtype="uint8", channels=None)
-    return np.ascontiguousarray(arr, dtype=np.float32) / np.float32(255.0)
+    out = np.empty(arr.shape, np.float32)  # converted and divided in one pass
+    return np.divide(arr, np.float32(255.0), out=out)
 
 
 def to_pil(image: np.ndarray) -> Image.Image:

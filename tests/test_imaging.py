@@ -840,6 +840,17 @@ class TestConversions:
         assert float(f.max()) == 1.0 and float(f.min()) == 0.0
         np.testing.assert_array_equal(to_uint8(f), u3)
 
+    def test_from_uint8_is_value_over_255_exactly(self):
+        """Converted and divided in one pass: the same float32 values as the two-step
+        ``astype(float32) / 255``, C-contiguous from a strided view too."""
+        u = np.arange(256, dtype=np.uint8).reshape(16, 16)
+        view = np.stack([u, u.T, u[::-1]], axis=2)[::-1, ::2]  # strided, negative steps
+        f = from_uint8(view)
+        assert f.flags.c_contiguous and f.dtype == np.float32
+        np.testing.assert_array_equal(f, view.astype(np.float32) / np.float32(255.0))
+        np.testing.assert_array_equal(from_uint8(u).ravel()[[1, 3, 254]],
+                                      np.float32([1, 3, 254]) / np.float32(255.0))  # fmt: skip
+
     def test_float_round_trip_within_half_step(self):
         x = np.random.default_rng(6).random((8, 9, 3), dtype=np.float32)
         assert np.abs(from_uint8(to_uint8(x)) - x).max() <= 0.5 / 255 + 1e-7
