@@ -15,6 +15,9 @@ Every function returns a new (H, W, 3) uint8 image.
 
 from __future__ import annotations
 
+import os
+from concurrent.futures import ThreadPoolExecutor
+
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
@@ -49,14 +52,28 @@ def colorize_disparity(disparity: np.ndarray) -> np.ndarray:
     return out
 
 
+def _in_bands(fn, rows: int, threads: int | None) -> list:
+    """``fn(y0, y1)`` over bands of rows covering ``range(rows)``, on ``threads`` threads
+    (None: one per CPU; the loops release the GIL)."""
+    n = max(1, min((os.cpu_count() or 1) if threads is None else int(threads), rows))
+    edges = np.linspace(0, rows, n + 1).round().astype(int)
+    spans = list(zip(edges[:-1].tolist(), edges[1:].tolist(), strict=True))
+    if n == 1:
+        return [fn(*spans[0])]
+    with ThreadPoolExecutor(n) as pool:
+        return list(pool.map(lambda span: fn(*span), spans))
+
+
 def depth_overlay(pixels: np.ndarray, disparity: np.ndarray, *, opacity: float = 1.0,
-                  in_focus: tuple[float, float] | None = None) -> np.ndarray:  # fmt: skip
+                  in_focus: tuple[float, float] | None = None,
+                  threads: int | None = None) -> np.ndarray:  # fmt: skip
     """*Visualize depth*: the coloured (H, W) disparity over the (H, W, 3) uint8 photo.
 
     Args:
         opacity: 1 shows the depth colours only, 0 the photo only.
         in_focus: (lo, hi) disparity range that stays sharp: tinted green and outlined; None:
             nothing marked.
+        threads: bands of rows drawn at once (None: one per CPU); the same bytes for any.
     """
     if not 0.0 <= opacity <= 1.0:
         raise ValueError(f"opacity must lie in [0, 1], got {opacity}")
@@ -64,10 +81,15 @@ def depth_overlay(pixels: np.ndarray, disparity: np.ndarray, *, opacity: float =
         raise ValueError(f"photo {pixels.shape[:2]} and depth {disparity.shape} differ in size")
     lo, hi = in_focus if in_focus is not None else (0.0, 0.0)
     out = np.empty(pixels.shape[:2] + (3,), np.uint8)
-    photo, depth = np.asarray(pixels, np.uint8), np.asarray(disparity, np.float32)
-    lazy.load("bokeh.depthviews_native:overlay")(
-        _STOPS, photo, depth, np.float32(1 - opacity), float(opacity), np.float32(lo),
-        np.float32(hi), in_focus is not None, _TINT, IN_FOCUS, out)  # fmt: skip
+    photo = np.ascontiguousarray(pixels, np.uint8)
+    depth = np.ascontiguousarray(disparity, np.float32)
+    tables = lazy.load("bokeh.depthviews_native:overlay_tables")(
+        np.float32(1 - opacity), float(opacity), _TINT
+    )
+    draw = lazy.load("bokeh.depthviews_native:overlay")
+    marked, lo, hi = in_focus is not None, np.float32(lo), np.float32(hi)
+    _in_bands(lambda y0, y1: draw(_STOPS, photo, depth, *tables, marked, lo, hi, IN_FOCUS, y0,
+                                  y1, out), depth.shape[0], threads)  # fmt: skip
     return out
 
 
@@ -82,14 +104,23 @@ def warm_up() -> None:
 
 def depth_histogram(disparity: np.ndarray, *, in_focus: tuple[float, float] | None = None,
                     plane: float | None = None, falloff: float = 0.0, width: int = 320,
-                    height: int = 110, bins: int = 64) -> np.ndarray:  # fmt: skip
+                    height: int = 110, bins: int = 64,
+                    threads: int | None = None) -> np.ndarray:  # fmt: skip
     """A (height, width, 3) uint8 histogram of (H, W) disparity in [0, 1], far on the left and
     near on the right (bar heights: square root of the pixel share, so small layers show).
     The in-focus range (lo, hi) is shaded green with its bars green, the falloff ramps (that
-    much disparity beyond each edge) shaded fading out, the focal plane drawn in yellow."""
-    counts = np.zeros(bins, np.int64)  # np.histogram's bins of [0, 1], NaN left out
+    much disparity beyond each edge) shaded fading out, the focal plane drawn in yellow.
+    ``threads``: bands of rows counted at once (None: one per CPU)."""
     edges = np.linspace(0, 1, bins + 1, dtype=np.float32)
-    lazy.load("bokeh.depthviews_native:histogram")(np.asarray(disparity, np.float32), edges, counts)
+    depth = np.ascontiguousarray(disparity, np.float32)
+    count = lazy.load("bokeh.depthviews_native:histogram")
+
+    def band(y0: int, y1: int) -> np.ndarray:  # np.histogram's bins of [0, 1], NaN left out
+        counts = np.zeros(bins, np.int64)
+        count(depth[y0:y1], edges, counts)
+        return counts
+
+    counts = np.sum(_in_bands(band, depth.shape[0], threads), axis=0)
     bars = np.sqrt(counts / max(counts.max(), 1))
     top, bottom = 4, height - 16  # room for the labels below
     img = np.full((height, width, 3), 28, np.float32)

@@ -37,36 +37,74 @@ def colours(stops, disparity, out):  # pragma: no cover (compiled)
 
 
 @njit(nogil=True, cache=True)
+def overlay_tables(keep, opacity, tint):  # pragma: no cover (compiled)
+    """What :func:`overlay` writes for each (photo value, colour value): ((256, 256) uint8
+    plain, (3, 256, 256) uint8 tinted per channel). Plain: the photo value times ``keep``
+    (float32 1 - opacity) plus the colour times ``opacity`` (float64), rounded; tinted: 0.55
+    of that plus ``tint`` ((3,) float32), rounded."""
+    plain = np.empty((256, 256), np.uint8)
+    tinted = np.empty((3, 256, 256), np.uint8)
+    for p in range(256):
+        photo = np.float64(np.float32(p) * keep)
+        for q in range(256):
+            v = photo + np.float64(q) * opacity
+            plain[p, q] = np.uint8(min(max(v + 0.5, 0.0), 255.0))
+            for c in range(3):
+                u = 0.55 * v + np.float64(tint[c])
+                tinted[c, p, q] = np.uint8(min(max(u + 0.5, 0.0), 255.0))
+    return plain, tinted
+
+
+@njit(nogil=True, cache=True)
 def overlay(
-    stops, pixels, disparity, keep, opacity, lo, hi, marked, tint, edge, out
+    stops, pixels, disparity, plain, tinted, marked, lo, hi, edge, y0, y1, out
 ):  # pragma: no cover (compiled)
-    """*Visualize depth* into (H, W, 3) uint8 ``out``: the (H, W, 3) uint8 photo times
-    ``keep`` (float32 1 - opacity) plus the colours times ``opacity`` (float64), for float32
-    (H, W) ``disparity``; where ``marked`` and lo <= disparity <= hi, 0.55 of that plus
-    ``tint`` ((3,) float32), and ``edge`` ((3,) float32) on such pixels with a 4-neighbour
-    outside the range (none beyond the border)."""
+    """Rows y0..y1 of *Visualize depth* into (H, W, 3) uint8 ``out``: for the (H, W, 3) uint8
+    photo and float32 (H, W) ``disparity``, the tables of :func:`overlay_tables` at (photo,
+    ramp colour); where ``marked`` and lo <= disparity <= hi, the tinted table, and ``edge``
+    ((3,) float32) on such pixels with a 4-neighbour outside the range (none beyond the
+    border). A row at a time: the ramp's colours first, then the lookups."""
     h, w = disparity.shape
-    for y in range(h):
+    n = stops.shape[0]
+    zero, one = np.float32(0.0), np.float32(1.0)
+    segment = np.empty(w, np.int64)
+    fraction = np.empty(w, np.float64)
+    colour = np.empty((3, w), np.uint8)
+    ramp = np.empty((3, n), np.float64)
+    for k in range(n):
+        for c in range(3):
+            ramp[c, k] = np.float64(stops[k, c])
+    for y in range(y0, y1):
+        row, px, o = disparity[y], pixels[y], out[y]
+        for x in range(w):  # as _ramp, in plain loops that vectorise
+            d = row[x]
+            v = zero if d != d else min(max(d, zero), one)
+            v = v * np.float32(n - 1)
+            i = min(int(v), n - 2)
+            segment[x] = i
+            fraction[x] = np.float64(v) - i
+        for c in range(3):  # as _colour
+            line = ramp[c]
+            for x in range(w):
+                i, t = segment[x], fraction[x]
+                colour[c, x] = np.uint8(line[i] * (1.0 - t) + line[i + 1] * t + 0.5)
+        for x in range(w):
+            for c in range(3):
+                o[x, c] = plain[px[x, c], colour[c, x]]
+        if not marked:
+            continue
         above, below = max(y - 1, 0), min(y + 1, h - 1)  # past the border: the pixel itself
         for x in range(w):
-            d = disparity[y, x]
-            sharp = marked and lo <= d <= hi
-            border = sharp and not (
+            if not lo <= row[x] <= hi:
+                continue
+            border = not (
                 lo <= disparity[above, x] <= hi
                 and lo <= disparity[below, x] <= hi
-                and lo <= disparity[y, max(x - 1, 0)] <= hi
-                and lo <= disparity[y, min(x + 1, w - 1)] <= hi
+                and lo <= row[max(x - 1, 0)] <= hi
+                and lo <= row[min(x + 1, w - 1)] <= hi
             )
-            i, t = _ramp(stops, d)
             for c in range(3):
-                if border:
-                    out[y, x, c] = np.uint8(edge[c] + 0.5)
-                    continue
-                colour = np.float64(_colour(stops, i, t, c))
-                v = np.float64(np.float32(pixels[y, x, c]) * keep) + colour * opacity
-                if sharp:
-                    v = 0.55 * v + np.float64(tint[c])
-                out[y, x, c] = np.uint8(min(max(v + 0.5, 0.0), 255.0))
+                o[x, c] = np.uint8(edge[c] + 0.5) if border else tinted[c, px[x, c], colour[c, x]]
 
 
 @njit(nogil=True, cache=True)

@@ -101,10 +101,21 @@ class TestCompiledViews:
 
     @pytest.mark.parametrize("opacity", [0.0, 0.3, 0.77, 1.0])
     @pytest.mark.parametrize("in_focus", [None, (0.4, 0.6), (0.5, 0.5), (1.0, 2.0)])
-    def test_overlay(self, photo, opacity, in_focus):
+    @pytest.mark.parametrize("threads", [1, 3])
+    def test_overlay(self, photo, opacity, in_focus, threads):
+        """In one band, and in three (the outline looks across the bands' edges)."""
         pixels, disparity = photo
-        got = depthviews.depth_overlay(pixels, disparity, opacity=opacity, in_focus=in_focus)
+        got = depthviews.depth_overlay(pixels, disparity, opacity=opacity, in_focus=in_focus,
+                                       threads=threads)  # fmt: skip
         np.testing.assert_array_equal(got, self._overlay(pixels, disparity, opacity, in_focus))
+
+    def test_histogram_in_bands(self, photo):
+        _, disparity = photo
+        one = depthviews.depth_histogram(disparity, in_focus=(0.4, 0.6), threads=1)
+        for threads in (2, 5, 200):  # more threads than rows: one row each
+            np.testing.assert_array_equal(
+                depthviews.depth_histogram(disparity, in_focus=(0.4, 0.6), threads=threads), one
+            )
 
 
 class TestHistogram:
