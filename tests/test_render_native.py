@@ -229,6 +229,23 @@ class TestCompositeBlocks:
         np.testing.assert_array_equal(sums, want_sums)
 
 
+class TestDarkestChannel:
+    def test_equals_numpy_minimum_with_nan_and_returns_the_largest(self):
+        rng = np.random.default_rng(8)
+        image = rng.random((7, 11, 3), dtype=np.float32)
+        image[1, 2] = [np.nan, 0.5, 0.9]
+        image[3, 4] = [0.2, 0.3, np.nan]
+        image[5, 6] = [0.99, 0.995, 0.999]  # the largest darkest channel
+        out = np.empty((7, 11), np.float32)
+        top = native.darkest_channel(image, out)
+        want = np.minimum(np.minimum(image[..., 0], image[..., 1]), image[..., 2])
+        np.testing.assert_array_equal(out, want)  # NaN where numpy has NaN
+        assert top == np.float32(0.99)  # NaN left out
+        assert (
+            native.darkest_channel(np.full((2, 2, 3), np.nan, np.float32), out[:2, :2]) == -np.inf
+        )
+
+
 class TestBoostHighlights:
     def test_gain_is_the_reference_rule(self):
         rng = np.random.default_rng(5)

@@ -43,6 +43,7 @@ from bokeh.renderers.character import PLAIN, Character
 from bokeh.renderers.coc import signed_coc, strength_for_fnumber
 from bokeh.renderers.color import DEFAULT_GAMMA, to_display, to_linear
 from bokeh.renderers.composite import Accumulator
+from bokeh.renderers.highlights import highlight_mask
 from bokeh.renderers.kernels import LevelKernels
 from bokeh.renderers.levels import BLOCK, TILE, Levels
 from bokeh.renderers.levels import pad_to_tiles as _pad_to_tiles
@@ -428,3 +429,4 @@ def warm_up() -> None:
     disparity[80:] = np.linspace(0.1, 0.4, w, dtype=np.float32)  # blur growing from 0: fine levels
     render_lens(image, disparity, focus_disparity=0.1, strength=40.0, band=0.03,
                 highlight_boost=1.5)  # fmt: skip
+    highlight_mask(image)  # the app's highlight gain (its darkest channel)

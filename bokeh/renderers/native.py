@@ -406,3 +406,22 @@ def scatter_points(ys, xs, values, kernels, h, w, y0, out):  # pragma: no cover 
                     taps = kernels[ky, t0:t1]
                     for t in range(t1 - t0):
                         line[t] += part[t] * taps[t]
+
+
+@njit(nogil=True, cache=True)
+def darkest_channel(image, out):  # pragma: no cover (compiled)
+    """(H, W) float32 ``out`` = the smallest of the 3 channels of (H, W, 3) float32 ``image``
+    (NaN if any is NaN, as ``np.minimum``), in one pass (numpy's strided channel views took
+    several); returns its largest value, NaN left out (-inf when there is none)."""
+    top = -np.inf
+    for y in range(image.shape[0]):
+        for x in range(image.shape[1]):
+            m = image[y, x, 0]
+            for c in (1, 2):
+                v = image[y, x, c]
+                if v < m or v != v:
+                    m = v
+            out[y, x] = m
+            if m > top:
+                top = m
+    return top
