@@ -305,9 +305,13 @@ class TestUpsample2:
         np.testing.assert_allclose(out, want, atol=2e-7)
 
     @pytest.mark.parametrize("s", [2, 4])
-    def test_windows_of_any_factor_are_torch_bilinear_with_edges_repeated(self, s):
+    def test_the_fill_is_torch_bilinear_with_edges_repeated(self, s):
+        """Where no weight was accumulated, fill_rows is the extrapolated colour upsampled as
+        F.interpolate upsamples it, rows and columns beyond the whole blocks repeating the last."""
         import torch
         import torch.nn.functional as F
+
+        from bokeh.renderers import fill_native
 
         src = np.random.default_rng(s).random((3, 9, 13), dtype=np.float32)
         full = F.interpolate(
@@ -315,9 +319,11 @@ class TestUpsample2:
         ).numpy()[0]
         h, w = 9 * s, 13 * s
         padded = np.pad(full, ((0, 0), (0, 5), (0, 7)), mode="edge")  # beyond: repeated
-        for y0, y1, x0, x1 in [(0, h, 0, w), (3, 11, 5, 6), (h - 2, h + 5, w - 3, w + 7)]:
-            got = native.upsample_window(src, s, y0, y1, x0, x1)
-            np.testing.assert_allclose(got, padded[:, y0:y1, x0:x1], atol=3e-7)
+        rgba = np.zeros((4, h + 5, w + 7), np.float32)
+        for y0, y1 in [(0, h + 5), (3, 11), (h - 2, h + 5)]:
+            out = np.full((3, y1 - y0, w + 7), np.nan, np.float32)
+            fill_native.fill_rows(rgba, src, s, np.float32(0.05), y0, out)
+            np.testing.assert_allclose(out, padded[:, y0:y1], atol=3e-7)
 
 
 _COUNT_COMPILED = """
@@ -350,8 +356,9 @@ def test_warm_up_compiles_every_loop_that_a_render_runs():
     )
     assert out.returncode == 0, out.stderr
     before, warmed, after = json.loads(out.stdout.strip().splitlines()[-1])
-    called = {name for name in before if not name.startswith("_")}  # the rest run inside them
-    assert called >= {"layer_windows", "composite_blocks", "downsampled_layer", "upsample2_rows"}
+    called = {name for name, n in after.items() if n}  # what the renders ran
+    assert called >= {"layer_windows", "composite_blocks", "downsampled_layer", "upsample2_rows",
+                      "blurred_runs", "finish_rows", "area_mean", "push_pull"}  # fmt: skip
     assert not any(before.values())
     assert {name for name in called if warmed[name] >= 1} == called
     assert after == warmed

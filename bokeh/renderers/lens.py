@@ -30,15 +30,12 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
-from concurrent.futures import Future
 from dataclasses import dataclass
 
 import numpy as np
-import torch
-import torch.nn.functional as F
 
 from bokeh.checks import check_image, check_map, check_unit_range
-from bokeh.renderers import native
+from bokeh.renderers import fill_native, native
 from bokeh.renderers.character import PLAIN, Character
 from bokeh.renderers.coc import signed_coc, strength_for_fnumber
 from bokeh.renderers.color import DEFAULT_GAMMA, to_display, to_linear
@@ -47,7 +44,6 @@ from bokeh.renderers.highlights import highlight_mask
 from bokeh.renderers.kernels import LevelKernels
 from bokeh.renderers.levels import BLOCK, TILE, Levels
 from bokeh.renderers.levels import pad_to_tiles as _pad_to_tiles
-from bokeh.renderers.resample import area_downsample
 from bokeh.renderers.scratch import POOL
 from bokeh.threads import Workers, single_threaded_torch
 
@@ -63,6 +59,7 @@ __all__ = [
 LEVEL_GROWTH = 1.35  # ratio between consecutive blur radii above 2 px
 MAX_RADIUS = 256.0  # blur radii are clipped here (pixels)
 _FILL_TAU = 0.05  # below this accumulated weight, colours come from the fill
+_NO_FILL = np.zeros((3, 1, 1), np.float32)  # finish_rows' fill colour where none is needed
 
 
 @dataclass(frozen=True)
@@ -93,29 +90,11 @@ def level_values(max_radius: float) -> np.ndarray:
 
 
 def _push_pull(rgba: np.ndarray) -> np.ndarray:
-    """Extrapolate premultiplied (4, H, W) RGBA into a complete (3, H, W) colour image.
-
-    Where alpha is 1 the colour is kept; where it is 0 the colour comes from ever coarser
-    averages of the covered pixels nearby (push-pull), so holes fill with nearby colours.
-    """
-    pyramid = [torch.from_numpy(np.ascontiguousarray(rgba))[None]]
-    while min(pyramid[-1].shape[-2:]) > 2:
-        pyramid.append(F.avg_pool2d(pyramid[-1], 2, ceil_mode=True))
-    top = pyramid[-1]
-    alpha = top[:, 3:4]
-    total = float(alpha.sum())
-    mean = top[:, :3].sum(dim=(2, 3), keepdim=True) / total if total > 0 else top[:, :3] * 0
-    color = torch.where(
-        alpha > 1e-6, top[:, :3] / alpha.clamp_min(1e-6), mean.expand_as(top[:, :3])
-    )
-    for level in reversed(pyramid[:-1]):
-        up = F.interpolate(color, size=level.shape[-2:], mode="bilinear", align_corners=False)
-        a = level[:, 3:4].clamp(0.0, 1.0)
-        norm = level[:, :3] / a.clamp_min(1e-6)
-        # Trust a level's own colour in proportion to its coverage.
-        trust = (a * 4).clamp(0.0, 1.0)
-        color = trust * norm + (1 - trust) * up
-    return color[0].numpy()
+    """Extrapolate premultiplied (4, H, W) RGBA into a complete (3, H, W) colour image
+    (:func:`bokeh.renderers.fill_native.push_pull`): where alpha is 1 the colour is kept; where
+    it is 0 the colour comes from ever coarser averages of the covered pixels nearby, so holes
+    fill with nearby colours."""
+    return fill_native.push_pull(np.ascontiguousarray(rgba, dtype=np.float32))
 
 
 def _extrapolated(low: tuple[np.ndarray, int]) -> tuple[np.ndarray, int]:
@@ -134,40 +113,17 @@ def _fill_source(rgba: np.ndarray, workers: Workers | None) -> tuple[np.ndarray,
         return rgba, 1
     s = 4
     coarse = np.empty((4, h // s, w // s), np.float32)
-
-    def rows(y0: int, y1: int) -> None:
-        for y in range(y0, y1, 64):  # 64 rows at a time: small temporaries
-            y2 = min(y + 64, y1)
-            coarse[:, y // s : y2 // s] = area_downsample(rgba[:, y:y2, : w - w % s], s)
-
-    workers.map_rows(rows, h - h % s, step=s)
+    workers.map_rows(lambda y0, y1: fill_native.area_mean(rgba, s, y0, y1, coarse), h - h % s,
+                     step=s)  # fmt: skip
     return coarse, s
 
 
 def _fill_rows(rgba: np.ndarray, extra, y0: int, y1: int) -> np.ndarray:
     """Rows y0..y1 of :func:`_fill` (``extra`` from :func:`_extrapolated` or None): (3, y1-y0, W)."""
-    out = rgba[:3, y0:y1] / np.maximum(rgba[3:4, y0:y1], np.float32(_FILL_TAU))
-    x0, term = _fill_term(rgba, extra, y0, y1)
-    out[:, :, x0 : x0 + term.shape[2]] += term
+    out = np.empty((3, y1 - y0, rgba.shape[2]), np.float32)
+    colour, s = (_NO_FILL, 0) if extra is None else extra
+    fill_native.fill_rows(rgba, colour, s, np.float32(_FILL_TAU), y0, out)
     return out
-
-
-def _fill_term(rgba: np.ndarray, extra, y0: int, y1: int) -> tuple[int, np.ndarray]:
-    """What the fill adds to rows y0..y1 of normalised ``rgba`` where its weight is under
-    ``_FILL_TAU``: (x0, (3, y1-y0, n) colour for columns x0..x0+n; n = 0 when none lacks).
-    ``extra``: from :func:`_extrapolated`, None, or a future of it (waited for only here)."""
-    alpha = rgba[3:4, y0:y1]
-    if extra is None or float(alpha.min()) >= _FILL_TAU:
-        return 0, np.zeros((3, y1 - y0, 0), np.float32)
-    if isinstance(extra, Future):  # still being extrapolated: wait for it only now
-        extra = extra.result()
-    cols = np.flatnonzero((alpha[0] < _FILL_TAU).any(axis=0))  # where colour is missing
-    x0, x1 = int(cols[0]), int(cols[-1]) + 1
-    lack = np.maximum(np.float32(_FILL_TAU) - alpha[:, :, x0:x1], 0.0)
-    lack /= np.maximum(alpha[:, :, x0:x1], np.float32(_FILL_TAU))
-    up = native.upsample_window(extra[0], extra[1], y0, y1, x0, x1)
-    up *= lack
-    return x0, up
 
 
 def _fill(rgba: np.ndarray) -> np.ndarray:
@@ -186,11 +142,13 @@ def _finish(behind, front, coverage, shape, gamma, workers: Workers):
     if low is not None:  # extrapolated on a worker while bands that need none go ahead
         extra = workers.submit(_extrapolated, low)
     out = np.empty((h, w, 3), np.float32)
+    tau = np.float32(_FILL_TAU)
 
     def band(y0: int, y1: int) -> None:
-        x0, term = _fill_term(behind, extra, y0, y1)
-        native.finish_rows(behind, front, coverage, term, x0, np.float32(_FILL_TAU), y0,
-                           out[y0:y1])  # fmt: skip
+        colour, s = _NO_FILL, 0
+        if extra is not None and float(behind[3, y0:y1].min()) < tau:
+            colour, s = extra.result()  # waited for only by bands that lack weight
+        native.finish_rows(behind, front, coverage, colour, s, tau, y0, out[y0:y1])
         np.power(out[y0:y1], np.float32(1.0 / gamma), out=out[y0:y1])
 
     spans = [(y, min(y + TILE, h)) for y in range(0, h, TILE)]  # bands that stay in cache

@@ -17,14 +17,17 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from bokeh.renderers import fill_native
+
 MODES = {"over": 0, "under": 1, "add": 2}
 
 
 def compiled_loops() -> dict[str, int]:
-    """How many compiled versions each loop of this module has in this process (numba compiles
-    or loads one per set of argument types, on first use; see
-    :func:`bokeh.renderers.lens.warm_up`)."""
-    return {name: len(f.signatures) for name, f in globals().items() if hasattr(f, "signatures")}
+    """How many compiled versions each loop of this module and of
+    :mod:`bokeh.renderers.fill_native` has in this process (numba compiles or loads one per set
+    of argument types, on first use; see :func:`bokeh.renderers.lens.warm_up`)."""
+    loops = {**vars(fill_native), **globals()}
+    return {name: len(f.signatures) for name, f in loops.items() if hasattr(f, "signatures")}
 
 
 @njit(nogil=True, cache=True)
@@ -206,24 +209,35 @@ def boost_highlights(lin, image, coc, boost):  # pragma: no cover (compiled)
 
 
 @njit(nogil=True, cache=True)
-def finish_rows(behind, front, coverage, fill, fill_x0, tau, y0, out):  # pragma: no cover
+def finish_rows(behind, front, coverage, extra, s, tau, y0, out):  # pragma: no cover
     """Rows y0.. of the output in linear light, clipped to [0, 1]: the accumulated background
-    (premultiplied (4, H, W) ``behind``, normalised by max(alpha, ``tau``), plus the (3, h,
-    n) ``fill`` at columns ``fill_x0``.. where it lacked weight) under the normalised
-    foreground (``front``, (4, H, W)) with weight clip(``coverage``, 0, 1) ((H, W)).
+    (premultiplied (4, H, W) ``behind``, normalised by max(alpha, ``tau``)) under the
+    normalised foreground (``front``, (4, H, W)) with weight clip(``coverage``, 0, 1) ((H,
+    W)). Where alpha < ``tau`` (when ``s`` > 0) the background gains the fill: ``extra``
+    ((3, h, w) colour at 1/s, :func:`bokeh.renderers.lens._extrapolated`) upsampled
+    bilinearly (:func:`bokeh.renderers.fill_native._upsampled_at`) times (tau - alpha) /
+    max(alpha, tau), as :func:`bokeh.renderers.fill_native.fill_rows` adds it.
     Writes all of ``out`` (h, W', 3), W' <= W."""
     zero, one = np.float32(0.0), np.float32(1.0)
     tiny = np.float32(1e-6)
-    fill_x1 = fill_x0 + fill.shape[2]
+    eh, ew = extra.shape[1], extra.shape[2]
     for y in range(out.shape[0]):
         for x in range(out.shape[1]):
-            inv = one / max(behind[3, y0 + y, x], tau)
+            a = behind[3, y0 + y, x]
+            inv = one / max(a, tau)
             cover = min(max(coverage[y0 + y, x], zero), one)
             inv_front = one / max(front[3, y0 + y, x], tiny)
+            lacks = s > 0 and a < tau
+            if lacks:  # as fill_native.fill_rows
+                lack = (tau - a) / max(a, tau)
+                i, j, fy = fill_native._upsampled_at(eh, s, y0 + y)
+                k, m, fx = fill_native._upsampled_at(ew, s, x)
             for c in range(3):
                 v = behind[c, y0 + y, x] * inv
-                if fill_x0 <= x < fill_x1:
-                    v += fill[c, y, x - fill_x0]
+                if lacks:
+                    upper = extra[c, i, k] + (extra[c, i, m] - extra[c, i, k]) * fx
+                    lower = extra[c, j, k] + (extra[c, j, m] - extra[c, j, k]) * fx
+                    v += (upper + (lower - upper) * fy) * lack
                 if cover > zero:
                     v += (front[c, y0 + y, x] * inv_front - v) * cover
                 out[y, x, c] = min(max(v, zero), one)
@@ -307,36 +321,6 @@ def fill_source(lin, coc, coverage, src, halo, y0, y1):  # pragma: no cover (com
             px[3] = coc[y, x]
             if cover:
                 px[4] = coverage[y, x]
-
-
-@njit(nogil=True, cache=True)
-def upsample_window(src, s, y0, y1, x0, x1):  # pragma: no cover (compiled)
-    """[:, y0:y1, x0:x1] of the bilinear x ``s`` upsampling of (C, h, w) ``src`` (as
-    ``F.interpolate(..., scale_factor=s, mode="bilinear", align_corners=False)``), rows and
-    columns beyond h s and w s repeating the last ones: (C, y1 - y0, x1 - x0) float32."""
-    c, h, w = src.shape
-    out = np.empty((c, y1 - y0, x1 - x0), np.float32)
-    inv = np.float32(1.0 / s)
-    half = np.float32(0.5)
-    xs0 = np.empty(x1 - x0, np.int64)
-    xs1 = np.empty(x1 - x0, np.int64)
-    fx = np.empty(x1 - x0, np.float32)
-    for x in range(x0, x1):
-        pos = max((np.float32(min(x, w * s - 1)) + half) * inv - half, np.float32(0.0))
-        i = int(pos)
-        xs0[x - x0], xs1[x - x0] = i, min(i + 1, w - 1)
-        fx[x - x0] = pos - np.float32(i)
-    for y in range(y0, y1):
-        pos = max((np.float32(min(y, h * s - 1)) + half) * inv - half, np.float32(0.0))
-        i = int(pos)
-        j = min(i + 1, h - 1)
-        fy = pos - np.float32(i)
-        for ch in range(c):
-            for x in range(x1 - x0):
-                top = src[ch, i, xs0[x]] + (src[ch, i, xs1[x]] - src[ch, i, xs0[x]]) * fx[x]
-                bottom = src[ch, j, xs0[x]] + (src[ch, j, xs1[x]] - src[ch, j, xs0[x]]) * fx[x]
-                out[ch, y - y0, x] = top + (bottom - top) * fy
-    return out
 
 
 @njit(nogil=True, cache=True)
