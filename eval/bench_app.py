@@ -122,11 +122,16 @@ def _free_port() -> int:
 
 @contextlib.contextmanager
 def serve_process(
-    workdir: str | os.PathLike, *, env: dict[str, str] | None = None, timeout: float = 180.0
+    workdir: str | os.PathLike,
+    *,
+    env: dict[str, str] | None = None,
+    timeout: float = 180.0,
+    command: list[str] | None = None,
 ) -> Iterator[tuple[str, subprocess.Popen]]:
-    """Run ``python app.py`` on a free loopback port until the block ends; yield (URL, process).
-    Its output goes to ``workdir/server.log``; results and data go under ``workdir``; ``env``
-    adds to or overrides the child's environment. Stopped with SIGTERM (then SIGKILL)."""
+    """Run ``python app.py`` (or ``command``, which must serve the app) on a free loopback port
+    until the block ends; yield (URL, process). Its output goes to ``workdir/server.log``;
+    results and data go under ``workdir``; ``env`` adds to or overrides the child's
+    environment. Stopped with SIGTERM (then SIGKILL)."""
     workdir = Path(workdir)
     port = _free_port()
     child_env = {
@@ -143,7 +148,7 @@ def serve_process(
     url = f"http://127.0.0.1:{port}/"
     with open(log_path, "wb") as log:
         proc = subprocess.Popen(
-            [sys.executable, str(ROOT / "app.py")],
+            command or [sys.executable, str(ROOT / "app.py")],
             cwd=ROOT,
             env=child_env,
             stdout=log,

@@ -84,3 +84,21 @@ def test_the_render_row_is_against_the_render_inside_each_call():
     assert out["note"] == "separate in-process calls: median 0.80 s, 1.50x"
     with pytest.raises(ValueError):  # one inside time per app call
         bench_app._against_inside(row, [1.0])
+
+
+@pytest.mark.slow
+def test_app_phases_add_up_to_the_call(tmp_path):
+    """eval.app_phases against the launched app: every edge appears (the client's two uploads
+    and two downloads, gradio's, the handler's), in the order of the call, and the gaps add
+    up to about the call's time (medians: within 15%)."""
+    from eval.app_phases import phases
+
+    result = phases(size=(320, 240), repeats=3)
+    names = list(result)
+    assert names[-1] == "total"
+    order = ["upload<", "upload#2<", "gradio>", "photo<", "render<", "png<", "postprocess<",
+             "download<", "download#2<"]  # fmt: skip
+    assert [n for n in names if n in order] == order
+    assert sum(v for n, v in result.items() if n != "total") == pytest.approx(
+        result["total"], rel=0.15)  # fmt: skip
+    assert result["render<"] > 0
