@@ -15,14 +15,12 @@ Every function returns a new (H, W, 3) uint8 image.
 
 from __future__ import annotations
 
-import os
-from concurrent.futures import ThreadPoolExecutor
-
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
 from bokeh import lazy
 from bokeh.renderers.character import PLAIN, Character, character_kernel, frame_position
+from bokeh.rowbands import in_bands
 
 IN_FOCUS = np.array([64, 255, 64], np.float32)  # green: what stays sharp
 PLANE = (255, 214, 0)  # the focal plane (the focus marker's yellow)
@@ -52,18 +50,6 @@ def colorize_disparity(disparity: np.ndarray) -> np.ndarray:
     return out
 
 
-def _in_bands(fn, rows: int, threads: int | None) -> list:
-    """``fn(y0, y1)`` over bands of rows covering ``range(rows)``, on ``threads`` threads
-    (None: one per CPU; the loops release the GIL)."""
-    n = max(1, min((os.cpu_count() or 1) if threads is None else int(threads), rows))
-    edges = np.linspace(0, rows, n + 1).round().astype(int)
-    spans = list(zip(edges[:-1].tolist(), edges[1:].tolist(), strict=True))
-    if n == 1:
-        return [fn(*spans[0])]
-    with ThreadPoolExecutor(n) as pool:
-        return list(pool.map(lambda span: fn(*span), spans))
-
-
 def depth_overlay(pixels: np.ndarray, disparity: np.ndarray, *, opacity: float = 1.0,
                   in_focus: tuple[float, float] | None = None,
                   threads: int | None = None) -> np.ndarray:  # fmt: skip
@@ -88,7 +74,7 @@ def depth_overlay(pixels: np.ndarray, disparity: np.ndarray, *, opacity: float =
     )
     draw = lazy.load("bokeh.depthviews_native:overlay")
     marked, lo, hi = in_focus is not None, np.float32(lo), np.float32(hi)
-    _in_bands(lambda y0, y1: draw(_STOPS, photo, depth, *tables, marked, lo, hi, IN_FOCUS, y0,
+    in_bands(lambda y0, y1: draw(_STOPS, photo, depth, *tables, marked, lo, hi, IN_FOCUS, y0,
                                   y1, out), depth.shape[0], threads)  # fmt: skip
     return out
 
@@ -120,7 +106,7 @@ def depth_histogram(disparity: np.ndarray, *, in_focus: tuple[float, float] | No
         count(depth[y0:y1], edges, counts)
         return counts
 
-    counts = np.sum(_in_bands(band, depth.shape[0], threads), axis=0)
+    counts = np.sum(in_bands(band, depth.shape[0], threads), axis=0)
     bars = np.sqrt(counts / max(counts.max(), 1))
     top, bottom = 4, height - 16  # room for the labels below
     img = np.full((height, width, 3), 28, np.float32)

@@ -16,8 +16,11 @@ import numpy as np
 from PIL import Image
 
 from bokeh.checks import check_image
+from bokeh.rowbands import in_bands
 
 __all__ = ["encode_png", "from_uint8", "resize", "save_png", "to_pil", "to_uint8"]
+
+_BAND_ROWS = 32  # rows converted at a time (a 2048 px row of RGB float32 is 24 KiB)
 
 
 def _check_level(level: int) -> int:
@@ -39,14 +42,23 @@ def to_uint8(image: np.ndarray) -> np.ndarray:
         ValueError: not a float array of shape (H, W) or (H, W, C), or values are NaN/inf.
     """
     arr = check_image(image, "to_uint8", dtype="float", channels=None)
-    # a float64 sum of float32 values is finite exactly when they all are (no overflow)
-    with np.errstate(invalid="ignore"):  # inf - inf: NaN, and refused below
-        total = arr.sum(dtype=np.float64)
-    if not np.isfinite(total):
+    out = np.empty(arr.shape, np.uint8)
+
+    def rows(y0: int, y1: int) -> bool:  # in bands of rows that stay in cache, on threads
+        for y in range(y0, y1, _BAND_ROWS):
+            part = arr[y : min(y + _BAND_ROWS, y1)]
+            # a float64 sum of float32 values is finite exactly when they all are
+            with np.errstate(invalid="ignore"):  # inf - inf: NaN, and refused below
+                if not np.isfinite(part.sum(dtype=np.float64)):
+                    return False
+            scaled = np.clip(part, 0.0, 1.0)  # one temporary, scaled and rounded in place
+            scaled *= np.float32(255.0)
+            out[y : y + len(part)] = np.rint(scaled, out=scaled)
+        return True
+
+    if not all(in_bands(rows, arr.shape[0])):
         raise ValueError("to_uint8 expects finite values; the image contains NaN or inf.")
-    out = np.clip(arr, 0.0, 1.0)  # one temporary, scaled and rounded in place
-    out *= np.float32(255.0)
-    return np.rint(out, out=out).astype(np.uint8)
+    return out
 
 
 def from_uint8(image: np.ndarray) -> np.ndarray:

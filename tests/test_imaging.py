@@ -832,6 +832,24 @@ class TestConversions:
         np.testing.assert_array_equal(to_uint8(x), [[0, 255, 128, 0, 255, 0, 1]])
         assert to_uint8(x).dtype == np.uint8
 
+    def test_to_uint8_in_bands_equals_its_definition(self, monkeypatch):
+        """Converted in bands of rows on threads: the same bytes as clip, scale and round in
+        one go, and a NaN or infinity in any band (the last row's too) is refused."""
+        import os
+
+        from bokeh import pixels
+
+        x = np.random.default_rng(9).uniform(-0.2, 1.2, (131, 7, 3)).astype(np.float32)
+        want = np.rint(np.clip(x, 0, 1) * np.float32(255)).astype(np.uint8)
+        for cpus in (1, 3):
+            monkeypatch.setattr(os, "cpu_count", lambda cpus=cpus: cpus)
+            np.testing.assert_array_equal(pixels.to_uint8(x), want)
+            for bad in (np.nan, np.inf):
+                y = x.copy()
+                y[-1, -1, -1] = bad
+                with pytest.raises(ValueError, match="NaN or inf"):
+                    pixels.to_uint8(y)
+
     def test_uint8_round_trip_exact(self):
         u = np.arange(256, dtype=np.uint8).reshape(16, 16)
         u3 = np.stack([u, u[::-1], u.T], axis=2)

@@ -27,11 +27,17 @@ def test_mean_change_in_grey_levels():
         views.mean_change(a, a.astype(np.float32))
 
 
-def test_mean_change_is_the_mean_absolute_difference():
+@pytest.mark.parametrize("cpus", [1, 3])
+def test_mean_change_is_the_mean_absolute_difference(cpus, monkeypatch):
+    """In one band of rows or in three (one per CPU)."""
+    import os
+
+    monkeypatch.setattr(os, "cpu_count", lambda: cpus)
     rng = np.random.default_rng(7)
     a = rng.integers(0, 256, (37, 53, 3), dtype=np.uint8)
     b = rng.integers(0, 256, (37, 53, 3), dtype=np.uint8)
     a[0, :3], b[0, :3] = [0, 255, 7], [255, 0, 7]  # the extremes, both ways
+    a[-1, -1], b[-1, -1] = [255, 255, 255], [0, 0, 0]  # in the last band
     want = np.abs(b.astype(np.int64) - a.astype(np.int64)).mean()
     assert views.mean_change(a, b) == want and views.mean_change(b, a) == want
 
