@@ -38,9 +38,10 @@ from eval.bench_app import ROOT, client_for, predict_args, serve_process, write_
 _SERVER = """
 import functools, inspect, os, sys, time
 sys.path.insert(0, {root!r})
-import gradio.blocks
 import app
 from bokeh import service
+
+Blocks = app.gr.blocks.Blocks
 
 log = open(os.environ["PHASES_FILE"], "a", buffering=1)
 
@@ -65,8 +66,8 @@ def timed(name, fn):
             mark("<")
     return wrapper
 
-for owner, attr, name in ((gradio.blocks.Blocks, "process_api", "gradio"),
-                          (gradio.blocks.Blocks, "postprocess_data", "postprocess"),
+for owner, attr, name in ((Blocks, "process_api", "gradio"),
+                          (Blocks, "postprocess_data", "postprocess"),
                           (service, "load_photo", "photo"), (app, "render", "render"),
                           (app, "_png", "png")):
     setattr(owner, attr, timed(name, getattr(owner, attr)))
