@@ -136,6 +136,17 @@ def _upsampled_at(n, s, i):  # pragma: no cover (compiled)
     return first, min(first + 1, n - 1), pos - np.float32(first)
 
 
+@njit(nogil=True, cache=True, inline="always")
+def _bilinear(extra, c, rows, cols):  # pragma: no cover (compiled)
+    """Channel c of ``extra`` at the bilinear position ``rows``, ``cols`` (each a
+    :func:`_upsampled_at` triple)."""
+    i, j, fy = rows
+    k, m, fx = cols
+    upper = extra[c, i, k] + (extra[c, i, m] - extra[c, i, k]) * fx
+    lower = extra[c, j, k] + (extra[c, j, m] - extra[c, j, k]) * fx
+    return upper + (lower - upper) * fy
+
+
 @njit(nogil=True, cache=True)
 def fill_rows(rgba, extra, s, tau, y0, out):  # pragma: no cover (compiled)
     """Rows y0.. of the filled background into (3, h, W) ``out``: premultiplied (4, H, W)
@@ -151,9 +162,6 @@ def fill_rows(rgba, extra, s, tau, y0, out):  # pragma: no cover (compiled)
                 out[c, y, x] = rgba[c, y0 + y, x] * inv
             if s > 0 and a < tau:  # s = 0: nothing to fill from
                 lack = (tau - a) / max(a, tau)
-                i, j, fy = _upsampled_at(eh, s, y0 + y)
-                k, m, fx = _upsampled_at(ew, s, x)
+                rows, cols = _upsampled_at(eh, s, y0 + y), _upsampled_at(ew, s, x)
                 for c in range(3):
-                    upper = extra[c, i, k] + (extra[c, i, m] - extra[c, i, k]) * fx
-                    lower = extra[c, j, k] + (extra[c, j, m] - extra[c, j, k]) * fx
-                    out[c, y, x] += (upper + (lower - upper) * fy) * lack
+                    out[c, y, x] += _bilinear(extra, c, rows, cols) * lack

@@ -230,14 +230,12 @@ def finish_rows(behind, front, coverage, extra, s, tau, y0, out):  # pragma: no 
             lacks = s > 0 and a < tau
             if lacks:  # as fill_native.fill_rows
                 lack = (tau - a) / max(a, tau)
-                i, j, fy = fill_native._upsampled_at(eh, s, y0 + y)
-                k, m, fx = fill_native._upsampled_at(ew, s, x)
+                rows = fill_native._upsampled_at(eh, s, y0 + y)
+                cols = fill_native._upsampled_at(ew, s, x)
             for c in range(3):
                 v = behind[c, y0 + y, x] * inv
                 if lacks:
-                    upper = extra[c, i, k] + (extra[c, i, m] - extra[c, i, k]) * fx
-                    lower = extra[c, j, k] + (extra[c, j, m] - extra[c, j, k]) * fx
-                    v += (upper + (lower - upper) * fy) * lack
+                    v += fill_native._bilinear(extra, c, rows, cols) * lack
                 if cover > zero:
                     v += (front[c, y0 + y, x] * inv_front - v) * cover
                 out[y, x, c] = min(max(v, zero), one)
