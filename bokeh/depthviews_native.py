@@ -1,7 +1,9 @@
 """The compiled loops of :mod:`bokeh.depthviews` (numba, ``nogil``; compiled on first use and
 cached on disk). In numpy, *Visualize depth* at 2048 px took longer than the lens render it
-shows, in (H, W, 3) float64 temporaries and boolean-mask copies; each view is one pass here,
-with numpy's arithmetic (the same bytes out, ``tests/test_depthviews.py``)."""
+shows, in (H, W, 3) float64 temporaries and boolean-mask copies; each view is one pass here
+over the rows it is given (the callers split the rows among threads), with numpy's arithmetic
+(the same bytes out, ``tests/test_depthviews.py``); the overlay looks its arithmetic up in
+tables of (photo value, colour value) made once per call."""
 
 from __future__ import annotations
 
