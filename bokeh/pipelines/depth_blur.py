@@ -143,8 +143,9 @@ class DepthBlurPipeline:
     which ``auto`` prefers after ``depth_file``; otherwise the ``depth_source`` setting picks
     the estimator. ``image_key``: a string that names the image's content (e.g.
     :attr:`bokeh.photos.Photo.content_key`), the depth cache's key instead of a hash of the
-    image; the same key must never name two images. Without ``focus``, a focus distance stored in the photo sets the focal plane
-    (when the depth is the photo's), else the centre is in focus.
+    image; the same key must never name two images. Without ``focus``, a focus distance
+    stored in the photo sets the focal plane (when the depth is the photo's), else the centre
+    is in focus.
     """
 
     def __init__(self, spec: MethodSpec):
