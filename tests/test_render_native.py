@@ -358,7 +358,7 @@ def test_warm_up_compiles_every_loop_that_a_render_runs():
     before, warmed, after = json.loads(out.stdout.strip().splitlines()[-1])
     called = {name for name, n in after.items() if n}  # what the renders ran
     assert called >= {"layer_windows", "composite_blocks", "downsampled_layer", "upsample2_rows",
-                      "blurred_runs", "finish_rows", "area_mean", "push_pull"}  # fmt: skip
+                      "blurred_runs", "finish_rows", "area_mean", "scatter_points"}  # fmt: skip
     assert not any(before.values())
     assert {name for name in called if warmed[name] >= 1} == called
     assert after == warmed

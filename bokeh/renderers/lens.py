@@ -33,6 +33,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
+import torch
+import torch.nn.functional as F
 
 from bokeh.checks import check_image, check_map, check_unit_range
 from bokeh.renderers import fill_native, native
@@ -90,11 +92,29 @@ def level_values(max_radius: float) -> np.ndarray:
 
 
 def _push_pull(rgba: np.ndarray) -> np.ndarray:
-    """Extrapolate premultiplied (4, H, W) RGBA into a complete (3, H, W) colour image
-    (:func:`bokeh.renderers.fill_native.push_pull`): where alpha is 1 the colour is kept; where
-    it is 0 the colour comes from ever coarser averages of the covered pixels nearby, so holes
-    fill with nearby colours."""
-    return fill_native.push_pull(np.ascontiguousarray(rgba, dtype=np.float32))
+    """Extrapolate premultiplied (4, H, W) RGBA into a complete (3, H, W) colour image.
+
+    Where alpha is 1 the colour is kept; where it is 0 the colour comes from ever coarser
+    averages of the covered pixels nearby (push-pull), so holes fill with nearby colours.
+    """
+    pyramid = [torch.from_numpy(np.ascontiguousarray(rgba))[None]]
+    while min(pyramid[-1].shape[-2:]) > 2:
+        pyramid.append(F.avg_pool2d(pyramid[-1], 2, ceil_mode=True))
+    top = pyramid[-1]
+    alpha = top[:, 3:4]
+    total = float(alpha.sum())
+    mean = top[:, :3].sum(dim=(2, 3), keepdim=True) / total if total > 0 else top[:, :3] * 0
+    color = torch.where(
+        alpha > 1e-6, top[:, :3] / alpha.clamp_min(1e-6), mean.expand_as(top[:, :3])
+    )
+    for level in reversed(pyramid[:-1]):
+        up = F.interpolate(color, size=level.shape[-2:], mode="bilinear", align_corners=False)
+        a = level[:, 3:4].clamp(0.0, 1.0)
+        norm = level[:, :3] / a.clamp_min(1e-6)
+        # Trust a level's own colour in proportion to its coverage.
+        trust = (a * 4).clamp(0.0, 1.0)
+        color = trust * norm + (1 - trust) * up
+    return color[0].numpy()
 
 
 def _extrapolated(low: tuple[np.ndarray, int]) -> tuple[np.ndarray, int]:
