@@ -93,8 +93,8 @@ def test_content_key_names_the_pixels_and_is_computed_once():
 
 def test_a_kept_photo_is_not_hashed_again_for_the_depth_cache(tmp_path, monkeypatch):
     """service.render names the photo to the depth cache by its content key: the second render
-    of the same photo reuses the depth without hashing the float image (tens of ms at 2048
-    px); another photo's key estimates again."""
+    of the same photo reuses the depth without hashing the float image (four times the
+    pixels' bytes); another photo's key estimates again."""
     from bokeh import service
     from bokeh.pipelines import depth_blur
 
