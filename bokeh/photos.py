@@ -26,6 +26,7 @@ class Photo:
     pixels: np.ndarray  # (H, W, 3) uint8 sRGB
     notes: tuple[str, ...]
     depth: EmbeddedDepth | None = None
+    owner: str | None = None  # whose upload (the visitor's session), as load_photo was told
 
     @property
     def stored_focus(self) -> bool:
@@ -42,10 +43,13 @@ class Photo:
     @cached_property
     def content_key(self) -> str:
         """SHA-256 of the pixels and their shape, computed once per photo (a kept photo keeps
-        it): the depth cache's key for :meth:`as_float`'s image, a quarter of its bytes."""
+        it), and the owner: the depth cache's key for :meth:`as_float`'s image (a quarter of
+        its bytes). The owner keeps one visitor's cached depth from another, as
+        :class:`RecentPhoto` keeps their photos: otherwise a render's time would tell whether
+        someone else had just rendered the same photo."""
         digest = hashlib.sha256(np.ascontiguousarray(self.pixels).data)
         digest.update(str(self.pixels.shape).encode())
-        return f"pixels:{digest.hexdigest()}"
+        return f"pixels:{digest.hexdigest()}:owner:{self.owner or '-'}"
 
 
 def load_photo(source: Any, *, owner: str | None = None) -> Photo:
@@ -65,7 +69,7 @@ def load_photo(source: Any, *, owner: str | None = None) -> Photo:
     loaded.image.flags.writeable = False
     if depth is not None:
         depth.disparity.flags.writeable = False
-    photo = Photo(loaded.image, notes, depth)
+    photo = Photo(loaded.image, notes, depth, owner)
     if key is not None:
         _RECENT.put(key, photo)
     return photo

@@ -89,6 +89,9 @@ def test_content_key_names_the_pixels_and_is_computed_once():
     assert photos.Photo(changed, ()).content_key != photo.content_key
     same_bytes = pixels.reshape(8, 6, 3)
     assert photos.Photo(same_bytes, ()).content_key != photo.content_key
+    # another visitor's photo with the same pixels: its own key (no shared depth, no timing)
+    mine, theirs = (photos.Photo(pixels, (), owner=o).content_key for o in ("a", "b"))
+    assert len({mine, theirs, photo.content_key}) == 3
 
 
 def test_a_kept_photo_is_not_hashed_again_for_the_depth_cache(tmp_path, monkeypatch):
@@ -115,3 +118,26 @@ def test_a_kept_photo_is_not_hashed_again_for_the_depth_cache(tmp_path, monkeypa
         depth_blur.DEPTH_CACHE.clear()
     assert len(estimated) == 2  # the first photo once, the other once
     assert np.ndarray not in hashed
+
+
+def test_the_same_photo_from_two_visitors_estimates_depth_for_each(tmp_path, monkeypatch):
+    """The depth cache is per visitor: the second visitor's render of the same bytes estimates
+    depth again (a cache hit would be quicker, and tell them someone else sent that photo);
+    the first visitor's second render reuses theirs."""
+    from bokeh import service
+    from bokeh.pipelines import depth_blur
+
+    estimated, real = [], depth_blur.estimate_depth
+    monkeypatch.setattr(depth_blur, "estimate_depth",
+                        lambda *a, **k: estimated.append(1) or real(*a, **k))  # fmt: skip
+    path, _ = _png(tmp_path / "a.png", seed=3, size=(64, 48))
+    depth_blur.DEPTH_CACHE.clear()
+    try:
+        for owner in ("alice", "alice", "bob"):
+            photo = photos.load_photo(path, owner=owner)
+            assert photo.owner == owner
+            service.render(photo, method="depth-lens", focus=(10, 10),
+                           settings={"depth_source": "classical"})  # fmt: skip
+    finally:
+        depth_blur.DEPTH_CACHE.clear()
+    assert len(estimated) == 2
