@@ -23,7 +23,7 @@ import numpy as np
 import torch
 from numba import njit
 
-from bokeh.threads import Workers
+from bokeh.rowbands import Workers
 from eval.ssim_strips import mean_levels, unit_sum_taps
 
 STRIP_ROWS = 32  # output rows per work item

@@ -17,7 +17,8 @@ from bokeh.renderers import lens
 from bokeh.renderers.aperture import aperture_kernel
 from bokeh.renderers.composite import Accumulator, _upsample2, combine
 from bokeh.renderers.resample import area_downsample, lowres_kernel, resampling_response, upsample2
-from bokeh.threads import Workers, single_threaded_torch, thread_budget
+from bokeh.rowbands import Workers
+from bokeh.threads import single_threaded_torch, thread_budget
 
 
 def _psnr(a: np.ndarray, b: np.ndarray) -> float:

@@ -17,7 +17,7 @@ from bokeh.renderers.character import PLAIN
 from bokeh.renderers.composite import combine
 from bokeh.renderers.kernels import KernelField, plain_kernel
 from bokeh.renderers.levels import column_taps
-from bokeh.threads import Workers
+from bokeh.rowbands import Workers
 from tests.lens_reference import _tent
 
 LEVELS = lens.level_values(30.0)

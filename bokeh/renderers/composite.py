@@ -15,7 +15,7 @@ import numpy as np
 
 from bokeh.renderers import native
 from bokeh.renderers.scratch import POOL
-from bokeh.threads import Workers
+from bokeh.rowbands import Workers
 
 _BAND = 64  # rows per band of the x2 upsampling (small temporaries, reused)
 

@@ -47,7 +47,8 @@ from bokeh.renderers.kernels import LevelKernels
 from bokeh.renderers.levels import BLOCK, TILE, Levels
 from bokeh.renderers.levels import pad_to_tiles as _pad_to_tiles
 from bokeh.renderers.scratch import POOL
-from bokeh.threads import Workers, single_threaded_torch
+from bokeh.rowbands import Workers
+from bokeh.threads import single_threaded_torch
 
 __all__ = [
     "SceneLayer",

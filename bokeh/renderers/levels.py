@@ -49,7 +49,7 @@ from bokeh.renderers import native
 from bokeh.renderers.composite import Accumulator
 from bokeh.renderers.kernels import KernelField, kernel_width
 from bokeh.renderers.scratch import POOL
-from bokeh.threads import Workers
+from bokeh.rowbands import Workers
 
 TILE = 32  # tile size (and the largest downsampling factor)
 CELL = 8  # granularity of where a level lives
