@@ -199,11 +199,11 @@ class TestFill:
 
     @pytest.mark.parametrize("threads", [1, 2])
     def test_nothing_is_downsampled_when_no_pixel_lacks_weight(self, monkeypatch, threads):
-        from bokeh.renderers import fill_native
+        from bokeh.renderers import native
 
         calls = []
-        real = fill_native.area_mean
-        monkeypatch.setattr(fill_native, "area_mean", lambda *a: calls.append(1) or real(*a))
+        real = native.area_mean
+        monkeypatch.setattr(native, "area_mean", lambda *a: calls.append(1) or real(*a))
         rgba = np.full((4, 130, 70), 0.5, np.float32)
         rgba[3, -1, -1] = lens._FILL_TAU  # just enough weight, in the last row
         with Workers(threads) as workers:

@@ -2,8 +2,6 @@
 on disk): where the background is hidden behind blurred foreground, its colour is extrapolated
 from the visible background nearby (:func:`bokeh.renderers.lens._finish`).
 
-- :func:`area_mean`: the accumulated background's s x s block means (what the push-pull
-  extrapolates, :func:`bokeh.renderers.lens._push_pull`), a band of rows at a time;
 - :func:`_upsampled_at` and :func:`_bilinear`: where a pixel's fill comes from in the
   extrapolated colour (bilinear, as ``F.interpolate``), computed only for the pixels that lack
   weight (:func:`fill_rows`, and :func:`bokeh.renderers.native.finish_rows`).
@@ -13,29 +11,6 @@ from __future__ import annotations
 
 import numpy as np
 from numba import njit
-
-
-@njit(nogil=True, cache=True)
-def area_mean(src, s, y0, y1, out):  # pragma: no cover (compiled)
-    """Rows y0 // s .. y1 // s of ``out`` (C, H // s, W // s): the means of the s x s blocks of
-    (C, H, W) ``src`` (whole blocks only); y0 and y1 multiples of s."""
-    c, w = out.shape[0], out.shape[2]
-    scale = np.float32(1.0 / (s * s))
-    acc = np.empty(w * s, np.float32)
-    for ch in range(c):
-        for oy in range(y0 // s, y1 // s):
-            first = src[ch, oy * s, : w * s]
-            for x in range(w * s):
-                acc[x] = first[x]
-            for dy in range(1, s):
-                line = src[ch, oy * s + dy, : w * s]
-                for x in range(w * s):
-                    acc[x] += line[x]
-            for ox in range(w):
-                total = acc[ox * s]
-                for dx in range(1, s):
-                    total += acc[ox * s + dx]
-                out[ch, oy, ox] = total * scale
 
 
 @njit(nogil=True, cache=True)

@@ -134,7 +134,8 @@ def _fill_source(rgba: np.ndarray, workers: Workers | None) -> tuple[np.ndarray,
         return rgba, 1
     s = 4
     coarse = np.empty((4, h // s, w // s), np.float32)
-    workers.map_rows(lambda y0, y1: fill_native.area_mean(rgba, s, y0, y1, coarse), h - h % s,
+    # resample.area_downsample's loop, in bands of rows
+    workers.map_rows(lambda y0, y1: native.area_mean(rgba, s, y0, y1, coarse), h - h % s,
                      step=s)  # fmt: skip
     return coarse, s
 

@@ -283,6 +283,30 @@ def downsampled_layer(src, origin, ty, tx, tile, s, lo, mid, hi, out):  # pragma
 
 
 @njit(nogil=True, cache=True)
+def area_mean(src, s, y0, y1, out):  # pragma: no cover (compiled)
+    """Rows y0 // s .. y1 // s of ``out`` (C, H // s, W // s): the means of the s x s blocks of
+    (C, H, W) ``src`` (whole blocks only); y0 and y1 multiples of s. One pass over the rows
+    (:func:`bokeh.renderers.resample.area_downsample`, and the fill's bands)."""
+    c, w = out.shape[0], out.shape[2]
+    scale = np.float32(1.0 / (s * s))
+    acc = np.empty(w * s, np.float32)
+    for ch in range(c):
+        for oy in range(y0 // s, y1 // s):
+            first = src[ch, oy * s, : w * s]
+            for x in range(w * s):
+                acc[x] = first[x]
+            for dy in range(1, s):
+                line = src[ch, oy * s + dy, : w * s]
+                for x in range(w * s):
+                    acc[x] += line[x]
+            for ox in range(w):
+                total = acc[ox * s]
+                for dx in range(1, s):
+                    total += acc[ox * s + dx]
+                out[ch, oy, ox] = total * scale
+
+
+@njit(nogil=True, cache=True)
 def upsample2_rows(src, y0, y1, out):  # pragma: no cover (compiled)
     """Rows 2 y0 .. 2 y1 of the bilinear x2 upsampling of (C, h, w) ``src`` (pixel centres as
     ``F.interpolate(..., align_corners=False)``: taps 3/4 and 1/4, edges clamped), written
