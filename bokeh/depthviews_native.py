@@ -11,31 +11,50 @@ import numpy as np
 from numba import njit
 
 
-@njit(nogil=True, cache=True, inline="always")
-def _ramp(stops, d):  # pragma: no cover (compiled)
-    """Where float32 disparity d lies on the ramp ``stops``: (segment i, float64 fraction t);
-    NaN is 0, the rest clipped to [0, 1], the position computed in float32 (as numpy does)."""
+@njit(nogil=True, cache=True)
+def _ramp_table(stops):  # pragma: no cover (compiled)
+    """The ramp's (n, 3) float32 ``stops`` as (3, n) float64, a line per channel."""
+    ramp = np.empty((3, stops.shape[0]), np.float64)
+    for k in range(stops.shape[0]):
+        for c in range(3):
+            ramp[c, k] = np.float64(stops[k, c])
+    return ramp
+
+
+@njit(nogil=True, cache=True)
+def _row_colours(ramp, row, segment, fraction, colour):  # pragma: no cover (compiled)
+    """(3, w) uint8 ``colour`` of a row of float32 disparity on the ramp (:func:`_ramp_table`):
+    NaN is 0, the rest clipped to [0, 1]; the position in float32 and the blend in float64,
+    as numpy computes them, in plain loops that vectorise (``segment``, ``fraction``: (w,)
+    int64 and float64 scratch)."""
     zero, one = np.float32(0.0), np.float32(1.0)
-    v = zero if d != d else min(max(d, zero), one)
-    v = v * np.float32(stops.shape[0] - 1)
-    i = min(int(v), stops.shape[0] - 2)
-    return i, np.float64(v) - i
-
-
-@njit(nogil=True, cache=True, inline="always")
-def _colour(stops, i, t, c):  # pragma: no cover (compiled)
-    """Channel c of the ramp's colour at (i, t), rounded to uint8 (blended in float64)."""
-    return np.uint8(np.float64(stops[i, c]) * (1.0 - t) + np.float64(stops[i + 1, c]) * t + 0.5)
+    n = ramp.shape[1]
+    for x in range(row.shape[0]):
+        d = row[x]
+        v = zero if d != d else min(max(d, zero), one)
+        v = v * np.float32(n - 1)
+        i = min(int(v), n - 2)
+        segment[x] = i
+        fraction[x] = np.float64(v) - i
+    for c in range(3):
+        line = ramp[c]
+        for x in range(row.shape[0]):
+            i, t = segment[x], fraction[x]
+            colour[c, x] = np.uint8(line[i] * (1.0 - t) + line[i + 1] * t + 0.5)
 
 
 @njit(nogil=True, cache=True)
 def colours(stops, disparity, out):  # pragma: no cover (compiled)
     """(H, W) disparity -> (H, W, 3) uint8 ``out``: the ramp ``stops`` ((n, 3) float32)."""
+    w = disparity.shape[1]
+    ramp = _ramp_table(stops)
+    segment, fraction = np.empty(w, np.int64), np.empty(w, np.float64)
+    colour = np.empty((3, w), np.uint8)
     for y in range(disparity.shape[0]):
-        for x in range(disparity.shape[1]):
-            i, t = _ramp(stops, disparity[y, x])
+        _row_colours(ramp, disparity[y], segment, fraction, colour)
+        for x in range(w):
             for c in range(3):
-                out[y, x, c] = _colour(stops, i, t, c)
+                out[y, x, c] = colour[c, x]
 
 
 @njit(nogil=True, cache=True)
@@ -67,29 +86,12 @@ def overlay(
     ((3,) float32) on such pixels with a 4-neighbour outside the range (none beyond the
     border). A row at a time: the ramp's colours first, then the lookups."""
     h, w = disparity.shape
-    n = stops.shape[0]
-    zero, one = np.float32(0.0), np.float32(1.0)
-    segment = np.empty(w, np.int64)
-    fraction = np.empty(w, np.float64)
+    ramp = _ramp_table(stops)
+    segment, fraction = np.empty(w, np.int64), np.empty(w, np.float64)
     colour = np.empty((3, w), np.uint8)
-    ramp = np.empty((3, n), np.float64)
-    for k in range(n):
-        for c in range(3):
-            ramp[c, k] = np.float64(stops[k, c])
     for y in range(y0, y1):
         row, px, o = disparity[y], pixels[y], out[y]
-        for x in range(w):  # as _ramp, in plain loops that vectorise
-            d = row[x]
-            v = zero if d != d else min(max(d, zero), one)
-            v = v * np.float32(n - 1)
-            i = min(int(v), n - 2)
-            segment[x] = i
-            fraction[x] = np.float64(v) - i
-        for c in range(3):  # as _colour
-            line = ramp[c]
-            for x in range(w):
-                i, t = segment[x], fraction[x]
-                colour[c, x] = np.uint8(line[i] * (1.0 - t) + line[i + 1] * t + 0.5)
+        _row_colours(ramp, row, segment, fraction, colour)
         for x in range(w):
             for c in range(3):
                 o[x, c] = plain[px[x, c], colour[c, x]]
