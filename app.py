@@ -453,8 +453,9 @@ def _wire_depth(ui, state, depth, compare_tab, controls: DepthControls, work: di
     """Upload, click, examples, sliders and buttons -> the Depth + Blur and Compare renders."""
 
     def render_depth_ui(photo, x, y, method, depth_file, store, *values):
-        focus, settings = service.clamp_focus(_need(photo), x, y), controls.settings(method, values)
-        settings = studio.with_refine(settings, studio.session_mask(store, photo.pixels))
+        focus = service.clamp_focus(_need(photo), x, y)
+        mask = studio.session_mask(store, photo.pixels, photo.pixels_key)  # hashed once
+        settings = studio.with_refine(controls.settings(method, values), mask)
         out = render(photo, method=method, focus=focus, settings=settings, depth_file=depth_file)
         image, depth, original = _png(out.image, out.depth, photo.pixels)
         depth_png = webhooks.depth_download(out.disparity)
@@ -488,8 +489,7 @@ def _wire_depth(ui, state, depth, compare_tab, controls: DepthControls, work: di
             service.example_rows(), fills, depth.outputs, fn=example_render,
             cache_examples=True, cache_mode="lazy", label="Examples (no upload needed)",
             example_labels=[e.label for e in service.EXAMPLES],
-            examples_per_page=len(service.EXAMPLES), **PRIVATE,
-        )  # fmt: skip
+            examples_per_page=len(service.EXAMPLES), **PRIVATE)  # fmt: skip
     # preprocess=False: the example's file goes to our loader, never to PIL inside gradio.
     example = examples.load_input_event.then(example_session, [photo, x, y], [photo, state, note],
                                              preprocess=False, **PRIVATE)  # fmt: skip

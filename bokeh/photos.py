@@ -41,15 +41,24 @@ class Photo:
         return from_uint8(self.pixels)
 
     @cached_property
+    def pixels_key(self) -> str:
+        """:func:`pixels_key` of the pixels, computed once per photo (a kept photo keeps it)."""
+        return pixels_key(self.pixels)
+
+    @cached_property
     def content_key(self) -> str:
-        """SHA-256 of the pixels and their shape, computed once per photo (a kept photo keeps
-        it), and the owner: the depth cache's key for :meth:`as_float`'s image (a quarter of
-        its bytes). The owner keeps one visitor's cached depth from another, as
-        :class:`RecentPhoto` keeps their photos: otherwise a render's time would tell whether
-        someone else had just rendered the same photo."""
-        digest = hashlib.sha256(np.ascontiguousarray(self.pixels).data)
-        digest.update(str(self.pixels.shape).encode())
-        return f"pixels:{digest.hexdigest()}:owner:{self.owner or '-'}"
+        """The pixels' key and the owner: the depth cache's key for :meth:`as_float`'s image
+        (whose pixels hash in a quarter of its bytes). The owner keeps one visitor's cached
+        depth from another, as :class:`RecentPhoto` keeps their photos: otherwise a render's
+        time would tell whether someone else had just rendered the same photo."""
+        return f"pixels:{self.pixels_key}:owner:{self.owner or '-'}"
+
+
+def pixels_key(pixels: np.ndarray) -> str:
+    """A content key of an image: the SHA-256 of its pixels and their shape (hex)."""
+    digest = hashlib.sha256(np.ascontiguousarray(pixels).data)
+    digest.update(str(pixels.shape).encode())
+    return digest.hexdigest()
 
 
 def load_photo(source: Any, *, owner: str | None = None) -> Photo:

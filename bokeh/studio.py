@@ -13,7 +13,6 @@ per photo) and the export of the edited depth.
 
 from __future__ import annotations
 
-import hashlib
 import uuid
 from pathlib import Path
 from typing import Any
@@ -23,15 +22,15 @@ from PIL import Image
 
 from bokeh.depthviews import draw_box
 from bokeh.editing import Refine, depth_png16, mask_from_layer, parse_refine
+from bokeh.photos import pixels_key
 
 MAX_PHOTOS = 8  # photos whose painted layers a session keeps
 
 
 def photo_key(pixels: np.ndarray) -> str:
-    """A short content key of an (H, W, 3) uint8 photo."""
-    digest = hashlib.blake2b(np.ascontiguousarray(pixels).data, digest_size=12)
-    digest.update(str(pixels.shape).encode())
-    return digest.hexdigest()
+    """The content key of an (H, W, 3) uint8 photo (:func:`bokeh.photos.pixels_key`; a kept
+    :class:`~bokeh.photos.Photo` has it as ``pixels_key``, computed once)."""
+    return pixels_key(pixels)
 
 
 def click_box(pending: Any, x: float, y: float) -> tuple[tuple | None, tuple | None]:
@@ -109,11 +108,14 @@ def editor_value(pixels: np.ndarray | None, store: Any, key: str | None) -> dict
     return {"background": pixels, "layers": list(layers), "composite": None}
 
 
-def session_mask(store: Any, pixels: np.ndarray | None) -> np.ndarray | None:
-    """The refine mask painted on this photo in the session (None when nothing is)."""
+def session_mask(
+    store: Any, pixels: np.ndarray | None, key: str | None = None
+) -> np.ndarray | None:
+    """The refine mask painted on this photo in the session (None when nothing is); ``key``:
+    the photo's :func:`photo_key` when the caller has it (else it is computed)."""
     if pixels is None or not isinstance(store, dict):
         return None
-    layers = store.get(photo_key(pixels))
+    layers = store.get(key or photo_key(pixels))
     return refine_mask({"layers": layers}, pixels.shape[:2]) if layers else None
 
 

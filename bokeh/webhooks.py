@@ -366,7 +366,7 @@ def _editor_for(photo, store):
 
 
 def _key(photo) -> str | None:
-    return studio.photo_key(photo.pixels) if photo is not None else None
+    return photo.pixels_key if photo is not None else None  # computed once per photo
 
 
 def _keep(photo, value, store):
