@@ -94,10 +94,11 @@ def test_content_key_names_the_pixels_and_is_computed_once():
     assert len({mine, theirs, photo.content_key}) == 3
 
 
-def test_a_kept_photo_is_not_hashed_again_for_the_depth_cache(tmp_path, monkeypatch):
-    """service.render names the photo to the depth cache by its content key: the second render
-    of the same photo reuses the depth without hashing the float image (four times the
-    pixels' bytes); another photo's key estimates again."""
+@pytest.fixture
+def depth_renders(monkeypatch):
+    """render(photo): service.render of a depth-lens with classical depth, on an empty depth
+    cache; ``render.estimated`` counts the depth estimates, ``render.hashed`` the types that
+    the depth cache hashed."""
     from bokeh import service
     from bokeh.pipelines import depth_blur
 
@@ -107,37 +108,36 @@ def test_a_kept_photo_is_not_hashed_again_for_the_depth_cache(tmp_path, monkeypa
                         lambda v: hashed.append(type(v)) or real_digest(v))  # fmt: skip
     monkeypatch.setattr(depth_blur, "estimate_depth",
                         lambda *a, **k: estimated.append(1) or real_estimate(*a, **k))  # fmt: skip
+
+    def render(photo):
+        service.render(photo, method="depth-lens", focus=(10, 10),
+                       settings={"depth_source": "classical"})  # fmt: skip
+
+    render.hashed, render.estimated = hashed, estimated
     depth_blur.DEPTH_CACHE.clear()
-    try:
-        first = photos.load_photo(_png(tmp_path / "a.png", seed=1, size=(64, 48))[0])
-        other = photos.load_photo(_png(tmp_path / "b.png", seed=2, size=(64, 48))[0])
-        settings = {"depth_source": "classical"}
-        for photo in (first, first, other):
-            service.render(photo, method="depth-lens", focus=(10, 10), settings=settings)
-    finally:
-        depth_blur.DEPTH_CACHE.clear()
-    assert len(estimated) == 2  # the first photo once, the other once
-    assert np.ndarray not in hashed
+    yield render
+    depth_blur.DEPTH_CACHE.clear()
 
 
-def test_the_same_photo_from_two_visitors_estimates_depth_for_each(tmp_path, monkeypatch):
+def test_a_kept_photo_is_not_hashed_again_for_the_depth_cache(tmp_path, depth_renders):
+    """service.render names the photo to the depth cache by its content key: the second render
+    of the same photo reuses the depth without hashing the float image (four times the
+    pixels' bytes); another photo's key estimates again."""
+    first = photos.load_photo(_png(tmp_path / "a.png", seed=1, size=(64, 48))[0])
+    other = photos.load_photo(_png(tmp_path / "b.png", seed=2, size=(64, 48))[0])
+    for photo in (first, first, other):
+        depth_renders(photo)
+    assert len(depth_renders.estimated) == 2  # the first photo once, the other once
+    assert np.ndarray not in depth_renders.hashed
+
+
+def test_the_same_photo_from_two_visitors_estimates_depth_for_each(tmp_path, depth_renders):
     """The depth cache is per visitor: the second visitor's render of the same bytes estimates
     depth again (a cache hit would be quicker, and tell them someone else sent that photo);
     the first visitor's second render reuses theirs."""
-    from bokeh import service
-    from bokeh.pipelines import depth_blur
-
-    estimated, real = [], depth_blur.estimate_depth
-    monkeypatch.setattr(depth_blur, "estimate_depth",
-                        lambda *a, **k: estimated.append(1) or real(*a, **k))  # fmt: skip
     path, _ = _png(tmp_path / "a.png", seed=3, size=(64, 48))
-    depth_blur.DEPTH_CACHE.clear()
-    try:
-        for owner in ("alice", "alice", "bob"):
-            photo = photos.load_photo(path, owner=owner)
-            assert photo.owner == owner
-            service.render(photo, method="depth-lens", focus=(10, 10),
-                           settings={"depth_source": "classical"})  # fmt: skip
-    finally:
-        depth_blur.DEPTH_CACHE.clear()
-    assert len(estimated) == 2
+    for owner in ("alice", "alice", "bob"):
+        photo = photos.load_photo(path, owner=owner)
+        assert photo.owner == owner
+        depth_renders(photo)
+    assert len(depth_renders.estimated) == 2
